@@ -1,0 +1,56 @@
+"""The one typed settings object. Nothing else in the code base reads the environment."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    """Service configuration from environment variables (upper-case field names).
+
+    Embedded defaults (SQLite file under ``var/``, in-memory tracker store) apply when nothing is set;
+    ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` switch to production services.
+
+    Raises:
+        ValueError: outside ``ENVIRONMENT=development`` when ``JWT_SECRET`` is still the development
+            placeholder or shorter than 32 characters.
+    """
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    environment: str = "development"
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'crm.db'}"
+    redis_url: str | None = None
+    jwt_secret: str = DEV_SECRET
+    jwt_ttl_minutes: int = 60
+    data_dir: Path = ROOT.parent / "shared" / "data"
+    model_registry: Path = ROOT / "recommender" / "registry"
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055/webhook"
+    # Business limits (EUR). One place: profiles.transfers reads them.
+    daily_transfer_limit: Decimal = Decimal("5000.00")
+    offer_cooloff_days: int = 30
+    seed: int = 20261129
+    seed_customers: int = 0  # 0 = every row of the bank-marketing file
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment != "development" and (
+            self.jwt_secret == DEV_SECRET or len(self.jwt_secret) < 32
+        ):
+            raise ValueError("JWT_SECRET must be set (>= 32 characters) outside development")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()
