@@ -1,0 +1,70 @@
+"""Balances and transactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import latest_text, verified_customer
+from actions.parsing import money, parse_period
+from profiles import list_accounts, list_transactions
+
+ACCOUNT_TYPE_TO_KIND = {"current_account": "current", "savings_account": "savings", "term_deposit": "term_deposit"}
+
+
+def _entity(tracker: Tracker, name: str) -> str | None:
+    value = next(tracker.get_latest_entity_values(name), None)
+    return str(value) if value is not None else None
+
+
+class ActionShowBalance(Action):
+    """Tell a verified customer the balance of all accounts, or of the one they named."""
+
+    def name(self) -> str:
+        return "action_show_balance"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        customer_id = verified_customer(tracker)
+        if customer_id is None:
+            dispatcher.utter_message(response="utter_login_required")
+            return []
+        accounts = list_accounts(customer_id)
+        kind = ACCOUNT_TYPE_TO_KIND.get(_entity(tracker, "account_type") or "")
+        chosen = [a for a in accounts if a.kind == kind] if kind else accounts
+        if not chosen:
+            dispatcher.utter_message(text="You don't have an account of that kind with us. Here are all your balances:")
+            chosen = accounts
+        lines = [f"• {a.name} {a.masked_number}: {money(a.balance)}" for a in chosen]
+        dispatcher.utter_message(text="Your balance:\n" + "\n".join(lines) if len(chosen) == 1 else "Your balances:\n" + "\n".join(lines))
+        return []
+
+
+class ActionShowTransactions(Action):
+    """List a verified customer's recent transactions, filtered by period and/or merchant."""
+
+    def name(self) -> str:
+        return "action_show_transactions"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        customer_id = verified_customer(tracker)
+        if customer_id is None:
+            dispatcher.utter_message(response="utter_login_required")
+            return []
+        text = latest_text(tracker)
+        period = parse_period(text)
+        merchant = _entity(tracker, "merchant")
+        since, until = period if period else (None, None)
+        rows = list_transactions(customer_id, since=since, until=until, merchant=merchant, limit=10)
+        scope = "".join(
+            [f" at {merchant}" if merchant else "", f" from {since:%d %b %Y} to {until:%d %b %Y}" if since and until else ""]
+        )
+        if not rows:
+            dispatcher.utter_message(text=f"I found no transactions{scope}.")
+            return []
+        lines = [f"• {t.booked_at:%d %b} {t.merchant or t.description}: {money(t.amount)}" for t in rows]
+        total = sum((t.amount for t in rows), start=rows[0].amount * 0)
+        summary = f"\nTotal: {money(total)}" if merchant or period else ""
+        dispatcher.utter_message(text=f"Your latest transactions{scope}:\n" + "\n".join(lines) + summary)
+        return []

@@ -1,0 +1,59 @@
+"""What an action needs to know about the conversation: who is talking, on which channel."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Tracker
+
+from profiles import verify_token
+from profiles.errors import IdentityError
+
+logger = logging.getLogger(__name__)
+
+TOKEN_KEY = "token"
+
+
+def message_token(tracker: Tracker) -> str | None:
+    """The signed customer token sent with the latest user message (``metadata.token``), if any."""
+    metadata: Any = tracker.latest_message.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        return None
+    token = metadata.get(TOKEN_KEY)
+    return token if isinstance(token, str) else None
+
+
+def verified_customer(tracker: Tracker) -> int | None:
+    """The verified customer id behind the latest message, or ``None`` for an anonymous visitor.
+
+    Identity comes only from the signed token in the message metadata (checked by
+    ``profiles.verify_token``); the ``sender_id`` is never trusted as an identity.
+    """
+    try:
+        return verify_token(message_token(tracker))
+    except IdentityError as exc:
+        if message_token(tracker) is not None:
+            logger.info("rejected customer token on sender %s: %s", tracker.sender_id, exc)
+        return None
+
+
+def channel_of(tracker: Tracker) -> str:
+    """The input channel name of the latest message (``rest``, ``socketio``, …)."""
+    return tracker.get_latest_input_channel() or "unknown"
+
+
+def actor_of(tracker: Tracker) -> str:
+    """Who made a change, for the audit log: the customer, through the bot on a channel."""
+    return f"customer via bot ({channel_of(tracker)})"
+
+
+def latest_text(tracker: Tracker) -> str:
+    """The latest user message text ('' when there is none)."""
+    return str(tracker.latest_message.get("text") or "")
+
+
+def latest_intent(tracker: Tracker) -> tuple[str | None, float]:
+    """(intent name, confidence) of the latest user message."""
+    intent = tracker.latest_message.get("intent") or {}
+    return intent.get("name"), float(intent.get("confidence") or 0.0)

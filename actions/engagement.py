@@ -1,0 +1,134 @@
+"""Marketing consent, product questions, handoff to a human, and the proactive product suggestion."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import actor_of, channel_of, latest_intent, verified_customer
+from profiles import create_handoff, record_offer, set_marketing_consent
+from profiles.errors import ProfileError
+
+logger = logging.getLogger(__name__)
+
+PRODUCTS = ("current_account", "savings_account", "term_deposit", "credit_card", "personal_loan", "mortgage")
+
+
+class ActionMarketingConsent(Action):
+    """Opt the verified customer out of (or back into) marketing; the consent record is audited."""
+
+    def name(self) -> str:
+        return "action_marketing_consent"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        customer_id = verified_customer(tracker)
+        if customer_id is None:
+            dispatcher.utter_message(response="utter_login_required")
+            return []
+        opted_in = latest_intent(tracker)[0] == "marketing_opt_in"
+        set_marketing_consent(customer_id, opted_in, channel=channel_of(tracker), actor=actor_of(tracker))
+        if opted_in:
+            dispatcher.utter_message(text="Done: you're opted in to marketing. We'll occasionally tell you about products that suit you; say \"stop sending me offers\" at any time.")
+        else:
+            dispatcher.utter_message(text="Done: you're opted out of marketing. You'll still receive service messages about your accounts.")
+        return [SlotSet("offered_product", None)]
+
+
+class ActionProductInfo(Action):
+    """Describe the product the customer asked about, or list our products."""
+
+    def name(self) -> str:
+        return "action_product_info"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        product = next(tracker.get_latest_entity_values("product"), None)
+        if product in PRODUCTS:
+            dispatcher.utter_message(response=f"utter_product_{product}")
+        else:
+            dispatcher.utter_message(response="utter_product_overview")
+        return []
+
+
+class ActionHumanHandoff(Action):
+    """Store a handoff request staff can pick up, and tell the customer what happens next."""
+
+    def name(self) -> str:
+        return "action_human_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        customer_id = verified_customer(tracker)
+        recent = [str(e.get("text")) for e in tracker.events if e.get("event") == "user" and e.get("text")][-3:]
+        handoff = create_handoff(
+            customer_id=customer_id, sender_id=tracker.sender_id, channel=channel_of(tracker), reason=" | ".join(recent)[:500]
+        )
+        who = "" if customer_id is not None else " As you're not logged in, please have your customer number ready."
+        dispatcher.utter_message(
+            text=(
+                f"I've asked a colleague to take over (reference H{handoff.id}). Our team answers in this chat within "
+                f"one business hour, Monday to Friday 8:00–20:00; outside those hours, first thing next morning.{who}"
+            )
+        )
+        return []
+
+
+class ActionOfferProduct(Action):
+    """After a resolved request, suggest at most one product per conversation session, when welcome.
+
+    The decision (consent, products held, eligibility, propensity threshold, 30-day cool-off after a
+    decline) is ``recommender.suggest_offer``'s; this action only asks once per session and records it.
+    """
+
+    def name(self) -> str:
+        return "action_offer_product"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        customer_id = verified_customer(tracker)
+        if customer_id is None or tracker.get_slot("offer_made"):
+            return []
+        try:
+            from recommender import (
+                suggest_offer,  # the model loads on first use, not at action-server start
+            )
+
+            offer = suggest_offer(customer_id)
+        except Exception:  # a recommender failure must never break the conversation
+            logger.exception("next-best-offer failed for customer %s", customer_id)
+            return []
+        if offer is None:
+            return []
+        record_offer(customer_id, offer.product, "shown", channel=channel_of(tracker))
+        dispatcher.utter_message(
+            text=f"One more thing: {offer.reason} Would you like to hear more about our {offer.title}?",
+            buttons=[{"title": "Yes, tell me more", "payload": "/affirm"}, {"title": "No thanks", "payload": "/deny"}],
+        )
+        return [SlotSet("offered_product", offer.product), SlotSet("offer_made", True)]
+
+
+class ActionOfferResponse(Action):
+    """Record the answer to a suggestion: a yes is a lead for an advisor, a no starts the cool-off."""
+
+    def name(self) -> str:
+        return "action_offer_response"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        product = tracker.get_slot("offered_product")
+        customer_id = verified_customer(tracker)
+        if product not in PRODUCTS or customer_id is None:
+            dispatcher.utter_message(response="utter_anything_else")
+            return [SlotSet("offered_product", None)]
+        accepted = latest_intent(tracker)[0] == "affirm"
+        try:
+            record_offer(customer_id, str(product), "accepted" if accepted else "declined", channel=channel_of(tracker))
+        except ProfileError as exc:
+            dispatcher.utter_message(text=exc.user_message)
+            return [SlotSet("offered_product", None)]
+        if accepted:
+            dispatcher.utter_message(response=f"utter_product_{product}")
+            dispatcher.utter_message(text="An advisor will contact you within two business days to go through it with you.")
+        else:
+            dispatcher.utter_message(text="No problem, I won't suggest that again for a while.")
+        return [SlotSet("offered_product", None)]

@@ -1,0 +1,55 @@
+"""Shared pieces of our forms: which slot is asked, yes/no answers, leaving a form cleanly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import latest_intent
+
+FORM_SLOTS = {
+    "transfer_form": ("amount", "from_account", "to_account", "transfer_confirmed"),
+    "block_card_form": ("card_id", "block_confirmed"),
+    "contact_form": ("contact_field", "contact_value", "contact_confirmed"),
+}
+YES_INTENTS = {"affirm"}
+NO_INTENTS = {"deny", "stop"}
+# Intents that answer a form question; anything else the form rejects so that the FAQ / interruption
+# rules answer it and the form then asks again.
+ANSWER_INTENTS = {"inform", "affirm", "deny"}
+
+
+def asking_for(tracker: Tracker, slot: str) -> bool:
+    """True when the form's last question was for ``slot``."""
+    return tracker.get_slot("requested_slot") == slot
+
+
+def yes_no(tracker: Tracker, slot: str) -> dict[str, Any]:
+    """Extract a confirmation slot: ``{slot: True/False}`` on yes/no, ``{}`` otherwise (form rejects)."""
+    if not asking_for(tracker, slot):
+        return {}
+    intent, _ = latest_intent(tracker)
+    if intent in YES_INTENTS:
+        return {slot: True}
+    if intent in NO_INTENTS:
+        return {slot: False}
+    return {}
+
+
+def reset(form: str) -> list[dict[str, Any]]:
+    """Events that clear every slot of ``form`` so the next run starts afresh."""
+    return [SlotSet(slot, None) for slot in FORM_SLOTS[form]] + [SlotSet("requested_slot", None)]
+
+
+class ActionCancelForm(Action):
+    """After a customer says stop/no inside a form: clear its slots and say nothing was changed."""
+
+    def name(self) -> str:
+        return "action_cancel_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_cancelled")
+        return [event for form in FORM_SLOTS for event in reset(form)]
