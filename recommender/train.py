@@ -108,7 +108,7 @@ def lift_at(y_true: np.ndarray, scores: np.ndarray, fraction: float = LIFT_FRACT
     base = float(np.mean(y_true))
     if base == 0:
         raise ValueError("lift is undefined without positives")
-    k = max(1, int(round(fraction * len(scores))))
+    k = max(1, round(fraction * len(scores)))
     top = np.argsort(-scores, kind="stable")[:k]
     return float(np.mean(y_true[top])) / base
 
