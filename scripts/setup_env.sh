@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Create or update the two Python environments from the pinned lock files.
+#
+#   scripts/setup_env.sh            both environments (what `make setup` runs)
+#   scripts/setup_env.sh app|rasa   one of them
+#   scripts/setup_env.sh --lock     rewrite requirements/*.lock from the working environments (`make lock`)
+#
+# .venv       our code (actions, profiles, recommender, api, tests): Python 3.11 or newer
+#             requirements/app.in  -> requirements/app.lock
+# .venv-rasa  the Rasa server only: Python 3.10 (Rasa 3.6 does not run on 3.11)
+#             requirements/rasa.in -> requirements/rasa.lock
+#
+# An environment is (re)installed only when it is missing or when its lock, its .in file or its Python
+# changed since the last successful install: the sha256 of those is kept in <venv>/.setup-stamp.
+# Installation is exactly `pip install -r <lock>`; there is no unpinned fallback.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REQ="$ROOT/requirements"
+cd "$ROOT"
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+sha() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
+
+# Filter pip's "already satisfied" chatter without hiding pip's own exit status (pipefail is on).
+hide_satisfied() { grep -v '^Requirement already satisfied' || [ $? -eq 1 ]; }
+
+# Print "major.minor" of a Python interpreter, or nothing if it does not run (a pyenv shim for a
+# version that is installed but not active fails here, which is what we want).
+py_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true; }
+
+pyenv_versions() {  # interpreters under `pyenv root`/versions matching a glob like 3.10.*, newest first
+    command -v pyenv >/dev/null 2>&1 || return 0
+    local root
+    root="$(pyenv root 2>/dev/null)" || return 0
+    # shellcheck disable=SC2086
+    ls -d "$root"/versions/$1 2>/dev/null | sort -V -r | sed 's#$#/bin/python3#'
+}
+
+find_app_python() {
+    local cand v
+    for cand in python3.11 python3.12 python3.13 python3.14 python3 \
+        $(pyenv_versions '3.11.*') $(pyenv_versions '3.1[2-9].*'); do
+        v="$(py_version "$cand")"
+        case "$v" in 3.1[1-9]) command -v "$cand"; return 0 ;; esac
+    done
+    die "Python 3.11 or newer is needed for our code and was not found on PATH or under pyenv.
+       Install it, e.g. \`pyenv install 3.11\`, then run \`make setup\` again."
+}
+
+find_rasa_python() {
+    local cand
+    for cand in python3.10 $(pyenv_versions '3.10.*'); do
+        if [ "$(py_version "$cand")" = "3.10" ]; then command -v "$cand"; return 0; fi
+    done
+    die "Python 3.10 is needed for the Rasa server (Rasa 3.6.21 supports Python 3.8-3.10 only) and was not found:
+       neither \`python3.10\` on PATH nor \`pyenv root\`/versions/3.10.* exists.
+       Install it, e.g. \`pyenv install 3.10\` (or your system's python3.10 package with venv support),
+       then run \`make setup\` again."
+}
+
+# The pip release recorded in a lock's header ("# pip==X"), installed before the lock itself.
+lock_pip() { sed -n 's/^# pip==\([0-9][0-9.]*\).*/\1/p' "$1" | head -n1; }
+lock_in_sha() { sed -n 's/^# sha256 of [^:]*: \([0-9a-f]*\)$/\1/p' "$1" | head -n1; }
+
+check_lock_matches_in() {  # warn (fail in CI) when X.in changed after X.lock was written
+    local in="$1" lock="$2" recorded
+    recorded="$(lock_in_sha "$lock")"
+    if [ "$recorded" != "$(sha "$in")" ]; then
+        local msg="${in#"$ROOT"/} changed since ${lock#"$ROOT"/} was written: install the new requirement into the
+       environment, then run \`make lock\` and commit both files."
+        if [ "${CI:-}" = "true" ]; then die "$msg"; fi
+        printf 'WARNING: %s\n' "$msg" >&2
+    fi
+}
+
+# ensure_env VENV PYTHON NAME: create VENV with PYTHON if needed and install requirements/NAME.lock.
+ensure_env() {
+    local venv="$1" python="$2" name="$3"
+    local lock="$REQ/$name.lock" in="$REQ/$name.in" stamp="$1/.setup-stamp"
+    [ -f "$lock" ] || die "missing $lock"
+    check_lock_matches_in "$in" "$lock"
+
+    local want_ver have_ver=""
+    want_ver="$(py_version "$python")"
+    [ -x "$venv/bin/python" ] && have_ver="$(py_version "$venv/bin/python")"
+    if [ -d "$venv" ] && [ "$have_ver" != "$want_ver" ]; then
+        say "${venv#"$ROOT"/} has Python '${have_ver:-broken}', want $want_ver: recreating it"
+        rm -rf "$venv"
+    fi
+
+    local digest
+    digest="$(printf '%s\n%s\n%s\n' "$(sha "$lock")" "$(sha "$in")" "$want_ver" | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+        say "${venv#"$ROOT"/} is up to date (Python $want_ver, ${lock#"$ROOT"/} unchanged)"
+        return 0
+    fi
+
+    local t0=$SECONDS
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating ${venv#"$ROOT"/} with $python (Python $want_ver)"
+        "$python" -m venv "$venv"
+    fi
+    rm -f "$stamp"
+    local pip_version
+    pip_version="$(lock_pip "$lock")"
+    if [ -n "$pip_version" ]; then
+        "$venv/bin/python" -m pip install --disable-pip-version-check "pip==$pip_version" | hide_satisfied
+    fi
+    say "installing ${lock#"$ROOT"/} into ${venv#"$ROOT"/} ($(grep -c '==' "$lock") pinned packages)"
+    "$venv/bin/python" -m pip install --disable-pip-version-check -r "$lock" \
+        || die "pip could not install ${lock#"$ROOT"/} into ${venv#"$ROOT"/} (see above)"
+    echo "$digest" > "$stamp"
+    say "${venv#"$ROOT"/} ready in $((SECONDS - t0)) s"
+}
+
+# write_lock VENV NAME: pin what VENV holds (after making sure it satisfies NAME.in) into NAME.lock.
+write_lock() {
+    local venv="$1" name="$2"
+    local lock="$REQ/$name.lock" in="$REQ/$name.in"
+    [ -x "$venv/bin/python" ] || die "${venv#"$ROOT"/} does not exist: run \`make setup\` first"
+    say "checking that ${venv#"$ROOT"/} satisfies ${in#"$ROOT"/}"
+    "$venv/bin/python" -m pip install --disable-pip-version-check -r "$in" | hide_satisfied
+    local pip_version py
+    pip_version="$("$venv/bin/python" -m pip --version | cut -d' ' -f2)"
+    py="$(py_version "$venv/bin/python")"
+    {
+        echo "# Generated by \`make lock\` (scripts/setup_env.sh --lock) from ${venv#"$ROOT"/}: do not edit by hand."
+        echo "# Python $py. Top-level requirements: ${in#"$ROOT"/}"
+        echo "# sha256 of ${in#"$ROOT"/}: $(sha "$in")"
+        echo "# pip==$pip_version"
+        # --all keeps setuptools (Rasa imports pkg_resources); editable installs and local paths
+        # (our own packages, if ever installed) are left out.
+        "$venv/bin/python" -m pip freeze --all --exclude-editable --disable-pip-version-check \
+            | grep -v -E '^(pip==|-e |#)' | grep -v ' @ file://' 
+    } > "$lock.tmp"
+    mv "$lock.tmp" "$lock"
+    say "wrote ${lock#"$ROOT"/} ($(grep -c '==' "$lock") packages)"
+    # The environment now matches the lock: refresh its stamp so the next `make setup` is a no-op.
+    printf '%s\n%s\n%s\n' "$(sha "$lock")" "$(sha "$in")" "$py" | sha256sum | cut -d' ' -f1 > "$venv/.setup-stamp"
+}
+
+main() {
+    local lock=0 what=()
+    for arg in "$@"; do
+        case "$arg" in
+            --lock) lock=1 ;;
+            app|rasa) what+=("$arg") ;;
+            -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+            *) die "unknown argument '$arg' (expected app, rasa, --lock)" ;;
+        esac
+    done
+    [ ${#what[@]} -gt 0 ] || what=(app rasa)
+
+    local env python
+    for env in "${what[@]}"; do
+        case "$env" in
+            app)
+                if [ $lock = 1 ]; then write_lock "$ROOT/.venv" app; continue; fi
+                python="$(find_app_python)"
+                ensure_env "$ROOT/.venv" "$python" app ;;
+            rasa)
+                if [ $lock = 1 ]; then write_lock "$ROOT/.venv-rasa" rasa; continue; fi
+                python="$(find_rasa_python)"
+                ensure_env "$ROOT/.venv-rasa" "$python" rasa ;;
+        esac
+    done
+}
+
+main "$@"
