@@ -1,0 +1,146 @@
+"""Accounts, their transactions and the customer's saved payees (read side)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from profiles.customers import load_customer
+from profiles.db import session_scope
+from profiles.errors import InvalidInput, NotFound
+from profiles.masking import mask_number
+from profiles.models import Account, Payee, Transaction
+from profiles.schemas import AccountView, PayeeView, TransactionView
+
+log = logging.getLogger(__name__)
+
+MAX_TRANSACTIONS = 100
+_KIND_ORDER = case({"current": 0, "savings": 1, "term_deposit": 2}, value=Account.kind, else_=3)
+
+
+def account_view(account: Account) -> AccountView:
+    return AccountView(
+        id=account.id,
+        kind=account.kind,
+        name=account.name,
+        masked_number=mask_number(account.number),
+        balance=account.balance,
+        currency=account.currency,
+    )
+
+
+def load_own_account(session: Session, customer_id: int, account_id: int, *, lock: bool = False) -> Account:
+    """Return the customer's own account (``lock=True``: ``SELECT ... FOR UPDATE`` on PostgreSQL).
+
+    Raises:
+        NotFound: no such account *among this customer's* (another customer's account looks the same).
+    """
+    stmt = select(Account).where(Account.id == account_id, Account.customer_id == customer_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    account = session.scalars(stmt).one_or_none()
+    if account is None:
+        raise NotFound(
+            "We could not find that account among yours.",
+            detail=f"account {account_id} not found for customer {customer_id}",
+        )
+    return account
+
+
+def list_accounts(customer_id: int) -> list[AccountView]:
+    """Return the customer's accounts: current first, then savings, then term deposits (balances in EUR).
+
+    Raises:
+        NotFound: no such customer.
+    """
+    with session_scope() as session:
+        load_customer(session, customer_id)
+        accounts = session.scalars(
+            select(Account).where(Account.customer_id == customer_id).order_by(_KIND_ORDER, Account.id)
+        )
+        return [account_view(a) for a in accounts]
+
+
+def _as_utc(value: datetime | date, *, end_of_day: bool) -> datetime:
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time.max if end_of_day else time.min)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def list_transactions(
+    customer_id: int,
+    *,
+    since: datetime | date | None = None,
+    until: datetime | date | None = None,
+    merchant: str | None = None,
+    account_id: int | None = None,
+    limit: int = 10,
+) -> list[TransactionView]:
+    """Return the customer's transactions, newest first.
+
+    ``since``/``until`` are inclusive; a ``date`` means the whole day, a naive datetime is taken as UTC.
+    ``merchant`` matches case-insensitively anywhere in the merchant name. ``limit`` is capped at 100.
+    Amounts are EUR, negative = money out.
+
+    Raises:
+        NotFound: no such customer, or ``account_id`` is not one of theirs.
+        InvalidInput: ``limit`` < 1, or ``since`` after ``until``.
+    """
+    if limit < 1:
+        raise InvalidInput("Please ask for at least one transaction.", field="limit")
+    start = _as_utc(since, end_of_day=False) if since is not None else None
+    end = _as_utc(until, end_of_day=True) if until is not None else None
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("The start of the period is after its end.", field="since")
+    with session_scope() as session:
+        load_customer(session, customer_id)
+        stmt = (
+            select(Transaction)
+            .join(Account, Transaction.account_id == Account.id)
+            .where(Account.customer_id == customer_id)
+        )
+        if account_id is not None:
+            load_own_account(session, customer_id, account_id)
+            stmt = stmt.where(Transaction.account_id == account_id)
+        if start is not None:
+            stmt = stmt.where(Transaction.booked_at >= start)
+        if end is not None:
+            stmt = stmt.where(Transaction.booked_at <= end)
+        if merchant and merchant.strip():
+            needle = merchant.strip().lower()
+            stmt = stmt.where(func.lower(Transaction.merchant).contains(needle, autoescape=True))
+        stmt = stmt.order_by(Transaction.booked_at.desc(), Transaction.id.desc()).limit(
+            min(limit, MAX_TRANSACTIONS)
+        )
+        return [
+            TransactionView(
+                id=t.id,
+                account_id=t.account_id,
+                booked_at=t.booked_at,
+                amount=t.amount,
+                merchant=t.merchant,
+                description=t.description,
+            )
+            for t in session.scalars(stmt)
+        ]
+
+
+def payee_view(payee: Payee) -> PayeeView:
+    return PayeeView(id=payee.id, name=payee.name, masked_iban=mask_number(payee.iban))
+
+
+def list_payees(customer_id: int) -> list[PayeeView]:
+    """Return the customer's saved payees (IBANs masked), by name.
+
+    Raises:
+        NotFound: no such customer.
+    """
+    with session_scope() as session:
+        load_customer(session, customer_id)
+        payees = session.scalars(
+            select(Payee).where(Payee.customer_id == customer_id).order_by(Payee.name, Payee.id)
+        )
+        return [payee_view(p) for p in payees]

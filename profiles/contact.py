@@ -1,0 +1,122 @@
+"""Contact details: the one place that validates and normalises email, phone and address."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm.exc import StaleDataError
+
+from profiles.audit import record_audit, require_text
+from profiles.customers import load_customer
+from profiles.db import session_scope
+from profiles.errors import Conflict, InvalidInput
+from profiles.schemas import CONTACT_FIELDS, ContactChange
+
+log = logging.getLogger(__name__)
+
+PHONE_REGION = "PT"
+ADDRESS_MAX = 200
+_FIELD_ALIASES = {
+    "e-mail": "email",
+    "email address": "email",
+    "mail": "email",
+    "phone number": "phone",
+    "mobile": "phone",
+    "telephone": "phone",
+    "postal address": "address",
+}
+
+
+def normalise_field(field: str) -> str:
+    """Return the canonical contact field (``email``, ``phone`` or ``address``) for ``field`` or an alias.
+
+    Raises:
+        InvalidInput: (field ``field``) not a contact field.
+    """
+    key = (field or "").strip().lower()
+    key = _FIELD_ALIASES.get(key, key)
+    if key not in CONTACT_FIELDS:
+        raise InvalidInput("I can update your email, phone number or address.", field="field")
+    return key
+
+
+def normalise_contact(field: str, value: str) -> str:
+    """Validate ``value`` for the contact ``field`` and return its stored form.
+
+    - email: syntax checked (no DNS look-up), normalised by ``email-validator``;
+    - phone: parsed with default region PT, must be a valid number, returned as E.164 (``+351912345678``);
+    - address: whitespace collapsed, non-empty, at most 200 characters, printable.
+
+    Raises:
+        InvalidInput: with ``field`` set to the (canonical) field name.
+    """
+    key = normalise_field(field)
+    text = (value or "").strip()
+    if key == "email":
+        try:
+            return validate_email(text, check_deliverability=False).normalized
+        except EmailNotValidError:
+            raise InvalidInput(
+                "That doesn't look like a valid email address.", field="email"
+            ) from None
+    if key == "phone":
+        try:
+            number = phonenumbers.parse(text, PHONE_REGION)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise InvalidInput(
+                "That doesn't look like a valid phone number (e.g. 912 345 678 or +351 912 345 678).",
+                field="phone",
+            )
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not text.isprintable():
+        raise InvalidInput("The address can only contain printable characters.", field="address")
+    address = re.sub(r"\s+", " ", text)
+    if not address:
+        raise InvalidInput("Please give your address.", field="address")
+    if len(address) > ADDRESS_MAX:
+        raise InvalidInput(f"The address is too long (at most {ADDRESS_MAX} characters).", field="address")
+    return address
+
+
+def update_contact(customer_id: int, field: str, value: str, *, channel: str, actor: str) -> ContactChange:
+    """Change the customer's email, phone or address; returns the old and the new (normalised) value.
+
+    The change and its audit row (old, new, channel, actor, time) are written in one transaction. When the
+    new value equals the stored one nothing is written (``ContactChange.changed`` is False).
+
+    Raises:
+        InvalidInput: unknown field, invalid value (``.field`` names it), empty channel/actor.
+        NotFound: no such customer.
+        Conflict: the profile was changed concurrently (optimistic lock); retrying is safe.
+    """
+    key = normalise_field(field)
+    new_value = normalise_contact(key, value)
+    channel = require_text(channel, "channel", 30)
+    actor = require_text(actor, "actor", 80)
+    try:
+        with session_scope(write=True) as session:
+            customer = load_customer(session, customer_id)
+            old_value: str = getattr(customer, key)
+            if old_value == new_value:
+                return ContactChange(field=key, old_value=old_value, new_value=new_value)
+            setattr(customer, key, new_value)
+            record_audit(
+                session,
+                customer_id=customer_id,
+                entity="customer",
+                entity_id=customer_id,
+                field=key,
+                old_value=old_value,
+                new_value=new_value,
+                channel=channel,
+                actor=actor,
+            )
+    except StaleDataError:
+        raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
+    log.info("customer %s updated %s via %s", customer_id, key, channel)
+    return ContactChange(field=key, old_value=old_value, new_value=new_value)

@@ -1,0 +1,39 @@
+"""Requests to hand a conversation over to a human agent."""
+
+from __future__ import annotations
+
+import logging
+
+from profiles.audit import require_text
+from profiles.customers import load_customer
+from profiles.db import session_scope
+from profiles.models import HandoffRequest, utcnow
+from profiles.schemas import HandoffView
+
+log = logging.getLogger(__name__)
+
+
+def create_handoff(*, customer_id: int | None, sender_id: str, channel: str, reason: str) -> HandoffView:
+    """Open a hand-off request (``status="open"``) for the conversation ``sender_id`` on ``channel``.
+
+    ``customer_id`` is the verified customer, or None for an anonymous visitor. ``reason`` is cut to 200
+    characters.
+
+    Raises:
+        InvalidInput: empty sender_id, channel or reason.
+        NotFound: ``customer_id`` given but no such customer.
+    """
+    sender = require_text(sender_id, "sender_id", 128)
+    channel = require_text(channel, "channel", 30)
+    why = require_text(reason[:200] if reason else reason, "reason", 200)
+    with session_scope(write=True) as session:
+        if customer_id is not None:
+            load_customer(session, customer_id)
+        request = HandoffRequest(
+            customer_id=customer_id, sender_id=sender, channel=channel, reason=why, status="open",
+            created_at=utcnow(),
+        )
+        session.add(request)
+        session.flush()
+        log.info("handoff %s opened (customer %s, channel %s)", request.id, customer_id, channel)
+        return HandoffView(id=request.id, status=request.status, created_at=request.created_at)

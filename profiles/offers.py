@@ -1,0 +1,62 @@
+"""Offer events (shown / accepted / declined): the history the recommender's cool-off reads."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+
+from profiles.audit import require_text
+from profiles.customers import load_customer
+from profiles.db import session_scope
+from profiles.errors import InvalidInput
+from profiles.models import OfferEvent, utcnow
+from profiles.schemas import OFFER_OUTCOMES, PRODUCT_IDS
+
+log = logging.getLogger(__name__)
+
+
+def _check_product(product: str) -> str:
+    if product not in PRODUCT_IDS:
+        raise InvalidInput("We don't offer that product.", field="product")
+    return product
+
+
+def record_offer(customer_id: int, product: str, outcome: str, *, channel: str) -> None:
+    """Record that ``product`` (a ``PRODUCT_IDS`` key) was ``"shown"``, ``"accepted"`` or ``"declined"``.
+
+    Raises:
+        InvalidInput: unknown product or outcome, empty channel.
+        NotFound: no such customer.
+    """
+    _check_product(product)
+    if outcome not in OFFER_OUTCOMES:
+        raise InvalidInput("The outcome must be shown, accepted or declined.", field="outcome")
+    channel = require_text(channel, "channel", 30)
+    with session_scope(write=True) as session:
+        load_customer(session, customer_id)
+        session.add(
+            OfferEvent(
+                customer_id=customer_id, product=product, outcome=outcome, channel=channel,
+                created_at=utcnow(),
+            )
+        )
+    log.info("offer %s %s for customer %s", product, outcome, customer_id)
+
+
+def last_offer_outcome(customer_id: int, product: str) -> tuple[str, datetime] | None:
+    """Return ``(outcome, when)`` of the latest offer event for ``product`` (UTC), or None if never offered.
+
+    Raises:
+        InvalidInput: unknown product.
+    """
+    _check_product(product)
+    with session_scope() as session:
+        row = session.execute(
+            select(OfferEvent.outcome, OfferEvent.created_at)
+            .where(OfferEvent.customer_id == customer_id, OfferEvent.product == product)
+            .order_by(OfferEvent.created_at.desc(), OfferEvent.id.desc())
+            .limit(1)
+        ).one_or_none()
+        return (row.outcome, row.created_at) if row is not None else None

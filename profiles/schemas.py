@@ -1,0 +1,112 @@
+"""Plain, frozen data objects returned by profiles/ services (never ORM objects).
+
+Money is always ``Decimal`` in EUR with 2 decimals; datetimes are timezone-aware UTC.
+Account and card numbers only ever appear masked (see ``profiles.masking.mask_number``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Final, Literal
+
+# Catalogue keys shared with recommender/ (docs/CONTRACTS.md).
+PRODUCT_IDS: Final = (
+    "current_account",
+    "savings_account",
+    "term_deposit",
+    "credit_card",
+    "personal_loan",
+    "mortgage",
+)
+OfferOutcome = Literal["shown", "accepted", "declined"]
+OFFER_OUTCOMES: Final = ("shown", "accepted", "declined")
+CONTACT_FIELDS: Final = ("email", "phone", "address")
+BLOCK_REASONS: Final = ("lost", "stolen")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    id: int
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    address: str
+    age: int
+    job: str
+    marital: str
+    education: str
+    credit_default: bool
+    housing_loan: bool
+    personal_loan: bool
+    contact_channel: str
+    region: str
+    marketing_consent: bool
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    id: int
+    kind: str  # current | savings | term_deposit
+    name: str
+    masked_number: str
+    balance: Decimal  # EUR; may be negative (overdrawn)
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionView:
+    id: int
+    account_id: int
+    booked_at: datetime
+    amount: Decimal  # EUR, negative = money out
+    merchant: str | None
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class PayeeView:
+    id: int
+    name: str
+    masked_iban: str
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    id: int
+    kind: str  # debit | credit
+    masked_number: str
+    status: str  # active | blocked
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    transfer_id: int
+    amount: Decimal  # EUR
+    from_account: AccountView  # balance after the transfer
+    to_name: str
+    to_account: AccountView | None  # the customer's own destination account, None for a payee
+
+
+@dataclass(frozen=True, slots=True)
+class ContactChange:
+    field: str
+    old_value: str
+    new_value: str
+
+    @property
+    def changed(self) -> bool:
+        return self.old_value != self.new_value
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffView:
+    id: int
+    status: str
+    created_at: datetime
