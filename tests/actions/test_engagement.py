@@ -1,0 +1,106 @@
+"""Consent, handoff and the proactive suggestion, against a real CRM database and a real trained model."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from actions.engagement import (
+    ActionHumanHandoff,
+    ActionMarketingConsent,
+    ActionOfferProduct,
+    ActionOfferResponse,
+    ActionProductInfo,
+)
+from profiles import get_customer, has_marketing_consent, issue_token, last_offer_outcome
+from profiles.db import session_scope
+from profiles.models import HandoffRequest
+from profiles.settings import get_settings
+from recommender import registry, suggest_offer
+from recommender.train import train
+from tests.actions.conftest import make_tracker, run_action, slots_of, texts
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A real term-deposit model trained on a sample of the bank-marketing file, promoted in a temp registry."""
+    path = tmp_path_factory.mktemp("registry")
+    monkeypatch_module.setenv("MODEL_REGISTRY", str(path))
+    get_settings.cache_clear()
+    registry.clear_cache()
+    train(get_settings().data_dir / "bank_marketing" / "bank-full-train.csv", sample=4000, folds=2, progress=lambda _: None)
+    yield path
+    registry.clear_cache()
+
+
+pytestmark = pytest.mark.usefixtures("model", "crm")
+
+
+def test_opt_out_and_back_in(domain: dict[str, Any]) -> None:
+    token = issue_token(5)
+    said = texts(run_action(ActionMarketingConsent(), make_tracker("stop sending offers", "marketing_opt_out", token=token), domain)[1])
+    assert "opted out" in said and has_marketing_consent(5) is False and get_customer(5).marketing_consent is False
+    said = texts(run_action(ActionMarketingConsent(), make_tracker("send me offers", "marketing_opt_in", token=token), domain)[1])
+    assert "opted in" in said and has_marketing_consent(5) is True
+
+
+def test_consent_change_needs_identity(domain: dict[str, Any]) -> None:
+    before = has_marketing_consent(5)
+    _, messages = run_action(ActionMarketingConsent(), make_tracker("unsubscribe me", "marketing_opt_out", token=None), domain)
+    assert messages[0]["response"] == "utter_login_required" and has_marketing_consent(5) == before
+
+
+def test_handoff_is_stored_for_staff(domain: dict[str, Any]) -> None:
+    tracker = make_tracker("I want a human", "human_handoff", token=None)
+    said = texts(run_action(ActionHumanHandoff(), tracker, domain)[1])
+    with session_scope() as s:
+        request = s.scalars(select(HandoffRequest).order_by(HandoffRequest.id.desc())).first()
+    assert request is not None and request.customer_id is None and request.sender_id == "test-sender"
+    assert f"H{request.id}" in said and request.reason == "I want a human"
+
+
+def test_product_info_by_entity(domain: dict[str, Any]) -> None:
+    tracker = make_tracker("mortgage?", "product_info", entities=[{"entity": "product", "value": "mortgage"}])
+    assert run_action(ActionProductInfo(), tracker, domain)[1][0]["response"] == "utter_product_mortgage"
+    assert run_action(ActionProductInfo(), make_tracker("products?", "product_info"), domain)[1][0]["response"] == "utter_product_overview"
+
+
+def _customer_with_an_offer() -> tuple[int, str]:
+    for cid in range(1, 31):
+        offer = suggest_offer(cid)
+        if offer is not None:
+            return cid, offer.product
+    raise AssertionError("no seeded customer gets any offer: check thresholds and consent in the seed")
+
+
+def test_offer_once_per_session_then_cooloff_after_decline(domain: dict[str, Any]) -> None:
+    cid, product = _customer_with_an_offer()
+    token = issue_token(cid)
+    events, messages = run_action(ActionOfferProduct(), make_tracker("balance", "check_balance", token=token), domain)
+    assert slots_of(events) == {"offered_product": product, "offer_made": True}
+    assert messages[0]["buttons"] and last_offer_outcome(cid, product)[0] == "shown"
+
+    again = make_tracker("balance", "check_balance", token=token, slots={"offer_made": True})
+    assert run_action(ActionOfferProduct(), again, domain) == ([], [])
+
+    answer = make_tracker("no thanks", "deny", token=token, slots={"offered_product": product, "offer_made": True})
+    said = texts(run_action(ActionOfferResponse(), answer, domain)[1])
+    assert "won't suggest" in said and last_offer_outcome(cid, product)[0] == "declined"
+    later = suggest_offer(cid)
+    assert later is None or later.product != product
+
+
+def test_accepting_records_a_lead(domain: dict[str, Any]) -> None:
+    cid, product = _customer_with_an_offer()
+    answer = make_tracker("yes", "affirm", token=issue_token(cid), slots={"offered_product": product})
+    _, messages = run_action(ActionOfferResponse(), answer, domain)
+    assert messages[0]["response"] == f"utter_product_{product}"
+    assert last_offer_outcome(cid, product)[0] == "accepted"
+
+
+def test_no_offer_without_consent_or_identity(domain: dict[str, Any]) -> None:
+    assert get_customer(3).marketing_consent is False
+    assert run_action(ActionOfferProduct(), make_tracker("hi", "greet", token=issue_token(3)), domain) == ([], [])
+    assert run_action(ActionOfferProduct(), make_tracker("hi", "greet"), domain) == ([], [])
