@@ -1,0 +1,102 @@
+"""Shared fixtures: a fresh, real database per test.
+
+- ``db``: parametrised over SQLite (a new file per test) and PostgreSQL (a private schema per test session,
+  emptied before each test), so every test that uses it runs on both. Run one backend with
+  ``-k sqlite`` / ``-k postgresql``.
+- ``sqlite_db`` / ``pg_db``: one backend only.
+- ``override_settings(**env)``: set settings for one test (environment variables, cache cleared).
+
+PostgreSQL comes from ``TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
+It is skipped only when unreachable *and* ``CI`` is not set; in CI an unreachable server fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from profiles.db import get_engine, init_db, reset_engine
+from profiles.models import Base
+from profiles.settings import get_settings
+
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _configure(mp: pytest.MonkeyPatch, **env: object) -> None:
+    for key, value in env.items():
+        mp.setenv(key.upper(), str(value))
+    get_settings.cache_clear()
+    reset_engine()
+
+
+@pytest.fixture
+def override_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """``override_settings(daily_transfer_limit="100.00", jwt_ttl_minutes=5)``: settings for this test."""
+    yield lambda **env: _configure(monkeypatch, **env)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a private schema on the test PostgreSQL server, dropped at the end of the session."""
+    admin = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "unreachable"
+        admin.dispose()
+        message = f"PostgreSQL unreachable at {make_url(PG_URL).render_as_string()}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    reset_engine()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _fresh(kind: str, request: pytest.FixtureRequest, mp: pytest.MonkeyPatch) -> Engine:
+    if kind == "sqlite":
+        tmp = request.getfixturevalue("tmp_path")
+        _configure(mp, database_url=f"sqlite:///{tmp / 'crm.db'}")
+        init_db()
+    else:
+        _configure(mp, database_url=request.getfixturevalue("pg_url"))
+        init_db()
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with get_engine().begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return get_engine()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """A fresh, empty CRM database with every table, as the process-wide engine (both backends)."""
+    yield _fresh(request.param, request, monkeypatch)
+    reset_engine()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def sqlite_db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """Like ``db``, SQLite only."""
+    yield _fresh("sqlite", request, monkeypatch)
+    reset_engine()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def pg_db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """Like ``db``, PostgreSQL only."""
+    yield _fresh("postgresql", request, monkeypatch)
+    reset_engine()
+    get_settings.cache_clear()
