@@ -33,7 +33,7 @@ CATALOGUE: dict[str, Product] = {
         Product(
             "savings_account", "Savings account",
             "An easy-access savings account that earns interest on money you don't need day to day.",
-            threshold=0.20,
+            threshold=0.15,  # the savings rule reaches it at a 1000 EUR balance
         ),
         Product(
             "term_deposit", "Term deposit",

@@ -1,0 +1,72 @@
+"""Registry: versions, promotion and rollback, clear errors, the per-process cache and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recommender import registry
+from recommender.registry import ModelNotFound
+
+
+def test_load_promoted_without_a_model_names_the_command(empty_registry: Path) -> None:
+    with pytest.raises(ModelNotFound, match=r"python -m recommender\.train"):
+        registry.load_promoted()
+    assert registry.list_versions() == []
+
+
+def test_promote_unknown_version_is_a_clear_error(model_registry: Path) -> None:
+    (known,) = registry.list_versions()
+    with pytest.raises(ModelNotFound, match=rf"unknown term_deposit version '19990101T000000Z'.*{known}"):
+        registry.promote("19990101T000000Z")
+    assert registry.promoted_version() == known  # unchanged
+
+
+def test_promote_and_roll_back(model_registry: Path) -> None:
+    (first,) = registry.list_versions()
+    model = registry.load_promoted()
+    second = registry.save_version("term_deposit", model.pipeline, {"note": "retrained"})
+    assert registry.list_versions() == [first, second]
+    assert registry.load_promoted().version == first  # saving does not promote
+
+    registry.promote(second)
+    promoted = registry.load_promoted()
+    assert promoted.version == second and promoted.metadata["note"] == "retrained"
+
+    registry.promote(first)  # rollback, without a restart
+    assert registry.load_promoted().version == first
+
+
+def test_load_promoted_is_cached_per_version(model_registry: Path) -> None:
+    assert registry.load_promoted() is registry.load_promoted()
+
+
+def test_versions_in_the_same_second_do_not_collide(model_registry: Path) -> None:
+    pipeline = registry.load_promoted().pipeline
+    a = registry.save_version("term_deposit", pipeline, {})
+    b = registry.save_version("term_deposit", pipeline, {})
+    assert a != b and {a, b} <= set(registry.list_versions())
+
+
+def test_a_promoted_version_with_missing_files_is_a_clear_error(model_registry: Path) -> None:
+    version = registry.promoted_version()
+    assert version is not None
+    (model_registry / "term_deposit" / version / "model.joblib").unlink()
+    with pytest.raises(ModelNotFound, match="model.joblib"):
+        registry.load_promoted()
+
+
+def test_cli_list_and_promote(model_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (version,) = registry.list_versions()
+    assert registry.main(["list"]) == 0
+    assert capsys.readouterr().out.startswith(f"* {version}")
+    assert registry.main(["promote", version]) == 0
+    assert f"promoted term_deposit {version}" in capsys.readouterr().out
+    assert registry.main(["promote", "nope"]) == 2
+    assert "unknown term_deposit version 'nope'" in capsys.readouterr().out
+
+
+def test_cli_list_on_an_empty_registry(empty_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert registry.main(["list"]) == 0
+    assert "python -m recommender.train" in capsys.readouterr().out
