@@ -48,7 +48,7 @@ def normalise_contact(field: str, value: str) -> str:
 
     - email: syntax checked (no DNS look-up), normalised by ``email-validator``;
     - phone: parsed with default region PT, must be a valid number, returned as E.164 (``+351912345678``);
-    - address: whitespace collapsed, non-empty, at most 200 characters, printable.
+    - address: whitespace (line breaks, tabs) collapsed to single spaces, non-empty, at most 200 characters, printable.
 
     Raises:
         InvalidInput: with ``field`` set to the (canonical) field name.
@@ -73,9 +73,9 @@ def normalise_contact(field: str, value: str) -> str:
                 field="phone",
             )
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if not text.isprintable():
+    address = re.sub(r"\s+", " ", text)  # line breaks and tabs of a pasted address become spaces
+    if not address.isprintable():
         raise InvalidInput("The address can only contain printable characters.", field="address")
-    address = re.sub(r"\s+", " ", text)
     if not address:
         raise InvalidInput("Please give your address.", field="address")
     if len(address) > ADDRESS_MAX:

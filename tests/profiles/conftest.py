@@ -79,19 +79,19 @@ def build_customer(
 
 
 @pytest.fixture
-def make_customer(db: Engine) -> Callable[..., Built]:
-    """``make_customer(balance="100.00", ...)`` -> ``Built`` ids and numbers (on the ``db`` database)."""
+def make_customer() -> Callable[..., Built]:
+    """``make_customer(balance="100.00", ...)`` -> ``Built``; request ``db`` (or ``pg_db``) alongside."""
     return build_customer
 
 
 @pytest.fixture
-def alice(make_customer: Callable[..., Built]) -> Built:
-    return make_customer(balance="1000.00", savings="500.00", term="2000.00", consent=True)
+def alice(db: Engine) -> Built:
+    return build_customer(balance="1000.00", savings="500.00", term="2000.00", consent=True)
 
 
 @pytest.fixture
-def bob(make_customer: Callable[..., Built]) -> Built:
-    return make_customer(balance="300.00", savings="50.00")
+def bob(db: Engine) -> Built:
+    return build_customer(balance="300.00", savings="50.00")
 
 
 def snapshot() -> dict[str, Any]:

@@ -111,7 +111,7 @@ def test_above_available_balance_is_insufficient_funds(alice: Built) -> None:
     assert _balance(alice.customer_id, alice.current_id) == Decimal("0.00")
 
 
-def test_overdrawn_account_has_nothing_available(make_customer: Callable[..., Built]) -> None:
+def test_overdrawn_account_has_nothing_available(db: Engine, make_customer: Callable[..., Built]) -> None:
     carol = make_customer(balance="-50.00")
     before = snapshot()
     with pytest.raises(InsufficientFunds) as err:
@@ -159,10 +159,10 @@ def test_daily_limit_is_per_customer(alice: Built, bob: Built, override_settings
 def test_another_customers_accounts_and_payees_are_not_found(alice: Built, bob: Built) -> None:
     before = snapshot()
     attempts = [
-        dict(from_account_id=bob.current_id, to_account_id=alice.savings_id),  # source is Bob's
-        dict(from_account_id=alice.current_id, to_account_id=bob.current_id),  # destination is Bob's
-        dict(from_account_id=alice.current_id, to_payee_id=bob.payee_id),  # Bob's payee
-        dict(from_account_id=10_000, to_payee_id=alice.payee_id),  # no such account
+        {"from_account_id": bob.current_id, "to_account_id": alice.savings_id},  # source is Bob's
+        {"from_account_id": alice.current_id, "to_account_id": bob.current_id},  # destination is Bob's
+        {"from_account_id": alice.current_id, "to_payee_id": bob.payee_id},  # Bob's payee
+        {"from_account_id": 10_000, "to_payee_id": alice.payee_id},  # no such account
     ]
     for kwargs in attempts:
         with pytest.raises(NotFound) as err:
