@@ -1,0 +1,110 @@
+# Atlantic Bank assistant "Nova": the two commands are `make run` and `make test` (see README.md).
+#
+# Two Python environments: .venv (our code, Python 3.11+) and .venv-rasa (the Rasa server, Python 3.10).
+# Every target that needs one depends on `setup`, which only (re)installs what changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+RASA_VENV := .venv-rasa
+PY        := $(VENV)/bin/python
+RASA      := $(RASA_VENV)/bin/rasa
+PACKAGES  := profiles recommender actions api
+
+# Production-mode services for the second test run (override on the command line if yours differ).
+TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS       ?=
+
+# Quiet, offline Rasa: no telemetry prompt or upload, no TensorFlow/SQLAlchemy chatter.
+export RASA_TELEMETRY_ENABLED ?= false
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+export PYTHONDONTWRITEBYTECODE ?= 1
+
+# Run pytest; exit status 5 ("no tests collected") is reported, not treated as a failure.
+define run_pytest
+rc=0; $(1) $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; exit $$rc
+endef
+
+.PHONY: help setup lock train seed recommender run test lint validate pytest pytest-prod test-core \
+        check-services bench eval-nlu clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+setup:  ## create/update .venv and .venv-rasa from requirements/*.lock (no-op when unchanged)
+	@bash scripts/setup_env.sh
+
+lock:  ## rewrite requirements/*.lock from the working environments (after adding a package to *.in)
+	@bash scripts/setup_env.sh --lock
+
+train: setup  ## train models/nova.tar.gz unless config, domain and data are unchanged (FORCE=1 retrains)
+	@bash scripts/train.sh
+
+seed: setup  ## import the CRM demo data (idempotent; DATABASE_URL or the SQLite file var/crm.db)
+	$(PY) -m profiles.seed
+
+recommender: setup  ## train the product recommender unless a promoted version exists
+	@if $(PY) -c 'import sys; from recommender import registry; sys.exit(0 if registry.promoted_version() else 1)'; then \
+		echo "==> recommender: promoted version $$($(PY) -c 'from recommender import registry; print(registry.promoted_version())') exists, not retraining"; \
+	else \
+		echo "==> recommender: no promoted version, training"; \
+		$(PY) -m recommender.train; \
+	fi
+
+run: setup train seed recommender  ## start the action server, Rasa and the API; Ctrl-C stops all three
+	@bash scripts/run.sh
+
+test: setup train  ## the whole suite: lint, rasa data validate, pytest (embedded + production), test stories
+	@t0=$$SECONDS; \
+	for step in lint validate pytest pytest-prod test-core; do \
+		echo; echo "==> make $$step"; \
+		$(MAKE) --no-print-directory $$step; \
+	done; \
+	echo; echo "==> make test: all steps passed in $$((SECONDS - t0)) s"
+
+lint:  ## ruff and mypy over our packages
+	$(VENV)/bin/ruff check $(PACKAGES)
+	$(VENV)/bin/mypy $(PACKAGES)
+
+validate:  ## rasa data validate (domain, NLU, stories, rules), warnings are errors
+	$(RASA) data validate --fail-on-warnings
+
+pytest:  ## pytest in embedded mode: SQLite and the in-memory tracker store
+	@echo "==> pytest, embedded mode (SQLite, in-memory tracker store)"
+	@$(call run_pytest,env -u DATABASE_URL -u REDIS_URL)
+
+pytest-prod: check-services  ## pytest in production mode: PostgreSQL and Redis
+	@echo "==> pytest, production mode (DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL))"
+	@$(call run_pytest,env DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL))
+
+check-services:  ## fail early and clearly when PostgreSQL or Redis is unreachable
+	@$(PY) -c 'import sys, psycopg, redis; from sqlalchemy import make_url; \
+	u = make_url(sys.argv[1]).set(drivername="postgresql").render_as_string(hide_password=False); \
+	psycopg.connect(u, connect_timeout=5).close(); redis.Redis.from_url(sys.argv[2], socket_timeout=5).ping()' \
+		'$(TEST_DATABASE_URL)' '$(TEST_REDIS_URL)' \
+	|| { echo "ERROR: PostgreSQL ($(TEST_DATABASE_URL)) or Redis ($(TEST_REDIS_URL)) is unreachable (see above); .ci/run starts them" >&2; exit 1; }
+
+test-core:  ## rasa test core on tests/test_stories.yml (every flow)
+	@if [ ! -f tests/test_stories.yml ]; then \
+		echo "==> tests/test_stories.yml does not exist yet: skipping rasa test core"; \
+	else \
+		$(RASA) test core --model models --stories tests/test_stories.yml \
+			--fail-on-prediction-errors --out results/core; \
+	fi
+
+bench: setup  ## run every benchmarks/*.py (their output goes in the README)
+	@shopt -s nullglob; files=(benchmarks/*.py); \
+	if [ $${#files[@]} -eq 0 ]; then echo "==> no benchmarks yet (benchmarks/*.py)"; fi; \
+	for f in "$${files[@]}"; do echo "==> $$f"; $(PY) "$$f"; done
+
+eval-nlu: setup train  ## score the Rasa NLU model on the BANKING77 held-out split -> results/nlu_eval.json
+	$(RASA_VENV)/bin/python bot/evaluate_nlu.py --model models \
+		--data tests/data/banking77_heldout.csv --out results/nlu_eval.json
+
+clean:  ## remove trained models, results and logs (keeps the environments and the database)
+	rm -rf models results var/log .pytest_cache .mypy_cache .ruff_cache
