@@ -26,36 +26,45 @@ CATALOGUE: dict[str, Product] = {
     p.id: p
     for p in (
         Product(
-            "current_account", "Current account",
+            "current_account",
+            "Current account",
             "A current account with a debit card for your everyday spending and bills.",
             threshold=0.50,
         ),
         Product(
-            "savings_account", "Savings account",
+            "savings_account",
+            "Savings account",
             "An easy-access savings account that earns interest on money you don't need day to day.",
             threshold=0.15,  # the savings rule reaches it at a 1000 EUR balance
         ),
         Product(
-            "term_deposit", "Term deposit",
+            "term_deposit",
+            "Term deposit",
             "A term deposit earns a fixed rate on savings you can set aside for a fixed term.",
             # The model's probability; on held-out data about the top 10% of customers reach 0.25,
             # three times the 11.7% base rate (see the promoted version's metadata).
             threshold=0.25,
         ),
         Product(
-            "credit_card", "Credit card",
+            "credit_card",
+            "Credit card",
             "A credit card to spread the cost of larger purchases, with purchase protection.",
-            threshold=0.15, credit=True,
+            threshold=0.15,
+            credit=True,
         ),
         Product(
-            "personal_loan", "Personal loan",
+            "personal_loan",
+            "Personal loan",
             "A personal loan at a fixed rate for a planned purchase, repaid in equal monthly instalments.",
-            threshold=0.10, credit=True,
+            threshold=0.10,
+            credit=True,
         ),
         Product(
-            "mortgage", "Mortgage",
+            "mortgage",
+            "Mortgage",
             "A mortgage to help you buy a home, with a fixed or variable rate.",
-            threshold=0.15, credit=True,
+            threshold=0.15,
+            credit=True,
         ),
     )
 }

@@ -129,20 +129,14 @@ def rule_reason(product_id: str, customer: ProfileLike, total_balance: Decimal |
         )
     if product_id == "credit_card":
         loans = " and no personal loan" if customer.personal_loan is False else ""
-        return (
-            f"With a clean credit record{loans}, a credit card could help you spread the cost of "
-            "larger purchases."
-        )
+        return f"With a clean credit record{loans}, a credit card could help you spread the cost of larger purchases."
     if product_id == "personal_loan":
         return (
             "With a clean credit record and no personal loan at the moment, a fixed-rate personal loan "
             "could fund a planned purchase."
         )
     if product_id == "mortgage":
-        return (
-            "Customers at your stage of life without a housing loan often look at a mortgage to buy "
-            "their own home."
-        )
+        return "Customers at your stage of life without a housing loan often look at a mortgage to buy their own home."
     raise KeyError(f"{product_id!r} has no rule-based reason")
 
 

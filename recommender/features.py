@@ -42,8 +42,18 @@ UNKNOWN = "unknown"
 CATEGORIES: Mapping[str, frozenset[str]] = {
     "job": frozenset(
         {
-            "admin.", "blue-collar", "entrepreneur", "housemaid", "management", "retired",
-            "self-employed", "services", "student", "technician", "unemployed", UNKNOWN,
+            "admin.",
+            "blue-collar",
+            "entrepreneur",
+            "housemaid",
+            "management",
+            "retired",
+            "self-employed",
+            "services",
+            "student",
+            "technician",
+            "unemployed",
+            UNKNOWN,
         }
     ),
     "marital": frozenset({"married", "single", "divorced"}),

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib  # type: ignore[import-untyped]
+import joblib
 
 from profiles.settings import get_settings
 
@@ -102,8 +102,7 @@ def list_versions(product: str = DEFAULT_PRODUCT) -> list[str]:
     if not pdir.is_dir():
         return []
     return sorted(
-        d.name for d in pdir.iterdir()
-        if d.is_dir() and not d.name.startswith(".") and (d / MODEL_FILE).is_file()
+        d.name for d in pdir.iterdir() if d.is_dir() and not d.name.startswith(".") and (d / MODEL_FILE).is_file()
     )
 
 
@@ -157,9 +156,7 @@ def load_promoted(product: str = DEFAULT_PRODUCT) -> LoadedModel:
     """
     version = promoted_version(product)
     if version is None:
-        raise ModelNotFound(
-            f"no promoted {product} model in {root()}; train one with `{TRAIN_COMMAND}`"
-        )
+        raise ModelNotFound(f"no promoted {product} model in {root()}; train one with `{TRAIN_COMMAND}`")
     key = (root(), product, version)
     with _lock:
         cached = _cache.get(key)

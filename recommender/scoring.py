@@ -121,9 +121,7 @@ class Score:
         return self.score >= self.threshold
 
 
-def score_products(
-    customer: ProfileLike, total_balance: Decimal | None, *, exclude: Iterable[str] = ()
-) -> list[Score]:
+def score_products(customer: ProfileLike, total_balance: Decimal | None, *, exclude: Iterable[str] = ()) -> list[Score]:
     """Score every eligible catalogue product not in ``exclude`` (e.g. the products held), best first.
 
     Ties keep catalogue order. The model is consulted only if ``term_deposit`` is eligible and not excluded;

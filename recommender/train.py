@@ -28,19 +28,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
-import sklearn  # type: ignore[import-untyped]
-from sklearn.compose import ColumnTransformer  # type: ignore[import-untyped]
-from sklearn.ensemble import HistGradientBoostingClassifier  # type: ignore[import-untyped]
-from sklearn.impute import SimpleImputer  # type: ignore[import-untyped]
-from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-from sklearn.metrics import brier_score_loss, roc_auc_score  # type: ignore[import-untyped]
-from sklearn.model_selection import (  # type: ignore[import-untyped]
+import sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.model_selection import (
     StratifiedKFold,
     cross_val_score,
     train_test_split,
 )
-from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
-from sklearn.preprocessing import OneHotEncoder, StandardScaler  # type: ignore[import-untyped]
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from profiles.settings import get_settings
@@ -61,9 +61,7 @@ def build_preprocessor() -> ColumnTransformer:
     (``SimpleImputer(strategy="constant")``), then one-hot with ``handle_unknown="ignore"`` (an unseen category
     becomes all zeros). Output: a dense float array of shape ``(n_rows, 2 + number of categories)``.
     """
-    numeric = Pipeline(
-        [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-    )
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
     categorical = Pipeline(
         [
             ("impute", SimpleImputer(strategy="constant", fill_value=UNKNOWN)),
@@ -81,8 +79,14 @@ def candidates(seed: int) -> dict[str, Any]:
     return {
         "logistic_regression": LogisticRegression(max_iter=1000, C=1.0),
         "hist_gradient_boosting": HistGradientBoostingClassifier(
-            learning_rate=0.05, max_iter=300, max_leaf_nodes=15, min_samples_leaf=40,
-            l2_regularization=1.0, early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
+            learning_rate=0.05,
+            max_iter=300,
+            max_leaf_nodes=15,
+            min_samples_leaf=40,
+            l2_regularization=1.0,
+            early_stopping=True,
+            validation_fraction=0.1,
+            n_iter_no_change=20,
             random_state=seed,
         ),
     }
@@ -180,9 +184,7 @@ def _train(
     X, y = frame_from_csv(path)
     if sample is not None:
         X, y = _stratified_sample(X, y, sample, seed)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=TEST_SIZE, stratify=y, random_state=seed
-    )
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, stratify=y, random_state=seed)
     progress(f"{len(y)} rows, positive rate {y.mean():.3f}; train {len(y_train)} / held-out {len(y_test)}")
 
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -212,9 +214,7 @@ def _train(
         "holdout_brier": float(brier_score_loss(y_test, p_test)),
         "holdout_base_rate": float(y_test.mean()),
         "holdout_brier_of_base_rate": float(brier_score_loss(y_test, np.full(len(y_test), y_train.mean()))),
-        "holdout_score_quantiles": {
-            q: float(np.quantile(p_test, float(q))) for q in ("0.5", "0.75", "0.9", "0.95")
-        },
+        "holdout_score_quantiles": {q: float(np.quantile(p_test, float(q))) for q in ("0.5", "0.75", "0.9", "0.95")},
     }
     progress(
         f"held-out: ROC AUC {metrics['holdout_roc_auc']:.4f}, lift@10% {metrics['holdout_lift_at_10pct']:.2f}, "

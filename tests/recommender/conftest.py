@@ -3,13 +3,19 @@ registry per test, and plain profile objects."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+import profiles
+from profiles.db import session_scope
+from profiles.models import Account, Card, Customer, Loan
 from profiles.settings import get_settings
 from recommender import registry
 from recommender.train import TrainResult, train
@@ -80,3 +86,70 @@ class Profile:
 @pytest.fixture
 def profile() -> Profile:
     return Profile()
+
+
+_serial = itertools.count(1)
+
+
+def add_customer(
+    *,
+    balance: str = "3000.00",
+    consent: bool = True,
+    age: int = 45,
+    job: str = "management",
+    marital: str = "married",
+    education: str = "tertiary",
+    credit_default: bool = False,
+    housing_loan: bool = False,
+    personal_loan: bool = False,
+) -> int:
+    """Insert a customer with one current account holding ``balance`` EUR into the database; return the id.
+
+    Consent goes through the real service (``profiles.set_marketing_consent``), as the bot would set it.
+    """
+    n = next(_serial)
+    with session_scope(write=True) as s:
+        customer = Customer(
+            first_name="Rita",
+            last_name=f"Recommender{n}",
+            email=f"rita{n}@example.org",
+            phone="+351912345678",
+            address=f"Rua Nova, {n}, 4000-001 Porto",
+            region="Norte",
+            age=age,
+            job=job,
+            marital=marital,
+            education=education,
+            credit_default=credit_default,
+            housing_loan=housing_loan,
+            personal_loan=personal_loan,
+            contact_channel="cellular",
+        )
+        s.add(customer)
+        s.flush()
+        s.add(
+            Account(
+                customer_id=customer.id,
+                kind="current",
+                name="Current account",
+                number=f"PT50099988{n:011d}01",
+                balance=Decimal(balance),
+            )
+        )
+        customer_id = customer.id
+    profiles.set_marketing_consent(customer_id, consent, channel="test", actor="tests/recommender")
+    return customer_id
+
+
+def hold(customer_id: int, product: str) -> None:
+    """Give the customer ``product`` (a catalogue id) the way the CRM records it: an account, card or loan."""
+    n = next(_serial)
+    with session_scope(write=True) as s:
+        if product in ("current_account", "savings_account", "term_deposit"):
+            kind = product.removesuffix("_account")
+            s.add(Account(customer_id=customer_id, kind=kind, name=kind, number=f"PT50099977{n:011d}0{n % 10}"))
+        elif product == "credit_card":
+            account_id = s.scalars(select(Account.id).where(Account.customer_id == customer_id)).first()
+            s.add(Card(customer_id=customer_id, account_id=account_id, kind="credit", number=f"52999999{n:06d}11"))
+        else:
+            s.add(Loan(customer_id=customer_id, kind=product, principal=Decimal(1000), outstanding=Decimal(900)))

@@ -50,8 +50,15 @@ def test_frame_from_csv_drops_duration_and_campaign_fields(tmp_path: Path) -> No
     X, y = frame_from_csv(path)
     assert list(X.columns) == list(FEATURES)
     assert X.iloc[0].to_dict() == {
-        "age": 58.0, "job": "management", "marital": "married", "education": "tertiary", "default": "no",
-        "balance": 2143.0, "housing": "yes", "loan": "no", "contact": "unknown",
+        "age": 58.0,
+        "job": "management",
+        "marital": "married",
+        "education": "tertiary",
+        "default": "no",
+        "balance": 2143.0,
+        "housing": "yes",
+        "loan": "no",
+        "contact": "unknown",
     }
     assert y.tolist() == [0]
 
@@ -89,14 +96,27 @@ def test_frame_from_csv_rejects_comma_separated_files(tmp_path: Path) -> None:
 
 def test_frame_from_profile_maps_crm_fields_to_the_same_columns() -> None:
     customer = Profile(
-        age=35, job="Admin", marital="single", education="secondary", credit_default=True,
-        housing_loan=True, personal_loan=False, contact_channel="mobile",
+        age=35,
+        job="Admin",
+        marital="single",
+        education="secondary",
+        credit_default=True,
+        housing_loan=True,
+        personal_loan=False,
+        contact_channel="mobile",
     )
     X = frame_from_profile(customer, Decimal("1234.56"))
     assert list(X.columns) == list(FEATURES)
     assert X.iloc[0].to_dict() == {
-        "age": 35.0, "job": "admin.", "marital": "single", "education": "secondary", "default": "yes",
-        "balance": 1234.56, "housing": "yes", "loan": "no", "contact": "cellular",
+        "age": 35.0,
+        "job": "admin.",
+        "marital": "single",
+        "education": "secondary",
+        "default": "yes",
+        "balance": 1234.56,
+        "housing": "yes",
+        "loan": "no",
+        "contact": "cellular",
     }
     assert list(X.dtypes) == list(frame_from_csv_dtypes())
 
@@ -107,8 +127,14 @@ def frame_from_csv_dtypes() -> list[object]:
 
 def test_frame_from_profile_turns_missing_fields_into_nan() -> None:
     customer = Profile(
-        age=None, job=None, marital="", education="doctorate", credit_default=None,
-        housing_loan=None, personal_loan=None, contact_channel=None,
+        age=None,
+        job=None,
+        marital="",
+        education="doctorate",
+        credit_default=None,
+        housing_loan=None,
+        personal_loan=None,
+        contact_channel=None,
     )
     X = frame_from_profile(customer, None)
     assert X.shape == (1, 9)

@@ -70,8 +70,14 @@ def test_cli_prints_progress_and_registers_without_promoting(
 ) -> None:
     assert main(["--data", str(DATA), "--sample", "3000", "--no-promote"]) == 0
     out = capsys.readouterr().out
-    for text in ("logistic_regression: 5-fold CV ROC AUC", "hist_gradient_boosting: 5-fold CV ROC AUC",
-                 "held-out: ROC AUC", "lift@10%", "Brier", "saved term_deposit version"):
+    for text in (
+        "logistic_regression: 5-fold CV ROC AUC",
+        "hist_gradient_boosting: 5-fold CV ROC AUC",
+        "held-out: ROC AUC",
+        "lift@10%",
+        "Brier",
+        "saved term_deposit version",
+    ):
         assert text in out
     assert len(registry.list_versions()) == 1
     assert registry.promoted_version() is None
