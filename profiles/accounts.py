@@ -22,6 +22,7 @@ _KIND_ORDER = case({"current": 0, "savings": 1, "term_deposit": 2}, value=Accoun
 
 
 def account_view(account: Account) -> AccountView:
+    """The plain view of an account (number masked, balance in EUR)."""
     return AccountView(
         id=account.id,
         kind=account.kind,
@@ -129,6 +130,7 @@ def list_transactions(
 
 
 def payee_view(payee: Payee) -> PayeeView:
+    """The plain view of a payee (IBAN masked)."""
     return PayeeView(id=payee.id, name=payee.name, masked_iban=mask_number(payee.iban))
 
 

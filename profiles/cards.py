@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def card_view(card: Card) -> CardView:
+    """The plain view of a card (number masked)."""
     return CardView(id=card.id, kind=card.kind, masked_number=mask_number(card.number), status=card.status)
 
 

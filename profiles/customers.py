@@ -33,6 +33,7 @@ def load_customer(session: Session, customer_id: int, *, lock: bool = False) -> 
 
 
 def customer_view(customer: Customer) -> CustomerView:
+    """The plain view of a customer profile."""
     return CustomerView(
         id=customer.id,
         first_name=customer.first_name,

@@ -6,8 +6,9 @@
 - ``sqlite_db`` / ``pg_db``: one backend only.
 - ``override_settings(**env)``: set settings for one test (environment variables, cache cleared).
 
-PostgreSQL comes from ``TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
-It is skipped only when unreachable *and* ``CI`` is not set; in CI an unreachable server fails the run.
+PostgreSQL comes from ``TEST_POSTGRES_URL``, else ``DATABASE_URL`` when that is PostgreSQL (``make pytest-prod``),
+else ``postgresql+psycopg://postgres@127.0.0.1:5432/test``. Tests only ever touch their own schema there. It is
+skipped only when unreachable *and* ``CI`` is not set; in CI an unreachable server fails the run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ from profiles.db import get_engine, init_db, reset_engine
 from profiles.models import Base
 from profiles.settings import get_settings
 
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+def _postgres_url() -> str:
+    outer = os.environ.get("DATABASE_URL", "")
+    if os.environ.get("TEST_POSTGRES_URL"):
+        return os.environ["TEST_POSTGRES_URL"]
+    if outer.startswith("postgresql"):
+        return outer
+    return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+PG_URL = _postgres_url()
 
 
 def _configure(mp: pytest.MonkeyPatch, **env: object) -> None:
