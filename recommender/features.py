@@ -16,6 +16,10 @@ So a customer with missing profile fields still scores, with exactly the treatme
 Only what the CRM profile holds is a feature. Never ``duration`` (known only after the call being
 predicted) and never the campaign fields ``day``, ``month``, ``campaign``, ``pdays``, ``previous``,
 ``poutcome`` (the CRM profile has none of them): see :data:`EXCLUDED`.
+
+Caveat on ``contact``: in the source data ``contact == "unknown"`` marks mostly the May-June 2008 calls, whose
+success rate was 3.9% against 15% for "cellular"; the model learns that period effect as if it were a customer
+trait. Dropping ``contact`` costs about 0.035 CV ROC AUC (0.730 → 0.694 for gradient boosting).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -213,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             promote(args.version, args.product)
             print(f"promoted {args.product} {args.version}")
     except RegistryError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -92,6 +92,9 @@ def rule_score(product_id: str, customer: ProfileLike, total_balance: Decimal | 
 def term_deposit_propensity(customer: ProfileLike, total_balance: Decimal | None) -> float:
     """Probability in [0, 1] that ``customer`` subscribes a term deposit, from the promoted model.
 
+    The model (``python -m recommender.train``) is learnt from the UCI Bank Marketing data (Moro, Cortez & Rita
+    2014, CC BY 4.0): a Portuguese bank's 2008-2010 phone campaigns, target "subscribed a term deposit".
+
     Args:
         customer: the CRM profile; missing attributes are imputed by the model pipeline.
         total_balance: EUR balance across the customer's EUR accounts, or ``None`` if unknown.

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from recommender.catalogue import PRODUCT_IDS
 from recommender.explain import (
@@ -46,7 +47,8 @@ def test_phrases_name_only_what_is_true() -> None:
 @requires_data
 def test_boosting_reason_is_rule_based_on_actual_attributes(sample: tuple[object, np.ndarray]) -> None:
     X, y = sample
-    pipeline = build_pipeline(HistGradientBoostingClassifier(max_iter=20)).fit(X, y)
+    with threadpool_limits(limits=1):  # OpenMP threads only slow a small fit on a busy 2-core machine
+        pipeline = build_pipeline(HistGradientBoostingClassifier(max_iter=20)).fit(X, y)
     saver = frame_from_profile(Profile(job="retired", housing_loan=False, personal_loan=False), Decimal(5000))
     assert term_deposit_reason(pipeline, saver) == (
         "Retired customers with a healthy balance and no existing loans often choose a term deposit to earn a "

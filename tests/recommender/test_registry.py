@@ -64,7 +64,7 @@ def test_cli_list_and_promote(model_registry: Path, capsys: pytest.CaptureFixtur
     assert registry.main(["promote", version]) == 0
     assert f"promoted term_deposit {version}" in capsys.readouterr().out
     assert registry.main(["promote", "nope"]) == 2
-    assert "unknown term_deposit version 'nope'" in capsys.readouterr().out
+    assert "unknown term_deposit version 'nope'" in capsys.readouterr().err
 
 
 def test_cli_list_on_an_empty_registry(empty_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
