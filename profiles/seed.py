@@ -259,9 +259,26 @@ def _table(model: type[Base]) -> Table:
     return table
 
 
+def _bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys: COPY on PostgreSQL, Core executemany elsewhere."""
+    if not rows:
+        return
+    table = _table(model)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])  # our own model's column names: plain identifiers
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
+
+
 def _insert_chunk(session: Session, plans: list[Plan]) -> None:
-    """Bulk-insert one chunk (Core executemany; the ORM's per-row bookkeeping is not needed here)."""
-    session.execute(insert(_table(Customer)), [p.customer for p in plans])
+    """Bulk-insert one chunk; only accounts need their new ids back (for cards and transactions)."""
+    _bulk_insert(session, Customer, [p.customer for p in plans])
     accounts = [a for p in plans for a in p.accounts]
     ids = session.scalars(insert(Account).returning(Account.id, sort_by_parameter_order=True), accounts).all()
     account_id = {(a["customer_id"], a["kind"]): i for a, i in zip(accounts, ids, strict=True)}
@@ -271,12 +288,11 @@ def _insert_chunk(session: Session, plans: list[Plan]) -> None:
         cid = p.customer["id"]
         cards.extend({**c, "account_id": account_id[(cid, kind)]} for kind, c in p.cards)
         transactions.extend({**t, "account_id": account_id[(cid, kind)]} for kind, t in p.transactions)
-    for model, rows in ((Card, cards), (Transaction, transactions),
-                        (Payee, [r for p in plans for r in p.payees]),
-                        (Loan, [r for p in plans for r in p.loans]),
-                        (Consent, [p.consent for p in plans])):
-        if rows:
-            session.execute(insert(_table(model)), rows)
+    _bulk_insert(session, Card, cards)
+    _bulk_insert(session, Transaction, transactions)
+    _bulk_insert(session, Payee, [r for p in plans for r in p.payees])
+    _bulk_insert(session, Loan, [r for p in plans for r in p.loans])
+    _bulk_insert(session, Consent, [p.consent for p in plans])
 
 
 def _sync_sequences() -> None:
