@@ -366,7 +366,7 @@ def demo_tokens(ttl_minutes: int = DEMO_TOKEN_TTL_MINUTES) -> list[tuple[int, st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m profiles.seed", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m profiles.seed", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="import only the first N rows")
     parser.add_argument("--demo-tokens", action="store_true",
                         help="print 'id<TAB>name<TAB>token' (24 h) for demo customers 1..5")
