@@ -102,7 +102,7 @@ class ActionOfferProduct(Action):
             return []
         record_offer(customer_id, offer.product, "shown", channel=channel_of(tracker))
         dispatcher.utter_message(
-            text=f"One more thing: {offer.reason} Would you like to hear more about our {offer.title}?",
+            text=f"One more thing: {offer.reason} Would you like to hear more about our {offer.title.lower()}?",
             buttons=[{"title": "Yes, tell me more", "payload": "/affirm"}, {"title": "No thanks", "payload": "/deny"}],
         )
         return [SlotSet("offered_product", offer.product), SlotSet("offer_made", True)]
