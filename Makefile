@@ -49,10 +49,11 @@ seed: setup  ## import the CRM demo data (idempotent; DATABASE_URL or the SQLite
 	$(PY) -m profiles.seed
 
 recommender: setup  ## train the product recommender unless a promoted version exists
-	@if $(PY) -c 'import sys; from recommender import registry; sys.exit(0 if registry.promoted_version() else 1)'; then \
-		echo "==> recommender: promoted version $$($(PY) -c 'from recommender import registry; print(registry.promoted_version())') exists, not retraining"; \
+	@promoted="$$($(PY) -c 'from recommender import registry; print(registry.promoted_version() or "")')"; \
+	if [ -n "$$promoted" ]; then \
+		echo "==> recommender: promoted version $$promoted exists, not retraining"; \
 	else \
-		echo "==> recommender: no promoted version, training"; \
+		echo "==> recommender: no promoted version yet, training one"; \
 		$(PY) -m recommender.train; \
 	fi
 

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Start the action server, the Rasa server and the API; wait until each is healthy; print how to chat.
+# Ctrl-C (or SIGTERM) stops all three. `make run` calls this after setup, train, seed and recommender.
+#
+# Embedded mode (nothing set): CRM in the SQLite file var/crm.db, Rasa's in-memory tracker and lock store
+# (bot/endpoints.yml). Production mode: DATABASE_URL (PostgreSQL) for the CRM; REDIS_URL
+# (redis://[:password@]host:port/db) switches Rasa to bot/endpoints.redis.yml (Redis tracker and lock store).
+#
+# Environment: RASA_TOKEN (Rasa HTTP API token; a development default), ACTION_PORT (5055), RASA_PORT (5005),
+# API_PORT (8000), STARTUP_TIMEOUT (seconds per service, 300), LOG_DIR (var/log).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PY="$ROOT/.venv/bin/python"
+RASA="$ROOT/.venv-rasa/bin/rasa"
+ACTION_PORT="${ACTION_PORT:-5055}"
+RASA_PORT="${RASA_PORT:-5005}"
+API_PORT="${API_PORT:-8000}"
+STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-300}"
+LOG_DIR="${LOG_DIR:-$ROOT/var/log}"
+RUN_DIR="$ROOT/var/run"
+export RASA_TOKEN="${RASA_TOKEN:-dev-rasa-token-change-me}"
+export RASA_TELEMETRY_ENABLED="${RASA_TELEMETRY_ENABLED:-false}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+export SQLALCHEMY_SILENCE_UBER_WARNING=1
+
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$PY" ] && [ -x "$RASA" ] || die "environments missing: run \`make setup\` (or simply \`make run\`)"
+ls models/*.tar.gz >/dev/null 2>&1 || die "no trained model in models/: run \`make train\` (or simply \`make run\`)"
+command -v curl >/dev/null || die "curl is needed for the health checks"
+mkdir -p "$LOG_DIR" "$RUN_DIR"
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$ACTION_PORT" "$RASA_PORT" "$API_PORT"; do
+    if port_in_use "$port"; then
+        die "port $port is already in use (another \`make run\`?): stop that process or set ACTION_PORT/RASA_PORT/API_PORT"
+    fi
+done
+
+# DATABASE_URL without its credentials, for messages.
+db_label() { sed -E 's#//[^@/]*@#//#' <<<"${DATABASE_URL:-sqlite:///var/crm.db}"; }
+
+# --- Rasa endpoints: which tracker/lock store, and where the action server listens -----------------------
+ENDPOINTS_TEMPLATE="bot/endpoints.yml"
+MODE="embedded (SQLite CRM, in-memory tracker)"
+if [ -n "${REDIS_URL:-}" ]; then
+    ENDPOINTS_TEMPLATE="bot/endpoints.redis.yml"
+    # REDIS_URL -> the REDIS_HOST/PORT/DB/PASSWORD variables that endpoints.redis.yml interpolates.
+    redis_vars="$("$PY" - <<'EOF'
+import os, shlex, sys
+from urllib.parse import unquote, urlsplit
+u = urlsplit(os.environ["REDIS_URL"])
+if u.scheme not in ("redis", "rediss") or not u.hostname:
+    sys.exit("ERROR: REDIS_URL must look like redis://[:password@]host:port/db")
+db = (u.path or "/0").lstrip("/") or "0"
+values = {"REDIS_HOST": u.hostname, "REDIS_PORT": str(u.port or 6379), "REDIS_DB": db,
+          "REDIS_PASSWORD": unquote(u.password or "")}
+print("; ".join(f"export {k}={shlex.quote(v)}" for k, v in values.items()))
+EOF
+)"
+    eval "$redis_vars"
+    MODE="production (Redis tracker+lock store at $REDIS_HOST:$REDIS_PORT/$REDIS_DB"
+    MODE+=", CRM at $(db_label))"
+elif [ -n "${DATABASE_URL:-}" ]; then
+    MODE="CRM at $(db_label), in-memory tracker"
+fi
+ENDPOINTS="$ENDPOINTS_TEMPLATE"
+if [ "$ACTION_PORT" != 5055 ]; then
+    ENDPOINTS="$RUN_DIR/endpoints.yml"
+    sed "s#http://127.0.0.1:5055/webhook#http://127.0.0.1:$ACTION_PORT/webhook#" "$ENDPOINTS_TEMPLATE" > "$ENDPOINTS"
+fi
+
+# --- processes -------------------------------------------------------------------------------------------
+PIDS=()
+NAMES=()
+stopping=0
+stop_all() {
+    [ $stopping = 1 ] && return
+    stopping=1
+    trap - INT TERM
+    echo
+    echo "==> stopping ${NAMES[*]:-nothing}"
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+    for _ in $(seq 1 50); do
+        local alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.2
+    done
+    for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+    echo "==> stopped"
+}
+trap 'stop_all; exit 0' INT TERM
+trap 'stop_all' EXIT
+
+# start NAME LOGFILE CMD...: each process in its own session, so stopping it stops its children too.
+start() {
+    local name="$1" log="$2"
+    shift 2
+    echo "==> starting $name (log: ${log#"$ROOT"/})"
+    setsid "$@" >"$log" 2>&1 < /dev/null &
+    PIDS+=($!)
+    NAMES+=("$name")
+}
+
+# wait_healthy NAME LOGFILE PID URL [GREP]: poll URL until it answers 2xx (and its body matches GREP).
+wait_healthy() {
+    local name="$1" log="$2" pid="$3" url="$4" pattern="${5:-}" t0=$SECONDS body
+    while true; do
+        if body="$(curl -sf --max-time 5 "$url" 2>/dev/null)" && { [ -z "$pattern" ] || grep -q "$pattern" <<<"$body"; }; then
+            echo "==> $name healthy after $((SECONDS - t0)) s"
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "ERROR: $name exited during start-up; last lines of ${log#"$ROOT"/}:" >&2
+            tail -n 30 "$log" >&2
+            exit 1
+        fi
+        if [ $((SECONDS - t0)) -ge "$STARTUP_TIMEOUT" ]; then
+            echo "ERROR: $name not healthy after ${STARTUP_TIMEOUT} s ($url); see ${log#"$ROOT"/}, last lines:" >&2
+            tail -n 30 "$log" >&2
+            exit 1
+        fi
+        sleep 1
+    done
+}
+
+echo "==> mode: $MODE"
+start "action server" "$LOG_DIR/actions.log" "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT"
+ACTION_PID=${PIDS[-1]}
+start "Rasa server" "$LOG_DIR/rasa.log" "$RASA" run --enable-api --auth-token "$RASA_TOKEN" --cors '*' \
+    -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -p "$RASA_PORT"
+RASA_PID=${PIDS[-1]}
+start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host 127.0.0.1 --port "$API_PORT"
+API_PID=${PIDS[-1]}
+
+wait_healthy "action server" "$LOG_DIR/actions.log" "$ACTION_PID" "http://127.0.0.1:$ACTION_PORT/health" '"ok"'
+wait_healthy "API" "$LOG_DIR/api.log" "$API_PID" "http://127.0.0.1:$API_PORT/health" '"database":"ok"'
+echo "==> waiting for the Rasa server to load its model (typically 20-60 s)"
+wait_healthy "Rasa server" "$LOG_DIR/rasa.log" "$RASA_PID" \
+    "http://127.0.0.1:$RASA_PORT/status?token=$RASA_TOKEN" '"model_file":"[^"]'
+
+# --- how to chat -----------------------------------------------------------------------------------------
+# The demo customers' tokens, as `python -m profiles.seed --demo-tokens` prints them, without running the
+# import again (`make run` has just seeded; an empty database simply has no demo customers).
+TOKENS="$("$PY" -c 'from profiles.seed import demo_tokens
+for cid, name, token in demo_tokens(): print(f"{cid}\t{name}\t{token}")' 2>/dev/null || true)"
+FIRST_TOKEN="$(head -n1 <<<"$TOKENS" | cut -f3)"
+cat <<EOF
+
+================================================================================================
+ Nova is running: Rasa http://localhost:$RASA_PORT · actions http://localhost:$ACTION_PORT · API http://localhost:$API_PORT
+ Mode: $MODE
+ Logs: ${LOG_DIR#"$ROOT"/}/{rasa,actions,api}.log
+
+ Chat as a demo customer over the REST channel:
+
+   curl -s -X POST http://localhost:$RASA_PORT/webhooks/rest/webhook -H 'Content-Type: application/json' \\
+     -d '{"sender": "demo-1", "message": "what is my balance?", "metadata": {"token": "${FIRST_TOKEN:-<token>}"}}'
+
+ Without a token you are an anonymous visitor (FAQ answers only). Demo customer tokens (valid 24 h):
+EOF
+if [ -n "$TOKENS" ]; then
+    while IFS=$'\t' read -r cid name token; do printf '   %s  %s: %s\n' "$cid" "$name" "$token"; done <<<"$TOKENS"
+else
+    echo "   (none: the CRM has no demo customers yet; run \`make seed\`)"
+fi
+cat <<EOF
+
+ API docs: http://localhost:$API_PORT/docs
+ Rasa HTTP API token: \$RASA_TOKEN (e.g. GET http://localhost:$RASA_PORT/conversations/demo-1/tracker?token=...)
+ Ctrl-C stops all three.
+================================================================================================
+EOF
+
+# Run until Ctrl-C, or until one of the three dies (then stop the others and say which).
+while true; do
+    for i in "${!PIDS[@]}"; do
+        if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+            echo "ERROR: ${NAMES[$i]} stopped unexpectedly; see its log in ${LOG_DIR#"$ROOT"/}" >&2
+            exit 1
+        fi
+    done
+    sleep 2
+done
