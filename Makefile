@@ -72,8 +72,8 @@ lint:  ## ruff and mypy over our packages
 	$(VENV)/bin/ruff check $(PACKAGES)
 	$(VENV)/bin/mypy $(PACKAGES)
 
-validate:  ## rasa data validate (domain, NLU, stories, rules), warnings are errors
-	$(RASA) data validate --fail-on-warnings
+validate:  ## rasa data validate (domain, NLU, stories, rules); warnings are errors (see scripts/validate.sh)
+	@bash scripts/validate.sh
 
 pytest:  ## pytest in embedded mode: SQLite and the in-memory tracker store
 	@echo "==> pytest, embedded mode (SQLite, in-memory tracker store)"
