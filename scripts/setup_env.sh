@@ -154,18 +154,25 @@ main() {
     done
     [ ${#what[@]} -gt 0 ] || what=(app rasa)
 
-    local env python
+    local env venv finder python
     for env in "${what[@]}"; do
         case "$env" in
-            app)
-                if [ $lock = 1 ]; then write_lock "$ROOT/.venv" app; continue; fi
-                python="$(find_app_python)"
-                ensure_env "$ROOT/.venv" "$python" app ;;
-            rasa)
-                if [ $lock = 1 ]; then write_lock "$ROOT/.venv-rasa" rasa; continue; fi
-                python="$(find_rasa_python)"
-                ensure_env "$ROOT/.venv-rasa" "$python" rasa ;;
+            app) venv="$ROOT/.venv" finder=find_app_python ;;
+            rasa) venv="$ROOT/.venv-rasa" finder=find_rasa_python ;;
         esac
+        if [ $lock = 1 ]; then write_lock "$venv" "$env"; continue; fi
+        # The base interpreter is needed only to create the environment: an existing, working one will do
+        # when that interpreter has since gone from PATH.
+        if ! python="$($finder 2>/dev/null)"; then
+            local have
+            have="$(py_version "$venv/bin/python")"
+            if { [ "$env" = app ] && [[ $have == 3.1[1-9] ]]; } || { [ "$env" = rasa ] && [ "$have" = 3.10 ]; }; then
+                python="$venv/bin/python"
+            else
+                python="$($finder)"  # prints what to install, and stops
+            fi
+        fi
+        ensure_env "$venv" "$python" "$env"
     done
 }
 
