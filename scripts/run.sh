@@ -140,7 +140,7 @@ API_PID=${PIDS[-1]}
 
 wait_healthy "action server" "$LOG_DIR/actions.log" "$ACTION_PID" "http://127.0.0.1:$ACTION_PORT/health" '"ok"'
 wait_healthy "API" "$LOG_DIR/api.log" "$API_PID" "http://127.0.0.1:$API_PORT/health" '"database":"ok"'
-echo "==> waiting for the Rasa server to load its model (typically 20-60 s)"
+echo "==> waiting for the Rasa server to load its model (typically 10-60 s)"
 wait_healthy "Rasa server" "$LOG_DIR/rasa.log" "$RASA_PID" \
     "http://127.0.0.1:$RASA_PORT/status?token=$RASA_TOKEN" '"model_file":"[^"]'
 
