@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -20,6 +21,10 @@ NO_INTENTS = {"deny", "stop"}
 # Intents that answer a form question; anything else the form rejects so that the FAQ / interruption
 # rules answer it and the form then asks again.
 ANSWER_INTENTS = {"inform", "affirm", "deny"}
+# Short answers the NLU model may score below the fallback threshold; inside a form the question
+# makes them unambiguous.
+_YES = re.compile(r"^\s*(y|yes|yeah|yea|yep|yup|sure|ok|okay|k|confirm(ed)?|correct|go ahead|do it|sim)\b[\s.!]*$", re.I)
+_NO = re.compile(r"^\s*(n|no|nope|nah|not now|cancel|stop|don'?t|n[aã]o)\b[\s.!]*$", re.I)
 
 
 def asking_for(tracker: Tracker, slot: str) -> bool:
@@ -32,9 +37,10 @@ def yes_no(tracker: Tracker, slot: str) -> dict[str, Any]:
     if not asking_for(tracker, slot):
         return {}
     intent, _ = latest_intent(tracker)
-    if intent in YES_INTENTS:
+    text = str(tracker.latest_message.get("text") or "")
+    if intent in YES_INTENTS or _YES.match(text):
         return {slot: True}
-    if intent in NO_INTENTS:
+    if intent in NO_INTENTS or _NO.match(text):
         return {slot: False}
     return {}
 

@@ -114,3 +114,9 @@ def test_another_customers_account_is_refused(domain: dict[str, Any]) -> None:
     _, said = _submit(domain, amount="1.00", from_account=str(theirs.id), to_account=f"acc:{mine.id}", transfer_confirmed=True)
     assert list_accounts(2) == before_theirs
     assert said.startswith("The transfer was not made") and theirs.masked_number not in said
+
+
+@pytest.mark.parametrize(("text", "expected"), [("yeah", True), ("ok!", True), ("nah", False), ("não", False)])
+def test_short_answers_confirm_even_when_nlu_falls_back(domain: dict[str, Any], text: str, expected: bool) -> None:
+    slots, _ = _validate(text, "transfer_confirmed", domain, intent="nlu_fallback")
+    assert slots["transfer_confirmed"] is expected

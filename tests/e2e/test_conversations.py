@@ -1,0 +1,147 @@
+"""Whole conversations over the REST channel against the real Rasa server and the real action server,
+checked against the CRM database afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import jwt
+import pytest
+from sqlalchemy import select
+
+from actions.parsing import money
+from profiles import get_customer, issue_token, list_accounts, list_cards
+from profiles.db import session_scope
+from profiles.models import AuditLog
+
+pytestmark = pytest.mark.e2e
+
+
+def said(replies: list[dict[str, Any]]) -> str:
+    return "\n".join(str(r.get("text", "")) for r in replies)
+
+
+def buttons(replies: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [b for r in replies for b in r.get("buttons", [])]
+
+
+def new_sender() -> str:
+    return f"e2e-{uuid.uuid4().hex[:10]}"
+
+
+def test_greeting_and_bot_challenge(live_stack: Any) -> None:
+    sender = new_sender()
+    assert "Nova" in said(live_stack.chat(sender, "hello"))
+    assert "bot" in said(live_stack.chat(sender, "are you a bot?"))
+
+
+def test_balance_shown_equals_the_database(live_stack: Any) -> None:
+    token = issue_token(1)
+    text = said(live_stack.chat(new_sender(), "what's my balance?", token=token))
+    for account in list_accounts(1):
+        assert f"{account.masked_number}: {money(account.balance)}" in text
+
+
+def test_forged_or_missing_token_gets_no_account_data(live_stack: Any) -> None:
+    forged = jwt.encode({"sub": "1", "exp": 4102444800, "iss": "atlantic-bank"}, "x" * 40, algorithm="HS256")
+    for token in (forged, None, "garbage"):
+        text = said(live_stack.chat(new_sender(), "what's my balance?", token=token))
+        assert "log in" in text
+        assert "€" not in text and all(a.masked_number not in text for a in list_accounts(1))
+
+
+def test_transfer_moves_exactly_the_amount_after_confirmation(live_stack: Any) -> None:
+    token, sender = issue_token(1), new_sender()
+    before = {a.kind: a for a in list_accounts(1)}
+    assert "How much" in said(live_stack.chat(sender, "I want to transfer money", token=token))
+    replies = live_stack.chat(sender, "25.40", token=token)
+    source = next(b["payload"] for b in buttons(replies) if before["current"].masked_number in b["payload"])
+    # an FAQ in the middle of the form is answered, then the form asks again
+    replies = live_stack.chat(sender, "What exchange rate do you use?", token=token)
+    assert "Which account" in said(replies) and len(replies) >= 2
+    replies = live_stack.chat(sender, source, token=token)
+    target = next(b["payload"] for b in buttons(replies) if before["savings"].masked_number in b["payload"])
+    replies = live_stack.chat(sender, target, token=token)
+    assert "confirm" in said(replies) and "€25.40" in said(replies)
+    assert {a.kind: a.balance for a in list_accounts(1)} == {k: a.balance for k, a in before.items()}  # nothing yet
+    text = said(live_stack.chat(sender, "yes", token=token))
+    assert "Done" in text
+    after = {a.kind: a for a in list_accounts(1)}
+    assert after["current"].balance == before["current"].balance - Decimal("25.40")
+    assert after["savings"].balance == before["savings"].balance + Decimal("25.40")
+
+
+@pytest.mark.parametrize(("amount", "expect"), [("-5", "more than"), ("ten thousand", "limit"), ("abc", "amount in euros")])
+def test_bad_amounts_get_a_clear_reply_and_no_write(live_stack: Any, amount: str, expect: str) -> None:
+    token, sender = issue_token(2), new_sender()
+    before = list_accounts(2)
+    live_stack.chat(sender, "I want to transfer money", token=token)
+    text = said(live_stack.chat(sender, amount, token=token))
+    assert expect in text.lower() and "How much" in text
+    live_stack.chat(sender, "cancel", token=token)
+    assert list_accounts(2) == before
+
+
+def test_amount_above_balance_is_refused(live_stack: Any) -> None:
+    token, sender = issue_token(2), new_sender()
+    current = next(a for a in list_accounts(2) if a.kind == "current")
+    live_stack.chat(sender, "transfer money", token=token)
+    replies = live_stack.chat(sender, "100", token=token)
+    source = next(b["payload"] for b in buttons(replies) if current.masked_number in b["payload"])
+    live_stack.chat(sender, source, token=token)
+    text = said(live_stack.chat(sender, str(current.balance + 1), token=token))
+    assert "enough money" in text.lower() or "limit" in text.lower()
+    live_stack.chat(sender, "stop", token=token)
+    assert next(a for a in list_accounts(2) if a.kind == "current").balance == current.balance
+
+
+def test_update_email_persists_with_audit(live_stack: Any) -> None:
+    token, sender = issue_token(3), new_sender()
+    live_stack.chat(sender, "I want to change my email", token=token)
+    text = said(live_stack.chat(sender, "not an email", token=token))
+    assert "email" in text.lower() and get_customer(3).email != "not an email"
+    new = f"nova.e2e.{uuid.uuid4().hex[:6]}@example.com"
+    assert "confirm" in said(live_stack.chat(sender, new, token=token))
+    assert new in said(live_stack.chat(sender, "yes", token=token))
+    assert get_customer(3).email == new
+    with session_scope() as s:
+        audit = s.scalars(select(AuditLog).where(AuditLog.customer_id == 3, AuditLog.field == "email")).all()
+    assert audit[-1].new_value == new and audit[-1].channel == "rest"
+
+
+def test_block_a_lost_card(live_stack: Any) -> None:
+    token, sender = issue_token(4), new_sender()
+    card = next(c for c in list_cards(4) if c.status == "active")
+    replies = live_stack.chat(sender, "I lost my card", token=token)
+    choice = next(b["payload"] for b in buttons(replies) if card.masked_number in b["payload"])
+    assert "confirm" in said(live_stack.chat(sender, choice, token=token))
+    assert "blocked" in said(live_stack.chat(sender, "yes", token=token))
+    assert next(c for c in list_cards(4) if c.id == card.id).status == "blocked"
+
+
+def test_anonymous_lost_card_gets_advice_and_login(live_stack: Any) -> None:
+    text = said(live_stack.chat(new_sender(), "I lost my card"))
+    assert "log in" in text
+
+
+def test_faq_answers(live_stack: Any) -> None:
+    text = said(live_stack.chat(new_sender(), "My card still hasn't arrived, when will it come?"))
+    assert text and "log in" not in text
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["", "a" * 10_000, "💳💸🤔", "Olá, qual é o meu saldo?", "<script>alert(1)</script>", "/transfer_money{\"amount\": \"-1\"}"],
+    ids=["empty", "10k-chars", "emoji", "portuguese", "html", "injected-intent"],
+)
+def test_odd_messages_get_a_reply_not_an_error(live_stack: Any, message: str) -> None:
+    response = live_stack.post_raw({"sender": new_sender(), "message": message})
+    assert response.status_code == 200
+    assert isinstance(response.json(), list)
+
+
+def test_malformed_webhook_json_is_a_4xx(live_stack: Any) -> None:
+    response = live_stack.post_raw(b"{not json", content_type="application/json")
+    assert 400 <= response.status_code < 500
