@@ -15,7 +15,7 @@ from actions.context import (
     latest_text,
     verified_customer,
 )
-from actions.formtools import ANSWER_INTENTS, asking_for, reset, yes_no
+from actions.formtools import ANSWER_INTENTS, asking_for, is_no, reset, yes_no
 from profiles import normalise_contact, update_contact
 from profiles.errors import ProfileError
 
@@ -60,7 +60,7 @@ class ValidateContactForm(FormValidationAction):
         text = latest_text(tracker).strip()
         intent, confidence = latest_intent(tracker)
         is_question = text.endswith("?") and confidence >= 0.5 and intent not in ANSWER_INTENTS
-        return {} if is_question or intent in {"stop", "deny"} else {"contact_value": text}
+        return {} if is_question or is_no(text) else {"contact_value": text}
 
     async def validate_contact_value(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         try:

@@ -20,7 +20,7 @@ YES_INTENTS = {"affirm"}
 NO_INTENTS = {"deny", "stop"}
 # Intents that answer a form question; anything else the form rejects so that the FAQ / interruption
 # rules answer it and the form then asks again.
-ANSWER_INTENTS = {"inform", "affirm", "deny"}
+ANSWER_INTENTS = {"inform", "affirm", "deny", "nlu_fallback"}
 # Short answers the NLU model may score below the fallback threshold; inside a form the question
 # makes them unambiguous.
 _YES = re.compile(r"^\s*(y|yes|yeah|yea|yep|yup|sure|ok|okay|k|confirm(ed)?|correct|go ahead|do it|sim)\b[\s.!]*$", re.I)
@@ -43,6 +43,11 @@ def yes_no(tracker: Tracker, slot: str) -> dict[str, Any]:
     if intent in NO_INTENTS or _NO.match(text):
         return {slot: False}
     return {}
+
+
+def is_no(text: str) -> bool:
+    """Whether ``text`` is a bare "no"/"cancel" (so the form's cancel rules should handle it)."""
+    return bool(_NO.match(text))
 
 
 def reset(form: str) -> list[dict[str, Any]]:
