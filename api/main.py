@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.routes import health
+from api.routes import handoffs, health
 
 
 def create_app() -> FastAPI:
@@ -19,6 +19,7 @@ def create_app() -> FastAPI:
         description="Customer 360, transcripts and campaigns for staff and marketing.",
     )
     app.include_router(health.router)
+    app.include_router(handoffs.router)
     return app
 
 

@@ -29,10 +29,10 @@ from profiles.errors import (
     NotFound,
     ProfileError,
 )
-from profiles.handoff import create_handoff
+from profiles.handoff import create_handoff, list_handoffs
 from profiles.identity import issue_token, verify_token
 from profiles.masking import mask_number
-from profiles.offers import last_offer_outcome, record_offer
+from profiles.offers import last_offer_outcome, list_leads, record_offer
 from profiles.schemas import (
     PRODUCT_IDS,
     AccountView,
@@ -40,10 +40,13 @@ from profiles.schemas import (
     ContactChange,
     CustomerView,
     HandoffView,
+    LeadView,
     PayeeView,
+    StaffIdentity,
     TransactionView,
     TransferResult,
 )
+from profiles.staff import issue_staff_token, verify_staff_token
 from profiles.transfers import remaining_daily_limit, transfer, validate_amount
 
 __all__ = [
@@ -54,6 +57,8 @@ __all__ = [
     "ContactChange",
     "CustomerView",
     "HandoffView",
+    "LeadView",
+    "StaffIdentity",
     "IdentityError",
     "InsufficientFunds",
     "InvalidInput",
@@ -66,6 +71,10 @@ __all__ = [
     "TransferResult",
     "block_card",
     "create_handoff",
+    "list_handoffs",
+    "list_leads",
+    "issue_staff_token",
+    "verify_staff_token",
     "get_customer",
     "get_engine",
     "get_sessionmaker",

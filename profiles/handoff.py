@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
 from profiles.audit import require_text
 from profiles.customers import load_customer
 from profiles.db import session_scope
+from profiles.errors import InvalidInput
 from profiles.models import HandoffRequest, utcnow
 from profiles.schemas import HandoffView
 
@@ -36,4 +39,27 @@ def create_handoff(*, customer_id: int | None, sender_id: str, channel: str, rea
         session.add(request)
         session.flush()
         log.info("handoff %s opened (customer %s, channel %s)", request.id, customer_id, channel)
-        return HandoffView(id=request.id, status=request.status, created_at=request.created_at)
+        return handoff_view(request)
+
+
+def handoff_view(request: HandoffRequest) -> HandoffView:
+    """The plain view of a hand-off row."""
+    return HandoffView(
+        id=request.id, status=request.status, created_at=request.created_at, customer_id=request.customer_id,
+        sender_id=request.sender_id, channel=request.channel, reason=request.reason,
+    )
+
+
+def list_handoffs(status: str | None = "open", limit: int = 50) -> list[HandoffView]:
+    """Hand-off requests, oldest first (the queue order staff work in); ``status=None`` lists all.
+
+    Raises:
+        InvalidInput: ``limit`` outside 1..500.
+    """
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500", field="limit")
+    query = select(HandoffRequest).order_by(HandoffRequest.created_at, HandoffRequest.id).limit(limit)
+    if status is not None:
+        query = query.where(HandoffRequest.status == status)
+    with session_scope() as session:
+        return [handoff_view(r) for r in session.scalars(query)]

@@ -12,7 +12,7 @@ from profiles.customers import load_customer
 from profiles.db import session_scope
 from profiles.errors import InvalidInput
 from profiles.models import OfferEvent, utcnow
-from profiles.schemas import OFFER_OUTCOMES, PRODUCT_IDS
+from profiles.schemas import OFFER_OUTCOMES, PRODUCT_IDS, LeadView
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +60,21 @@ def last_offer_outcome(customer_id: int, product: str) -> tuple[str, datetime] |
             .limit(1)
         ).one_or_none()
         return (row.outcome, row.created_at) if row is not None else None
+
+
+def list_leads(limit: int = 100) -> list[LeadView]:
+    """Accepted suggestions (leads for an advisor), newest first.
+
+    Raises:
+        InvalidInput: ``limit`` outside 1..1000.
+    """
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be between 1 and 1000", field="limit")
+    with session_scope() as session:
+        rows = session.scalars(
+            select(OfferEvent)
+            .where(OfferEvent.outcome == "accepted")
+            .order_by(OfferEvent.created_at.desc(), OfferEvent.id.desc())
+            .limit(limit)
+        )
+        return [LeadView(r.customer_id, r.product, r.channel, r.created_at) for r in rows]

@@ -108,5 +108,30 @@ class ContactChange:
 @dataclass(frozen=True, slots=True)
 class HandoffView:
     id: int
-    status: str
+    status: str  # open | closed
     created_at: datetime
+    customer_id: int | None = None  # None for an anonymous visitor
+    sender_id: str = ""
+    channel: str = ""
+    reason: str = ""  # the customer's last messages, at most 200 characters
+
+
+@dataclass(frozen=True, slots=True)
+class LeadView:
+    """An accepted product suggestion: an advisor should contact the customer."""
+
+    customer_id: int
+    product: str
+    channel: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StaffIdentity:
+    """A verified staff member: ``role`` is one of ``STAFF_ROLES``."""
+
+    username: str
+    role: str
+
+
+STAFF_ROLES: Final = ("staff", "marketing", "admin")
