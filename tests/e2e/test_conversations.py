@@ -145,3 +145,27 @@ def test_odd_messages_get_a_reply_not_an_error(live_stack: Any, message: str) ->
 def test_malformed_webhook_json_is_a_4xx(live_stack: Any) -> None:
     response = live_stack.post_raw(b"{not json", content_type="application/json")
     assert 400 <= response.status_code < 500
+
+
+def test_proactive_suggestion_after_a_resolved_request_then_lead(live_stack: Any) -> None:
+    from profiles import last_offer_outcome
+    from recommender import suggest_offer
+
+    cid, offer = next((c, o) for c in range(1, 301) if (o := suggest_offer(c)) is not None)
+    token, sender = issue_token(cid), new_sender()
+    replies = live_stack.chat(sender, "what's my balance?", token=token)
+    assert "€" in said(replies) and "Would you like to hear more" in said(replies)
+    assert last_offer_outcome(cid, offer.product)[0] == "shown"
+    # at most once per conversation session
+    assert "Would you like to hear more" not in said(live_stack.chat(sender, "what's my balance?", token=token))
+    replies = live_stack.chat(sender, "/affirm", token=token)
+    assert "advisor will contact you" in said(replies)
+    assert last_offer_outcome(cid, offer.product)[0] == "accepted"
+
+
+def test_handoff_request_is_stored(live_stack: Any) -> None:
+    from profiles import list_handoffs
+
+    sender = new_sender()
+    assert "colleague" in said(live_stack.chat(sender, "I want to talk to a human"))
+    assert any(h.sender_id == sender for h in list_handoffs("open", 500))
