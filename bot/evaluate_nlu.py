@@ -122,9 +122,7 @@ def compute_metrics(
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
     labels = sorted(set(y_true))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     per_intent = {
         label: {
             "precision": round(float(p), 4),
@@ -132,10 +130,10 @@ def compute_metrics(
             "f1": round(float(f), 4),
             "support": int(s),
         }
-        for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
     }
-    confusions = Counter((t, p) for t, p in zip(y_true, y_pred) if t != p)
-    accepted = [(t, p) for t, p, fb in zip(y_true, y_pred, fell_back) if not fb]
+    confusions = Counter((t, p) for t, p in zip(y_true, y_pred, strict=True) if t != p)
+    accepted = [(t, p) for t, p, fb in zip(y_true, y_pred, fell_back, strict=True) if not fb]
     n = len(y_true)
     return {
         "n": n,
@@ -195,14 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.predictions:
         args.predictions.parent.mkdir(parents=True, exist_ok=True)
         with args.predictions.open("w", encoding="utf-8") as fh:
-            for text, t, p, top, c in zip(texts, y_true, y_pred, y_top, conf):
+            for text, t, p, top, c in zip(texts, y_true, y_pred, y_top, conf, strict=True):
                 fh.write(json.dumps({"text": text, "true": t, "predicted": p, "top": top, "confidence": c}) + "\n")
 
     print(f"model        {model_path}")
     print(f"n            {report['n']} ({report['n_labels']} labels)")
     print(f"accuracy     {report['accuracy']:.4f}   (ignoring fallback {report['accuracy_ignoring_fallback']:.4f})")
     print(f"macro-F1     {report['macro_f1']:.4f}   (ignoring fallback {report['macro_f1_ignoring_fallback']:.4f})")
-    print(f"fallback     {report['fallback_rate']:.2%} of messages; accuracy on the rest {report['accuracy_on_accepted']}")
+    print(
+        f"fallback     {report['fallback_rate']:.2%} of messages; accuracy on the rest {report['accuracy_on_accepted']}"
+    )
     pt = report["parse_time"]
     print(f"parse time   {pt['total_s']:.1f} s total, {pt['mean_ms']:.1f} ms/message (p95 {pt['p95_ms']:.1f} ms)")
     print("top confusions (true -> predicted: count):")

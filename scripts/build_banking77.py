@@ -127,7 +127,7 @@ def split_examples(data_dir: Path, labels: list[str]) -> Split:
         raise ValueError(f"labels not in categories.json: {sorted(unknown)}")
 
     rows: list[tuple[str, str]] = []
-    for text, label in zip(df["text"], df["category"]):
+    for text, label in zip(df["text"], df["category"], strict=True):
         norm = normalise_text(text)
         if norm:
             rows.append((norm, label))
