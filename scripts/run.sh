@@ -150,6 +150,7 @@ wait_healthy "Rasa server" "$LOG_DIR/rasa.log" "$RASA_PID" \
 TOKENS="$("$PY" -c 'from profiles.seed import demo_tokens
 for cid, name, token in demo_tokens(): print(f"{cid}\t{name}\t{token}")' 2>/dev/null || true)"
 FIRST_TOKEN="$(head -n1 <<<"$TOKENS" | cut -f3)"
+STAFF_TOKEN="$("$PY" -m profiles.staff staff 2>/dev/null || echo '<run: .venv/bin/python -m profiles.staff staff>')"
 cat <<EOF
 
 ================================================================================================
@@ -172,6 +173,8 @@ fi
 cat <<EOF
 
  API docs: http://localhost:$API_PORT/docs
+ Staff token (hand-offs, leads): $STAFF_TOKEN
+   curl -s http://localhost:$API_PORT/handoffs -H "Authorization: Bearer \$STAFF_TOKEN"
  Rasa HTTP API token: \$RASA_TOKEN (e.g. GET http://localhost:$RASA_PORT/conversations/demo-1/tracker?token=...)
  Ctrl-C stops all three.
 ================================================================================================
