@@ -98,10 +98,8 @@ test-core:  ## rasa test core on tests/test_stories.yml (every flow)
 			--fail-on-prediction-errors --out results/core; \
 	fi
 
-bench: setup  ## run every benchmarks/*.py (their output goes in the README)
-	@shopt -s nullglob; files=(benchmarks/*.py); \
-	if [ $${#files[@]} -eq 0 ]; then echo "==> no benchmarks yet (benchmarks/*.py)"; fi; \
-	for f in "$${files[@]}"; do echo "==> $$f"; $(PY) "$$f"; done
+bench: setup train  ## training time, NLU accuracy, chat latency vs a bare bot -> results/bench/, README section
+	$(PY) benchmarks/run_all.py
 
 eval-nlu: setup train  ## score the Rasa NLU model on the BANKING77 held-out split -> results/nlu_eval.json
 	$(RASA_VENV)/bin/python bot/evaluate_nlu.py --model models \
