@@ -8,9 +8,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import latest_text, verified_customer
+from actions.formtools import resolved
 from actions.parsing import money, parse_period
-from profiles import list_accounts, list_transactions
+from profiles import list_accounts, list_transactions, transactions_summary
 
+SHOWN = 10  # transactions listed in one chat message
 ACCOUNT_TYPE_TO_KIND = {"current_account": "current", "savings_account": "savings", "term_deposit": "term_deposit"}
 
 
@@ -38,7 +40,7 @@ class ActionShowBalance(Action):
             chosen = accounts
         lines = [f"• {a.name} {a.masked_number}: {money(a.balance)}" for a in chosen]
         dispatcher.utter_message(text="Your balance:\n" + "\n".join(lines) if len(chosen) == 1 else "Your balances:\n" + "\n".join(lines))
-        return []
+        return [resolved()]
 
 
 class ActionShowTransactions(Action):
@@ -56,15 +58,18 @@ class ActionShowTransactions(Action):
         period = parse_period(text)
         merchant = _entity(tracker, "merchant")
         since, until = period if period else (None, None)
-        rows = list_transactions(customer_id, since=since, until=until, merchant=merchant, limit=10)
+        rows = list_transactions(customer_id, since=since, until=until, merchant=merchant, limit=SHOWN)
         scope = "".join(
             [f" at {merchant}" if merchant else "", f" from {since:%d %b %Y} to {until:%d %b %Y}" if since and until else ""]
         )
         if not rows:
             dispatcher.utter_message(text=f"I found no transactions{scope}.")
-            return []
+            return [resolved()]
         lines = [f"• {t.booked_at:%d %b} {t.merchant or t.description}: {money(t.amount)}" for t in rows]
-        total = sum((t.amount for t in rows), start=rows[0].amount * 0)
-        summary = f"\nTotal: {money(total)}" if merchant or period else ""
+        summary = ""
+        if merchant or period:
+            count, total = transactions_summary(customer_id, since=since, until=until, merchant=merchant)
+            shown = f" (the latest {len(rows)} of {count} shown)" if count > len(rows) else ""
+            summary = f"\nTotal of all {count}: {money(total)}{shown}"
         dispatcher.utter_message(text=f"Your latest transactions{scope}:\n" + "\n".join(lines) + summary)
-        return []
+        return [resolved()]

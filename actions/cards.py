@@ -13,9 +13,9 @@ from actions.context import (
     channel_of,
     latest_intent,
     latest_text,
-    verified_customer,
+    owning_customer,
 )
-from actions.formtools import ANSWER_INTENTS, asking_for, reset, yes_no
+from actions.formtools import ANSWER_INTENTS, answering, reset, yes_no
 from actions.parsing import match_card
 from profiles import block_card, list_cards
 from profiles.errors import ProfileError
@@ -50,9 +50,9 @@ class ValidateBlockCardForm(FormValidationAction):
         return "validate_block_card_form"
 
     async def extract_card_id(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if not asking_for(tracker, "card_id"):
+        if not answering(tracker, "card_id"):
             return {}
-        card = match_card(latest_text(tracker), _active_cards(verified_customer(tracker)))
+        card = match_card(latest_text(tracker), _active_cards(owning_customer(tracker)))
         if card is not None:
             return {"card_id": str(card.id)}
         return {"card_id": "?"} if latest_intent(tracker)[0] in ANSWER_INTENTS else {}
@@ -74,7 +74,7 @@ class ActionAskCardId(Action):
         return "action_ask_card_id"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        cards = _active_cards(verified_customer(tracker))
+        cards = _active_cards(owning_customer(tracker))
         if not cards:
             dispatcher.utter_message(text="You have no active cards to block. If you still have a concern, say \"talk to a human\".")
             return []
@@ -90,7 +90,7 @@ class ActionAskBlockConfirmed(Action):
         return "action_ask_block_confirmed"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        card = next((c for c in _active_cards(verified_customer(tracker)) if str(c.id) == tracker.get_slot("card_id")), None)
+        card = next((c for c in _active_cards(owning_customer(tracker)) if str(c.id) == tracker.get_slot("card_id")), None)
         label = _card_label(card) if card else "this card"
         dispatcher.utter_message(
             text=f"Please confirm: block your {label} as {_reason(tracker)}? It will stop working immediately and can't be unblocked in chat.",
@@ -106,7 +106,7 @@ class ActionSubmitBlockCard(Action):
         return "action_submit_block_card"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         if tracker.get_slot("block_confirmed") is not True:
             dispatcher.utter_message(response="utter_cancelled")
             return reset(FORM)

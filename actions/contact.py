@@ -13,9 +13,9 @@ from actions.context import (
     channel_of,
     latest_intent,
     latest_text,
-    verified_customer,
+    owning_customer,
 )
-from actions.formtools import ANSWER_INTENTS, asking_for, is_no, reset, yes_no
+from actions.formtools import ANSWER_INTENTS, answering, is_no, reset, resolved, yes_no
 from profiles import normalise_contact, update_contact
 from profiles.errors import ProfileError
 
@@ -41,12 +41,12 @@ class ValidateContactForm(FormValidationAction):
 
     async def extract_contact_field(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         first_turn = tracker.get_slot("requested_slot") is None
-        if not (asking_for(tracker, "contact_field") or first_turn):
+        if not (answering(tracker, "contact_field") or first_turn):
             return {}
         field = _field_from(tracker)
         if field:
             return {"contact_field": field}
-        return {"contact_field": "?"} if asking_for(tracker, "contact_field") and latest_intent(tracker)[0] in ANSWER_INTENTS else {}
+        return {"contact_field": "?"} if answering(tracker, "contact_field") and latest_intent(tracker)[0] in ANSWER_INTENTS else {}
 
     async def validate_contact_field(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if value in FIELDS:
@@ -55,7 +55,7 @@ class ValidateContactForm(FormValidationAction):
         return {"contact_field": None}
 
     async def extract_contact_value(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if not asking_for(tracker, "contact_value"):
+        if not answering(tracker, "contact_value"):
             return {}
         text = latest_text(tracker).strip()
         intent, confidence = latest_intent(tracker)
@@ -107,7 +107,7 @@ class ActionSubmitContactUpdate(Action):
         return "action_submit_contact_update"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         if tracker.get_slot("contact_confirmed") is not True:
             dispatcher.utter_message(response="utter_cancelled")
             return reset(FORM)
@@ -123,4 +123,4 @@ class ActionSubmitContactUpdate(Action):
             dispatcher.utter_message(text=f"Nothing was changed: {exc.user_message}")
             return reset(FORM)
         dispatcher.utter_message(text=f"Done: your {FIELDS[field]} is now {change.new_value}.")
-        return reset(FORM)
+        return [*reset(FORM), resolved()]

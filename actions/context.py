@@ -38,14 +38,27 @@ def verified_customer(tracker: Tracker) -> int | None:
         return None
 
 
+def owning_customer(tracker: Tracker) -> int | None:
+    """The verified customer of the latest message, only if it is the customer who started the current
+    form or received the current offer (slot ``owner``); otherwise ``None``.
+
+    A conversation id can be reused with another customer's token: a form or offer begun by one customer
+    must never be completed as another.
+    """
+    customer_id = verified_customer(tracker)
+    if customer_id is None or tracker.get_slot("owner") != str(customer_id):
+        return None
+    return customer_id
+
+
 def channel_of(tracker: Tracker) -> str:
     """The input channel name of the latest message (``rest``, ``socketio``, …)."""
     return tracker.get_latest_input_channel() or "unknown"
 
 
 def actor_of(tracker: Tracker) -> str:
-    """Who made a change, for the audit log: the customer, through the bot on a channel."""
-    return f"customer via bot ({channel_of(tracker)})"
+    """Who made a change, for the audit log: which customer, through the bot, on which channel and conversation."""
+    return f"customer {tracker.get_slot('owner') or '?'} via bot ({channel_of(tracker)}, conversation {tracker.sender_id})"[:100]
 
 
 def latest_text(tracker: Tracker) -> str:

@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import actor_of, channel_of, latest_intent, verified_customer
+from actions.context import actor_of, channel_of, latest_intent, owning_customer, verified_customer
 from profiles import create_handoff, record_offer, set_marketing_consent
 from profiles.errors import ProfileError
 
@@ -87,8 +87,10 @@ class ActionOfferProduct(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         customer_id = verified_customer(tracker)
-        if customer_id is None or tracker.get_slot("offer_made"):
-            return []
+        # Only right after a request was resolved (not after a cancelled or failed one, nor a blocked card),
+        # and at most once per conversation session.
+        if customer_id is None or not tracker.get_slot("resolved") or tracker.get_slot("offer_made"):
+            return [SlotSet("resolved", None)]
         try:
             from recommender import (
                 suggest_offer,  # the model loads on first use, not at action-server start
@@ -97,15 +99,20 @@ class ActionOfferProduct(Action):
             offer = suggest_offer(customer_id)
         except Exception:  # a recommender failure must never break the conversation
             logger.exception("next-best-offer failed for customer %s", customer_id)
-            return []
+            return [SlotSet("resolved", None)]
         if offer is None:
-            return []
+            return [SlotSet("resolved", None)]
         record_offer(customer_id, offer.product, "shown", channel=channel_of(tracker))
         dispatcher.utter_message(
             text=f"One more thing: {offer.reason} Would you like to hear more about our {offer.title.lower()}?",
             buttons=[{"title": "Yes, tell me more", "payload": "/affirm"}, {"title": "No thanks", "payload": "/deny"}],
         )
-        return [SlotSet("offered_product", offer.product), SlotSet("offer_made", True)]
+        return [
+            SlotSet("offered_product", offer.product),
+            SlotSet("offer_made", True),
+            SlotSet("owner", str(customer_id)),
+            SlotSet("resolved", None),
+        ]
 
 
 class ActionOfferResponse(Action):
@@ -116,7 +123,7 @@ class ActionOfferResponse(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         product = tracker.get_slot("offered_product")
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)  # the answer counts only from the customer who was offered it
         if product not in PRODUCTS or customer_id is None:
             dispatcher.utter_message(response="utter_anything_else")
             return [SlotSet("offered_product", None)]

@@ -32,6 +32,12 @@ def asking_for(tracker: Tracker, slot: str) -> bool:
     return tracker.get_slot("requested_slot") == slot
 
 
+def answering(tracker: Tracker, slot: str) -> bool:
+    """True when the latest message may answer the question for ``slot``: it was asked, and the customer did
+    not just say no/cancel (that is left to the form's cancel rules)."""
+    return asking_for(tracker, slot) and not is_no(str(tracker.latest_message.get("text") or ""))
+
+
 def yes_no(tracker: Tracker, slot: str) -> dict[str, Any]:
     """Extract a confirmation slot: ``{slot: True/False}`` on yes/no, ``{}`` otherwise (form rejects)."""
     if not asking_for(tracker, slot):
@@ -53,6 +59,11 @@ def is_no(text: str) -> bool:
 def reset(form: str) -> list[dict[str, Any]]:
     """Events that clear every slot of ``form`` so the next run starts afresh."""
     return [SlotSet(slot, None) for slot in FORM_SLOTS[form]] + [SlotSet("requested_slot", None)]
+
+
+def resolved() -> dict[str, Any]:
+    """The event that marks the customer's request as resolved: a product suggestion may follow."""
+    return SlotSet("resolved", True)
 
 
 class ActionCancelForm(Action):

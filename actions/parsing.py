@@ -12,30 +12,52 @@ from word2number import w2n
 
 from profiles.schemas import AccountView, CardView, PayeeView
 
-_NUMBER = re.compile(r"[-−]?\s*\d[\d.,\s]*")
-_CURRENCY = re.compile(r"(€|eur(os?)?\b)", re.IGNORECASE)
+_CURRENCY = re.compile(r"(€|\beur(os?)?\b)", re.IGNORECASE)
+_FILLER = re.compile(r"\b(please|about|around|make it|send|transfer|pay|of|just|only)\b", re.IGNORECASE)
+_NUMERAL = re.compile(r"^[-−]?\d{1,3}(?:([.,\s])\d{3})*(?:[.,]\d+)?$|^[-−]?\d+(?:[.,]\d+)?$")
+_SCALES = {"hundred": 100, "thousand": 1000, "k": 1000, "million": 1_000_000}
+
+
+def _numeral(raw: str) -> Decimal | None:
+    """One written number: "1234", "1,234.50", "1.234,50", "12,50", "1.000" (a Portuguese thousand)."""
+    raw = raw.replace("−", "-").replace(" ", "")
+    if "," in raw and "." in raw:  # the later separator is the decimal one
+        raw = raw.replace(",", "") if raw.rfind(".") > raw.rfind(",") else raw.replace(".", "").replace(",", ".")
+    elif raw.count(",") + raw.count(".") == 1:
+        head, sep, tail = raw.rpartition("," if "," in raw else ".")
+        # one separator before exactly three digits is a thousands separator ("1.000", "1,000"),
+        # unless the number starts with 0 ("0.001"); otherwise it is the decimal separator
+        thousands = len(tail) == 3 and head.lstrip("-") not in ("", "0")
+        raw = head + tail if thousands else f"{head}.{tail}"
+    else:
+        raw = raw.replace(",", "").replace(".", "")  # repeated thousands separators: 1.000.000
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        return None
 
 
 def parse_amount(text: str) -> Decimal | None:
-    """Parse an amount in EUR from free text: "100", "€25.50", "1,000", "25,50 EUR", "ten thousand".
+    """Parse one amount in EUR: "100", "€25.50", "1,000", "1.000" (PT), "25,50 EUR", "5 hundred", "ten thousand".
+
+    Anything that is not exactly one amount ("100 50", "1e9", "1_000", "lots") gives ``None``, so the bot
+    asks again rather than guess.
 
     Returns:
-        The amount as a ``Decimal`` (it may be negative or have more than two decimals: the
-        business rule in ``profiles.validate_amount`` decides), or ``None`` if the text holds no number.
+        The amount as a ``Decimal`` (it may be negative or have more than two decimals: the business rule
+        in ``profiles.validate_amount`` decides), or ``None``.
     """
-    cleaned = _CURRENCY.sub(" ", text).strip()
-    match = _NUMBER.search(cleaned)
-    if match:
-        raw = re.sub(r"\s", "", match.group(0)).replace("−", "-")
-        if "," in raw and "." in raw:  # the later separator is the decimal one
-            raw = raw.replace(",", "") if raw.rfind(".") > raw.rfind(",") else raw.replace(".", "").replace(",", ".")
-        elif "," in raw:
-            head, _, tail = raw.rpartition(",")
-            raw = f"{head.replace(',', '')}.{tail}" if len(tail) <= 2 else raw.replace(",", "")
-        try:
-            return Decimal(raw.rstrip("."))
-        except InvalidOperation:
-            return None
+    cleaned = _FILLER.sub(" ", _CURRENCY.sub(" ", text)).strip().rstrip(".!").strip()
+    if not cleaned:
+        return None
+    words = cleaned.split()
+    if re.fullmatch(r"[-−]?[\d.,]+(\s\d{3})*", cleaned) and _NUMERAL.match(cleaned):
+        return _numeral(cleaned)
+    if len(words) == 2 and _NUMERAL.match(words[0]) and words[1].lower() in _SCALES:
+        value = _numeral(words[0])
+        return value * _SCALES[words[1].lower()] if value is not None else None
+    if re.search(r"\d", cleaned):
+        return None
     try:
         return Decimal(w2n.word_to_num(cleaned))
     except ValueError:
@@ -59,7 +81,7 @@ def parse_period(text: str, today: date | None = None) -> tuple[date, date] | No
     if "today" in t:
         return today, today
     if m := re.search(r"last\s+(\d{1,3})\s+days?", t):
-        return today - timedelta(days=int(m.group(1))), today
+        return today - timedelta(days=max(int(m.group(1)), 1) - 1), today  # today counts as one of them
     monday = today - timedelta(days=today.weekday())
     if "last week" in t:
         return monday - timedelta(days=7), monday - timedelta(days=1)

@@ -19,9 +19,9 @@ from actions.context import (
     channel_of,
     latest_intent,
     latest_text,
-    verified_customer,
+    owning_customer,
 )
-from actions.formtools import ANSWER_INTENTS, asking_for, reset, yes_no
+from actions.formtools import ANSWER_INTENTS, answering, reset, resolved, yes_no
 from actions.parsing import match_account, match_payee, money, parse_amount
 from profiles import list_accounts, list_payees, transfer, validate_amount
 from profiles.errors import ProfileError
@@ -54,7 +54,7 @@ class ValidateTransferForm(FormValidationAction):
 
     async def extract_amount(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         first_turn = tracker.get_slot("requested_slot") is None and latest_intent(tracker)[0] == "transfer_money"
-        if not (asking_for(tracker, "amount") or first_turn):
+        if not (answering(tracker, "amount") or first_turn):
             return {}
         text = latest_text(tracker)
         understood = parse_amount(text) is not None
@@ -63,7 +63,7 @@ class ValidateTransferForm(FormValidationAction):
         return {"amount": text} if _answers_question(tracker, understood) else {}
 
     async def validate_amount(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")
             return {"amount": None}
@@ -80,9 +80,9 @@ class ValidateTransferForm(FormValidationAction):
         return {"amount": str(checked)}
 
     async def extract_from_account(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if not asking_for(tracker, "from_account"):
+        if not answering(tracker, "from_account"):
             return {}
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         accounts = list_accounts(customer_id) if customer_id is not None else []
         text = latest_text(tracker)
         found = match_account(text, accounts)
@@ -91,7 +91,7 @@ class ValidateTransferForm(FormValidationAction):
         return {"from_account": "?"} if _answers_question(tracker, False) else {}
 
     async def validate_from_account(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         if customer_id is None or not str(value).isdigit():
             dispatcher.utter_message(text="Sorry, I couldn't tell which account you mean. Please pick one of the buttons.")
             return {"from_account": None}
@@ -104,9 +104,9 @@ class ValidateTransferForm(FormValidationAction):
         return {"from_account": str(value)}
 
     async def extract_to_account(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if not asking_for(tracker, "to_account"):
+        if not answering(tracker, "to_account"):
             return {}
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         if customer_id is None:
             return {"to_account": "?"}
         text = latest_text(tracker)
@@ -137,7 +137,7 @@ class ActionAskFromAccount(Action):
         return "action_ask_from_account"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         accounts = list_accounts(customer_id) if customer_id is not None else []
         buttons = [
             {"title": f"{a.name} {a.masked_number} ({money(a.balance)})", "payload": f"{a.name} {a.masked_number}"}
@@ -154,7 +154,7 @@ class ActionAskToAccount(Action):
         return "action_ask_to_account"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         buttons: list[dict[str, str]] = []
         if customer_id is not None:
             source = tracker.get_slot("from_account")
@@ -175,7 +175,7 @@ class ActionAskTransferConfirmed(Action):
         return "action_ask_transfer_confirmed"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")
             return []
@@ -197,7 +197,7 @@ class ActionSubmitTransfer(Action):
         return "action_submit_transfer"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        customer_id = verified_customer(tracker)
+        customer_id = owning_customer(tracker)
         if tracker.get_slot("transfer_confirmed") is not True:
             dispatcher.utter_message(response="utter_cancelled")
             return reset(FORM)
@@ -226,4 +226,4 @@ class ActionSubmitTransfer(Action):
                 f"Reference T{result.transfer_id}."
             )
         )
-        return reset(FORM)
+        return [*reset(FORM), resolved()]

@@ -12,10 +12,15 @@ from actions.context import verified_customer
 
 
 class ActionVerifyCustomer(Action):
-    """Set the ``verified`` slot from the signed token of the latest message (rules branch on it)."""
+    """Set ``verified`` from the signed token of the latest message (rules branch on it) and ``owner``, the
+    customer the form that follows belongs to."""
 
     def name(self) -> str:
         return "action_verify_customer"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        return [SlotSet("verified", verified_customer(tracker) is not None)]
+        customer_id = verified_customer(tracker)
+        return [
+            SlotSet("verified", customer_id is not None),
+            SlotSet("owner", str(customer_id) if customer_id is not None else None),
+        ]

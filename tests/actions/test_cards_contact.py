@@ -17,16 +17,16 @@ pytestmark = pytest.mark.usefixtures("crm")
 
 def test_block_card_by_its_button_then_confirm(domain: dict[str, Any]) -> None:
     token = issue_token(2)
-    ask = make_tracker("I lost my card", "lost_or_stolen_card", token=token)
+    ask = make_tracker("I lost my card", "lost_or_stolen_card", token=token, slots={"owner": "2"})
     _, messages = run_action(ActionAskCardId(), ask, domain)
     buttons = messages[0]["buttons"]
     debit = next(c for c in list_cards(2) if c.kind == "debit")
     payload = next(b["payload"] for b in buttons if debit.masked_number in b["payload"])
-    pick = make_tracker(payload, "inform", token=token, slots={"requested_slot": "card_id"}, active_loop="block_card_form")
+    pick = make_tracker(payload, "inform", token=token, slots={"requested_slot": "card_id", "owner": "2"}, active_loop="block_card_form")
     assert slots_of(run_action(ValidateBlockCardForm(), pick, domain)[0])["card_id"] == str(debit.id)
 
     history = [{"event": "user", "text": "my card was stolen", "parse_data": {"intent": {"name": "lost_or_stolen_card"}}}]
-    submit = make_tracker("yes", "affirm", token=token, slots={"card_id": str(debit.id), "block_confirmed": True}, history=history)
+    submit = make_tracker("yes", "affirm", token=token, slots={"card_id": str(debit.id), "block_confirmed": True, "owner": "2"}, history=history)
     _, messages = run_action(ActionSubmitBlockCard(), submit, domain)
     assert "is now blocked" in texts(messages)
     assert next(c for c in list_cards(2) if c.id == debit.id).status == "blocked"
@@ -34,20 +34,20 @@ def test_block_card_by_its_button_then_confirm(domain: dict[str, Any]) -> None:
         audit = s.scalars(select(AuditLog).where(AuditLog.customer_id == 2, AuditLog.entity == "card")).all()
     assert audit and audit[-1].new_value.startswith("blocked")
 
-    again = make_tracker("yes", "affirm", token=token, slots={"card_id": str(debit.id), "block_confirmed": True})
+    again = make_tracker("yes", "affirm", token=token, slots={"card_id": str(debit.id), "block_confirmed": True, "owner": "2"})
     assert "was not blocked" in texts(run_action(ActionSubmitBlockCard(), again, domain)[1])
 
 
 def test_cannot_block_another_customers_card(domain: dict[str, Any]) -> None:
     theirs = list_cards(3)[0]
-    tracker = make_tracker("yes", "affirm", token=issue_token(2), slots={"card_id": str(theirs.id), "block_confirmed": True})
+    tracker = make_tracker("yes", "affirm", token=issue_token(2), slots={"card_id": str(theirs.id), "block_confirmed": True, "owner": "2"})
     said = texts(run_action(ActionSubmitBlockCard(), tracker, domain)[1])
     assert "was not blocked" in said and theirs.masked_number not in said
     assert list_cards(3)[0].status == theirs.status
 
 
 def _contact(text: str, requested: str, domain: dict[str, Any], intent: str = "inform", **slots: Any) -> tuple[dict[str, Any], str]:
-    tracker = make_tracker(text, intent, token=issue_token(4), slots={"requested_slot": requested, **slots}, active_loop="contact_form")
+    tracker = make_tracker(text, intent, token=issue_token(4), slots={"requested_slot": requested, "owner": "4", **slots}, active_loop="contact_form")
     events, messages = run_action(ValidateContactForm(), tracker, domain)
     return slots_of(events), texts(messages)
 
@@ -64,7 +64,7 @@ def test_email_update_is_confirmed_persisted_and_audited(domain: dict[str, Any])
     slots, _ = _contact("New.Address@Example.com", "contact_value", domain, contact_field="email")
     value = slots["contact_value"]
     assert value and value.lower() == "new.address@example.com"
-    submit = make_tracker("yes", "affirm", token=issue_token(4), slots={"contact_field": "email", "contact_value": value, "contact_confirmed": True})
+    submit = make_tracker("yes", "affirm", token=issue_token(4), slots={"contact_field": "email", "contact_value": value, "contact_confirmed": True, "owner": "4"})
     said = texts(run_action(ActionSubmitContactUpdate(), submit, domain)[1])
     assert value in said
     assert get_customer(4).email == value
@@ -79,5 +79,13 @@ def test_phone_is_normalised(domain: dict[str, Any]) -> None:
 
 
 def test_field_is_understood_from_the_request(domain: dict[str, Any]) -> None:
-    tracker = make_tracker("I moved house, update my address", "update_contact", token=issue_token(4), active_loop="contact_form")
+    tracker = make_tracker("I moved house, update my address", "update_contact", token=issue_token(4), slots={"owner": "4"}, active_loop="contact_form")
     assert slots_of(run_action(ValidateContactForm(), tracker, domain)[0])["contact_field"] == "address"
+
+
+def test_contact_change_by_another_customer_on_the_same_conversation_is_refused(domain: dict[str, Any]) -> None:
+    before = get_customer(5)
+    slots = {"contact_field": "email", "contact_value": "attacker@evil.example", "contact_confirmed": True, "owner": "1"}
+    _, messages = run_action(ActionSubmitContactUpdate(), make_tracker("yes", "affirm", token=issue_token(5), slots=slots), domain)
+    assert messages[0].get("response") == "utter_login_required"
+    assert get_customer(5) == before

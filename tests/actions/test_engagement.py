@@ -78,14 +78,16 @@ def _customer_with_an_offer() -> tuple[int, str]:
 def test_offer_once_per_session_then_cooloff_after_decline(domain: dict[str, Any]) -> None:
     cid, product = _customer_with_an_offer()
     token = issue_token(cid)
-    events, messages = run_action(ActionOfferProduct(), make_tracker("balance", "check_balance", token=token), domain)
-    assert slots_of(events) == {"offered_product": product, "offer_made": True}
+    events, messages = run_action(
+        ActionOfferProduct(), make_tracker("balance", "check_balance", token=token, slots={"resolved": True}), domain
+    )
+    assert slots_of(events) == {"offered_product": product, "offer_made": True, "owner": str(cid), "resolved": None}
     assert messages[0]["buttons"] and last_offer_outcome(cid, product)[0] == "shown"
 
-    again = make_tracker("balance", "check_balance", token=token, slots={"offer_made": True})
-    assert run_action(ActionOfferProduct(), again, domain) == ([], [])
+    again = make_tracker("balance", "check_balance", token=token, slots={"offer_made": True, "resolved": True})
+    assert run_action(ActionOfferProduct(), again, domain)[1] == []
 
-    answer = make_tracker("no thanks", "deny", token=token, slots={"offered_product": product, "offer_made": True})
+    answer = make_tracker("no thanks", "deny", token=token, slots={"offered_product": product, "offer_made": True, "owner": str(cid)})
     said = texts(run_action(ActionOfferResponse(), answer, domain)[1])
     assert "won't suggest" in said and last_offer_outcome(cid, product)[0] == "declined"
     later = suggest_offer(cid)
@@ -94,13 +96,26 @@ def test_offer_once_per_session_then_cooloff_after_decline(domain: dict[str, Any
 
 def test_accepting_records_a_lead(domain: dict[str, Any]) -> None:
     cid, product = _customer_with_an_offer()
-    answer = make_tracker("yes", "affirm", token=issue_token(cid), slots={"offered_product": product})
+    answer = make_tracker("yes", "affirm", token=issue_token(cid), slots={"offered_product": product, "owner": str(cid)})
     _, messages = run_action(ActionOfferResponse(), answer, domain)
     assert messages[0]["response"] == f"utter_product_{product}"
     assert last_offer_outcome(cid, product)[0] == "accepted"
 
 
-def test_no_offer_without_consent_or_identity(domain: dict[str, Any]) -> None:
+def test_no_offer_without_consent_identity_or_a_resolved_request(domain: dict[str, Any]) -> None:
     assert get_customer(3).marketing_consent is False
-    assert run_action(ActionOfferProduct(), make_tracker("hi", "greet", token=issue_token(3)), domain) == ([], [])
-    assert run_action(ActionOfferProduct(), make_tracker("hi", "greet"), domain) == ([], [])
+    assert run_action(ActionOfferProduct(), make_tracker("hi", "greet", token=issue_token(3), slots={"resolved": True}), domain)[1] == []
+    assert run_action(ActionOfferProduct(), make_tracker("hi", "greet", slots={"resolved": True}), domain)[1] == []
+    cid, _ = _customer_with_an_offer()
+    unresolved = make_tracker("cancel", "stop", token=issue_token(cid), slots={"resolved": None})
+    assert run_action(ActionOfferProduct(), unresolved, domain)[1] == []
+
+
+def test_an_offer_cannot_be_answered_with_another_customers_token(domain: dict[str, Any]) -> None:
+    cid, product = _customer_with_an_offer()
+    other = 3 if cid != 3 else 4
+    before = last_offer_outcome(other, product)
+    answer = make_tracker("yes", "affirm", token=issue_token(other), slots={"offered_product": product, "owner": str(cid)})
+    _, messages = run_action(ActionOfferResponse(), answer, domain)
+    assert messages[0]["response"] == "utter_anything_else"
+    assert last_offer_outcome(other, product) == before

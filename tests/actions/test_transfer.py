@@ -14,7 +14,7 @@ FORM = "transfer_form"
 
 
 def _validate(text: str, requested: str, domain: dict[str, Any], *, intent: str = "inform", **slots: Any) -> tuple[dict[str, Any], str]:
-    tracker = make_tracker(text, intent, token=issue_token(1), slots={"requested_slot": requested, **slots}, active_loop=FORM)
+    tracker = make_tracker(text, intent, token=issue_token(1), slots={"requested_slot": requested, "owner": "1", **slots}, active_loop=FORM)
     events, messages = run_action(ValidateTransferForm(), tracker, domain)
     return slots_of(events), texts(messages)
 
@@ -31,7 +31,7 @@ def test_valid_amount_is_normalised(domain: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("-5", "more than"), ("0", "more than"), ("12.345", "cent"), ("ten thousand", "limit"), ("lots", "amount in euros")],
+    [("-5", "more than"), ("0", "more than"), ("12.3456", "cent"), ("0.001", "cent"), ("ten thousand", "limit"), ("lots", "amount in euros")],
 )
 def test_bad_amounts_are_refused_with_a_reason(domain: dict[str, Any], text: str, reason: str) -> None:
     slots, said = _validate(text, "amount", domain)
@@ -55,7 +55,7 @@ def test_accounts_are_matched_and_offered_as_buttons(domain: dict[str, Any]) -> 
     current, savings = _current_and_savings()
     slots, _ = _validate("savings", "from_account", domain, amount="10.00")
     assert slots["from_account"] == str(savings.id)
-    tracker = make_tracker("x", "transfer_money", token=issue_token(1), slots={"requested_slot": "from_account"})
+    tracker = make_tracker("x", "transfer_money", token=issue_token(1), slots={"requested_slot": "from_account", "owner": "1"})
     _, messages = run_action(ActionAskFromAccount(), tracker, domain)
     payloads = [b["payload"] for b in messages[0]["buttons"]]
     assert any(current.masked_number in p for p in payloads) and any(savings.masked_number in p for p in payloads)
@@ -78,7 +78,7 @@ def test_confirmation_yes_and_no(domain: dict[str, Any]) -> None:
 
 
 def _submit(domain: dict[str, Any], **slots: Any) -> tuple[dict[str, Any], str]:
-    tracker = make_tracker("yes", "affirm", token=issue_token(1), slots=slots)
+    tracker = make_tracker("yes", "affirm", token=issue_token(1), slots={"owner": "1", **slots})
     events, messages = run_action(ActionSubmitTransfer(), tracker, domain)
     return slots_of(events), texts(messages)
 
@@ -120,3 +120,20 @@ def test_another_customers_account_is_refused(domain: dict[str, Any]) -> None:
 def test_short_answers_confirm_even_when_nlu_falls_back(domain: dict[str, Any], text: str, expected: bool) -> None:
     slots, _ = _validate(text, "transfer_confirmed", domain, intent="nlu_fallback")
     assert slots["transfer_confirmed"] is expected
+
+
+def test_a_form_started_by_one_customer_cannot_be_completed_by_another(domain: dict[str, Any]) -> None:
+    current, savings = _current_and_savings()
+    before = (list_accounts(1), list_accounts(2))
+    slots = {"amount": "5.00", "from_account": str(current.id), "to_account": f"acc:{savings.id}",
+             "transfer_confirmed": True, "owner": "1"}
+    tracker = make_tracker("yes", "affirm", token=issue_token(2), slots=slots)
+    _, messages = run_action(ActionSubmitTransfer(), tracker, domain)
+    assert messages[0].get("response") == "utter_login_required"
+    assert (list_accounts(1), list_accounts(2)) == before
+
+
+@pytest.mark.parametrize("requested", ["amount", "from_account", "to_account"])
+def test_no_at_a_question_is_left_to_the_cancel_rule(domain: dict[str, Any], requested: str) -> None:
+    slots, _ = _validate("no", requested, domain, intent="deny", amount="5.00", from_account="1")
+    assert requested not in slots  # the form rejects: the "deny cancels transfer_form" rule takes over
