@@ -99,9 +99,11 @@ def test_amount_above_balance_is_refused(live_stack: Any) -> None:
 
 def test_update_email_persists_with_audit(live_stack: Any) -> None:
     token, sender = issue_token(3), new_sender()
+    before = get_customer(3).email
     live_stack.chat(sender, "I want to change my email", token=token)
     text = said(live_stack.chat(sender, "not an email", token=token))
-    assert "email" in text.lower() and get_customer(3).email != "not an email"
+    assert "valid email" in text.lower() and "What is your new email address?" in text
+    assert get_customer(3).email == before
     new = f"nova.e2e.{uuid.uuid4().hex[:6]}@example.com"
     assert "confirm" in said(live_stack.chat(sender, new, token=token))
     assert new in said(live_stack.chat(sender, "yes", token=token))
@@ -139,7 +141,8 @@ def test_faq_answers(live_stack: Any) -> None:
 def test_odd_messages_get_a_reply_not_an_error(live_stack: Any, message: str) -> None:
     response = live_stack.post_raw({"sender": new_sender(), "message": message})
     assert response.status_code == 200
-    assert isinstance(response.json(), list)
+    replies = response.json()
+    assert replies and all(r.get("text") for r in replies)
 
 
 def test_malformed_webhook_json_is_a_4xx(live_stack: Any) -> None:
@@ -169,3 +172,14 @@ def test_handoff_request_is_stored(live_stack: Any) -> None:
     sender = new_sender()
     assert "colleague" in said(live_stack.chat(sender, "I want to talk to a human"))
     assert any(h.sender_id == sender for h in list_handoffs("open", 500))
+
+
+def test_a_form_begun_by_one_customer_cannot_be_confirmed_by_another(live_stack: Any) -> None:
+    sender = new_sender()
+    victim_before = get_customer(5).email
+    live_stack.chat(sender, "I want to change my email", token=issue_token(1))
+    assert "confirm" in said(live_stack.chat(sender, "attacker@evil.example", token=issue_token(1)))
+    text = said(live_stack.chat(sender, "yes", token=issue_token(5)))
+    assert "log in" in text
+    assert get_customer(5).email == victim_before
+    assert get_customer(1).email != "attacker@evil.example"
