@@ -7,7 +7,7 @@ frozen dataclasses from ``profiles.schemas``, never ORM objects. Expected failur
 Importing this package opens no database connection.
 """
 
-from profiles.accounts import list_accounts, list_payees, list_transactions
+from profiles.accounts import list_accounts, list_payees, list_transactions, transactions_summary
 from profiles.cards import block_card, list_cards
 from profiles.consent import has_marketing_consent, set_marketing_consent
 from profiles.contact import normalise_contact, update_contact
@@ -31,8 +31,8 @@ from profiles.errors import (
 )
 from profiles.handoff import create_handoff, list_handoffs
 from profiles.identity import issue_token, verify_token
-from profiles.masking import mask_number
-from profiles.offers import last_offer_outcome, list_leads, record_offer
+from profiles.masking import mask_number, redact
+from profiles.offers import last_offer_outcome, latest_offer_event, list_leads, record_offer
 from profiles.schemas import (
     PRODUCT_IDS,
     AccountView,
@@ -82,6 +82,7 @@ __all__ = [
     "init_db",
     "issue_token",
     "last_offer_outcome",
+    "latest_offer_event",
     "list_accounts",
     "list_cards",
     "list_payees",
@@ -89,11 +90,13 @@ __all__ = [
     "mask_number",
     "normalise_contact",
     "products_held",
+    "redact",
     "record_offer",
     "remaining_daily_limit",
     "reset_engine",
     "session_scope",
     "set_marketing_consent",
+    "transactions_summary",
     "transfer",
     "update_contact",
     "validate_amount",

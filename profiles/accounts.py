@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from profiles.customers import load_customer
@@ -18,6 +19,7 @@ from profiles.schemas import AccountView, PayeeView, TransactionView
 log = logging.getLogger(__name__)
 
 MAX_TRANSACTIONS = 100
+CENT = Decimal("0.01")
 _KIND_ORDER = case({"current": 0, "savings": 1, "term_deposit": 2}, value=Account.kind, else_=3)
 
 
@@ -71,6 +73,40 @@ def _as_utc(value: datetime | date, *, end_of_day: bool) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _transactions_query(
+    session: Session,
+    customer_id: int,
+    *,
+    since: datetime | date | None,
+    until: datetime | date | None,
+    merchant: str | None,
+    account_id: int | None,
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses shared by ``list_transactions`` and ``transactions_summary`` (join ``Account``).
+
+    Raises:
+        NotFound: no such customer, or ``account_id`` is not one of theirs.
+        InvalidInput: ``since`` after ``until``.
+    """
+    start = _as_utc(since, end_of_day=False) if since is not None else None
+    end = _as_utc(until, end_of_day=True) if until is not None else None
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("The start of the period is after its end.", field="since")
+    load_customer(session, customer_id)
+    where: list[ColumnElement[bool]] = [Account.customer_id == customer_id]
+    if account_id is not None:
+        load_own_account(session, customer_id, account_id)
+        where.append(Transaction.account_id == account_id)
+    if start is not None:
+        where.append(Transaction.booked_at >= start)
+    if end is not None:
+        where.append(Transaction.booked_at <= end)
+    if merchant and merchant.strip():
+        needle = merchant.strip().lower()
+        where.append(func.lower(Transaction.merchant).contains(needle, autoescape=True))
+    return where
+
+
 def list_transactions(
     customer_id: int,
     *,
@@ -84,7 +120,7 @@ def list_transactions(
 
     ``since``/``until`` are inclusive; a ``date`` means the whole day, a naive datetime is taken as UTC.
     ``merchant`` matches case-insensitively anywhere in the merchant name. ``limit`` is capped at 100.
-    Amounts are EUR, negative = money out.
+    Amounts are EUR, negative = money out. ``transactions_summary`` counts and sums all the matches.
 
     Raises:
         NotFound: no such customer, or ``account_id`` is not one of theirs.
@@ -92,29 +128,16 @@ def list_transactions(
     """
     if limit < 1:
         raise InvalidInput("Please ask for at least one transaction.", field="limit")
-    start = _as_utc(since, end_of_day=False) if since is not None else None
-    end = _as_utc(until, end_of_day=True) if until is not None else None
-    if start is not None and end is not None and start > end:
-        raise InvalidInput("The start of the period is after its end.", field="since")
     with session_scope() as session:
-        load_customer(session, customer_id)
+        where = _transactions_query(
+            session, customer_id, since=since, until=until, merchant=merchant, account_id=account_id
+        )
         stmt = (
             select(Transaction)
             .join(Account, Transaction.account_id == Account.id)
-            .where(Account.customer_id == customer_id)
-        )
-        if account_id is not None:
-            load_own_account(session, customer_id, account_id)
-            stmt = stmt.where(Transaction.account_id == account_id)
-        if start is not None:
-            stmt = stmt.where(Transaction.booked_at >= start)
-        if end is not None:
-            stmt = stmt.where(Transaction.booked_at <= end)
-        if merchant and merchant.strip():
-            needle = merchant.strip().lower()
-            stmt = stmt.where(func.lower(Transaction.merchant).contains(needle, autoescape=True))
-        stmt = stmt.order_by(Transaction.booked_at.desc(), Transaction.id.desc()).limit(
-            min(limit, MAX_TRANSACTIONS)
+            .where(*where)
+            .order_by(Transaction.booked_at.desc(), Transaction.id.desc())
+            .limit(min(limit, MAX_TRANSACTIONS))
         )
         return [
             TransactionView(
@@ -127,6 +150,37 @@ def list_transactions(
             )
             for t in session.scalars(stmt)
         ]
+
+
+def transactions_summary(
+    customer_id: int,
+    *,
+    since: datetime | date | None = None,
+    until: datetime | date | None = None,
+    merchant: str | None = None,
+    account_id: int | None = None,
+) -> tuple[int, Decimal]:
+    """Return ``(count, total)`` of ALL the customer's transactions matching the filters (no limit).
+
+    The filters mean exactly what they mean for ``list_transactions``. ``total`` is the signed sum in EUR
+    (negative = more money out than in), ``Decimal`` with 2 places; ``(0, Decimal("0.00"))`` when nothing
+    matches.
+
+    Raises:
+        NotFound: no such customer, or ``account_id`` is not one of theirs.
+        InvalidInput: ``since`` after ``until``.
+    """
+    with session_scope() as session:
+        where = _transactions_query(
+            session, customer_id, since=since, until=until, merchant=merchant, account_id=account_id
+        )
+        row = session.execute(
+            select(func.count(Transaction.id), func.sum(Transaction.amount))
+            .join(Account, Transaction.account_id == Account.id)
+            .where(*where)
+        ).one()
+        count, total = row
+        return int(count), Decimal(total or 0).quantize(CENT)
 
 
 def payee_view(payee: Payee) -> PayeeView:

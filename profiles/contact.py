@@ -18,7 +18,9 @@ from profiles.schemas import CONTACT_FIELDS, ContactChange
 log = logging.getLogger(__name__)
 
 PHONE_REGION = "PT"
+ADDRESS_MIN = 8
 ADDRESS_MAX = 200
+ADDRESS_HINT = "Please give the full postal address, e.g. Rua Augusta 100, 1100-053 Lisboa."
 _FIELD_ALIASES = {
     "e-mail": "email",
     "email address": "email",
@@ -48,7 +50,9 @@ def normalise_contact(field: str, value: str) -> str:
 
     - email: syntax checked (no DNS look-up), normalised by ``email-validator``;
     - phone: parsed with default region PT, must be a valid number, returned as E.164 (``+351912345678``);
-    - address: whitespace (line breaks, tabs) collapsed to single spaces, non-empty, at most 200 characters, printable.
+    - address: whitespace (line breaks, tabs) collapsed to single spaces; printable; 8..200 characters; at
+      least two words, at least one letter (street, town) and at least one digit (house number or postal
+      code). Refusals say what is expected (``ADDRESS_HINT``).
 
     Raises:
         InvalidInput: with ``field`` set to the (canonical) field name.
@@ -76,10 +80,16 @@ def normalise_contact(field: str, value: str) -> str:
     address = re.sub(r"\s+", " ", text)  # line breaks and tabs of a pasted address become spaces
     if not address.isprintable():
         raise InvalidInput("The address can only contain printable characters.", field="address")
-    if not address:
-        raise InvalidInput("Please give your address.", field="address")
     if len(address) > ADDRESS_MAX:
         raise InvalidInput(f"The address is too long (at most {ADDRESS_MAX} characters).", field="address")
+    words = [w for w in re.split(r"[\s,]+", address) if w]
+    if (
+        len(address) < ADDRESS_MIN
+        or len(words) < 2
+        or not any(c.isalpha() for c in address)
+        or not any(c.isascii() and c.isdigit() for c in address)
+    ):
+        raise InvalidInput(ADDRESS_HINT, field="address")
     return address
 
 

@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from profiles.models import Base
+from profiles.models import SQLITE_SCHEMA_VERSION, Base, Money
 from profiles.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,31 @@ def session_scope(*, write: bool = False) -> Iterator[Session]:
 
 
 def init_db() -> None:
-    """Create every table and index that does not exist yet (idempotent)."""
-    Base.metadata.create_all(get_engine())
+    """Create every table and index that does not exist yet (idempotent).
+
+    On SQLite it also upgrades a file written by older code (``PRAGMA user_version`` below
+    ``models.SQLITE_SCHEMA_VERSION``): money columns stored as REAL/NUMERIC euros become integer cents.
+    """
+    engine = get_engine()
+    if engine.dialect.name != "sqlite":
+        Base.metadata.create_all(engine)
+        return
+    with engine.begin() as conn:
+        version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+        had_tables = bool(inspect(conn).get_table_names())
+        Base.metadata.create_all(conn)
+        if version >= SQLITE_SCHEMA_VERSION:
+            return
+        if had_tables:
+            for table in Base.metadata.sorted_tables:
+                for column in table.columns:
+                    if isinstance(column.type, Money):
+                        conn.exec_driver_sql(
+                            f'UPDATE "{table.name}" SET "{column.name}" = CAST(ROUND("{column.name}" * 100) AS INTEGER) '
+                            f'WHERE "{column.name}" IS NOT NULL'
+                        )
+            log.warning("SQLite file upgraded: money columns now hold integer cents")
+        conn.exec_driver_sql(f"PRAGMA user_version = {SQLITE_SCHEMA_VERSION}")
 
 
 def reset_engine() -> None:

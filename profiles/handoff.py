@@ -10,6 +10,7 @@ from profiles.audit import require_text
 from profiles.customers import load_customer
 from profiles.db import session_scope
 from profiles.errors import InvalidInput
+from profiles.masking import redact
 from profiles.models import HandoffRequest, utcnow
 from profiles.schemas import HandoffView
 
@@ -19,8 +20,9 @@ log = logging.getLogger(__name__)
 def create_handoff(*, customer_id: int | None, sender_id: str, channel: str, reason: str) -> HandoffView:
     """Open a hand-off request (``status="open"``) for the conversation ``sender_id`` on ``channel``.
 
-    ``customer_id`` is the verified customer, or None for an anonymous visitor. ``reason`` is cut to 200
-    characters.
+    ``customer_id`` is the verified customer, or None for an anonymous visitor. ``reason`` (often the
+    customer's last messages) has every card-, account- or IBAN-like number masked (``masking.redact``) and is
+    then cut to 200 characters, so a number typed in chat is never stored nor shown to staff in full.
 
     Raises:
         InvalidInput: empty sender_id, channel or reason.
@@ -28,7 +30,7 @@ def create_handoff(*, customer_id: int | None, sender_id: str, channel: str, rea
     """
     sender = require_text(sender_id, "sender_id", 128)
     channel = require_text(channel, "channel", 30)
-    why = require_text(reason[:200] if reason else reason, "reason", 200)
+    why = require_text(redact(reason)[:200] if reason else reason, "reason", 200)
     with session_scope(write=True) as session:
         if customer_id is not None:
             load_customer(session, customer_id)

@@ -7,6 +7,7 @@ lifetime come from settings (``JWT_SECRET``, ``JWT_TTL_MINUTES``).
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 import jwt
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 ISSUER = "atlantic-bank"
 ALGORITHM = "HS256"
+# ASCII decimal digits only: str.isdigit() also accepts "²" or "٣", which int() then refuses or reads oddly.
+_SUBJECT = re.compile(r"[1-9][0-9]{0,9}")
+MAX_CUSTOMER_ID = 2**31 - 1  # ids are INTEGER columns: a larger one would be a DataError on PostgreSQL
 
 
 def issue_token(customer_id: int, ttl_minutes: int | None = None) -> str:
@@ -44,7 +48,8 @@ def verify_token(token: str | None) -> int:
 
     Raises:
         IdentityError: missing, malformed, forged (wrong secret or algorithm), expired or wrong-issuer token,
-            a ``sub`` that is not a positive integer, or a customer that does not exist.
+            a ``sub`` that is not a positive integer in ASCII digits (no sign, space or leading zero, at most
+            ``MAX_CUSTOMER_ID``), or a customer that does not exist.
     """
     if not token or not isinstance(token, str):
         raise IdentityError("Please sign in first.", detail="missing token")
@@ -63,7 +68,7 @@ def verify_token(token: str | None) -> int:
     except jwt.InvalidTokenError as exc:
         raise IdentityError(detail=f"invalid token ({type(exc).__name__})") from None
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub.isdigit() or int(sub) <= 0:
+    if not isinstance(sub, str) or _SUBJECT.fullmatch(sub) is None or int(sub) > MAX_CUSTOMER_ID:
         raise IdentityError(detail="invalid subject")
     customer_id = int(sub)
     if not customer_exists(customer_id):

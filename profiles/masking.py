@@ -1,8 +1,22 @@
-"""The one masking rule: account, IBAN and card numbers leave profiles/ showing only their last 4 digits."""
+"""The one masking rule: account, IBAN and card numbers leave profiles/ showing only their last 4 digits.
+
+``mask_number`` masks a number we hold; ``redact`` masks the numbers a customer typed into free text (hand-off
+reasons) before it is stored or shown to staff.
+"""
 
 from __future__ import annotations
 
+import re
+
 MASK = "••••"
+
+# IBAN-like: country code, 2 check digits, then 11..30 letters/digits, optionally grouped by single spaces or
+# dashes (``PT50 0002 0123 1234 5678 9015 4``, ``GB82-WEST-1234-5698-7654-32``, lower case too).
+_IBAN = re.compile(r"\b[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
+# Card-like (and any longer account number): 12 or more digits, optionally separated by single spaces/dashes.
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,}(?![0-9])")
+_MIN_IBAN_DIGITS = 10
+_REDACT_INPUT_MAX = 10_000
 
 
 def mask_number(number: str | None) -> str:
@@ -17,3 +31,33 @@ def mask_number(number: str | None) -> str:
     if len(chars) <= 4:
         return MASK
     return f"{MASK} {''.join(chars[-4:])}"
+
+
+def _mask_iban(match: re.Match[str]) -> str:
+    text = match.group(0)
+    # The pattern may run on into ordinary words typed after the IBAN ("... 9015 4 please"): give back
+    # trailing groups without a digit.
+    groups = re.split(r"([ -])", text)
+    tail = ""
+    while len(groups) > 2 and not any(c.isdigit() for c in groups[-1]):
+        tail = groups[-2] + groups[-1] + tail
+        groups = groups[:-2]
+    body = "".join(groups)
+    if sum(c.isdigit() for c in body) < _MIN_IBAN_DIGITS or len([c for c in body if c.isalnum()]) < 15:
+        return text  # a word that merely starts like an IBAN
+    return mask_number(body) + tail
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every card-, account- or IBAN-like number masked as ``'•••• 1234'``.
+
+    - IBAN-like strings (two letters, two digits, 11..30 more letters/digits, optional single spaces or dashes
+      between them, at least 10 digits in all);
+    - runs of 12 or more digits with optional single spaces or dashes between them (card numbers, 12..19
+      digits, and longer domestic account numbers).
+
+    Shorter numbers (amounts, dates, a 9-digit phone number) are kept. Text beyond 10,000 characters is
+    dropped, so the cost stays bounded.
+    """
+    out = _IBAN.sub(_mask_iban, text[:_REDACT_INPUT_MAX])
+    return _DIGIT_RUN.sub(lambda m: mask_number(m.group(0)), out)

@@ -1,16 +1,18 @@
 """ORM models of the CRM store (SQLAlchemy 2, typed ``Mapped`` columns).
 
-Money is ``Numeric(14, 2)`` <-> ``Decimal`` (EUR); datetimes are stored as UTC and always come back
+Money is ``Decimal`` (EUR, 2 places) stored exactly (``Money``: ``NUMERIC(14, 2)`` on PostgreSQL, integer
+cents on SQLite); datetimes are stored as UTC and always come back
 timezone-aware (``UTCDateTime``). These classes never leave profiles/: services return ``profiles.schemas``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -25,9 +27,48 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-MONEY = Numeric(14, 2)
+CENT = Decimal("0.01")
+# SQLite schema version (PRAGMA user_version) of a file written by this code; profiles.db.init_db upgrades older
+# files. 1: money columns hold integer cents.
+SQLITE_SCHEMA_VERSION = 1
+
+
+class Money(TypeDecorator[Decimal]):
+    """An EUR amount, exact on both backends: ``Decimal`` in, ``Decimal`` with 2 places out.
+
+    PostgreSQL keeps ``NUMERIC(14, 2)``. SQLite has no decimal type (a NUMERIC column stores a binary REAL, so
+    0.10 + 0.20 is not 0.30 on disk nor in ``SUM``): there the value is stored as integer cents, so sums and
+    comparisons in SQL stay exact. Values are rounded half away from zero to the cent, as NUMERIC(14, 2) does.
+    SQL arithmetic with plain numbers other than + and - (``amount * 2``) would be wrong on SQLite: do it in
+    Python.
+    """
+
+    impl = Numeric(14, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(14, 2))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+        amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+        return int(amount.scaleb(2)) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-2).quantize(CENT)
+        return Decimal(value).quantize(CENT)
+
+
+MONEY = Money()
 
 
 def utcnow() -> datetime:

@@ -1,4 +1,4 @@
-"""Offer events (shown / accepted / declined): the history the recommender's cool-off reads."""
+"""Offer events (shown / accepted / declined): the history the recommender's frequency rules read."""
 
 from __future__ import annotations
 
@@ -60,6 +60,22 @@ def last_offer_outcome(customer_id: int, product: str) -> tuple[str, datetime] |
             .limit(1)
         ).one_or_none()
         return (row.outcome, row.created_at) if row is not None else None
+
+
+def latest_offer_event(customer_id: int) -> tuple[str, str, datetime] | None:
+    """Return ``(product, outcome, when)`` of the customer's latest offer event of any product (UTC), or None.
+
+    The recommender reads it for "at most one suggestion per customer per day". An unknown customer has no
+    events (None).
+    """
+    with session_scope() as session:
+        row = session.execute(
+            select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
+            .where(OfferEvent.customer_id == customer_id)
+            .order_by(OfferEvent.created_at.desc(), OfferEvent.id.desc())
+            .limit(1)
+        ).one_or_none()
+        return (row.product, row.outcome, row.created_at) if row is not None else None
 
 
 def list_leads(limit: int = 100) -> list[LeadView]:

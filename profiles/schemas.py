@@ -113,7 +113,7 @@ class HandoffView:
     customer_id: int | None = None  # None for an anonymous visitor
     sender_id: str = ""
     channel: str = ""
-    reason: str = ""  # the customer's last messages, at most 200 characters
+    reason: str = ""  # the customer's last messages, card/IBAN numbers masked, at most 200 characters
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,11 @@ class Settings(BaseSettings):
     action_server_url: str = "http://127.0.0.1:5055/webhook"
     # Business limits (EUR). One place: profiles.transfers reads them.
     daily_transfer_limit: Decimal = Decimal("5000.00")
+    # Offer frequency (recommender.offers): no re-offer of a product within offer_cooloff_days of an answer
+    # (accepted or declined); a product shown without an answer, and any other product, not within
+    # offer_reshow_days of the customer's last suggestion.
     offer_cooloff_days: int = 30
+    offer_reshow_days: int = 1
     seed: int = 20261129
     seed_customers: int = 0  # 0 = every row of the bank-marketing file
 

@@ -2,7 +2,8 @@
 
 Each rule has one home: marketing consent, products held and offer history are read from ``profiles``;
 eligibility and scores from :mod:`recommender.scoring`; thresholds from :mod:`recommender.catalogue`; the
-cool-off (no re-offer within ``settings.offer_cooloff_days`` of a decline) is :func:`in_cooloff`.
+frequency rules (how soon a product, or any product, may be suggested again) are :func:`in_cooloff` and
+:func:`recently_suggested`, side by side below.
 """
 
 from __future__ import annotations
@@ -42,20 +43,51 @@ class Offer:
     reason: str
 
 
-def in_cooloff(last: tuple[str, datetime] | None, now: datetime, days: int) -> bool:
-    """Whether an offer is still cooling off: its last outcome is "declined", less than ``days`` days before ``now``.
+# --- Frequency rules: the one place that decides how often a customer hears a suggestion. -----------------
+#   * a product the customer answered (accepted: a lead exists; or declined) is not offered again for
+#     settings.offer_cooloff_days (30) days;
+#   * a product merely shown (no answer) is not shown again for settings.offer_reshow_days (1) day;
+#   * any offer event within settings.offer_reshow_days blocks every product: at most one suggestion per
+#     customer per day, across conversations and channels.
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def in_cooloff(
+    last: tuple[str, datetime] | None, now: datetime, *, cooloff_days: int, reshow_days: int
+) -> bool:
+    """Whether one product may not be offered yet, from its latest offer event.
+
+    Accepted or declined less than ``cooloff_days`` days before ``now``, or shown (no answer yet) less than
+    ``reshow_days`` days before ``now``.
 
     Args:
         last: ``profiles.last_offer_outcome(...)``: ``(outcome, when)`` or ``None`` if never offered. A naive
             ``when`` is taken as UTC.
         now: the current time (aware; naive is taken as UTC).
-        days: the cool-off length in days (``settings.offer_cooloff_days``).
+        cooloff_days: ``settings.offer_cooloff_days``.
+        reshow_days: ``settings.offer_reshow_days``.
     """
-    if last is None or last[0] != "declined":
+    if last is None:
         return False
-    when = last[1] if last[1].tzinfo else last[1].replace(tzinfo=UTC)
-    now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    return now - when < timedelta(days=days)
+    outcome, when = last
+    days = reshow_days if outcome == "shown" else cooloff_days
+    return _aware(now) - _aware(when) < timedelta(days=days)
+
+
+def recently_suggested(latest: tuple[str, str, datetime] | None, now: datetime, *, reshow_days: int) -> bool:
+    """Whether the customer had any suggestion (any product, any outcome) less than ``reshow_days`` days ago.
+
+    Args:
+        latest: ``profiles.latest_offer_event(...)``: ``(product, outcome, when)`` or ``None``. Naive = UTC.
+        now: the current time (aware; naive is taken as UTC).
+        reshow_days: ``settings.offer_reshow_days``.
+    """
+    if latest is None:
+        return False
+    return _aware(now) - _aware(latest[2]) < timedelta(days=reshow_days)
 
 
 def total_balance(accounts: Iterable[AccountView]) -> Decimal:
@@ -75,15 +107,17 @@ def total_balance(accounts: Iterable[AccountView]) -> Decimal:
 def suggest_offer(customer_id: int, *, now: datetime | None = None) -> Offer | None:
     """The one product to suggest to ``customer_id`` now, or ``None``.
 
-    ``None`` when the customer has not consented to marketing, or when no product passes all of: eligible
-    (``scoring.is_eligible``), not already held (``profiles.products_held``), score at or above the catalogue
-    threshold, and not declined within ``settings.offer_cooloff_days`` days (``profiles.last_offer_outcome``).
-    Otherwise the passing product with the highest score. Read-only: recording that the offer was shown is the
-    caller's job (``profiles.record_offer``).
+    ``None`` when the customer has not consented to marketing, when the customer had any suggestion within
+    ``settings.offer_reshow_days`` (``recently_suggested`` on ``profiles.latest_offer_event``), or when no
+    product passes all of: eligible (``scoring.is_eligible``), not already held (``profiles.products_held``),
+    score at or above the catalogue threshold, and not cooling off (``in_cooloff`` on
+    ``profiles.last_offer_outcome``: accepted or declined within ``settings.offer_cooloff_days``, shown within
+    ``settings.offer_reshow_days``). Otherwise the passing product with the highest score. Read-only:
+    recording that the offer was shown is the caller's job (``profiles.record_offer``).
 
     Args:
         customer_id: a verified customer's id.
-        now: the current time for the cool-off (default: now, UTC); tests pass a later time.
+        now: the current time for the frequency rules (default: now, UTC); tests pass a later time.
 
     Raises:
         profiles.errors.NotFound: no such customer.
@@ -91,14 +125,19 @@ def suggest_offer(customer_id: int, *, now: datetime | None = None) -> Offer | N
     if not profiles.has_marketing_consent(customer_id):
         return None
     now = now or datetime.now(UTC)
-    customer = profiles.get_customer(customer_id)
+    customer = profiles.get_customer(customer_id)  # NotFound for an unknown customer
+    settings = get_settings()
+    if recently_suggested(profiles.latest_offer_event(customer_id), now, reshow_days=settings.offer_reshow_days):
+        return None
     balance = total_balance(profiles.list_accounts(customer_id))
     held = profiles.products_held(customer_id)
-    cooloff_days = get_settings().offer_cooloff_days
     for score in score_products(customer, balance, exclude=held):
         if not score.passes:  # thresholds differ per product: a lower score may still pass its own
             continue
-        if in_cooloff(profiles.last_offer_outcome(customer_id, score.product), now, cooloff_days):
+        last = profiles.last_offer_outcome(customer_id, score.product)
+        if in_cooloff(
+            last, now, cooloff_days=settings.offer_cooloff_days, reshow_days=settings.offer_reshow_days
+        ):
             continue
         return Offer(
             product=score.product,

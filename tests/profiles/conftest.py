@@ -29,6 +29,7 @@ class Built:
     savings_number: str
     payee_iban: str
     card_number: str
+    payee_name: str
 
 
 def build_customer(
@@ -74,7 +75,7 @@ def build_customer(
             customer_id=customer.id, current_id=current.id, savings_id=saving.id,
             term_id=term_account.id if term_account else None, payee_id=payee.id, debit_card_id=card.id,
             current_number=current.number, savings_number=saving.number, payee_iban=payee.iban,
-            card_number=card.number,
+            card_number=card.number, payee_name=payee.name,
         )
 
 

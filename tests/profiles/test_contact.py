@@ -28,6 +28,10 @@ from tests.profiles.conftest import Built, audit_rows, snapshot
         ("address", "  Rua   Direita, 12,\t4000-123 Porto ", "Rua Direita, 12, 4000-123 Porto"),
         ("address", "Avenida da República, 5º Esq.", "Avenida da República, 5º Esq."),
         ("address", "Rua A, 1\n1000-001 Lisboa", "Rua A, 1 1000-001 Lisboa"),
+        ("address", "Rua B, 2", "Rua B, 2"),
+        ("address", "Rua Augusta 100, 1100-053 Lisboa", "Rua Augusta 100, 1100-053 Lisboa"),
+        ("postal address", "1100-053 Lisboa", "1100-053 Lisboa"),
+        ("address", "R. " + "a" * 195 + " 1", "R. " + "a" * 195 + " 1"),
     ],
 )
 def test_normalise_contact_accepts(field: str, value: str, expected: str) -> None:
@@ -46,6 +50,7 @@ def test_normalise_contact_accepts(field: str, value: str, expected: str) -> Non
         ("phone", "+351 999 999 999 9", "phone"),
         ("address", "   ", "address"),
         ("address", "x" * 201, "address"),
+        ("address", "Rua " + "a" * 195 + " 1", "address"),  # 201 characters
         ("address", "Rua A\x00 1", "address"),
         ("address", "Rua A\x1b[31m 1", "address"),
         ("shoe size", "42", "field"),
@@ -56,6 +61,37 @@ def test_normalise_contact_refuses(field: str, value: str, error_field: str) -> 
         normalise_contact(field, value)
     assert err.value.field == error_field
     assert err.value.user_message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x",  # the reviewer's case
+        "",
+        "Rua A 1",  # 7 characters
+        "Lisboa",  # one word, no number
+        "Rua Augusta, Lisboa",  # no house number or postal code
+        "1100-053 1100",  # no letter
+        "12345678",  # one word, digits only
+        "RuaAugusta100",  # one word
+        "Rua Augusta ²",  # "²" is not a house number
+    ],
+)
+def test_address_must_look_like_a_postal_address(value: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        normalise_contact("address", value)
+    assert err.value.field == "address"
+    assert err.value.user_message == (
+        "Please give the full postal address, e.g. Rua Augusta 100, 1100-053 Lisboa."
+    )
+
+
+def test_invalid_address_writes_nothing(alice: Built) -> None:
+    before = snapshot()
+    with pytest.raises(InvalidInput):
+        update_contact(alice.customer_id, "address", "x", channel="web", actor="customer")
+    assert snapshot() == before
+    assert audit_rows(alice.customer_id) == []
 
 
 def test_update_contact_writes_value_and_audit_row(alice: Built) -> None:

@@ -92,3 +92,22 @@ def test_issue_token_refuses_bad_input() -> None:
         issue_token(0)
     with pytest.raises(ValueError):
         issue_token(1, ttl_minutes=0)
+
+
+@pytest.mark.parametrize(
+    "sub",
+    ["²", "¹²", "٣", "１", "1²", "0", "01", "+1", "-1", " 1", "1 ", "1_0", "1.0", "", "2147483648", "9" * 19],
+)
+def test_signed_token_with_a_non_ascii_or_odd_subject_is_an_identity_error(alice: Built, sub: str) -> None:
+    """Correctly signed, but ``sub`` is not plain ASCII digits: refused as IdentityError (never ValueError → 500)."""
+    token = jwt.encode(_claims(sub), get_settings().jwt_secret, algorithm="HS256")
+    with pytest.raises(IdentityError):
+        verify_token(token)
+
+
+@pytest.mark.parametrize("sub", ["2147483647", "999999999"])
+def test_signed_token_for_a_large_unknown_id_is_an_identity_error(db: object, sub: str) -> None:
+    """The largest INTEGER id is looked up (no DataError on PostgreSQL) and refused as unknown."""
+    token = jwt.encode(_claims(sub), get_settings().jwt_secret, algorithm="HS256")
+    with pytest.raises(IdentityError):
+        verify_token(token)

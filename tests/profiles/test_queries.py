@@ -19,13 +19,17 @@ from profiles import (
     create_handoff,
     get_customer,
     last_offer_outcome,
+    latest_offer_event,
     list_accounts,
     list_cards,
+    list_handoffs,
     list_payees,
     list_transactions,
     mask_number,
     products_held,
     record_offer,
+    redact,
+    transactions_summary,
 )
 from profiles.db import session_scope
 from profiles.models import Card, HandoffRequest, Loan, Transaction
@@ -46,6 +50,30 @@ from tests.profiles.conftest import Built
 )
 def test_mask_number(number: str | None, masked: str) -> None:
     assert mask_number(number) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("my card 4111 1111 1111 1111 was stolen", "my card •••• 1111 was stolen"),
+        ("4111-1111-1111-1111", "•••• 1111"),
+        ("4111111111111111.", "•••• 1111."),
+        ("amex 3782 822463 10005", "amex •••• 0005"),
+        ("12-digit 123456789012", "12-digit •••• 9012"),
+        ("19 digits 6011 0009 9013 9424 123", "19 digits •••• 4123"),
+        ("NIB 0002 0123 1234 5678 9015 4", "NIB •••• 0154"),
+        ("iban PT50 0002 0123 1234 5678 9015 4 please help", "iban •••• 0154 please help"),
+        ("pt50000201231234567890154", "•••• 0154"),
+        ("GB82-WEST-1234-5698-7654-32, thanks", "•••• 5432, thanks"),
+        ("card 5500 0000 0000 0004 | DE89370400440532013000", "card •••• 0004 | •••• 3000"),
+        ("send 100 EUR on 2026-11-29, call 912 345 678", "send 100 EUR on 2026-11-29, call 912 345 678"),
+        ("card ending 1234, ref 12345678901", "card ending 1234, ref 12345678901"),
+        ("ORDER12 abcdefghijklmnop", "ORDER12 abcdefghijklmnop"),
+        ("", ""),
+    ],
+)
+def test_redact(text: str, redacted: str) -> None:
+    assert redact(text) == redacted
 
 
 def test_numbers_leave_profiles_masked(alice: Built) -> None:
@@ -126,6 +154,38 @@ def test_list_transactions_filters(alice: Built, bob: Built) -> None:
         list_transactions(alice.customer_id, since=date(2026, 2, 1), until=date(2026, 1, 1))
 
 
+def test_transactions_summary_counts_and_sums_every_match(alice: Built, bob: Built) -> None:
+    _add_transactions(alice.current_id)
+    _add_transactions(bob.current_id)
+    # 150 more small payments: the summary is over all of them, not the first 10 (or 100) listed.
+    start = datetime.now(UTC) - timedelta(days=5)
+    with session_scope() as s:
+        s.add_all(Transaction(account_id=alice.savings_id, booked_at=start + timedelta(minutes=i),
+                              amount=Decimal("-0.10"), merchant="Metro Lisboa", description="Metro")
+                  for i in range(150))
+    rows = [(Decimal("-12.30"), "Pingo Doce"), (Decimal("-9.99"), "Netflix"), (Decimal("-45.00"), "Continente"),
+            (Decimal("-3.50"), "Starbucks"), (Decimal("1500.00"), None)]
+    assert transactions_summary(alice.customer_id, account_id=alice.current_id) == (5, sum(a for a, _ in rows))
+    assert transactions_summary(alice.customer_id) == (155, Decimal("1429.21") - Decimal("15.00"))
+    count, total = transactions_summary(alice.customer_id, merchant="METRO")
+    assert (count, total) == (150, Decimal("-15.00"))
+    assert isinstance(total, Decimal) and total.as_tuple().exponent == -2
+    week = datetime.now(UTC) - timedelta(days=7)
+    listed = list_transactions(alice.customer_id, since=week, limit=100)
+    assert transactions_summary(alice.customer_id, since=week) == (153, Decimal("1500.00") - Decimal("22.29") - Decimal("15.00"))
+    assert len(listed) == 100  # the list is capped; the summary is not
+    assert transactions_summary(alice.customer_id, until=datetime.now(UTC).date() - timedelta(days=30)) == (
+        1, Decimal("-3.50"))
+    assert transactions_summary(alice.customer_id, merchant="100%_") == (0, Decimal("0.00"))
+    assert transactions_summary(alice.customer_id, account_id=alice.term_id) == (0, Decimal("0.00"))
+    with pytest.raises(NotFound):
+        transactions_summary(alice.customer_id, account_id=bob.current_id)
+    with pytest.raises(NotFound):
+        transactions_summary(999_999)
+    with pytest.raises(InvalidInput):
+        transactions_summary(alice.customer_id, since=date(2026, 2, 1), until=date(2026, 1, 1))
+
+
 def test_products_held(alice: Built, bob: Built) -> None:
     assert products_held(bob.customer_id) == {"current_account", "savings_account"}
     with session_scope() as s:
@@ -141,6 +201,7 @@ def test_products_held(alice: Built, bob: Built) -> None:
 
 def test_offers(alice: Built, bob: Built) -> None:
     assert last_offer_outcome(alice.customer_id, "credit_card") is None
+    assert latest_offer_event(alice.customer_id) is None
     record_offer(alice.customer_id, "credit_card", "shown", channel="web")
     record_offer(alice.customer_id, "credit_card", "declined", channel="web")
     record_offer(bob.customer_id, "credit_card", "accepted", channel="web")
@@ -148,6 +209,13 @@ def test_offers(alice: Built, bob: Built) -> None:
     assert outcome is not None and outcome[0] == "declined"
     assert abs(outcome[1] - datetime.now(UTC)) < timedelta(minutes=1)
     assert last_offer_outcome(alice.customer_id, "mortgage") is None
+    record_offer(alice.customer_id, "mortgage", "shown", channel="telegram")
+    latest = latest_offer_event(alice.customer_id)
+    assert latest is not None and latest[:2] == ("mortgage", "shown")
+    assert latest[2].tzinfo is not None and abs(latest[2] - datetime.now(UTC)) < timedelta(minutes=1)
+    assert latest_offer_event(bob.customer_id) is not None
+    assert latest_offer_event(bob.customer_id)[:2] == ("credit_card", "accepted")  # type: ignore[index]
+    assert latest_offer_event(999_999) is None
     with pytest.raises(InvalidInput):
         record_offer(alice.customer_id, "credit_card", "maybe", channel="web")
     with pytest.raises(InvalidInput):
@@ -166,6 +234,8 @@ def test_handoff(alice: Built) -> None:
         assert row is not None and (row.customer_id, len(row.reason)) == (alice.customer_id, 200)
     with pytest.raises(NotFound):
         create_handoff(customer_id=999_999, sender_id="s", channel="web", reason="r")
+    with pytest.raises(InvalidInput):
+        create_handoff(customer_id=None, sender_id="s", channel="web", reason="   ")
     with pytest.raises(InvalidInput):
         create_handoff(customer_id=None, sender_id="", channel="web", reason="r")
 
@@ -193,3 +263,19 @@ def test_importing_profiles_opens_no_database(tmp_path: object) -> None:
     )
     env = {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none", "PATH": ""}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(profiles.settings.ROOT))
+
+
+def test_handoff_reason_never_keeps_a_card_or_iban(alice: Built) -> None:
+    """Whatever the caller passes, the stored reason and the staff queue show only the last 4 digits."""
+    typed = ("my card 4111 1111 1111 1111 is blocked | or 4111-1111-1111-1112 | "
+             "iban PT50 0002 0123 1234 5678 9015 4 | " + "x" * 150 + " 5500 0000 0000 0004")
+    view = create_handoff(customer_id=alice.customer_id, sender_id="tg-1", channel="telegram", reason=typed)
+    with session_scope() as s:
+        row = s.get(HandoffRequest, view.id)
+        assert row is not None
+        stored = row.reason
+    (listed,) = [h for h in list_handoffs("open") if h.id == view.id]
+    expected = ("my card •••• 1111 is blocked | or •••• 1112 | iban •••• 0154 | " + "x" * 150)[:200]
+    assert stored == listed.reason == view.reason == expected
+    for digits in ("4111111111111111", "4111 1111", "0002 0123", "5500"):
+        assert digits not in stored

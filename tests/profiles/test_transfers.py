@@ -60,7 +60,7 @@ def test_transfer_to_payee_debits_only_the_source(alice: Built) -> None:
                       channel="telegram", actor="customer")
     after = snapshot()
     assert result.to_account is None
-    assert result.to_name == f"Payee of {alice.customer_id}" or result.to_name.startswith("Payee of")
+    assert result.to_name == alice.payee_name  # the saved payee's name exactly ("Payee of <n>")
     assert after["balances"][alice.current_id] == before["balances"][alice.current_id] - Decimal("50.00")
     assert after["balances"][alice.savings_id] == before["balances"][alice.savings_id]
     assert after["counts"]["transactions"] == before["counts"]["transactions"] + 1

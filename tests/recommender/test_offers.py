@@ -12,7 +12,7 @@ import pytest
 import profiles
 from profiles.schemas import AccountView, CustomerView
 from recommender import Offer, suggest_offer
-from recommender.offers import in_cooloff, total_balance
+from recommender.offers import in_cooloff, recently_suggested, total_balance
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -48,13 +48,17 @@ def account(balance: str, kind: str = "current", currency: str = "EUR") -> Accou
 
 @dataclass
 class FakeCRM:
-    """The five profiles services suggest_offer reads, over in-memory data."""
+    """The six profiles services suggest_offer reads, over in-memory data."""
 
     customer: CustomerView = field(default_factory=customer_view)
     consent: bool = True
     accounts: list[AccountView] = field(default_factory=lambda: [account("3000.00")])
     held: set[str] = field(default_factory=lambda: {"current_account"})
     outcomes: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+    def latest(self) -> tuple[str, str, datetime] | None:
+        events = [(product, outcome, when) for product, (outcome, when) in self.outcomes.items()]
+        return max(events, key=lambda e: e[2], default=None)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeCRM:
         monkeypatch.setattr(profiles, "has_marketing_consent", lambda cid: self.consent, raising=False)
@@ -64,6 +68,7 @@ class FakeCRM:
         monkeypatch.setattr(
             profiles, "last_offer_outcome", lambda cid, product: self.outcomes.get(product), raising=False
         )
+        monkeypatch.setattr(profiles, "latest_offer_event", lambda cid: self.latest(), raising=False)
         return self
 
 
@@ -111,26 +116,37 @@ def test_nothing_above_threshold_means_no_offer(crm: FakeCRM) -> None:
     assert suggest_offer(7, now=NOW) is None
 
 
-def test_declined_within_the_cooloff_is_not_offered_again(crm: FakeCRM) -> None:
+@pytest.mark.parametrize("outcome", ["declined", "accepted"])
+def test_answered_within_the_cooloff_is_not_offered_again(crm: FakeCRM, outcome: str) -> None:
     first = suggest_offer(7, now=NOW)
     assert first is not None
-    crm.outcomes[first.product] = ("declined", NOW - timedelta(days=29))
+    crm.outcomes[first.product] = (outcome, NOW - timedelta(days=29))
     second = suggest_offer(7, now=NOW)
-    assert second is None or second.product != first.product
+    assert second is not None and second.product != first.product  # others are still offered after a day
 
 
-def test_after_the_cooloff_it_may_be_offered_again(crm: FakeCRM) -> None:
+@pytest.mark.parametrize("outcome", ["declined", "accepted"])
+def test_after_the_cooloff_it_may_be_offered_again(crm: FakeCRM, outcome: str) -> None:
     first = suggest_offer(7, now=NOW)
     assert first is not None
-    crm.outcomes[first.product] = ("declined", NOW - timedelta(days=31))
+    crm.outcomes[first.product] = (outcome, NOW - timedelta(days=31))
     again = suggest_offer(7, now=NOW)
     assert again is not None and again.product == first.product
 
 
-def test_shown_or_accepted_do_not_start_a_cooloff(crm: FakeCRM) -> None:
+@pytest.mark.parametrize("outcome", ["shown", "declined", "accepted"])
+def test_any_suggestion_within_a_day_blocks_every_offer(crm: FakeCRM, outcome: str) -> None:
     first = suggest_offer(7, now=NOW)
     assert first is not None
-    crm.outcomes[first.product] = ("shown", NOW - timedelta(minutes=5))
+    crm.outcomes[first.product] = (outcome, NOW - timedelta(hours=2))
+    assert suggest_offer(7, now=NOW) is None
+    assert suggest_offer(7, now=NOW + timedelta(hours=21, minutes=59)) is None
+
+
+def test_a_product_shown_two_days_ago_without_answer_may_be_shown_again(crm: FakeCRM) -> None:
+    first = suggest_offer(7, now=NOW)
+    assert first is not None
+    crm.outcomes[first.product] = ("shown", NOW - timedelta(days=2))
     assert suggest_offer(7, now=NOW) == first
 
 
@@ -141,12 +157,29 @@ def test_ineligible_customers_get_no_credit_offer(crm: FakeCRM) -> None:
 
 
 def test_in_cooloff_boundaries() -> None:
-    assert not in_cooloff(None, NOW, 30)
-    assert in_cooloff(("declined", NOW - timedelta(days=29, hours=23)), NOW, 30)
-    assert not in_cooloff(("declined", NOW - timedelta(days=30)), NOW, 30)
-    assert not in_cooloff(("accepted", NOW - timedelta(days=1)), NOW, 30)
+    def cooling(outcome: str, ago: timedelta, now: datetime = NOW) -> bool:
+        return in_cooloff((outcome, NOW - ago), now, cooloff_days=30, reshow_days=1)
+
+    assert not in_cooloff(None, NOW, cooloff_days=30, reshow_days=1)
+    for answer in ("declined", "accepted"):
+        assert cooling(answer, timedelta(days=29, hours=23))
+        assert not cooling(answer, timedelta(days=30))
+    assert cooling("shown", timedelta(hours=23, minutes=59))
+    assert not cooling("shown", timedelta(days=1))
+    assert not cooling("shown", timedelta(days=2))
     naive = (NOW - timedelta(days=2)).replace(tzinfo=None)
-    assert in_cooloff(("declined", naive), NOW, 30)
+    assert in_cooloff(("declined", naive), NOW, cooloff_days=30, reshow_days=1)
+    assert in_cooloff(("accepted", naive), NOW.replace(tzinfo=None), cooloff_days=30, reshow_days=1)
+
+
+def test_recently_suggested_boundaries() -> None:
+    assert not recently_suggested(None, NOW, reshow_days=1)
+    for outcome in ("shown", "accepted", "declined"):
+        assert recently_suggested(("mortgage", outcome, NOW - timedelta(hours=23, minutes=59)), NOW, reshow_days=1)
+        assert not recently_suggested(("mortgage", outcome, NOW - timedelta(days=1)), NOW, reshow_days=1)
+    naive = (NOW - timedelta(hours=2)).replace(tzinfo=None)
+    assert recently_suggested(("credit_card", "shown", naive), NOW, reshow_days=1)
+    assert not recently_suggested(("credit_card", "shown", naive), NOW + timedelta(days=2), reshow_days=2)
 
 
 def test_total_balance_sums_eur_accounts_only() -> None:

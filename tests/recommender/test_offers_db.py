@@ -63,6 +63,42 @@ def test_declined_within_30_days_is_not_offered_then_may_be_after_31(crm: Engine
     assert again is not None and again.product == first.product
 
 
+def test_accepted_is_not_offered_again_within_30_days(crm: Engine) -> None:
+    cid = add_customer()
+    first = suggest_offer(cid)
+    assert first is not None
+    profiles.record_offer(cid, first.product, "shown", channel="test")
+    profiles.record_offer(cid, first.product, "accepted", channel="test")  # a lead; the product is not held yet
+    now = datetime.now(UTC)
+    assert suggest_offer(cid, now=now + timedelta(hours=23)) is None  # one suggestion a day
+    for later in (now + timedelta(days=2), now + timedelta(days=29, hours=23)):
+        offer = suggest_offer(cid, now=later)
+        assert offer is not None and offer.product != first.product
+    again = suggest_offer(cid, now=now + timedelta(days=30, minutes=1))
+    assert again is not None and again.product == first.product
+
+
+def test_shown_2_hours_ago_blocks_every_offer_2_days_later_it_may_be_shown_again(crm: Engine) -> None:
+    cid = add_customer()
+    first = suggest_offer(cid)
+    assert first is not None
+    profiles.record_offer(cid, first.product, "shown", channel="telegram")  # never answered
+    now = datetime.now(UTC)
+    assert suggest_offer(cid, now=now + timedelta(hours=2)) is None  # not this product, nor any other
+    assert suggest_offer(cid, now=now + timedelta(days=2)) == first
+
+
+def test_a_suggestion_in_one_conversation_blocks_the_others_that_day(crm: Engine) -> None:
+    """Another product shown (e.g. on another channel) counts too: at most one suggestion per customer per day."""
+    cid = add_customer()
+    first = suggest_offer(cid)
+    assert first is not None
+    other = next(p for p in PRODUCT_IDS if p not in profiles.products_held(cid) and p != first.product)
+    profiles.record_offer(cid, other, "shown", channel="web")
+    assert suggest_offer(cid) is None
+    assert suggest_offer(cid, now=datetime.now(UTC) + timedelta(days=1, minutes=1)) is not None
+
+
 def test_the_offer_explains_itself_from_the_profile(crm: Engine) -> None:
     cid = add_customer(balance="8000.00", job="retired", age=67, housing_loan=False, personal_loan=False)
     hold(cid, "savings_account")
