@@ -6,8 +6,12 @@
 # (bot/endpoints.yml). Production mode: DATABASE_URL (PostgreSQL) for the CRM; REDIS_URL
 # (redis://[:password@]host:port/db) switches Rasa to bot/endpoints.redis.yml (Redis tracker and lock store).
 #
-# Environment: RASA_TOKEN (Rasa HTTP API token; a development default), ACTION_PORT (5055), RASA_PORT (5005),
-# API_PORT (8000), STARTUP_TIMEOUT (seconds per service, 300), LOG_DIR (var/log).
+# Environment: RASA_TOKEN (Rasa HTTP API token; a development default, refused unless ENVIRONMENT is
+# development), ACTION_PORT (5055), RASA_PORT (5005), API_PORT (8000), HOST (the address all three servers
+# listen on: 127.0.0.1, so only this machine can reach them; HOST=0.0.0.0 exposes them on every interface,
+# e.g. behind a reverse proxy or in a container), STARTUP_TIMEOUT (seconds per service, 300), LOG_DIR
+# (var/log; the previous run's logs are kept as *.log.1).
+# REDIS_URL: redis:// (plain) or rediss:// (TLS, certificate checked against the system CA store).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,21 +23,37 @@ ACTION_PORT="${ACTION_PORT:-5055}"
 RASA_PORT="${RASA_PORT:-5005}"
 API_PORT="${API_PORT:-8000}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-300}"
+HOST="${HOST:-127.0.0.1}"
+# Where this script (health checks) and Rasa (action endpoint) reach the servers.
+case "$HOST" in 0.0.0.0|::|"[::]") LOCAL_HOST=127.0.0.1 ;; *) LOCAL_HOST="$HOST" ;; esac
+ENVIRONMENT="${ENVIRONMENT:-development}"
+DEV_RASA_TOKEN="dev-rasa-token-change-me"
 LOG_DIR="${LOG_DIR:-$ROOT/var/log}"
 RUN_DIR="$ROOT/var/run"
-export RASA_TOKEN="${RASA_TOKEN:-dev-rasa-token-change-me}"
+export RASA_TOKEN="${RASA_TOKEN:-$DEV_RASA_TOKEN}"
 export RASA_TELEMETRY_ENABLED="${RASA_TELEMETRY_ENABLED:-false}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
 
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+# A write to a closed stdout (`make run | tee log` after Ctrl-C killed tee) must fail like any other command,
+# so the EXIT trap still stops the servers, rather than kill this script silently with SIGPIPE.
+trap '' PIPE
 
 [ -x "$PY" ] && [ -x "$RASA" ] || die "environments missing: run \`make setup\` (or simply \`make run\`)"
 ls models/*.tar.gz >/dev/null 2>&1 || die "no trained model in models/: run \`make train\` (or simply \`make run\`)"
 command -v curl >/dev/null || die "curl is needed for the health checks"
+if [ "$ENVIRONMENT" != development ] && [ "$RASA_TOKEN" = "$DEV_RASA_TOKEN" ]; then
+    die "ENVIRONMENT=$ENVIRONMENT but RASA_TOKEN is the development default: anyone could use Rasa's HTTP API; set RASA_TOKEN to a random secret (e.g. \`openssl rand -hex 32\`)"
+fi
+[ -n "$RASA_TOKEN" ] || die "RASA_TOKEN is empty: set it to a random secret"
 mkdir -p "$LOG_DIR" "$RUN_DIR"
+# Keep the previous run's logs (e.g. to see why it stopped): rasa.log -> rasa.log.1, ...
+for log in "$LOG_DIR"/*.log; do
+    [ -f "$log" ] && mv -f "$log" "$log.1"
+done
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_in_use() { (exec 3<>"/dev/tcp/$LOCAL_HOST/$1") 2>/dev/null; }
 for port in "$ACTION_PORT" "$RASA_PORT" "$API_PORT"; do
     if port_in_use "$port"; then
         die "port $port is already in use (another \`make run\`?): stop that process or set ACTION_PORT/RASA_PORT/API_PORT"
@@ -48,29 +68,36 @@ ENDPOINTS_TEMPLATE="bot/endpoints.yml"
 MODE="embedded (SQLite CRM, in-memory tracker)"
 if [ -n "${REDIS_URL:-}" ]; then
     ENDPOINTS_TEMPLATE="bot/endpoints.redis.yml"
-    # REDIS_URL -> the REDIS_HOST/PORT/DB/PASSWORD variables that endpoints.redis.yml interpolates.
+    # REDIS_URL -> the REDIS_HOST/PORT/DB/PASSWORD/USE_SSL variables that endpoints.redis.yml interpolates
+    # (rediss:// is TLS: Rasa 3.6's Redis tracker and lock stores pass use_ssl on to redis-py).
     redis_vars="$("$PY" - <<'EOF'
 import os, shlex, sys
 from urllib.parse import unquote, urlsplit
 u = urlsplit(os.environ["REDIS_URL"])
 if u.scheme not in ("redis", "rediss") or not u.hostname:
-    sys.exit("ERROR: REDIS_URL must look like redis://[:password@]host:port/db")
+    sys.exit("ERROR: REDIS_URL must look like redis://[:password@]host:port/db (or rediss:// for TLS)")
 db = (u.path or "/0").lstrip("/") or "0"
+if not db.isdigit():
+    sys.exit(f"ERROR: REDIS_URL's database must be a number, not {db!r}")
+if u.username:
+    sys.exit("ERROR: REDIS_URL has a user name; Rasa's Redis stores take a password only: redis://:password@host:port/db")
 values = {"REDIS_HOST": u.hostname, "REDIS_PORT": str(u.port or 6379), "REDIS_DB": db,
-          "REDIS_PASSWORD": unquote(u.password or "")}
+          "REDIS_PASSWORD": unquote(u.password or ""),
+          "REDIS_USE_SSL": "true" if u.scheme == "rediss" else ""}  # empty = off (see endpoints.redis.yml)
 print("; ".join(f"export {k}={shlex.quote(v)}" for k, v in values.items()))
 EOF
 )"
     eval "$redis_vars"
     MODE="production (Redis tracker+lock store at $REDIS_HOST:$REDIS_PORT/$REDIS_DB"
+    if [ "$REDIS_USE_SSL" = true ]; then MODE+=" over TLS"; fi
     MODE+=", CRM at $(db_label))"
 elif [ -n "${DATABASE_URL:-}" ]; then
     MODE="CRM at $(db_label), in-memory tracker"
 fi
 ENDPOINTS="$ENDPOINTS_TEMPLATE"
-if [ "$ACTION_PORT" != 5055 ]; then
+if [ "$ACTION_PORT" != 5055 ] || [ "$LOCAL_HOST" != 127.0.0.1 ]; then
     ENDPOINTS="$RUN_DIR/endpoints.yml"
-    sed "s#http://127.0.0.1:5055/webhook#http://127.0.0.1:$ACTION_PORT/webhook#" "$ENDPOINTS_TEMPLATE" > "$ENDPOINTS"
+    sed "s#http://127.0.0.1:5055/webhook#http://$LOCAL_HOST:$ACTION_PORT/webhook#" "$ENDPOINTS_TEMPLATE" > "$ENDPOINTS"
 fi
 
 # --- processes -------------------------------------------------------------------------------------------
@@ -81,19 +108,25 @@ stop_all() {
     [ $stopping = 1 ] && return
     stopping=1
     trap - INT TERM
-    echo
-    echo "==> stopping ${NAMES[*]:-nothing}"
+    # Kill first, talk later: with `make run | tee log`, Ctrl-C kills tee too, and an echo to the closed pipe
+    # would end this script (SIGPIPE, or EPIPE under set -e) before the servers (own sessions) are stopped.
+    trap '' PIPE
+    set +e
     local pid
-    for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done
+    say ""
+    say "==> stopping ${NAMES[*]:-nothing}"
     for _ in $(seq 1 50); do
         local alive=0
         for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
         [ $alive = 0 ] && break
         sleep 0.2
     done
-    for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-    echo "==> stopped"
+    for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null; done
+    say "==> stopped"
 }
+# say: echo that never fails (stdout may be a pipe whose reader is gone).
+say() { printf '%s\n' "$*" 2>/dev/null || true; }
 trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
 
@@ -130,19 +163,20 @@ wait_healthy() {
 }
 
 echo "==> mode: $MODE"
-start "action server" "$LOG_DIR/actions.log" "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT"
+# rasa_sdk has no host option: its Sanic server listens on $SANIC_HOST (default 0.0.0.0).
+start "action server" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT"
 ACTION_PID=${PIDS[-1]}
 start "Rasa server" "$LOG_DIR/rasa.log" "$RASA" run --enable-api --auth-token "$RASA_TOKEN" --cors '*' \
-    -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -p "$RASA_PORT"
+    -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -i "$HOST" -p "$RASA_PORT"
 RASA_PID=${PIDS[-1]}
-start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host 127.0.0.1 --port "$API_PORT"
+start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT"
 API_PID=${PIDS[-1]}
 
-wait_healthy "action server" "$LOG_DIR/actions.log" "$ACTION_PID" "http://127.0.0.1:$ACTION_PORT/health" '"ok"'
-wait_healthy "API" "$LOG_DIR/api.log" "$API_PID" "http://127.0.0.1:$API_PORT/health" '"database":"ok"'
+wait_healthy "action server" "$LOG_DIR/actions.log" "$ACTION_PID" "http://$LOCAL_HOST:$ACTION_PORT/health" '"ok"'
+wait_healthy "API" "$LOG_DIR/api.log" "$API_PID" "http://$LOCAL_HOST:$API_PORT/health" '"database":"ok"'
 echo "==> waiting for the Rasa server to load its model (typically 10-60 s)"
 wait_healthy "Rasa server" "$LOG_DIR/rasa.log" "$RASA_PID" \
-    "http://127.0.0.1:$RASA_PORT/status?token=$RASA_TOKEN" '"model_file":"[^"]'
+    "http://$LOCAL_HOST:$RASA_PORT/status?token=$RASA_TOKEN" '"model_file":"[^"]'
 
 # --- how to chat -----------------------------------------------------------------------------------------
 # The demo customers' tokens, as `python -m profiles.seed --demo-tokens` prints them, without running the

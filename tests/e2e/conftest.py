@@ -133,6 +133,8 @@ def _redis_env(redis_url: str) -> dict[str, str]:
         "REDIS_PORT": str(u.port or 6379),
         "REDIS_DB": (u.path or "/0").lstrip("/") or "0",
         "REDIS_PASSWORD": unquote(u.password or ""),
+        # Rasa interpolates strings and redis-py takes any non-empty one as true: "" is plain TCP.
+        "REDIS_USE_SSL": "true" if u.scheme == "rediss" else "",
     }
 
 
@@ -254,7 +256,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
 
         procs.append(_start(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-            logs["actions"], env,
+            logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"},  # rasa_sdk's only host setting
         ))
         procs.append(_start(
             [str(RASA_BIN), "run", "--enable-api", "--auth-token", rasa_token, "-m", str(MODELS),

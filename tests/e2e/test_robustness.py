@@ -1,0 +1,246 @@
+"""Robustness of the real stack: odd and malformed REST requests, and how `make run` binds, starts and stops.
+
+- An empty or whitespace-only message gets the NLU fallback's answer (bot/components.py), never a crash of
+  Rasa's classifier and an empty reply.
+- A malformed request gets 400 with a JSON error (bot/channels.py), never a 500 or a traceback in Rasa's log.
+- scripts/run.sh binds to 127.0.0.1, refuses the development RASA_TOKEN outside development, keeps the
+  previous run's logs, and stops all three servers on Ctrl-C even when its output goes through `| tee` and
+  tee dies first; rediss:// REDIS_URLs switch Rasa's Redis stores to TLS.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import LiveStack, _free_port, _redis_env
+
+ROOT = Path(__file__).resolve().parents[2]
+RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
+RUN_TIMEOUT_S = float(os.environ.get("E2E_STARTUP_TIMEOUT", "300"))
+
+
+def _fallback_texts() -> set[str]:
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    return {variant["text"] for variant in domain["responses"]["utter_fallback"] if "text" in variant}
+
+
+class _LogWatch:
+    """What a server wrote to its log since this object was created."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size
+
+    def new_text(self) -> str:
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            return f.read().decode(errors="replace")
+
+
+def _assert_no_error_logged(text: str) -> None:
+    for marker in ("Traceback", "GraphComponentException", "rest.message.received.failure", "Exception"):
+        assert marker not in text, f"Rasa logged {marker!r}:\n{text[-3000:]}"
+
+
+# --- empty and whitespace-only messages ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("message", ["", "   ", "\n\t"], ids=["empty", "spaces", "newline-tab"])
+def test_blank_message_gets_the_fallback_answer(live_stack: LiveStack, message: str) -> None:
+    log = _LogWatch(live_stack.logs["rasa"])
+    sender = live_stack.new_sender("blank")
+
+    replies = live_stack.texts(sender, message)
+
+    assert replies, f"no reply to {message!r}"
+    assert replies[0] in _fallback_texts()
+    tracker = live_stack.tracker(sender)
+    assert tracker["latest_message"]["intent"]["name"] == "nlu_fallback"
+    time.sleep(0.5)  # let the log catch up
+    _assert_no_error_logged(log.new_text())
+
+
+def test_conversation_goes_on_after_a_blank_message(live_stack: LiveStack) -> None:
+    sender = live_stack.new_sender("blank")
+    live_stack.chat(sender, "  ")
+    assert live_stack.tracker(sender)["latest_message"]["intent"]["name"] == "nlu_fallback"
+    assert live_stack.texts(sender, "hello")
+    assert live_stack.tracker(sender)["latest_message"]["intent"]["name"] == "greet"
+
+
+# --- malformed requests --------------------------------------------------------------------------------
+
+
+BAD_REQUESTS: list[tuple[str, Any, str]] = [
+    ("list-body", b"[]", "JSON object"),
+    ("string-body", b'"hello"', "JSON object"),
+    ("empty-body", b"", "empty request body"),
+    ("blank-body", b"  \n", "empty request body"),
+    ("not-json", b"{not json", "not valid JSON"),
+    ("no-message", {"sender": "bad-x"}, '"message"'),
+    ("null-message", {"sender": "bad-x", "message": None}, '"message"'),
+    ("number-message", {"sender": "bad-x", "message": 5}, '"message"'),
+    ("list-message", {"sender": "bad-x", "message": ["hi"]}, '"message"'),
+    ("string-metadata", {"sender": "bad-x", "message": "hi", "metadata": "token"}, '"metadata"'),
+    ("list-metadata", {"sender": "bad-x", "message": "hi", "metadata": []}, '"metadata"'),
+    ("no-sender", {"message": "hi"}, '"sender"'),
+    ("number-sender", {"sender": 5, "message": "hi"}, '"sender"'),
+]
+
+
+@pytest.mark.parametrize(("body", "says"), [(b, s) for _, b, s in BAD_REQUESTS], ids=[i for i, _, _ in BAD_REQUESTS])
+def test_malformed_request_is_a_400_with_a_json_error(live_stack: LiveStack, body: Any, says: str) -> None:
+    log = _LogWatch(live_stack.logs["rasa"])
+
+    response = live_stack.post_raw(body)
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert says in error
+    time.sleep(0.3)
+    _assert_no_error_logged(log.new_text())
+
+
+def test_a_bad_request_does_not_create_a_conversation(live_stack: LiveStack) -> None:
+    sender = live_stack.new_sender("bad")
+    assert live_stack.post_raw({"sender": sender, "message": 5}).status_code == 400
+    events = live_stack.tracker(sender)["events"]
+    assert not any(e["event"] == "user" for e in events)
+
+
+def test_valid_requests_still_work(live_stack: LiveStack) -> None:
+    """null metadata and an empty metadata object are fine; the health route of the channel still answers."""
+    sender = live_stack.new_sender("ok")
+    for body in ({"sender": sender, "message": "hello", "metadata": None},
+                 {"sender": sender, "message": "hello", "metadata": {}}):
+        response = live_stack.post_raw(body)
+        assert response.status_code == 200
+        assert response.json(), "no reply"
+    health = live_stack._http.get(f"{live_stack.rasa_url}/webhooks/rest/")
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+
+
+# --- Redis over TLS ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "connection"), [
+    ("redis://:secret@127.0.0.1:6379/2", "Connection"),
+    ("rediss://:secret@127.0.0.1:6380/2", "SSLConnection"),
+])
+def test_redis_url_scheme_selects_tls_in_rasas_stores(url: str, connection: str) -> None:
+    """bot/endpoints.redis.yml as Rasa 3.6 reads it: rediss:// -> TLS for the tracker and the lock store."""
+    code = (
+        "from rasa.core.utils import read_endpoints_from_path\n"
+        "from rasa.core.lock_store import LockStore\n"
+        "from rasa.core.tracker_store import TrackerStore\n"
+        "from rasa.shared.core.domain import Domain\n"
+        "e = read_endpoints_from_path('bot/endpoints.redis.yml')\n"
+        "for store in (LockStore.create(e.lock_store), TrackerStore.create(e.tracker_store, Domain.empty())):\n"
+        "    pool = store.red.connection_pool\n"
+        "    print(pool.connection_class.__name__, pool.connection_kwargs['port'], pool.connection_kwargs['db'])\n"
+    )
+    env = {**os.environ, **_redis_env(url), "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([str(RASA_PY), "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()[-2:]
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    assert [line.split()[0] for line in lines] == [connection, connection]
+    assert all(line.split()[1:] == [port, "2"] for line in lines)
+
+
+# --- scripts/run.sh ------------------------------------------------------------------------------------
+
+
+def _run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HOST", "RASA_TOKEN", "ENVIRONMENT")}
+    env.update(LOG_DIR=str(tmp_path / "log"), **extra)
+    return env
+
+
+def test_run_refuses_the_development_rasa_token_outside_development(tmp_path: Path) -> None:
+    done = subprocess.run(["bash", "scripts/run.sh"], cwd=ROOT, env=_run_env(tmp_path, ENVIRONMENT="production"),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "RASA_TOKEN" in done.stderr and "development default" in done.stderr
+
+
+def _listening(port: int) -> list[str]:
+    """Local addresses (hex, as in /proc/net/tcp*) with a listening socket on ``port``."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    found.append(address)
+    return found
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_run_binds_to_localhost_keeps_old_logs_and_ctrl_c_through_tee_stops_everything(
+    live_stack: LiveStack, tmp_path: Path
+) -> None:
+    """`scripts/run.sh 2>&1 | tee` then Ctrl-C (SIGINT to the whole foreground group, so tee dies too)."""
+    ports = {"RASA_PORT": _free_port(), "ACTION_PORT": _free_port(), "API_PORT": _free_port()}
+    assert len(set(ports.values())) == 3
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    (log_dir / "rasa.log").write_text("the previous run\n")
+    out = tmp_path / "out.log"
+    env = _run_env(tmp_path, DATABASE_URL=live_stack.database_url, **{k: str(v) for k, v in ports.items()})
+    group = subprocess.Popen(
+        ["bash", "-c", f"bash scripts/run.sh 2>&1 | tee {out}"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        t0 = time.monotonic()
+        while "Nova is running" not in (out.read_text(errors="replace") if out.exists() else ""):
+            assert group.poll() is None, f"run.sh ended early:\n{out.read_text(errors='replace')[-3000:]}"
+            assert time.monotonic() - t0 < RUN_TIMEOUT_S * 2, "run.sh did not start in time"
+            time.sleep(1)
+
+        assert (log_dir / "rasa.log.1").read_text() == "the previous run\n"
+        assert "the previous run" not in (log_dir / "rasa.log").read_text()
+        for name, port in ports.items():
+            assert _listening(port) == ["0100007F"], f"{name} {port} listens on {_listening(port)}, not 127.0.0.1"
+
+        os.killpg(group.pid, signal.SIGINT)
+        group.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while not all(_port_free(p) for p in ports.values()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        still = {name: port for name, port in ports.items() if not _port_free(port)}
+        assert not still, f"still listening after Ctrl-C: {still}\n{out.read_text(errors='replace')[-2000:]}"
+    finally:
+        if group.poll() is None:
+            os.killpg(group.pid, signal.SIGKILL)
+        _kill_leftovers(ports.values())
+
+
+def _kill_leftovers(ports: Any) -> None:
+    """If the test failed, stop whatever still listens on its ports (servers started by this test only)."""
+    for port in ports:
+        if _port_free(port):
+            continue
+        found = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+        for pid in {int(p) for p in re.findall(r"pid=(\d+)", found)}:
+            try:
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
