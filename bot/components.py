@@ -12,7 +12,13 @@ from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressi
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot import response_validation
+
 logger = logging.getLogger(__name__)
+
+# Loaded wherever our model is (config.yml names a class of this module): speed up Rasa's check of every
+# action-server response (see bot/response_validation.py).
+response_validation.install()
 
 INTENT_RANKING_KEY = "intent_ranking"
 
