@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported by Rasa
+# The model names our custom components by module path (bot.components): make the repository root
+# importable, as it is for `rasa run` started from there, whatever directory this script is run from.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 FALLBACK_INTENT = "nlu_fallback"
 
