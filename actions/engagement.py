@@ -10,12 +10,11 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import actor_of, channel_of, latest_intent, owning_customer, verified_customer
-from profiles import create_handoff, record_offer, set_marketing_consent
+from profiles import PRODUCT_IDS, create_handoff, record_offer, set_marketing_consent
 from profiles.errors import ProfileError
 
 logger = logging.getLogger(__name__)
 
-PRODUCTS = ("current_account", "savings_account", "term_deposit", "credit_card", "personal_loan", "mortgage")
 
 
 class ActionMarketingConsent(Action):
@@ -46,7 +45,7 @@ class ActionProductInfo(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         product = next(tracker.get_latest_entity_values("product"), None)
-        if product in PRODUCTS:
+        if product in PRODUCT_IDS:
             dispatcher.utter_message(response=f"utter_product_{product}")
         else:
             dispatcher.utter_message(response="utter_product_overview")
@@ -124,7 +123,7 @@ class ActionOfferResponse(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         product = tracker.get_slot("offered_product")
         customer_id = owning_customer(tracker)  # the answer counts only from the customer who was offered it
-        if product not in PRODUCTS or customer_id is None:
+        if product not in PRODUCT_IDS or customer_id is None:
             dispatcher.utter_message(response="utter_anything_else")
             return [SlotSet("offered_product", None)]
         accepted = latest_intent(tracker)[0] == "affirm"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from word2number import w2n
 
@@ -111,43 +112,48 @@ def _last4(text: str) -> set[str]:
     return set(re.findall(r"(\d{4})\b", text))
 
 
+T = TypeVar("T")
+
+
+def _pick(items: Sequence[T], *rules: Callable[[T], bool]) -> T | None:
+    """The one item matched by the first rule that matches anything; ``None`` if none or several match."""
+    for rule in rules:
+        hits = [item for item in items if rule(item)]
+        if hits:
+            return hits[0] if len(hits) == 1 else None
+    return None
+
+
 def match_account(text: str, accounts: Sequence[AccountView]) -> AccountView | None:
     """Pick the account a customer means by its last four digits, its name or its kind.
 
     Returns ``None`` when nothing or more than one account matches.
     """
-    t = text.lower()
-    digits = _last4(t)
-    hits = [a for a in accounts if a.masked_number[-4:] in digits]
-    if not hits:
-        hits = [a for a in accounts if a.name.lower() in t]
-    if not hits:
-        hits = [a for a in accounts if any(w in t for w in _KIND_WORDS.get(a.kind, (a.kind,)))]
-    return hits[0] if len(hits) == 1 else None
+    t, digits = text.lower(), _last4(text)
+    return _pick(
+        accounts,
+        lambda a: a.masked_number[-4:] in digits,
+        lambda a: a.name.lower() in t,
+        lambda a: any(w in t for w in _KIND_WORDS.get(a.kind, (a.kind,))),
+    )
 
 
 def match_payee(text: str, payees: Sequence[PayeeView]) -> PayeeView | None:
     """Pick a saved payee by name (any word of it) or last four IBAN digits; ``None`` if not exactly one."""
-    t = text.lower()
-    digits = _last4(t)
-    hits = [p for p in payees if p.masked_iban[-4:] in digits]
-    if not hits:
-        hits = [p for p in payees if p.name.lower() in t]
-    if not hits:
-        hits = [p for p in payees if any(len(w) > 2 and w in t.split() for w in p.name.lower().split())]
-    return hits[0] if len(hits) == 1 else None
+    t, digits = text.lower(), _last4(text)
+    return _pick(
+        payees,
+        lambda p: p.masked_iban[-4:] in digits,
+        lambda p: p.name.lower() in t,
+        lambda p: any(len(w) > 2 and w in t.split() for w in p.name.lower().split()),
+    )
 
 
 def match_card(text: str, cards: Sequence[CardView]) -> CardView | None:
     """Pick a card by its last four digits or kind (debit/credit); ``None`` if not exactly one."""
-    t = text.lower()
-    digits = _last4(t)
-    hits = [c for c in cards if c.masked_number[-4:] in digits]
-    if not hits:
-        hits = [c for c in cards if c.kind in t]
-    if not hits and len(cards) == 1 and re.search(r"\b(it|this|that|the card|my card|yes)\b", t):
-        hits = list(cards)
-    return hits[0] if len(hits) == 1 else None
+    t, digits = text.lower(), _last4(text)
+    only_one = len(cards) == 1 and re.search(r"\b(it|this|that|the card|my card|yes)\b", t) is not None
+    return _pick(cards, lambda c: c.masked_number[-4:] in digits, lambda c: c.kind in t, lambda c: only_one)
 
 
 def money(amount: Decimal) -> str:
