@@ -19,7 +19,9 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Float,
     Integer,
+    JSON,
     MetaData,
     Numeric,
     String,
@@ -138,6 +140,13 @@ class Customer(Base):
     housing_loan: Mapped[bool] = mapped_column(Boolean, default=False)
     personal_loan: Mapped[bool] = mapped_column(Boolean, default=False)
     contact_channel: Mapped[str] = mapped_column(String(20), default="unknown")
+    # Household: people living with the customer (including them) and dependent children; None = not known.
+    household_size: Mapped[int | None] = mapped_column(Integer)
+    children: Mapped[int | None] = mapped_column(Integer)
+    annual_income: Mapped[Decimal | None] = mapped_column(MONEY)
+    # Derived by the feed from where the customer actually talks to us (most used channel, last 90 days).
+    preferred_channel: Mapped[str | None] = mapped_column(String(20))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Denormalised from the 'marketing' consent row (kept in step by profiles.consent) for segment queries.
     marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -170,7 +179,8 @@ class Account(Base):
     number: Mapped[str] = mapped_column(String(34), unique=True)  # IBAN
     balance: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # opened
+    closed_at: Mapped[datetime | None]
 
 
 class Transfer(Base):
@@ -237,7 +247,8 @@ class Card(Base):
     status: Mapped[str] = mapped_column(String(10), default="active")
     blocked_reason: Mapped[str | None] = mapped_column(String(20))
     blocked_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # issued
+    closed_at: Mapped[datetime | None]
 
 
 class Loan(Base):
@@ -249,7 +260,148 @@ class Loan(Base):
     kind: Mapped[str] = mapped_column(String(20))
     principal: Mapped[Decimal]
     outstanding: Mapped[Decimal]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # opened
+    closed_at: Mapped[datetime | None]
+
+
+class InsurancePolicy(Base):
+    __tablename__ = "insurance_policies"
+    __table_args__ = (_one_of("kind", "home", "life", "travel", "payment_protection"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    monthly_premium: Mapped[Decimal]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # opened
+    closed_at: Mapped[datetime | None]
+
+
+class ContactPoint(Base):
+    """A way the customer reaches us or we reach them: email, phone, web chat, Telegram, Messenger ...
+
+    ``address`` is the channel's own id (e-mail address, E.164 number, messenger user id) or None for
+    channels without one (web chat, REST); ``message_count``/``last_seen_at`` come from the feed.
+    """
+
+    __tablename__ = "contact_points"
+    __table_args__ = (UniqueConstraint("customer_id", "channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(30))
+    address: Mapped[str | None] = mapped_column(String(254))
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Interaction(Base):
+    """One item of a customer's timeline: a chat message, a campaign message, a staff note, an offer answer,
+    a life event / product interest / complaint stated in chat.
+
+    kind: chat_message, campaign_message, staff_note, offer, life_event, product_interest, complaint, consent,
+    profile_update. direction: inbound (from the customer), outbound (to them) or internal (staff, system).
+    ``details`` holds kind-specific JSON (intent, entities, product, outcome ...).
+    """
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        _one_of("direction", "inbound", "outbound", "internal"),
+        Index("ix_interactions_customer_occurred", "customer_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    channel: Mapped[str] = mapped_column(String(30))
+    direction: Mapped[str] = mapped_column(String(10))
+    summary: Mapped[str] = mapped_column(Text)
+    sender_id: Mapped[str | None] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(80))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Idempotency key of the source event (the feed may see an event twice); NULL for API-made rows.
+    event_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationEvent(Base):
+    """Transcript store: every Rasa tracker event the event broker delivered, for staff review.
+
+    ``customer_id`` is set once the conversation (``sender_id``) is linked to a verified customer, also for
+    the events before verification; ``data`` is the event JSON with credentials (tokens) removed.
+    """
+
+    __tablename__ = "conversation_events"
+    __table_args__ = (Index("ix_conversation_events_sender_ts", "sender_id", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(64), unique=True)
+    sender_id: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    event_type: Mapped[str] = mapped_column(String(40))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str | None] = mapped_column(String(30))
+    text: Mapped[str | None] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(80))
+    action_name: Mapped[str | None] = mapped_column(String(80))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ConversationLink(Base):
+    """Which verified customer a conversation (Rasa ``sender_id``) belongs to."""
+
+    __tablename__ = "conversation_links"
+
+    sender_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(30))
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerScore(Base):
+    """The analyses' current results for one customer (one row, rewritten by each batch run).
+
+    Units: ``clv`` EUR (expected margin over the horizon in profiles.analytics.clv); probabilities in [0, 1];
+    ``recency_days`` days since the last interaction (None = never). ``model_versions`` maps analysis name to
+    the model/rule version that produced it.
+    """
+
+    __tablename__ = "customer_scores"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    clv: Mapped[float | None] = mapped_column(Float, index=True)
+    credit_default_probability: Mapped[float | None] = mapped_column(Float)
+    credit_band: Mapped[str | None] = mapped_column(String(10))
+    churn_probability: Mapped[float | None] = mapped_column(Float, index=True)
+    churn_band: Mapped[str | None] = mapped_column(String(10))
+    segment: Mapped[str | None] = mapped_column(String(40), index=True)
+    loyalty_score: Mapped[float | None] = mapped_column(Float)
+    loyalty_tier: Mapped[str | None] = mapped_column(String(20))
+    product_count: Mapped[int | None] = mapped_column(Integer)
+    interactions_90d: Mapped[int | None] = mapped_column(Integer)
+    recency_days: Mapped[int | None] = mapped_column(Integer)
+    channel_mix: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    model_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccessLog(Base):
+    """Every staff read of a customer record (who, which record, what, when); kept after an erasure."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_customer_at", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff: Mapped[str] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[int | None]  # no foreign key: the record of a read outlives an erased customer
+    action: Mapped[str] = mapped_column(String(40))  # read_360, timeline, search, export ...
+    detail: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditLog(Base):

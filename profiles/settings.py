@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     # offer_reshow_days of the customer's last suggestion.
     offer_cooloff_days: int = 30
     offer_reshow_days: int = 1
+    # Event broker (the real-time profile feed). Unset RABBITMQ_URL = embedded: Rasa's SQL event broker
+    # writes to events_db_url and the feed consumer polls it; set = RabbitMQ (pika) queue event_queue.
+    rabbitmq_url: str | None = None
+    event_queue: str = "rasa_events"
+    events_db_url: str = f"sqlite:///{ROOT / 'var' / 'events.db'}"
+    feed_poll_seconds: float = 0.5
+    # Trained analyses (credit, churn, segments) and their metadata: profiles.analytics.
+    analytics_dir: Path = ROOT / "var" / "analytics"
     seed: int = 20261129
     seed_customers: int = 0  # 0 = every row of the bank-marketing file
 
