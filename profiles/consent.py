@@ -1,22 +1,107 @@
-"""Marketing consent: the one place that records and answers it."""
+"""Consent per purpose and channel: the one place that records and answers it.
+
+A consent row is (purpose, channel) -> granted, with the time it was recorded (``updated_at``, UTC) and where
+(``source``: seed, web, telegram, staff_api ...). Channel ``all`` covers every channel; a row for one channel
+overrides it for that channel (``has_consent``). ``Customer.marketing_consent`` mirrors the row
+(marketing, all) for segment queries and the bot; it is kept in step here, in the same transaction.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from profiles.audit import record_audit, require_text
 from profiles.customers import load_customer
 from profiles.db import session_scope
-from profiles.errors import Conflict
-from profiles.models import Consent, utcnow
+from profiles.errors import Conflict, InvalidInput
+from profiles.models import Consent, Customer, Interaction, utcnow
 
 log = logging.getLogger(__name__)
 
 MARKETING = "marketing"
 ALL_CHANNELS = "all"
+# Purposes (GDPR lawful-basis vocabulary): direct marketing, profiling for personalised offers (the analyses),
+# sharing with partners (e.g. insurers).
+CONSENT_PURPOSES: Final = ("marketing", "profiling", "third_party_sharing")
+# Channels a consent can be limited to; "all" covers every one.
+CONSENT_CHANNELS: Final = ("all", "email", "sms", "phone", "post", "web", "telegram", "facebook", "push")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    """One recorded consent: ``granted`` for ``purpose`` on ``channel`` (``all`` = every channel), recorded at
+    ``updated_at`` (UTC) from ``source`` (where it was given: seed, web, telegram, staff_api ...)."""
+
+    purpose: str
+    channel: str
+    granted: bool
+    source: str
+    updated_at: datetime
+
+
+def consent_view(row: Consent) -> ConsentView:
+    """The plain view of a consent row."""
+    return ConsentView(purpose=row.purpose, channel=row.channel, granted=row.granted, source=row.source,
+                       updated_at=row.updated_at)
+
+
+def load_consents(session: Session, customer_id: int) -> list[ConsentView]:
+    """The customer's consent rows ordered by purpose then channel (no customer check)."""
+    rows = session.scalars(
+        select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.purpose, Consent.channel)
+    )
+    return [consent_view(r) for r in rows]
+
+
+def list_consents(customer_id: int) -> list[ConsentView]:
+    """Every consent recorded for the customer (purposes never recorded are absent: no consent).
+
+    Raises:
+        NotFound: no such customer.
+    """
+    with session_scope() as session:
+        load_customer(session, customer_id)
+        return load_consents(session, customer_id)
+
+
+def check_purpose_channel(purpose: str, channel: str) -> tuple[str, str]:
+    """Return (purpose, channel) lower-cased and checked against ``CONSENT_PURPOSES`` / ``CONSENT_CHANNELS``.
+
+    Raises:
+        InvalidInput: (field ``purpose`` or ``channel``) not a known value.
+    """
+    p = (purpose or "").strip().lower()
+    c = (channel or "").strip().lower()
+    if p not in CONSENT_PURPOSES:
+        raise InvalidInput(f"purpose must be one of {', '.join(CONSENT_PURPOSES)}.", field="purpose")
+    if c not in CONSENT_CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(CONSENT_CHANNELS)}.", field="channel")
+    return p, c
+
+
+def has_consent(customer_id: int, purpose: str, channel: str = ALL_CHANNELS) -> bool:
+    """True when the customer has granted ``purpose`` on ``channel``: that channel's row if recorded, else the
+    ``all`` row, else False (no consent without a record).
+
+    Raises:
+        InvalidInput: unknown purpose or channel.
+        NotFound: no such customer.
+    """
+    purpose, channel = check_purpose_channel(purpose, channel)
+    with session_scope() as session:
+        load_customer(session, customer_id)
+        rows = {r.channel: r.granted for r in session.scalars(
+            select(Consent).where(Consent.customer_id == customer_id, Consent.purpose == purpose,
+                                  Consent.channel.in_({channel, ALL_CHANNELS})))}
+    return rows.get(channel, rows.get(ALL_CHANNELS, False))
 
 
 def has_marketing_consent(customer_id: int) -> bool:
@@ -29,11 +114,103 @@ def has_marketing_consent(customer_id: int) -> bool:
         return load_customer(session, customer_id).marketing_consent
 
 
+def apply_consent(
+    session: Session, customer: Customer, purpose: str, channel: str, granted: bool, *, source: str, actor: str,
+    timeline: bool = False,
+) -> ConsentView | None:
+    """Record one consent in the caller's transaction (row created if missing, audited, the customer's
+    ``marketing_consent`` flag kept in step for marketing/all). Returns None when the state in force already
+    equals ``granted`` (nothing written). ``timeline=True`` also adds an internal ``consent`` Interaction.
+
+    ``purpose``/``channel`` must be checked already (``check_purpose_channel``); ``source`` is both the row's
+    source and the audit channel.
+    """
+    row = session.scalars(
+        select(Consent).where(Consent.customer_id == customer.id, Consent.purpose == purpose,
+                              Consent.channel == channel)
+    ).one_or_none()
+    mirrored = purpose == MARKETING and channel == ALL_CHANNELS
+    old = row.granted if row is not None else (customer.marketing_consent if mirrored else None)
+    if row is not None and old == granted and (not mirrored or customer.marketing_consent == granted):
+        return None
+    now = utcnow()
+    if row is None:
+        row = Consent(customer_id=customer.id, purpose=purpose, channel=channel)
+        session.add(row)
+    row.granted = granted
+    row.source = source
+    row.updated_at = now
+    if mirrored:
+        customer.marketing_consent = granted
+    record_audit(
+        session,
+        customer_id=customer.id,
+        entity="consent",
+        entity_id=None,
+        field=purpose if channel == ALL_CHANNELS else f"{purpose}:{channel}",
+        old_value=None if old is None else str(old).lower(),
+        new_value=str(granted).lower(),
+        channel=source,
+        actor=actor,
+    )
+    if timeline:
+        session.add(Interaction(
+            customer_id=customer.id, kind="consent", channel=source, direction="internal",
+            summary=f"{purpose} consent ({channel}) {'granted' if granted else 'withdrawn'}", actor=actor,
+            details={"purpose": purpose, "channel": channel, "granted": granted}, occurred_at=now,
+        ))
+    session.flush()
+    return consent_view(row)
+
+
+def set_consent(
+    customer_id: int, purpose: str, channel: str, granted: bool, *, source: str, actor: str,
+    expected_version: int | None = None,
+) -> ConsentView:
+    """Record the customer's choice for one purpose on one channel; returns the consent now in force.
+
+    One transaction: the consent row (created if missing, timestamped now, ``source`` kept), an audit row
+    (field ``purpose`` or ``purpose:channel``, old/new ``true``/``false``), an internal ``consent`` timeline
+    item, and for marketing/all the customer's ``marketing_consent`` flag. Setting the state already in force
+    writes nothing. ``expected_version`` (the profile version the caller read) makes it an optimistic-locked
+    write: a different current version raises Conflict. A change moves the profile's version on (consent is
+    part of the 360 the caller read). Writers of one customer's consents are serialised (row lock).
+
+    Raises:
+        InvalidInput: unknown purpose/channel, empty source/actor (``.field`` names it).
+        NotFound: no such customer.
+        Conflict: ``expected_version`` is stale, or the profile changed concurrently; retrying is safe.
+    """
+    purpose, channel = check_purpose_channel(purpose, channel)
+    source = require_text(source, "source", 30)
+    actor = require_text(actor, "actor", 80)
+    wanted = bool(granted)
+    try:
+        with session_scope(write=True) as session:
+            customer = load_customer(session, customer_id, lock=True)  # one consent writer per customer
+            if expected_version is not None and customer.version != expected_version:
+                raise Conflict(detail=f"customer {customer_id} is at version {customer.version}, "
+                                      f"not {expected_version}")
+            view = apply_consent(session, customer, purpose, channel, wanted, source=source, actor=actor,
+                                 timeline=True)
+            if view is not None:
+                customer.updated_at = utcnow()  # the profile changed: its version moves on
+            else:
+                view = consent_view(session.scalars(select(Consent).where(
+                    Consent.customer_id == customer_id, Consent.purpose == purpose, Consent.channel == channel
+                )).one())
+    except (StaleDataError, IntegrityError):
+        raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
+    log.info("customer %s consent %s/%s -> %s via %s", customer_id, purpose, channel, wanted, source)
+    return view
+
+
 def set_marketing_consent(customer_id: int, opted_in: bool, *, channel: str, actor: str) -> bool:
     """Record the customer's marketing choice (all channels); returns the state now in force.
 
     Updates the consent row (created if missing), the customer's ``marketing_consent`` flag and writes an
-    audit row, in one transaction. Setting the state already in force writes nothing.
+    audit row, in one transaction. Setting the state already in force writes nothing. ``channel`` is where the
+    choice was made (it becomes the row's source).
 
     Raises:
         InvalidInput: empty channel/actor.
@@ -46,36 +223,8 @@ def set_marketing_consent(customer_id: int, opted_in: bool, *, channel: str, act
     try:
         with session_scope(write=True) as session:
             customer = load_customer(session, customer_id)
-            row = session.scalars(
-                select(Consent).where(
-                    Consent.customer_id == customer_id,
-                    Consent.purpose == MARKETING,
-                    Consent.channel == ALL_CHANNELS,
-                )
-            ).one_or_none()
-            old = row.granted if row is not None else customer.marketing_consent
-            if row is not None and old == wanted and customer.marketing_consent == wanted:
-                return wanted
-            now = utcnow()
-            if row is None:
-                row = Consent(customer_id=customer_id, purpose=MARKETING, channel=ALL_CHANNELS)
-                session.add(row)
-            row.granted = wanted
-            row.source = channel
-            row.updated_at = now
-            customer.marketing_consent = wanted
-            record_audit(
-                session,
-                customer_id=customer_id,
-                entity="consent",
-                entity_id=None,
-                field=MARKETING,
-                old_value=str(old).lower(),
-                new_value=str(wanted).lower(),
-                channel=channel,
-                actor=actor,
-            )
-    except StaleDataError:
+            apply_consent(session, customer, MARKETING, ALL_CHANNELS, wanted, source=channel, actor=actor)
+    except (StaleDataError, IntegrityError):
         raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
     log.info("customer %s marketing consent -> %s via %s", customer_id, wanted, channel)
     return wanted
