@@ -15,7 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -26,6 +30,11 @@ from profiles.settings import get_settings
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Revision of the schema the first release created with create_all (before migrations existed): a database
+# that has tables but no alembic_version table is that schema.
+BASELINE_REVISION = "0001"
+_MIGRATION_LOCK_KEY = 7_412_202_611  # pg_advisory_xact_lock key: one migrating process at a time
 _IMMEDIATE = "profiles_sqlite_immediate"
 
 _lock = threading.Lock()
@@ -111,32 +120,75 @@ def session_scope(*, write: bool = False) -> Iterator[Session]:
         session.close()
 
 
-def init_db() -> None:
-    """Create every table and index that does not exist yet (idempotent).
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
 
-    On SQLite it also upgrades a file written by older code (``PRAGMA user_version`` below
-    ``models.SQLITE_SCHEMA_VERSION``): money columns stored as REAL/NUMERIC euros become integer cents.
-    """
-    engine = get_engine()
-    if engine.dialect.name != "sqlite":
-        Base.metadata.create_all(engine)
+
+_script: ScriptDirectory | None = None
+
+
+def _head() -> str:
+    global _script
+    if _script is None:
+        _script = ScriptDirectory(str(MIGRATIONS))
+    head = _script.get_current_head()
+    assert head is not None
+    return head
+
+
+def _upgrade_sqlite_money_to_cents(conn: Connection) -> None:
+    """Files written before SQLITE_SCHEMA_VERSION 1 stored money as REAL euros: convert to integer cents."""
+    version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+    if version >= SQLITE_SCHEMA_VERSION:
         return
-    with engine.begin() as conn:
-        version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
-        had_tables = bool(inspect(conn).get_table_names())
-        Base.metadata.create_all(conn)
-        if version >= SQLITE_SCHEMA_VERSION:
+    existing = set(inspect(conn).get_table_names())
+    for table in Base.metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        for column in table.columns:
+            if isinstance(column.type, Money) and column.name in present:
+                conn.exec_driver_sql(
+                    f'UPDATE "{table.name}" SET "{column.name}" = CAST(ROUND("{column.name}" * 100) AS INTEGER) '
+                    f'WHERE "{column.name}" IS NOT NULL'
+                )
+    if existing:
+        log.warning("SQLite file upgraded: money columns now hold integer cents")
+    conn.exec_driver_sql(f"PRAGMA user_version = {SQLITE_SCHEMA_VERSION}")
+
+
+def init_db() -> None:
+    """Bring the schema to the newest Alembic revision (idempotent; safe when several processes start at once).
+
+    - empty database: ``create_all`` then stamp the head revision (Alembic's recommended fresh install);
+    - database at an older revision: ``alembic upgrade head`` (profiles/migrations/versions);
+    - tables but no ``alembic_version`` (made by the first release's ``create_all``): stamped as
+      ``BASELINE_REVISION``, then upgraded.
+    On SQLite an older file's money columns are also converted to integer cents first. One process migrates at a
+    time: SQLite takes the write lock up front, PostgreSQL an advisory transaction lock.
+    """
+    head = _head()
+    with _get_write_engine().begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
             return
-        if had_tables:
-            for table in Base.metadata.sorted_tables:
-                for column in table.columns:
-                    if isinstance(column.type, Money):
-                        conn.exec_driver_sql(
-                            f'UPDATE "{table.name}" SET "{column.name}" = CAST(ROUND("{column.name}" * 100) AS INTEGER) '
-                            f'WHERE "{column.name}" IS NOT NULL'
-                        )
-            log.warning("SQLite file upgraded: money columns now hold integer cents")
-        conn.exec_driver_sql(f"PRAGMA user_version = {SQLITE_SCHEMA_VERSION}")
+        if conn.dialect.name == "sqlite":
+            _upgrade_sqlite_money_to_cents(conn)
+        tables = set(inspect(conn).get_table_names()) - {"alembic_version"}
+        if current is None and not tables:
+            Base.metadata.create_all(conn)
+            command.stamp(_alembic_config(conn), head)
+            return
+        config = _alembic_config(conn)
+        if current is None:
+            command.stamp(config, BASELINE_REVISION)
+        command.upgrade(config, "head")
+        log.warning("database schema upgraded from %s to %s", current or BASELINE_REVISION, head)
 
 
 def reset_engine() -> None:

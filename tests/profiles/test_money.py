@@ -8,10 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from profiles import LimitExceeded, list_accounts, remaining_daily_limit, transactions_summary, transfer
-from profiles.db import init_db, session_scope
+from profiles.db import BASELINE_REVISION, MIGRATIONS, init_db, session_scope
 from profiles.models import Account, Transaction, Transfer, utcnow
 from tests.profiles.conftest import Built
 
@@ -72,16 +74,29 @@ def test_sqlite_stores_integer_cents(sqlite_db: Engine, make_customer: Callable[
         assert conn.exec_driver_sql("PRAGMA user_version").scalar() == 1
 
 
-def test_init_db_upgrades_an_old_sqlite_file_to_cents(tmp_path: Path, override_settings: Callable[..., None]) -> None:
-    """A file written by the previous code (NUMERIC affinity: REAL, or INTEGER for whole euros) keeps its values."""
-    path = tmp_path / "old.db"
+def _issue2_sqlite_file(path: Path) -> None:
+    """A file as the first release wrote it: the baseline schema (migration 0001), money as NUMERIC euros, no
+    alembic_version table, PRAGMA user_version 0."""
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, BASELINE_REVISION)
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    engine.dispose()
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, customer_id INTEGER, kind VARCHAR(20), "
-                     "name VARCHAR(60), number VARCHAR(34), balance NUMERIC(14, 2), currency VARCHAR(3), "
-                     "created_at DATETIME)")
-        conn.executemany("INSERT INTO accounts (id, customer_id, kind, name, number, balance, currency) "
-                         "VALUES (?, 1, 'current', 'c', ?, ?, 'EUR')",
-                         [(1, "PT1", "1000.00"), (2, "PT2", "0.30"), (3, "PT3", "-12.34")])
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.executemany("INSERT INTO accounts (id, customer_id, kind, name, number, balance, currency, created_at) "
+                         "VALUES (?, 1, 'current', 'c', ?, ?, 'EUR', '2020-01-01 00:00:00')",
+                         [(1, "PT1", 1000.00), (2, "PT2", 0.30), (3, "PT3", -12.34)])
+
+
+def test_init_db_upgrades_an_old_sqlite_file_to_cents(tmp_path: Path, override_settings: Callable[..., None]) -> None:
+    """A file written by the first release (money as euros, no migrations table) keeps its values and reaches
+    the newest schema revision."""
+    path = tmp_path / "old.db"
+    _issue2_sqlite_file(path)
     override_settings(database_url=f"sqlite:///{path}")
     init_db()
     init_db()  # idempotent: not converted twice
@@ -89,3 +104,4 @@ def test_init_db_upgrades_an_old_sqlite_file_to_cents(tmp_path: Path, override_s
         assert dict(s.execute(select(Account.id, Account.balance)).all()) == {
             1: Decimal("1000.00"), 2: Decimal("0.30"), 3: Decimal("-12.34")
         }
+        assert s.execute(select(Account.closed_at)).scalars().all() == [None, None, None]  # column from 0002

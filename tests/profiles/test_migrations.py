@@ -1,0 +1,80 @@
+"""Alembic migrations (profiles/migrations): the migrated schema is the models' schema, on both backends."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from profiles.db import MIGRATIONS, _head, init_db
+from profiles.models import Base
+from tests.conftest import PG_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engine]]:
+    """An empty database (no tables at all) and its URL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('mig') / 'm.db'}"
+        engine = create_engine(url)
+        yield url, engine
+        engine.dispose()
+        return
+    request.getfixturevalue("pg_url")  # skips (or fails in CI) when PostgreSQL is unreachable
+    schema = f"mig_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+    engine = create_engine(url)
+    yield url, engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _config(conn: object) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def test_migrations_build_exactly_the_models_schema(blank: tuple[str, Engine]) -> None:
+    _, engine = blank
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "head")
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == _head()
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+
+
+def test_downgrade_to_baseline_and_back(blank: tuple[str, Engine]) -> None:
+    _, engine = blank
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "head")
+        command.downgrade(_config(conn), "0001")
+        assert "interactions" not in set(conn.dialect.get_table_names(conn))
+        command.upgrade(_config(conn), "head")
+        assert "interactions" in set(conn.dialect.get_table_names(conn))
+
+
+def test_init_db_on_an_empty_database_stamps_head(
+    blank: tuple[str, Engine], override_settings: object
+) -> None:
+    url, engine = blank
+    override_settings(database_url=url)  # type: ignore[operator]
+    init_db()
+    init_db()
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == _head()
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
