@@ -16,6 +16,7 @@ PACKAGES  := profiles recommender actions api
 # Production-mode services for the second test run (override on the command line if yours differ).
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
+TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/%2F
 PYTEST_ARGS       ?=
 
 # Quiet, offline Rasa: no telemetry prompt or upload, no TensorFlow/SQLAlchemy chatter.
@@ -77,18 +78,19 @@ validate:  ## rasa data validate (domain, NLU, stories, rules); warnings are err
 
 pytest:  ## pytest in embedded mode: SQLite and the in-memory tracker store
 	@echo "==> pytest, embedded mode (SQLite, in-memory tracker store)"
-	@$(call run_pytest,env -u DATABASE_URL -u REDIS_URL)
+	@$(call run_pytest,env -u DATABASE_URL -u REDIS_URL -u RABBITMQ_URL)
 
-pytest-prod: check-services  ## pytest in production mode: PostgreSQL and Redis
-	@echo "==> pytest, production mode (DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL))"
-	@$(call run_pytest,env DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL))
+pytest-prod: check-services  ## pytest in production mode: PostgreSQL, Redis and RabbitMQ
+	@echo "==> pytest, production mode (DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) RABBITMQ_URL=$(TEST_RABBITMQ_URL))"
+	@$(call run_pytest,env DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) RABBITMQ_URL='$(TEST_RABBITMQ_URL)')
 
-check-services:  ## fail early and clearly when PostgreSQL or Redis is unreachable
-	@$(PY) -c 'import sys, psycopg, redis; from sqlalchemy import make_url; \
+check-services:  ## fail early and clearly when PostgreSQL, Redis or RabbitMQ is unreachable
+	@$(PY) -c 'import sys, pika, psycopg, redis; from sqlalchemy import make_url; \
 	u = make_url(sys.argv[1]).set(drivername="postgresql").render_as_string(hide_password=False); \
-	psycopg.connect(u, connect_timeout=5).close(); redis.Redis.from_url(sys.argv[2], socket_timeout=5).ping()' \
-		'$(TEST_DATABASE_URL)' '$(TEST_REDIS_URL)' \
-	|| { echo "ERROR: PostgreSQL ($(TEST_DATABASE_URL)) or Redis ($(TEST_REDIS_URL)) is unreachable (see above); .ci/run starts them" >&2; exit 1; }
+	psycopg.connect(u, connect_timeout=5).close(); redis.Redis.from_url(sys.argv[2], socket_timeout=5).ping(); \
+	pika.BlockingConnection(pika.URLParameters(sys.argv[3] + "?socket_timeout=5")).close()' \
+		'$(TEST_DATABASE_URL)' '$(TEST_REDIS_URL)' '$(TEST_RABBITMQ_URL)' \
+	|| { echo "ERROR: PostgreSQL ($(TEST_DATABASE_URL)), Redis ($(TEST_REDIS_URL)) or RabbitMQ ($(TEST_RABBITMQ_URL)) is unreachable (see above); .ci/run starts them" >&2; exit 1; }
 
 test-core:  ## rasa test core on tests/test_stories.yml (every flow)
 	@if [ ! -f tests/test_stories.yml ]; then \
