@@ -2,7 +2,7 @@
 
     def handler(settings: SettingsDep, engine: EngineDep) -> ...
 
-``StaffDep`` admits the staff and admin roles, ``SalesDep`` also marketing.
+``StaffDep`` admits the staff and admin roles, ``SalesDep`` also marketing, ``AdminDep`` admin only.
 """
 
 from __future__ import annotations
@@ -42,3 +42,4 @@ def require_roles(*roles: str) -> Callable[..., StaffIdentity]:
 
 StaffDep = Annotated[StaffIdentity, Depends(require_roles("staff", "admin"))]
 SalesDep = Annotated[StaffIdentity, Depends(require_roles("staff", "marketing", "admin"))]
+AdminDep = Annotated[StaffIdentity, Depends(require_roles("admin"))]

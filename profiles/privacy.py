@@ -1,0 +1,222 @@
+"""Data-subject rights: export everything held on one customer, and erase it (GDPR art. 15, 17 and 20).
+
+``export_customer`` returns a JSON-able dict with one list of rows per table that references the customer:
+profile, consents, accounts, transactions, transfers, payees, cards, loans, insurance policies, contact points,
+interactions, conversation links, conversation events (the transcript store), scores, offer events, hand-off
+requests, audit rows about them and the staff reads of their record (access log). Values: datetimes ISO 8601
+UTC, money as decimal strings (EUR), JSON columns as they are. Account, IBAN and card numbers are masked (last 4
+digits, ``profiles.masking``): the one masking rule holds for exports too.
+
+``erase_customer`` deletes all of it in one transaction (the customer row locked first, so nothing new can
+be linked to them meanwhile) and writes one audit row recording that the erasure happened: customer_id NULL,
+entity ``customer``, entity_id = the erased id, field ``erasure``, new_value = row counts only (no personal
+data). It returns the Rasa ``sender_id`` of every conversation linked to the customer, so the caller can
+erase those conversations from Rasa's tracker store (``api/rasa_client.py``); ``erase_broker_events`` removes
+them from the embedded SQL event broker's table. The access log is kept (it records staff reads, not customer
+data, and must outlive the erasure).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Column, ColumnElement, MetaData, Table, create_engine, delete, inspect, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from profiles.audit import record_audit, require_text
+from profiles.customers import load_customer
+from profiles.db import session_scope
+from profiles.masking import mask_number
+from profiles.models import (
+    AccessLog,
+    Account,
+    AuditLog,
+    Base,
+    Card,
+    Consent,
+    ContactPoint,
+    ConversationEvent,
+    ConversationLink,
+    Customer,
+    CustomerScore,
+    HandoffRequest,
+    InsurancePolicy,
+    Interaction,
+    Loan,
+    OfferEvent,
+    Payee,
+    Transaction,
+    Transfer,
+    utcnow,
+)
+from profiles.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT: Final = "atlantic-bank-customer-export/1"
+# Columns holding account, IBAN or card numbers: exported masked.
+_MASKED: Final = {("accounts", "number"), ("payees", "iban"), ("cards", "number")}
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureResult:
+    """What ``erase_customer`` removed: rows per table, and the conversations (Rasa sender ids) that were
+    linked to the customer (the caller erases them from the tracker store)."""
+
+    customer_id: int
+    deleted: dict[str, int]
+    sender_ids: tuple[str, ...]
+    audit_id: int
+
+
+def _value(table: str, column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if (table, column) in _MASKED:
+        return mask_number(str(value))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _row(obj: Base) -> dict[str, Any]:
+    table = obj.__table__
+    assert isinstance(table, Table)
+    return {c.name: _value(table.name, c.name, getattr(obj, c.key)) for c in table.columns}
+
+
+def _senders(session: Session, customer_id: int) -> list[str]:
+    return list(session.scalars(
+        select(ConversationLink.sender_id).where(ConversationLink.customer_id == customer_id)
+        .order_by(ConversationLink.sender_id)
+    ))
+
+
+def _selections(customer_id: int, senders: list[str]) -> dict[str, tuple[type[Base], ColumnElement[bool]]]:
+    """Per table: the rows about the customer (the order is a safe deletion order: children first)."""
+    account_ids = select(Account.id).where(Account.customer_id == customer_id).scalar_subquery()
+
+    def by_customer_or_sender(model: Any) -> ColumnElement[bool]:
+        condition: ColumnElement[bool] = model.customer_id == customer_id
+        return or_(condition, model.sender_id.in_(senders)) if senders else condition
+
+    return {
+        "transactions": (Transaction, Transaction.account_id.in_(account_ids)),
+        "transfers": (Transfer, or_(Transfer.customer_id == customer_id, Transfer.from_account_id.in_(account_ids),
+                                    Transfer.to_account_id.in_(account_ids))),
+        "cards": (Card, Card.customer_id == customer_id),
+        "payees": (Payee, Payee.customer_id == customer_id),
+        "accounts": (Account, Account.customer_id == customer_id),
+        "loans": (Loan, Loan.customer_id == customer_id),
+        "insurance_policies": (InsurancePolicy, InsurancePolicy.customer_id == customer_id),
+        "consents": (Consent, Consent.customer_id == customer_id),
+        "contact_points": (ContactPoint, ContactPoint.customer_id == customer_id),
+        "interactions": (Interaction, Interaction.customer_id == customer_id),
+        "conversation_events": (ConversationEvent, by_customer_or_sender(ConversationEvent)),
+        "conversation_links": (ConversationLink, ConversationLink.customer_id == customer_id),
+        "customer_scores": (CustomerScore, CustomerScore.customer_id == customer_id),
+        "offer_events": (OfferEvent, OfferEvent.customer_id == customer_id),
+        "handoff_requests": (HandoffRequest, by_customer_or_sender(HandoffRequest)),
+        "audit_log": (AuditLog, AuditLog.customer_id == customer_id),
+    }
+
+
+def export_customer(customer_id: int) -> dict[str, Any]:
+    """Everything held on the customer, as a JSON-able dict (one consistent read):
+
+    ``{"format": "atlantic-bank-customer-export/1", "customer_id": 42, "exported_at": ISO time,
+    "customer": {column: value}, "accounts": [{...}], "transactions": [...], ..., "access_log": [...]}``
+    (every table named in the module docstring, rows ordered by id).
+
+    Raises:
+        NotFound: no such customer.
+    """
+    with session_scope() as session:
+        customer = load_customer(session, customer_id)
+        senders = _senders(session, customer_id)
+        out: dict[str, Any] = {
+            "format": EXPORT_FORMAT,
+            "customer_id": customer_id,
+            "exported_at": utcnow().isoformat(),
+            "customer": _row(customer),
+        }
+        for name, (model, where) in sorted(_selections(customer_id, senders).items()):
+            pk = inspect(model).primary_key[0]
+            out[name] = [_row(r) for r in session.scalars(select(model).where(where).order_by(pk))]
+        out["access_log"] = [_row(r) for r in session.scalars(
+            select(AccessLog).where(AccessLog.customer_id == customer_id).order_by(AccessLog.id))]
+        return out
+
+
+def erase_customer(customer_id: int, *, actor: str, channel: str = "staff_api") -> ErasureResult:
+    """Delete every row about the customer (see the module docstring) and the customer, in one transaction,
+    and audit that the erasure happened (``actor`` is the staff username, audited as ``staff:<username>``).
+
+    Returns the rows deleted per table and the linked conversations' sender ids.
+
+    Raises:
+        NotFound: no such customer (nothing written).
+        InvalidInput: empty actor/channel.
+    """
+    actor = require_text(actor, "actor", 74)
+    channel = require_text(channel, "channel", 30)
+    with session_scope(write=True) as session:
+        load_customer(session, customer_id, lock=True)
+        senders = _senders(session, customer_id)
+        deleted: dict[str, int] = {}
+        for name, (model, where) in _selections(customer_id, senders).items():
+            result = session.execute(delete(model).where(where).execution_options(synchronize_session=False))
+            deleted[name] = int(result.rowcount)  # type: ignore[attr-defined]
+        result = session.execute(delete(Customer).where(Customer.id == customer_id)
+                                 .execution_options(synchronize_session=False))
+        deleted["customers"] = int(result.rowcount)  # type: ignore[attr-defined]
+        session.expunge_all()
+        summary = ", ".join(f"{k}={v}" for k, v in sorted(deleted.items()) if v)
+        audit = record_audit(session, customer_id=None, entity="customer", entity_id=customer_id, field="erasure",
+                             old_value=None, new_value=f"erased: {summary}; conversations={len(senders)}",
+                             channel=channel, actor=f"staff:{actor}")
+        session.flush()
+        audit_id = audit.id
+    log.info("customer %s erased by %s (%s rows, %s conversations)", customer_id, actor,
+             sum(deleted.values()), len(senders))
+    return ErasureResult(customer_id=customer_id, deleted=deleted, sender_ids=tuple(senders), audit_id=audit_id)
+
+
+def erase_broker_events(sender_ids: Iterable[str]) -> int | None:
+    """Delete the conversations' rows from the embedded SQL event broker (``settings.events_db_url``, Rasa's
+    ``events`` table) so the feed cannot replay them; returns rows deleted, or None when there is nothing to
+    erase there (RabbitMQ broker: messages are consumed, not kept; or no events database/table yet).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the events database is unreachable or refused the delete.
+    """
+    senders = list(dict.fromkeys(sender_ids))
+    settings = get_settings()
+    if not senders or settings.rabbitmq_url:
+        return None
+    url = settings.events_db_url
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        if not Path(url.removeprefix("sqlite:///")).exists():
+            return None
+    engine = create_engine(url)
+    try:
+        if not inspect(engine).has_table("events"):
+            return None
+        events = Table("events", MetaData(), Column("id"), Column("sender_id"))
+        with engine.begin() as conn:
+            return int(conn.execute(delete(events).where(events.c.sender_id.in_(senders))).rowcount)
+    except SQLAlchemyError:
+        log.warning("erasure: could not delete %s conversations from the event broker table", len(senders))
+        raise
+    finally:
+        engine.dispose()
