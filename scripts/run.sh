@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Start the action server, the Rasa server and the API; wait until each is healthy; print how to chat.
-# Ctrl-C (or SIGTERM) stops all three. `make run` calls this after setup, train, seed and recommender.
+# Start the feed consumer, the action server, the Rasa server and the API; wait until each is up; print how
+# to chat. Ctrl-C (or SIGTERM) stops all four. `make run` calls this after setup, train, seed and recommender.
 #
-# Embedded mode (nothing set): CRM in the SQLite file var/crm.db, Rasa's in-memory tracker and lock store
-# (bot/endpoints.yml). Production mode: DATABASE_URL (PostgreSQL) for the CRM; REDIS_URL
-# (redis://[:password@]host:port/db) switches Rasa to bot/endpoints.redis.yml (Redis tracker and lock store).
+# Embedded mode (nothing set): CRM in the SQLite file var/crm.db, Rasa's in-memory tracker and lock store and
+# its SQL event broker (var/events.db), all in bot/endpoints.yml. Production mode: DATABASE_URL (PostgreSQL)
+# for the CRM; REDIS_URL (redis://[:password@]host:port/db) switches Rasa to bot/endpoints.redis.yml (Redis
+# tracker and lock store, RabbitMQ event broker), which also needs RABBITMQ_URL
+# (amqp://user:password@host:port/%2F). The feed consumer (python -m profiles.feed) reads the same broker.
 #
 # Environment: RASA_TOKEN (Rasa HTTP API token; a development default, refused unless ENVIRONMENT is
 # development), ACTION_PORT (5055), RASA_PORT (5005), API_PORT (8000), HOST (the address all three servers
@@ -12,6 +14,8 @@
 # e.g. behind a reverse proxy or in a container), STARTUP_TIMEOUT (seconds per service, 300), LOG_DIR
 # (var/log; the previous run's logs are kept as *.log.1).
 # REDIS_URL: redis:// (plain) or rediss:// (TLS, certificate checked against the system CA store).
+# RABBITMQ_URL: amqp:// on the default virtual host / (what Rasa 3.6's pika broker supports); EVENT_QUEUE
+# (default rasa_events) names the queue.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,8 +69,30 @@ db_label() { sed -E 's#//[^@/]*@#//#' <<<"${DATABASE_URL:-sqlite:///var/crm.db}"
 
 # --- Rasa endpoints: which tracker/lock store, and where the action server listens -----------------------
 ENDPOINTS_TEMPLATE="bot/endpoints.yml"
-MODE="embedded (SQLite CRM, in-memory tracker)"
+MODE="embedded (SQLite CRM, in-memory tracker, SQL event broker var/events.db)"
+if [ -z "${REDIS_URL:-}" ] && [ -n "${RABBITMQ_URL:-}" ]; then
+    die "RABBITMQ_URL is set but REDIS_URL is not: RabbitMQ is the event broker of production mode (bot/endpoints.redis.yml), which needs both; unset RABBITMQ_URL for embedded mode"
+fi
+if [ -z "${REDIS_URL:-}" ]; then
+    # Rasa writes var/events.db relative to the repository root (bot/endpoints.yml); the consumer reads it here.
+    export EVENTS_DB_URL="sqlite:///$ROOT/var/events.db"
+fi
 if [ -n "${REDIS_URL:-}" ]; then
+    [ -n "${RABBITMQ_URL:-}" ] || die "REDIS_URL is set but RABBITMQ_URL is not: production mode publishes conversation events to RabbitMQ (bot/endpoints.redis.yml); set RABBITMQ_URL=amqp://user:password@host:5672/%2F"
+    # RABBITMQ_URL -> the RABBITMQ_HOST/PORT/USERNAME/PASSWORD/QUEUE variables endpoints.redis.yml interpolates
+    # (one parser for run.sh and the e2e tests: profiles.feed.consumer.rasa_broker_env).
+    rabbit_vars="$("$PY" -c '
+import shlex, sys
+from profiles.feed.consumer import rasa_broker_env
+from profiles.settings import get_settings
+s = get_settings()
+try:
+    values = rasa_broker_env(s.rabbitmq_url or "", s.event_queue)
+except ValueError as exc:
+    sys.exit(f"ERROR: {exc}")
+print("; ".join(f"export {k}={shlex.quote(v)}" for k, v in values.items()))
+')"
+    eval "$rabbit_vars"
     ENDPOINTS_TEMPLATE="bot/endpoints.redis.yml"
     # REDIS_URL -> the REDIS_HOST/PORT/DB/PASSWORD/USE_SSL variables that endpoints.redis.yml interpolates
     # (rediss:// is TLS: Rasa 3.6's Redis tracker and lock stores pass use_ssl on to redis-py).
@@ -90,7 +116,7 @@ EOF
     eval "$redis_vars"
     MODE="production (Redis tracker+lock store at $REDIS_HOST:$REDIS_PORT/$REDIS_DB"
     if [ "$REDIS_USE_SSL" = true ]; then MODE+=" over TLS"; fi
-    MODE+=", CRM at $(db_label))"
+    MODE+=", RabbitMQ event broker at $RABBITMQ_HOST:$RABBITMQ_PORT queue $RABBITMQ_QUEUE, CRM at $(db_label))"
 elif [ -n "${DATABASE_URL:-}" ]; then
     MODE="CRM at $(db_label), in-memory tracker"
 fi
@@ -163,6 +189,10 @@ wait_healthy() {
 }
 
 echo "==> mode: $MODE"
+# The feed consumer first: it creates the SQL broker table (WAL) or declares the RabbitMQ queue, so no event
+# Rasa publishes is missed; Rasa never waits on it.
+start "feed consumer" "$LOG_DIR/feed.log" "$PY" -m profiles.feed
+FEED_PID=${PIDS[-1]}
 # rasa_sdk has no host option: its Sanic server listens on $SANIC_HOST (default 0.0.0.0).
 start "action server" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT"
 ACTION_PID=${PIDS[-1]}
@@ -172,6 +202,18 @@ RASA_PID=${PIDS[-1]}
 start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT"
 API_PID=${PIDS[-1]}
 
+# The consumer has no HTTP port: it is up once its log says it started (and it is still running).
+t0=$SECONDS
+until grep -q "feed: started" "$LOG_DIR/feed.log" 2>/dev/null; do
+    if ! kill -0 "$FEED_PID" 2>/dev/null; then
+        echo "ERROR: feed consumer exited during start-up; last lines of ${LOG_DIR#"$ROOT"/}/feed.log:" >&2
+        tail -n 30 "$LOG_DIR/feed.log" >&2
+        exit 1
+    fi
+    [ $((SECONDS - t0)) -lt "$STARTUP_TIMEOUT" ] || die "feed consumer did not start in ${STARTUP_TIMEOUT} s; see ${LOG_DIR#"$ROOT"/}/feed.log"
+    sleep 0.5
+done
+echo "==> feed consumer running after $((SECONDS - t0)) s"
 wait_healthy "action server" "$LOG_DIR/actions.log" "$ACTION_PID" "http://$LOCAL_HOST:$ACTION_PORT/health" '"ok"'
 wait_healthy "API" "$LOG_DIR/api.log" "$API_PID" "http://$LOCAL_HOST:$API_PORT/health" '"database":"ok"'
 echo "==> waiting for the Rasa server to load its model (typically 10-60 s)"
@@ -190,7 +232,7 @@ cat <<EOF
 ================================================================================================
  Nova is running: Rasa http://localhost:$RASA_PORT · actions http://localhost:$ACTION_PORT · API http://localhost:$API_PORT
  Mode: $MODE
- Logs: ${LOG_DIR#"$ROOT"/}/{rasa,actions,api}.log
+ Logs: ${LOG_DIR#"$ROOT"/}/{rasa,actions,api,feed}.log
 
  Chat as a demo customer over the REST channel:
 
@@ -210,11 +252,11 @@ cat <<EOF
  Staff token (hand-offs, leads): $STAFF_TOKEN
    curl -s http://localhost:$API_PORT/handoffs -H "Authorization: Bearer \$STAFF_TOKEN"
  Rasa HTTP API token: \$RASA_TOKEN (e.g. GET http://localhost:$RASA_PORT/conversations/demo-1/tracker?token=...)
- Ctrl-C stops all three.
+ Ctrl-C stops all four.
 ================================================================================================
 EOF
 
-# Run until Ctrl-C, or until one of the three dies (then stop the others and say which).
+# Run until Ctrl-C, or until one of the four dies (then stop the others and say which).
 while true; do
     for i in "${!PIDS[@]}"; do
         if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then

@@ -1,17 +1,22 @@
-"""The real stack for end-to-end tests: our action server and the Rasa server, started as subprocesses.
+"""The real stack for end-to-end tests: our action server, the Rasa server and the feed consumer, started as
+subprocesses.
 
 ``live_stack`` (session scope) needs a trained model in ``models/`` (``make train``; ``make test`` trains
-first). It seeds a fresh CRM database (300 customers), starts the action server and the Rasa server on free
-ports with the environment passed through, waits until both are healthy and yields a :class:`LiveStack`:
+first). It seeds a fresh CRM database (300 customers), starts the feed consumer (``python -m profiles.feed``),
+the action server and the Rasa server on free ports with the environment passed through, waits until all are
+up and yields a :class:`LiveStack`:
 
     def test_hello(live_stack):
         replies = live_stack.chat(live_stack.new_sender(), "hello")
 
 The mode follows the environment, like ``make run``:
 
-- embedded (nothing set): a SQLite file in a temporary folder, Rasa's in-memory tracker and lock store;
+- embedded (nothing set): a SQLite file in a temporary folder, Rasa's in-memory tracker and lock store, its
+  SQL event broker writing to ``events.db`` in the same folder;
 - production: ``DATABASE_URL`` on PostgreSQL gets a private schema on that server (dropped afterwards),
-  ``REDIS_URL`` switches Rasa to ``bot/endpoints.redis.yml`` (Redis tracker and lock store).
+  ``REDIS_URL`` switches Rasa to ``bot/endpoints.redis.yml`` (Redis tracker and lock store, RabbitMQ event
+  broker): ``RABBITMQ_URL`` (default ``amqp://guest:guest@127.0.0.1:5672/%2F`` when unset) with a private
+  queue per session (deleted afterwards).
 
 While an e2e test runs, this process's own settings point at the same database (autouse fixture
 ``_stack_database``), so a test can check what a conversation wrote through ``profiles`` directly. When a test
@@ -44,6 +49,8 @@ RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 SEED_LIMIT = 300
 STARTUP_TIMEOUT_S = float(os.environ.get("E2E_STARTUP_TIMEOUT", "300"))
 TEMPLATE_ACTION_URL = "http://127.0.0.1:5055/webhook"
+TEMPLATE_EVENTS_DB = "db: var/events.db"
+DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 LOG_TAIL_LINES = 60
 
 
@@ -57,6 +64,9 @@ class LiveStack:
     rasa_token: str
     redis_url: str | None
     logs: dict[str, Path]
+    rabbitmq_url: str | None = None
+    event_queue: str | None = None
+    events_db_url: str | None = None
     senders: set[str] = field(default_factory=set)
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
 
@@ -225,7 +235,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
     action_port, rasa_port = _free_port(), _free_port()
     procs: list[subprocess.Popen[bytes]] = []
     stack: LiveStack | None = None
-    logs = {"actions": tmp / "actions.log", "rasa": tmp / "rasa.log"}
+    logs = {"actions": tmp / "actions.log", "rasa": tmp / "rasa.log", "feed": tmp / "feed.log"}
 
     env = dict(os.environ)
     env.update(
@@ -236,13 +246,26 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         PYTHONUNBUFFERED="1",
     )
     template = ROOT / "bot" / "endpoints.yml"
+    rabbitmq_url = event_queue = events_db_url = None
     if redis_url:
+        from profiles.feed.consumer import rasa_broker_env
+
         env.update(_redis_env(redis_url))
         template = ROOT / "bot" / "endpoints.redis.yml"
+        rabbitmq_url = os.environ.get("RABBITMQ_URL") or DEFAULT_RABBITMQ_URL
+        event_queue = f"e2e_events_{os.getpid()}_{uuid.uuid4().hex[:8]}"  # this session's own queue
+        env.update(RABBITMQ_URL=rabbitmq_url, EVENT_QUEUE=event_queue)
+        env.update(rasa_broker_env(rabbitmq_url, event_queue))
+    else:
+        env.pop("RABBITMQ_URL", None)  # embedded mode: Rasa's SQL broker, whatever the outer environment says
+        events_db_url = f"sqlite:///{tmp / 'events.db'}"
+        env["EVENTS_DB_URL"] = events_db_url
     endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(
-        template.read_text().replace(TEMPLATE_ACTION_URL, f"http://127.0.0.1:{action_port}/webhook")
-    )
+    text = template.read_text().replace(TEMPLATE_ACTION_URL, f"http://127.0.0.1:{action_port}/webhook")
+    if events_db_url:
+        assert TEMPLATE_EVENTS_DB in text, f"{template} no longer has '{TEMPLATE_EVENTS_DB}'"
+        text = text.replace(TEMPLATE_EVENTS_DB, f"db: {tmp / 'events.db'}")
+    endpoints.write_text(text)
 
     try:
         t0 = time.monotonic()
@@ -254,6 +277,9 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
             pytest.fail(f"seeding the e2e database failed ({seed.returncode}):\n{seed.stdout}\n{seed.stderr}")
         print(f"\ne2e: seeded {SEED_LIMIT} customers in {time.monotonic() - t0:.1f} s", file=sys.stderr)
 
+        # The feed consumer first (it creates the broker table or declares the queue; Rasa never waits on it).
+        procs.append(_start([sys.executable, "-m", "profiles.feed"], logs["feed"], env))
+        feed_proc = procs[-1]
         procs.append(_start(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
             logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"},  # rasa_sdk's only host setting
@@ -266,18 +292,23 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         ))
         action_url = f"http://127.0.0.1:{action_port}"
         rasa_url = f"http://127.0.0.1:{rasa_port}"
-        took = _wait_healthy("action server", f"{action_url}/health", procs[0], logs["actions"],
+        took = _wait_for_log("feed consumer", feed_proc, logs["feed"], "feed: started")
+        print(f"e2e: feed consumer running after {took:.1f} s", file=sys.stderr)
+        took = _wait_healthy("action server", f"{action_url}/health", procs[1], logs["actions"],
                              lambda r: r.json().get("status") == "ok")
         print(f"e2e: action server healthy after {took:.1f} s", file=sys.stderr)
-        took = _wait_healthy("Rasa server", f"{rasa_url}/status?token={rasa_token}", procs[1], logs["rasa"],
+        took = _wait_healthy("Rasa server", f"{rasa_url}/status?token={rasa_token}", procs[2], logs["rasa"],
                              lambda r: bool(r.json().get("model_file")))
-        mode = f"Redis tracker store ({env['REDIS_HOST']}:{env['REDIS_PORT']}/{env['REDIS_DB']})" if redis_url \
-            else "in-memory tracker store"
+        mode = (
+            f"Redis tracker store ({env['REDIS_HOST']}:{env['REDIS_PORT']}/{env['REDIS_DB']}), RabbitMQ queue {event_queue}"
+            if redis_url else "in-memory tracker store, SQL event broker"
+        )
         print(f"e2e: Rasa server healthy after {took:.1f} s ({mode})", file=sys.stderr)
 
         stack = LiveStack(
             rasa_url=rasa_url, action_url=action_url, database_url=database.url, rasa_token=rasa_token,
-            redis_url=redis_url, logs=logs,
+            redis_url=redis_url, logs=logs, rabbitmq_url=rabbitmq_url, event_queue=event_queue,
+            events_db_url=events_db_url,
         )
         _STACK = stack
         yield stack
@@ -288,8 +319,34 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         if stack is not None:
             stack._http.close()
             _forget_conversations(stack)
+        if rabbitmq_url and event_queue:
+            _delete_queue(rabbitmq_url, event_queue)
         if database.drop is not None:
             database.drop()
+
+
+def _wait_for_log(name: str, proc: subprocess.Popen[bytes], log: Path, text: str) -> float:
+    """Wait until ``text`` appears in ``log`` (a process without an HTTP port); fail if it dies first."""
+    t0 = time.monotonic()
+    while True:
+        with suppress(OSError):
+            if text in log.read_text(errors="replace"):
+                return time.monotonic() - t0
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited with {proc.returncode} during start-up; {log}:\n{_tail(log, LOG_TAIL_LINES)}")
+        if time.monotonic() - t0 > STARTUP_TIMEOUT_S:
+            pytest.fail(f"{name} did not start in {STARTUP_TIMEOUT_S:.0f} s; {log}:\n{_tail(log, LOG_TAIL_LINES)}")
+        time.sleep(0.2)
+
+
+def _delete_queue(rabbitmq_url: str, queue: str) -> None:
+    """Remove the session's RabbitMQ queue (production mode)."""
+    import pika  # type: ignore[import-untyped]
+
+    with suppress(Exception):
+        connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+        connection.channel().queue_delete(queue)
+        connection.close()
 
 
 def _forget_conversations(stack: LiveStack) -> None:
