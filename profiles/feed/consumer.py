@@ -323,7 +323,7 @@ def run(
     backoff = 1.0
     while not stop.is_set():
         try:
-            deliveries = source.fetch(batch_size, 0 if once else poll_seconds)
+            deliveries = source.fetch(batch_size, poll_seconds)
         except (OperationalError, DBAPIError) as exc:
             log.warning("feed: cannot read the broker table (%s); retrying in %.0f s", exc, backoff)
             stop.wait(backoff)

@@ -1,0 +1,281 @@
+"""The feed's translation of Rasa events into the CRM, on real event JSON and the real database (both backends).
+
+``test_feed_events.json`` holds the 100 events Rasa 3.6.21 published through its SQL event broker for this
+conversation with our trained model (captured from a real run; JWTs replaced by ``<TOKEN>``, owner slot = 1):
+
+- ``cap-anon``: "hello", "I just got married", "what is my balance" with a forged token (never verified);
+- ``cap-cust``: "hi there" without a token, then with a valid token: transfer (owner slot set), cancel,
+  "we just had a baby girl", "I'd like to open a savings account", a complaint with a card number (NLU:
+  inform), "I just got married", "I retired last month";
+- ``cap-tok``: "hello" with a valid token (no action ever sets the owner slot).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from sqlalchemy import Engine, select
+
+from profiles.db import session_scope
+from profiles.feed import FeedStats, event_key, parse_event, process_batch, strip_credentials
+from profiles.feed.consumer import Delivery, rasa_broker_env
+from profiles.feed.translate import InvalidEvent
+from profiles.identity import issue_token
+from profiles.models import (
+    AuditLog,
+    ContactPoint,
+    ConversationEvent,
+    ConversationLink,
+    Customer,
+    Interaction,
+    utcnow,
+)
+from profiles.settings import get_settings
+from tests.profiles.conftest import Built
+
+CAPTURE = Path(__file__).with_name("test_feed_events.json")
+ANON, CUST, TOK = "cap-anon", "cap-cust", "cap-tok"
+
+
+def captured(customer_id: int, *, tokens: bool = True) -> list[dict[str, Any]]:
+    """The captured events, with a valid token of ``customer_id`` (or none) and the owner slot naming it."""
+    events: list[dict[str, Any]] = json.loads(CAPTURE.read_text())
+    token = issue_token(customer_id)
+    for e in events:
+        for holder in (e.get("metadata"), e.get("value") if e.get("name") == "session_started_metadata" else None):
+            if isinstance(holder, dict) and holder.get("token") == "<TOKEN>":
+                if tokens:
+                    holder["token"] = token
+                else:
+                    del holder["token"]
+        if e["event"] == "slot" and e.get("name") == "owner" and e.get("value") == "1":
+            e["value"] = str(customer_id)
+    return events
+
+
+def deliver(events: list[dict[str, Any]]) -> FeedStats:
+    return process_batch([Delivery(i, json.dumps(e)) for i, e in enumerate(events, 1)])
+
+
+def user_event(sender: str, text: str, *, intent: str = "greet", confidence: float = 0.97,
+               entities: list[dict[str, Any]] | None = None, channel: str = "rest", token: str | None = None,
+               at: float | None = None) -> dict[str, Any]:
+    """A user event shaped like the captured ones."""
+    template = next(e for e in json.loads(CAPTURE.read_text()) if e["event"] == "user")
+    e = copy.deepcopy(template)
+    e.update(sender_id=sender, text=text, input_channel=channel, timestamp=at or utcnow().timestamp())
+    e["metadata"] = {"token": token} if token else {}
+    e["parse_data"].update(
+        text=text, intent={"name": intent, "confidence": confidence},
+        entities=[{"entity": k["entity"], "value": k["value"], "start": 0, "end": 1} for k in entities or []],
+    )
+    e["message_id"] = f"m-{sender}-{text}-{e['timestamp']}"
+    return e
+
+
+def rows(model: Any, **where: Any) -> list[Any]:
+    with session_scope() as s:
+        q = select(model)
+        for k, v in where.items():
+            q = q.where(getattr(model, k) == v)
+        return list(s.scalars(q.order_by(model.id if hasattr(model, "id") else model.sender_id)))
+
+
+def customer(cid: int) -> Customer:
+    with session_scope() as s:
+        c = s.get(Customer, cid)
+        assert c is not None
+        return c
+
+
+def audits(cid: int) -> list[tuple[str, str | None, str | None]]:
+    return [(a.field, a.old_value, a.new_value) for a in rows(AuditLog, customer_id=cid)]
+
+
+def test_captured_conversation_lands_in_transcript_timeline_and_profile(alice: Built) -> None:
+    cid = alice.customer_id
+    events = captured(cid)
+    stats = deliver(events)
+
+    assert (stats.events, stats.stored, stats.duplicates, stats.invalid) == (100, 100, 0, 0)
+    stored = rows(ConversationEvent)
+    assert len(stored) == 100
+    # Transcript: no credential anywhere (message metadata, session_started_metadata slot, forged one too).
+    dumped = json.dumps([r.data for r in stored])
+    assert '"token"' not in dumped and "eyJ" not in dumped and "forged.token.value" not in dumped
+    # Anonymous chat: transcript only.
+    assert {r.customer_id for r in stored if r.sender_id == ANON} == {None}
+    assert rows(Interaction, sender_id=ANON) == []
+    # cap-cust linked by the first valid token, its earlier events ("hi there", session start) back-filled.
+    assert {r.customer_id for r in stored if r.sender_id in (CUST, TOK)} == {cid}
+    links = {link.sender_id: link.customer_id for link in rows(ConversationLink)}
+    assert links == {CUST: cid, TOK: cid}
+
+    inbound = [i for i in rows(Interaction, customer_id=cid, kind="chat_message") if i.direction == "inbound"]
+    expected_texts = [e["text"] for e in events if e["event"] == "user" and e["sender_id"] in (CUST, TOK)]
+    assert len(inbound) == len(expected_texts) == 9
+    assert inbound[0].summary == "hi there" and inbound[0].details["intent"] == "greet"
+    # Card numbers typed by the customer are masked in the timeline and in the transcript.
+    complaint = next(i for i in inbound if "service is terrible" in i.summary)
+    assert "•••• 6467" in complaint.summary and "4539" not in complaint.summary
+    assert "4539 1488" not in json.dumps([r.data for r in stored]) + "".join(r.text or "" for r in stored)
+    outbound = [i for i in rows(Interaction, customer_id=cid, kind="chat_message") if i.direction == "outbound"]
+    assert any(i.summary.startswith("Congratulations on your new baby") for i in outbound)
+    assert all(i.actor == "bot" for i in outbound) and all(i.actor == f"customer:{cid}" for i in inbound)
+
+    # What the messages told us.
+    life = rows(Interaction, customer_id=cid, kind="life_event")
+    assert [i.details["life_event"] for i in life] == ["new_baby", "married", "retired"]
+    interest = rows(Interaction, customer_id=cid, kind="product_interest")
+    assert [i.details["product"] for i in interest] == ["savings_account"]
+    after = customer(cid)
+    assert (after.marital, after.children, after.household_size, after.job) == ("married", 1, None, "retired")
+    assert after.preferred_channel == "rest"
+    assert audits(cid) == [
+        ("children", None, "1"),
+        ("marital", "single", "married"),
+        ("job", "technician", "retired"),
+        ("preferred_channel", None, "rest"),
+    ]
+    (point,) = rows(ContactPoint, customer_id=cid)
+    assert (point.channel, point.address, point.message_count) == ("rest", None, 9)
+
+
+def test_same_events_twice_change_nothing(alice: Built) -> None:
+    events = captured(alice.customer_id)
+    deliver(events)
+    before = (len(rows(ConversationEvent)), len(rows(Interaction)), audits(alice.customer_id),
+              rows(ContactPoint)[0].message_count, customer(alice.customer_id).version)
+
+    again = deliver(events)  # a redelivered batch
+    one_more = deliver([events[10]])  # and a single redelivered event
+
+    assert (again.duplicates, again.stored, one_more.duplicates) == (100, 0, 1)
+    after = (len(rows(ConversationEvent)), len(rows(Interaction)), audits(alice.customer_id),
+             rows(ContactPoint)[0].message_count, customer(alice.customer_id).version)
+    assert after == before
+
+
+def test_owner_slot_links_a_conversation_without_tokens(alice: Built) -> None:
+    cid = alice.customer_id
+    events = [e for e in captured(cid, tokens=False) if e["sender_id"] == CUST]
+    deliver(events)
+
+    assert {link.sender_id: link.customer_id for link in rows(ConversationLink)} == {CUST: cid}
+    texts = [i.summary for i in rows(Interaction, customer_id=cid, kind="chat_message") if i.direction == "inbound"]
+    assert texts[:2] == ["hi there", "I want to transfer money"]  # before the slot was set: back-filled
+    assert customer(cid).marital == "married"
+
+
+def test_token_of_another_customer_relinks_from_then_on(alice: Built, bob: Built) -> None:
+    a, b = alice.customer_id, bob.customer_id
+    t0 = utcnow().timestamp()
+    deliver([
+        user_event("shared", "hello", token=issue_token(a), at=t0),
+        user_event("shared", "anything new?", at=t0 + 1),  # no token: still the linked customer
+        user_event("shared", "hi, it's me now", token=issue_token(b), at=t0 + 2),
+    ])
+    assert [i.summary for i in rows(Interaction, customer_id=a)] == ["hello", "anything new?"]
+    assert [i.summary for i in rows(Interaction, customer_id=b)] == ["hi, it's me now"]
+    assert rows(ConversationLink)[0].customer_id == b
+
+
+def test_invalid_or_forged_identity_never_links(alice: Built) -> None:
+    past = int(utcnow().timestamp()) - 7200
+    claims = {"sub": str(alice.customer_id), "iat": past, "exp": past + 60, "iss": "atlantic-bank"}
+    expired = jwt.encode(claims, get_settings().jwt_secret, algorithm="HS256")
+    forged = jwt.encode({**claims, "exp": past + 99_999}, "not-our-secret-0123456789abcdef0123", algorithm="HS256")
+    deliver([
+        user_event("anon-0", "hello", token=expired),
+        user_event("anon-5", "hello", token=forged),
+        user_event("anon-1", "hello", token="not-a-jwt"),
+        user_event("anon-2", "hello", token=issue_token(999_999)),  # no such customer
+        {**user_event("anon-3", "x"), "event": "slot", "name": "owner", "value": "999999"},
+        {**user_event("anon-4", "x"), "event": "slot", "name": "owner", "value": "-1"},
+    ])
+    assert rows(ConversationLink) == [] and rows(Interaction) == []
+    assert len(rows(ConversationEvent)) == 6  # all in the transcript store, none linked
+
+
+def test_payloads_that_are_not_events_are_skipped_without_writing(db: Engine) -> None:
+    stats = process_batch([
+        Delivery(1, b"not json"), Delivery(2, "[1, 2]"), Delivery(3, '{"event": "user"}'),
+        Delivery(4, '{"sender_id": "x"}'), Delivery(5, b"\xff\xfe"),
+    ])
+    assert (stats.invalid, stats.stored) == (5, 0)
+    assert rows(ConversationEvent) == []
+    with pytest.raises(InvalidEvent):
+        parse_event('{"event": "", "sender_id": "x"}')
+
+
+def test_new_baby_grows_a_known_household_and_low_confidence_changes_nothing(make_customer: Callable[..., Built], db: Engine) -> None:
+    cid = make_customer().customer_id
+    with session_scope(write=True) as s:
+        c = s.get(Customer, cid)
+        assert c is not None
+        c.children, c.household_size = 1, 3
+    token = issue_token(cid)
+    baby = [{"entity": "life_event", "value": "new_baby"}]
+    deliver([
+        user_event("fam", "we had a baby", intent="inform_life_event", entities=baby, token=token),
+        user_event("fam", "maybe married?", intent="inform_life_event", confidence=0.35,
+                   entities=[{"entity": "life_event", "value": "married"}], token=token),
+        user_event("fam", "I got a new job", intent="inform_life_event", entities=[{"entity": "life_event", "value": "new_job"}]),
+        user_event("fam", "I want to make a complaint", intent="complain"),
+    ])
+    after = customer(cid)
+    assert (after.children, after.household_size, after.marital) == (2, 4, "single")
+    assert [(f, o, n) for f, o, n in audits(cid) if f != "preferred_channel"] == [
+        ("children", "1", "2"), ("household_size", "3", "4"),
+    ]
+    life = rows(Interaction, customer_id=cid, kind="life_event")
+    assert [(i.details["life_event"], i.details["profile_changes"] != []) for i in life] == [
+        ("new_baby", True), ("married", False), ("new_job", False),
+    ]
+    (complaint,) = rows(Interaction, customer_id=cid, kind="complaint")
+    assert complaint.summary == "I want to make a complaint" and complaint.direction == "inbound"
+
+
+def test_preferred_channel_is_the_most_used_over_90_days(alice: Built) -> None:
+    cid = alice.customer_id
+    token = issue_token(cid)
+    old = (utcnow() - timedelta(days=120)).timestamp()
+    now = utcnow().timestamp()
+    deliver([user_event("web-1", f"old {n}", token=token, at=old + n) for n in range(5)])  # 5 old web messages
+    deliver([user_event("web-1", "hi", token=token, at=now)])
+    assert customer(cid).preferred_channel == "rest"
+    deliver([user_event("4242", f"tg {n}", channel="telegram", token=token, at=now + n) for n in range(2)])
+
+    assert customer(cid).preferred_channel == "telegram"  # 2 vs 1 in the last 90 days
+    assert [a for a in audits(cid) if a[0] == "preferred_channel"] == [
+        ("preferred_channel", None, "rest"), ("preferred_channel", "rest", "telegram"),
+    ]
+    points = {(p.channel, p.address): p.message_count for p in rows(ContactPoint, customer_id=cid)}
+    assert points == {("rest", None): 6, ("telegram", "4242"): 2}
+
+
+def test_event_key_ignores_credentials_and_is_stable() -> None:
+    e = user_event("s", "hello", token="secret-token-1")
+    same_but_other_token = {**e, "metadata": {"token": "secret-token-2"}}
+    assert event_key(e) == event_key(same_but_other_token) and len(event_key(e)) == 64
+    assert event_key(e) != event_key({**e, "timestamp": e["timestamp"] + 1})
+    assert strip_credentials({"a": [{"Token": 1, "b": {"password": 2, "c": 3}}]}) == {"a": [{"b": {"c": 3}}]}
+
+
+def test_rasa_broker_env_from_rabbitmq_url() -> None:
+    assert rasa_broker_env("amqp://guest:guest@127.0.0.1:5672/%2F", "q") == {
+        "RABBITMQ_HOST": "127.0.0.1", "RABBITMQ_PORT": "5672", "RABBITMQ_USERNAME": "guest",
+        "RABBITMQ_PASSWORD": "guest", "RABBITMQ_QUEUE": "q",
+    }
+    assert rasa_broker_env("amqp://nova:p%40ss@mq.internal", "events")["RABBITMQ_PASSWORD"] == "p@ss"
+    for bad in ("amqps://u:p@h/%2F", "amqp://u:p@h:5672/bank", "redis://h", "amqp:///%2F"):
+        with pytest.raises(ValueError):
+            rasa_broker_env(bad, "q")
+
