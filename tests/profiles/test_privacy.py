@@ -1,0 +1,149 @@
+"""Export of all data held on a customer, and erasure (both database backends)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, func, select, text
+
+from profiles.db import session_scope
+from profiles.errors import NotFound
+from profiles.models import AccessLog, AuditLog, Base, Customer
+from profiles.privacy import erase_broker_events, erase_customer, export_customer
+from tests.profiles.conftest import snapshot
+from tests.profiles.rich_customer import build_rich_customer
+
+
+def _tables_about_customers() -> set[str]:
+    """Every table with a customer_id column or a foreign key to customers."""
+    names = set()
+    for table in Base.metadata.sorted_tables:
+        if table.name == "customers":
+            continue
+        if "customer_id" in table.c or any(fk.column.table.name == "customers" for fk in table.foreign_keys):
+            names.add(table.name)
+    return names
+
+
+def test_export_holds_every_table_about_the_customer(db: Engine) -> None:
+    rich = build_rich_customer()
+    other = build_rich_customer(tag="-other")
+    data = export_customer(rich.built.customer_id)
+
+    # every table that references a customer is in the export (a new such table must be added to privacy.py)
+    assert _tables_about_customers() <= set(data)
+    counts = {k: len(v) for k, v in data.items() if isinstance(v, list)}
+    assert counts == {
+        "accounts": 2, "transactions": 2, "transfers": 1, "payees": 1, "cards": 2, "loans": 1,
+        "insurance_policies": 1, "consents": 1, "contact_points": 2, "interactions": 4, "conversation_links": 1,
+        "conversation_events": 2,  # also the event before the conversation was linked (no customer id yet)
+        "customer_scores": 1, "offer_events": 1, "handoff_requests": 1, "audit_log": 1, "access_log": 1,
+    }
+    assert data["customer"]["id"] == rich.built.customer_id and data["customer"]["age"] == 40
+    assert data["format"] == "atlantic-bank-customer-export/1"
+    dumped = json.dumps(data, ensure_ascii=False)  # JSON-able as it is
+    # numbers masked; money exact as text
+    for number in (rich.built.current_number, rich.built.payee_iban, rich.built.card_number, rich.credit_card_number):
+        assert number not in dumped
+    assert "•••• " + rich.built.current_number[-4:] in dumped
+    assert {"90000.00", "150000.00"} <= {data["loans"][0]["outstanding"], data["loans"][0]["principal"]}
+    # nothing of the other customer
+    assert other.sender_id not in dumped and "•••• " + other.built.current_number[-4:] not in dumped
+
+
+def test_export_of_unknown_customer(db: Engine) -> None:
+    with pytest.raises(NotFound):
+        export_customer(999)
+
+
+def _rows_referencing(customer_id: int, sender: str) -> dict[str, int]:
+    with session_scope() as s:
+        out = {}
+        for name in sorted(_tables_about_customers()):
+            table = Base.metadata.tables[name]
+            if "customer_id" in table.c:
+                out[name] = s.scalar(select(func.count()).select_from(table).where(table.c.customer_id == customer_id))
+            if "sender_id" in table.c:
+                out[f"{name}.sender"] = s.scalar(
+                    select(func.count()).select_from(table).where(table.c.sender_id == sender))
+        out["customers"] = s.scalar(select(func.count()).where(Customer.id == customer_id))
+        return out
+
+
+def test_erasure_removes_everything_and_records_that_it_happened(db: Engine) -> None:
+    rich = build_rich_customer()
+    other = build_rich_customer(tag="-other")
+    cid = rich.built.customer_id
+    other_before = _rows_referencing(other.built.customer_id, other.sender_id)
+    export_before = export_customer(other.built.customer_id)
+
+    result = erase_customer(cid, actor="root")
+
+    assert result.sender_ids == (rich.sender_id,)
+    assert result.deleted["customers"] == 1 and result.deleted["transactions"] == 2
+    assert result.deleted["conversation_events"] == 2 and result.deleted["audit_log"] == 1
+    left = _rows_referencing(cid, rich.sender_id)
+    assert left.pop("access_log") == 1  # the record of staff reads outlives the customer
+    assert set(left.values()) == {0}, left
+    # the other customer is untouched
+    assert _rows_referencing(other.built.customer_id, other.sender_id) == other_before
+    after = export_customer(other.built.customer_id)
+    assert {k: v for k, v in after.items() if k != "exported_at"} == {
+        k: v for k, v in export_before.items() if k != "exported_at"}
+    # one audit row says the erasure happened, with no personal data
+    with session_scope() as s:
+        audit = s.scalars(select(AuditLog).where(AuditLog.field == "erasure")).one()
+        assert (audit.customer_id, audit.entity, audit.entity_id, audit.actor, audit.channel) == (
+            None, "customer", cid, "staff:root", "staff_api")
+        assert audit.id == result.audit_id
+        text_of_audit = f"{audit.old_value} {audit.new_value}"
+        for personal in ("Test", "Customer", "@example.com", rich.sender_id, rich.built.current_number[-4:]):
+            assert personal not in text_of_audit
+        assert s.scalar(select(func.count()).select_from(AccessLog).where(AccessLog.customer_id == cid)) == 1
+
+
+def test_erasing_an_unknown_customer_writes_nothing(db: Engine) -> None:
+    build_rich_customer()
+    before = snapshot()
+    with pytest.raises(NotFound):
+        erase_customer(999, actor="root")
+    assert snapshot() == before
+
+
+def test_erased_customer_is_gone_for_every_service(db: Engine) -> None:
+    rich = build_rich_customer()
+    erase_customer(rich.built.customer_id, actor="root")
+    with pytest.raises(NotFound):
+        export_customer(rich.built.customer_id)
+    with pytest.raises(NotFound):
+        erase_customer(rich.built.customer_id, actor="root")
+
+
+def test_broker_events_of_the_conversations_are_deleted(
+    db: Engine, tmp_path: Path, override_settings: Callable[..., None]
+) -> None:
+    events_url = f"sqlite:///{tmp_path / 'events.db'}"
+    override_settings(events_db_url=events_url, rabbitmq_url="")
+    engine = create_engine(events_url)
+    with engine.begin() as conn:  # the table Rasa's SQL event broker writes (rasa/core/brokers/sql.py)
+        conn.execute(text("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), data TEXT)"))
+        conn.execute(text("INSERT INTO events (sender_id, data) VALUES ('a', '{}'), ('a', '{}'), ('b', '{}'), "
+                          "('c', '{}')"))
+    assert erase_broker_events(["a", "b", "x"]) == 3
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT sender_id FROM events")).scalars().all() == ["c"]
+    engine.dispose()
+    assert erase_broker_events([]) is None
+
+
+def test_no_broker_table_means_nothing_to_erase(
+    db: Engine, tmp_path: Path, override_settings: Callable[..., None]
+) -> None:
+    override_settings(events_db_url=f"sqlite:///{tmp_path / 'missing.db'}", rabbitmq_url="")
+    assert erase_broker_events(["a"]) is None
+    assert not (tmp_path / "missing.db").exists()
+    override_settings(rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/%2F")
+    assert erase_broker_events(["a"]) is None
