@@ -114,12 +114,22 @@ def test_a_bad_sign_in_sets_no_cookie(client: TestClient, body: str, status: int
     assert 'role="alert"' in response.text
 
 
-def test_sign_in_from_another_site_is_refused(client: TestClient) -> None:
+@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Origin": "null"},
+                                     {"Sec-Fetch-Site": "cross-site", "Origin": "http://testserver"}],
+                         ids=["other-origin", "opaque-origin", "cross-site-fetch"])
+def test_sign_in_from_another_site_is_refused(client: TestClient, headers: dict[str, str]) -> None:
     token = issue_staff_token("ana", "staff")
-    response = client.post("/staff/sign-in", content=f"token={token}", headers={**FORM, "Origin": "https://evil.example"},
+    response = client.post("/staff/sign-in", content=f"token={token}", headers={**FORM, **headers},
                            follow_redirects=False)
     assert response.status_code == 403
     assert "set-cookie" not in response.headers
+
+
+def test_sign_in_from_the_own_page_is_accepted(client: TestClient) -> None:
+    token = issue_staff_token("ana", "staff")
+    headers = {**FORM, "Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    response = client.post("/staff/sign-in", content=f"token={token}", headers=headers, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["set-cookie"].startswith("nova_staff=")
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/staff", "/docs", "/staff\\@evil"])
