@@ -1,0 +1,352 @@
+"""The customer 360 staff API over a real database (both backends): roles, status codes, audit and access-log
+rows, nothing written on refused requests, erasure of the conversations in a real Redis tracker store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jwt
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from api.main import app
+from profiles.access import list_access
+from profiles.db import session_scope
+from profiles.identity import issue_token
+from profiles.models import AuditLog, Customer
+from profiles.staff import issue_staff_token
+from tests.profiles.conftest import audit_rows, snapshot
+from tests.profiles.rich_customer import Rich, build_rich_customer
+
+
+@pytest.fixture
+def client(db: Engine, override_settings: Callable[..., None]) -> Iterator[TestClient]:
+    # Never touch a Rasa server or an event broker that may be running on this machine: the erasure tests that
+    # need one say so.
+    override_settings(rasa_url="http://127.0.0.1:1", redis_url="", events_db_url="sqlite:////nonexistent/e.db")
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def rich(db: Engine) -> Rich:
+    return build_rich_customer()
+
+
+def auth(role: str, username: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_staff_token(username or f'{role}-user', role)}"}
+
+
+def call(client: TestClient, method: str, url: str, headers: dict[str, str], body: Any = None) -> Any:
+    return client.request(method, url, headers=headers, json=body)
+
+
+# (name, method, url template, body)
+ENDPOINTS: list[tuple[str, str, str, Any]] = [
+    ("search_by_segment", "GET", "/customers?segment=affluent%20savers", None),
+    ("search_by_name", "GET", "/customers?name=test", None),
+    ("read_360", "GET", "/customers/{cid}", None),
+    ("update", "PATCH", "/customers/{cid}", {"version": 1, "age": 45}),
+    ("read_consents", "GET", "/customers/{cid}/consents", None),
+    ("write_consent", "PUT", "/customers/{cid}/consents", {"purpose": "profiling", "granted": True}),
+    ("timeline", "GET", "/customers/{cid}/timeline", None),
+    ("add_note", "POST", "/customers/{cid}/notes", {"text": "called"}),
+    ("export", "GET", "/customers/{cid}/export", None),
+    ("erase", "DELETE", "/customers/{cid}", None),
+]
+EXPECTED = {  # role -> endpoints it may use (the others: 403)
+    "staff": {"search_by_segment", "search_by_name", "read_360", "update", "read_consents", "write_consent",
+              "timeline", "add_note"},
+    "marketing": {"search_by_segment"},
+    "admin": {e[0] for e in ENDPOINTS},
+}
+
+
+@pytest.mark.parametrize("role", ["staff", "marketing", "admin"])
+@pytest.mark.parametrize(("name", "method", "url", "body"), ENDPOINTS, ids=[e[0] for e in ENDPOINTS])
+def test_roles(client: TestClient, rich: Rich, role: str, name: str, method: str, url: str, body: Any) -> None:
+    before = snapshot()
+    response = call(client, method, url.format(cid=rich.built.customer_id), auth(role), body)
+    if name in EXPECTED[role]:
+        assert response.status_code in (200, 201), response.text
+    else:
+        assert response.status_code == 403, response.text
+        assert snapshot() == before  # a refused request writes nothing, not even an access-log row
+        assert "Test" not in response.text
+
+
+def _bad_credentials(customer_id: int) -> dict[str, dict[str, str]]:
+    from profiles.settings import get_settings
+
+    forged = {"sub": "eve", "role": "admin", "aud": "staff", "iss": "atlantic-bank", "exp": 4102444800}
+    expired = {**forged, "exp": 1000}
+    return {
+        "none": {},
+        "garbage": {"Authorization": "Bearer garbage"},
+        "not-bearer": {"Authorization": f"Basic {issue_staff_token('ana', 'admin')}"},
+        "customer-token": {"Authorization": f"Bearer {issue_token(customer_id)}"},
+        "forged": {"Authorization": f"Bearer {jwt.encode(forged, 'not-the-secret-but-long-enough-000000', 'HS256')}"},
+        "expired": {"Authorization": f"Bearer {jwt.encode(expired, get_settings().jwt_secret, 'HS256')}"},
+    }
+
+
+@pytest.mark.parametrize(("name", "method", "url", "body"), ENDPOINTS, ids=[e[0] for e in ENDPOINTS])
+def test_no_valid_staff_token_is_401(client: TestClient, rich: Rich, name: str, method: str, url: str,
+                                     body: Any) -> None:
+    before = snapshot()
+    for credential, headers in _bad_credentials(rich.built.customer_id).items():
+        response = call(client, method, url.format(cid=rich.built.customer_id), headers, body)
+        assert response.status_code == 401, credential
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert "Test" not in response.text
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(("name", "method", "url", "body"),
+                         [e for e in ENDPOINTS if "{cid}" in e[2]], ids=[e[0] for e in ENDPOINTS if "{cid}" in e[2]])
+def test_unknown_customer_is_404(client: TestClient, rich: Rich, name: str, method: str, url: str, body: Any) -> None:
+    before = snapshot()
+    response = call(client, method, url.format(cid=999999), auth("admin"), body)
+    assert response.status_code == 404, response.text
+    assert snapshot() == before
+
+
+def test_360_answer_and_its_access_log_row(client: TestClient, rich: Rich) -> None:
+    cid = rich.built.customer_id
+    response = client.get(f"/customers/{cid}", headers=auth("staff", "bea"))
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"1"'
+    body = response.json()
+    assert body["id"] == cid and body["version"] == 1
+    assert body["products"]["held"] == ["current_account", "mortgage", "savings_account"]
+    assert body["products"]["loans"][0]["outstanding"] == "90000.00"
+    assert body["scores"]["segment"] == "affluent savers"
+    assert body["scores"]["model_versions"] == {"churn": "churn-v1", "clv": "clv-rule-1"}
+    assert [i["id"] for i in body["recent_interactions"]] == list(reversed(rich.interaction_ids))
+    assert rich.built.current_number not in response.text and rich.credit_card_number not in response.text
+    log = list_access(cid, staff="bea")
+    assert [(r.role, r.action) for r in log] == [("staff", "read_360")]
+
+
+def test_every_read_is_logged(client: TestClient, rich: Rich) -> None:
+    cid = rich.built.customer_id
+    admin = auth("admin", "root")
+    for url in (f"/customers/{cid}", f"/customers/{cid}/timeline?kind=offer", f"/customers/{cid}/consents",
+                f"/customers/{cid}/export", "/customers?name=test"):
+        assert client.get(url, headers=admin).status_code == 200
+    actions = [r.action for r in reversed(list_access(cid, staff="root"))]
+    assert actions == ["read_360", "timeline", "consents", "export", "search"]
+    search_row = list_access(cid, staff="root")[0]
+    assert search_row.detail == "filters: name"  # the filter names, never the values typed
+
+
+def test_search_logs_one_read_per_hit_and_hides_contact_details_from_marketing(client: TestClient, db: Engine) -> None:
+    a, b = build_rich_customer(), build_rich_customer(tag="-b")
+    response = client.get("/customers?segment=affluent%20savers&max_churn=0.5", headers=auth("marketing", "mia"))
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [i["id"] for i in items] == [a.built.customer_id, b.built.customer_id]
+    assert all(i["email"] is None and i["phone"] is None and i["region"] is None for i in items)
+    assert items[0]["first_name"] == "Test" and items[0]["churn_probability"] == 0.12
+    assert "@example.com" not in response.text and "+351" not in response.text
+    assert sorted(r.customer_id or 0 for r in list_access(staff="mia")) == [a.built.customer_id, b.built.customer_id]
+    staff_view = client.get("/customers?segment=affluent%20savers", headers=auth("staff")).json()["items"]
+    assert staff_view[0]["email"].endswith("@example.com")
+
+
+@pytest.mark.parametrize("query", ["name=test", "email=a@example.com", "phone=912345678"])
+def test_marketing_may_not_look_people_up_by_contact_details(client: TestClient, rich: Rich, query: str) -> None:
+    before = snapshot()
+    response = client.get(f"/customers?{query}", headers=auth("marketing"))
+    assert response.status_code == 403
+    assert snapshot() == before
+
+
+def test_search_pages(client: TestClient, db: Engine) -> None:
+    ids = [build_rich_customer(tag=f"-{n}").built.customer_id for n in range(3)]
+    first = client.get("/customers?limit=2", headers=auth("staff")).json()
+    assert [i["id"] for i in first["items"]] == ids[:2] and first["next_after_id"] == ids[1]
+    second = client.get(f"/customers?limit=2&after_id={first['next_after_id']}", headers=auth("staff")).json()
+    assert [i["id"] for i in second["items"]] == ids[2:] and second["next_after_id"] is None
+    by_offset = client.get("/customers?limit=2&offset=2", headers=auth("staff")).json()
+    assert [i["id"] for i in by_offset["items"]] == ids[2:]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "headers", "where"),
+    [
+        ("PATCH", "/customers/{cid}", {"version": 1, "email": "not-an-email"}, {}, ["body", "email"]),
+        ("PATCH", "/customers/{cid}", {"version": 1, "age": 45, "phone": "12"}, {}, ["body", "phone"]),
+        ("PATCH", "/customers/{cid}", {"version": 1, "children": 5, "household_size": 3}, {}, ["body", "children"]),
+        ("PATCH", "/customers/{cid}", {"version": 1, "first_name": "Eve"}, {}, ["body", "first_name"]),
+        ("PATCH", "/customers/{cid}", {"version": 1, "age": "old"}, {}, ["body", "age"]),
+        ("PATCH", "/customers/{cid}", {"version": 1}, {}, ["body", "body"]),
+        ("PATCH", "/customers/{cid}", {"age": 45}, {"If-Match": "yesterday"}, ["body", "If-Match"]),
+        ("PATCH", "/customers/{cid}", {"version": 2, "age": 45}, {"If-Match": '"1"'}, ["body", "version"]),
+        ("PUT", "/customers/{cid}/consents", {"purpose": "spam", "granted": True}, {}, ["body", "purpose"]),
+        ("PUT", "/customers/{cid}/consents", {"purpose": "marketing", "channel": "fax", "granted": True}, {},
+         ["body", "channel"]),
+        ("PUT", "/customers/{cid}/consents", {"purpose": "marketing"}, {}, ["body", "granted"]),
+        ("POST", "/customers/{cid}/notes", {"text": ""}, {}, ["body", "text"]),
+        ("POST", "/customers/{cid}/notes", {"text": "   "}, {}, ["body", "text"]),
+        ("GET", "/customers/{cid}/timeline?kind=gossip", None, {}, ["query", "kind"]),
+        ("GET", "/customers/{cid}/timeline?cursor=zzz", None, {}, ["query", "cursor"]),
+        ("GET", "/customers/{cid}/timeline?limit=0", None, {}, ["query", "limit"]),
+        ("GET", "/customers?limit=101", None, {}, ["query", "limit"]),
+        ("GET", "/customers?min_churn=2", None, {}, ["query", "min_churn"]),
+        ("GET", "/customers?min_clv=10&max_clv=1", None, {}, ["query", "min_clv"]),
+        ("GET", "/customers?phone=12", None, {}, ["query", "phone"]),
+        ("GET", "/customers?offset=2&after_id=3", None, {}, ["query", "after_id"]),
+        ("GET", "/customers/0", None, {}, ["path", "customer_id"]),
+        ("GET", "/customers/abc", None, {}, ["path", "customer_id"]),
+    ],
+)
+def test_bad_input_is_422_naming_the_field_and_writes_nothing(
+    client: TestClient, rich: Rich, method: str, url: str, body: Any, headers: dict[str, str], where: list[str]
+) -> None:
+    before = snapshot()
+    response = call(client, method, url.format(cid=rich.built.customer_id), {**auth("staff"), **headers}, body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == where
+    assert snapshot() == before
+
+
+def test_update_needs_the_version_read(client: TestClient, rich: Rich) -> None:
+    cid = rich.built.customer_id
+    before = snapshot()
+    response = client.patch(f"/customers/{cid}", json={"age": 45}, headers=auth("staff"))
+    assert response.status_code == 428
+    assert snapshot() == before
+
+
+def test_update_with_if_match_audits_and_a_stale_version_is_409(client: TestClient, rich: Rich) -> None:
+    cid = rich.built.customer_id
+    read = client.get(f"/customers/{cid}", headers=auth("staff"))
+    etag, old_email = read.headers["ETag"], read.json()["email"]
+    response = client.patch(f"/customers/{cid}", json={"email": "New@Example.com", "annual_income": "30000"},
+                            headers={**auth("staff", "ana"), "If-Match": etag})
+    assert response.status_code == 200, response.text
+    assert response.headers["ETag"] == '"2"'
+    assert response.json()["changes"] == [
+        {"field": "email", "old_value": old_email, "new_value": "New@example.com"},
+        {"field": "annual_income", "old_value": None, "new_value": "30000.00"},
+    ]
+    rows = [(a.field, a.new_value, a.channel, a.actor) for a in audit_rows(cid)][-2:]
+    assert rows == [("email", "New@example.com", "staff_api", "staff:ana"),
+                    ("annual_income", "30000.00", "staff_api", "staff:ana")]
+    before = snapshot()
+    stale = client.patch(f"/customers/{cid}", json={"age": 50}, headers={**auth("staff"), "If-Match": etag})
+    assert stale.status_code == 409
+    assert snapshot() == before
+    fresh = client.patch(f"/customers/{cid}", json={"version": 2, "age": 50}, headers=auth("admin"))
+    assert fresh.status_code == 200 and fresh.json()["version"] == 3
+
+
+def test_consents_read_and_write(client: TestClient, rich: Rich) -> None:
+    cid = rich.built.customer_id
+    response = client.put(f"/customers/{cid}/consents", headers=auth("staff", "ana"),
+                          json={"purpose": "marketing", "channel": "sms", "granted": False, "source": "branch"})
+    assert response.status_code == 200
+    assert {k: response.json()[k] for k in ("purpose", "channel", "granted", "source")} == {
+        "purpose": "marketing", "channel": "sms", "granted": False, "source": "branch"}
+    listed = client.get(f"/customers/{cid}/consents", headers=auth("staff")).json()
+    assert [(c["purpose"], c["channel"], c["granted"]) for c in listed] == [
+        ("marketing", "all", True), ("marketing", "sms", False)]
+    last = audit_rows(cid)[-1]
+    assert (last.entity, last.field, last.new_value, last.channel, last.actor) == (
+        "consent", "marketing:sms", "false", "branch", "staff:ana")
+    # marketing/all moves the profile flag too
+    client.put(f"/customers/{cid}/consents", headers=auth("staff"), json={"purpose": "marketing", "granted": False})
+    with session_scope() as s:
+        assert s.get(Customer, cid).marketing_consent is False  # type: ignore[union-attr]
+    # a stale If-Match is refused
+    stale = client.put(f"/customers/{cid}/consents", headers={**auth("staff"), "If-Match": '"1"'},
+                       json={"purpose": "profiling", "granted": True})
+    assert stale.status_code == 409
+
+
+def test_timeline_and_notes(client: TestClient, rich: Rich) -> None:
+    cid = rich.built.customer_id
+    created = client.post(f"/customers/{cid}/notes", headers=auth("staff", "ana"), json={"text": "Called back."})
+    assert created.status_code == 201
+    note = created.json()
+    assert (note["kind"], note["direction"], note["actor"], note["summary"]) == (
+        "staff_note", "internal", "ana", "Called back.")
+    page = client.get(f"/customers/{cid}/timeline?limit=2", headers=auth("staff")).json()
+    assert [i["id"] for i in page["items"]] == [note["id"], rich.interaction_ids[-1]]
+    rest = client.get(f"/customers/{cid}/timeline?limit=10&cursor={page['next_cursor']}", headers=auth("staff")).json()
+    assert [i["id"] for i in rest["items"]] == list(reversed(rich.interaction_ids[:-1]))
+    assert rest["next_cursor"] is None
+    only = client.get(f"/customers/{cid}/timeline?kind=staff_note&kind=offer", headers=auth("staff")).json()
+    assert [i["kind"] for i in only["items"]] == ["staff_note", "offer"]
+
+
+def test_export_is_everything_for_admin(client: TestClient, rich: Rich) -> None:
+    response = client.get(f"/customers/{rich.built.customer_id}/export", headers=auth("admin"))
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == f'attachment; filename="customer-{rich.built.customer_id}.json"'
+    data = response.json()
+    assert data["customer"]["id"] == rich.built.customer_id
+    assert len(data["conversation_events"]) == 2 and len(data["interactions"]) == 4
+
+
+def test_erase_reports_a_conversation_rasa_could_not_erase(client: TestClient, rich: Rich) -> None:
+    cid = rich.built.customer_id
+    response = client.delete(f"/customers/{cid}", headers=auth("admin", "root"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["complete"] is False
+    assert [(c["sender_id"], c["erased"], c["method"]) for c in body["conversations"]] == [
+        (rich.sender_id, False, "rasa_api")]
+    assert "unreachable" in body["conversations"][0]["error"]
+    assert body["deleted"]["customers"] == 1
+    assert client.get(f"/customers/{cid}", headers=auth("admin")).status_code == 404
+    with session_scope() as s:
+        erasure = s.scalars(select(AuditLog).where(AuditLog.field == "erasure")).one()
+        assert (erasure.customer_id, erasure.entity_id, erasure.actor) == (None, cid, "staff:root")
+    assert [r.action for r in list_access(cid, staff="root")] == ["erase"]
+
+
+def test_erase_deletes_the_conversation_from_the_redis_tracker_store(
+    client: TestClient, db: Engine, override_settings: Callable[..., None]
+) -> None:
+    url = "redis://127.0.0.1:6379/0"
+    red = redis.Redis.from_url(url, socket_timeout=3)
+    try:
+        red.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis unreachable: {exc}")
+    tag = f"-{uuid.uuid4().hex[:8]}"
+    rich = build_rich_customer(tag=tag)
+    other_key = f"nova:tracker:someone-else{tag}"
+    red.set(f"nova:tracker:{rich.sender_id}", b'{"events": [{"event": "user", "text": "hello"}]}')
+    red.set(other_key, b"{}")
+    try:
+        override_settings(redis_url=url, events_db_url="sqlite:////nonexistent/e.db")
+        response = client.delete(f"/customers/{rich.built.customer_id}", headers=auth("admin"))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["complete"] is True
+        assert body["conversations"] == [{"sender_id": rich.sender_id, "erased": True, "method": "redis",
+                                          "error": None}]
+        assert red.exists(f"nova:tracker:{rich.sender_id}") == 0
+        assert red.exists(other_key) == 1
+    finally:
+        red.delete(other_key, f"nova:tracker:{rich.sender_id}")
+        red.close()
+
+
+def test_openapi_documents_the_customer_routes(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    assert {"/customers", "/customers/{customer_id}", "/customers/{customer_id}/consents",
+            "/customers/{customer_id}/timeline", "/customers/{customer_id}/notes",
+            "/customers/{customer_id}/export"} <= set(paths)
+    patch = paths["/customers/{customer_id}"]["patch"]
+    assert {"200", "401", "403", "404", "409", "422", "428"} <= set(patch["responses"])
+    assert patch["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("ProfileUpdateOut")
+    assert "Customer360Out" in spec["components"]["schemas"]
