@@ -36,6 +36,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from profiles.analytics import behaviour, churn, clv, credit, loyalty, segments, store
@@ -128,10 +129,18 @@ def score_frame(frame: pd.DataFrame, models: Models | None = None) -> pd.DataFra
         or None, ``channel_mix`` dict channel -> share), plus ``credit_percentile``, ``frequency_per_month``,
         ``activity_status`` and ``digital_share`` (not stored in ``customer_scores``).
 
+    Runs the models single-threaded: on a shared 2-core machine OpenMP's spinning threads made gradient-boosting
+    prediction up to 20x slower (5.2 s instead of 0.25 s for 5,000 customers, measured).
+
     Raises:
         profiles.analytics.store.ModelMissing: no trained models (when ``models`` is not given).
     """
     models = models or load_models()
+    with threadpool_limits(limits=1):
+        return _score_frame(frame, models)
+
+
+def _score_frame(frame: pd.DataFrame, models: Models) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=[*SCORE_COLUMNS, "credit_percentile", "frequency_per_month",
                                      "activity_status", "digital_share"], index=frame.index)
