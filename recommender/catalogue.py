@@ -1,25 +1,47 @@
-"""The product catalogue: what the bot may offer, how it pitches it, and the score an offer needs.
+"""The product catalogue: what Nova may offer, to whom, how it pitches it, what it is worth and the score it needs.
 
 Product ids are the catalogue keys shared with ``profiles.products_held`` (docs/CONTRACTS.md).
-A threshold is compared with the product's score from :mod:`recommender.scoring`, a number in [0, 1]:
-for ``term_deposit`` the model's probability of subscribing, for the others a hand-set rule score on the
-same scale (see ``scoring``). A product is offered only if its score is at least its threshold.
+
+Per product:
+
+* ``category`` — ``accounts``, ``savings``, ``cards`` or ``lending``;
+* eligibility — ``min_age`` / ``max_age`` (inclusive, years), ``credit`` (lending: needs a clean credit record
+  and a credit band not in :data:`HIGH_RISK_BANDS`), ``requires`` (products that must be held first). The rule
+  itself is :func:`recommender.scoring.is_eligible`, the one place that applies these fields (plus marketing
+  consent and "not already held");
+* ``pitch`` — the sentence the bot says when it offers the product; ``ending`` — the end of the "why" sentence
+  (:mod:`recommender.explain`);
+* ``value`` — expected margin of one sale in EUR (hand-set business assumption: first-year net interest/fee
+  margin after acquisition cost, not data-derived); the ranking is propensity × value;
+* ``threshold`` — the minimum propensity (a calibrated probability, or the rule score for ``current_account``
+  and ``savings_account``) for the product to be offered at all. Model thresholds are set near the 80th
+  percentile of the propensities of the eligible CRM population (``python -m recommender.evaluate``, section
+  ``serving``; see ``recommender/README.md``), so roughly the top fifth of eligible customers hear about each.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Credit bands (``CustomerScore.credit_band`` from the CRM analyses) under which no credit product is offered.
+HIGH_RISK_BANDS: frozenset[str] = frozenset({"d", "e", "high", "very_high", "very high"})
+
 
 @dataclass(frozen=True)
 class Product:
-    """One catalogue entry. ``pitch`` is one sentence the bot can say; ``credit`` marks lending products."""
+    """One catalogue entry (see the module docstring for the fields' meaning and units)."""
 
     id: str
     title: str
+    category: str
     pitch: str
+    ending: str
     threshold: float
+    value: float
     credit: bool = False
+    min_age: int = 18
+    max_age: int | None = None
+    requires: tuple[str, ...] = ()
 
 
 CATALOGUE: dict[str, Product] = {
@@ -28,43 +50,65 @@ CATALOGUE: dict[str, Product] = {
         Product(
             "current_account",
             "Current account",
+            "accounts",
             "A current account with a debit card for your everyday spending and bills.",
+            "need a current account for everyday spending and bills",
             threshold=0.50,
+            value=60.0,
         ),
         Product(
             "savings_account",
             "Savings account",
+            "savings",
             "An easy-access savings account that earns interest on money you don't need day to day.",
+            "often keep an easy-access savings account",
             threshold=0.15,  # the savings rule reaches it at a 1000 EUR balance
+            value=40.0,
         ),
         Product(
             "term_deposit",
             "Term deposit",
+            "savings",
             "A term deposit earns a fixed rate on savings you can set aside for a fixed term.",
-            # The model's probability; on held-out data about the top 10% of customers reach 0.25,
-            # three times the 11.7% base rate (see the promoted version's metadata).
-            threshold=0.25,
+            "often choose a term deposit to earn a fixed return",
+            threshold=0.385,
+            value=120.0,
         ),
         Product(
             "credit_card",
             "Credit card",
+            "cards",
             "A credit card to spread the cost of larger purchases, with purchase protection.",
-            threshold=0.15,
+            "often find a credit card useful for larger purchases",
+            threshold=0.195,
+            value=90.0,
             credit=True,
+            min_age=21,
+            requires=("current_account",),
         ),
         Product(
             "personal_loan",
             "Personal loan",
+            "lending",
             "A personal loan at a fixed rate for a planned purchase, repaid in equal monthly instalments.",
-            threshold=0.10,
+            "often use a fixed-rate personal loan for a planned purchase",
+            threshold=0.195,
+            value=250.0,
             credit=True,
+            min_age=21,
+            max_age=70,
         ),
         Product(
             "mortgage",
             "Mortgage",
+            "lending",
             "A mortgage to help you buy a home, with a fixed or variable rate.",
-            threshold=0.15,
+            "often take out a mortgage to buy their home",
+            threshold=0.63,
+            value=300.0,
             credit=True,
+            min_age=21,
+            max_age=65,
         ),
     )
 }

@@ -1,153 +1,187 @@
-"""One plain sentence saying why a product is suggested, built from the customer's actual attributes.
+"""One plain sentence saying why a product is suggested, from the two or three features that pushed it up.
 
-* ``term_deposit`` with a logistic-regression model: each feature's contribution is coefficient × transformed
-  value, summed over a feature's one-hot columns (relative to the training mean for numerics). The sentence
-  names the customer's attributes that pushed the score up most (at most two).
-* ``term_deposit`` with any other model (e.g. gradient boosting, which has no per-customer coefficients): a
-  rule-based sentence from the customer's favourable attributes, in a fixed order.
-* Rule-scored products: a sentence stating the rule's conditions as they hold for this customer.
+**Model-scored products** (any model family): for each *nameable* feature of the customer, the promoted model
+scores the customer again with that one feature set to its typical training value (median or most frequent,
+stored as ``reference`` in the version's metadata). The drop in probability is how much that feature pushed
+the score up. The (at most three) features with the largest positive push, each above
+:data:`MIN_PUSH`, are named; the sentence is "<Subject> with <a>, <b> and <c> <product ending>."
+(:class:`recommender.catalogue.Product` ``ending``). This is a one-feature-at-a-time occlusion explanation:
+it reads the model as it is, whatever its family, and costs one extra batch prediction.
 
-Only attributes that are true of the customer are ever named; marital status, contact channel and age are
-never named in a sentence (they may be read aloud in a chat).
+**Rule-scored products** (current and savings account): a sentence stating the rule's conditions as they
+hold for this customer.
+
+Only attributes that are true of the customer are named. Age, marital status, gender, contact channel and the
+economy are never named (they may be read aloud in a chat, or say nothing about the customer); a retired
+customer or a student is named through the subject ("Retired customers with …").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from recommender import registry
-from recommender.features import CATEGORICAL, NUMERIC, ProfileLike, frame_from_profile
-from recommender.scoring import HEALTHY_BALANCE
+from recommender.catalogue import get_product
+from recommender.features import CustomerContext, coerce, serving_frame
+from recommender.scoring import HEALTHY_BALANCE, RULE_PRODUCTS
+from recommender.tasks import PRODUCT_TASK, get_task
 
-_TD_ENDING = "often choose a term deposit to earn a fixed return."
-# Features that can be named, in the order used when there are no model coefficients.
-_PRIORITY = ("balance", "loans", "education", "default")
+MIN_PUSH = 0.002  # probability points; smaller pushes are noise, not a reason
+MAX_FACTORS = 3
 
-
-def _value(row: Mapping[str, Any], feature: str) -> Any:
-    value = row.get(feature)
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
-
-
-def term_deposit_phrases(row: Mapping[str, Any]) -> dict[str, str]:
-    """Phrases (key → "with …" phrase) true of one features row (``recommender.features`` columns).
-
-    Keys: ``balance`` (≥ 1000 EUR), ``loans`` (no housing and/or no personal loan), ``education`` (tertiary),
-    ``default`` (no credit default). Keys absent when the attribute is unknown or not favourable.
-    """
-    phrases: dict[str, str] = {}
-    balance = _value(row, "balance")
-    if balance is not None and balance >= float(HEALTHY_BALANCE):
-        phrases["balance"] = "a healthy balance"
-    housing, loan = _value(row, "housing"), _value(row, "loan")
-    if housing == "no" and loan == "no":
-        phrases["loans"] = "no existing loans"
-    elif housing == "no":
-        phrases["loans"] = "no housing loan"
-    elif loan == "no":
-        phrases["loans"] = "no personal loan"
-    if _value(row, "education") == "tertiary":
-        phrases["education"] = "a university degree"
-    if _value(row, "default") == "no":
-        phrases["default"] = "a clean credit record"
-    return phrases
+_JOB_SUBJECT = {"retired": "Retired customers", "student": "Students"}
+_JOB_PHRASE = {
+    "management": "a management job",
+    "entrepreneur": "your own business",
+    "self-employed": "your own business",
+    "technician": "a technical job",
+    "admin.": "an office job",
+    "services": "a job in services",
+}
+_CATEGORY_PHRASE: Mapping[str, Mapping[str, str]] = {
+    "housing": {"no": "no housing loan", "yes": "a housing loan"},
+    "loan": {"no": "no personal loan", "yes": "a personal loan"},
+    "education": {"tertiary": "a university degree", "secondary": "a secondary education"},
+    "default": {"no": "a clean credit record"},
+    "poutcome": {"success": "a past offer you took up"},
+}
+_HOLDING_PHRASE = {
+    "card_classic": "a card with us",
+    "card_gold": "a gold card",
+    "insurance": "an insurance policy",
+    "household": "household bills paid by standing order",
+    "leasing": "a leasing contract",
+}
 
 
-def _subject(row: Mapping[str, Any]) -> str:
-    job = _value(row, "job")
-    return {"retired": "Retired customers", "student": "Students"}.get(str(job), "Customers")
+@dataclass(frozen=True)
+class Explanation:
+    """The sentence and the features it names (most influential first), e.g. ``("balance", "loan")``."""
+
+    sentence: str
+    factors: tuple[str, ...]
 
 
-def _sentence(subject: str, phrases: list[str]) -> str:
-    if not phrases:
-        return f"{subject} with a profile like yours {_TD_ENDING}"
-    return f"{subject} with {' and '.join(phrases[:2])} {_TD_ENDING}"
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value))
 
 
-def logistic_contributions(pipeline: Any, X: pd.DataFrame) -> dict[str, float]:
-    """Per-feature contributions (coefficient × transformed value) to the log-odds of the first row of ``X``.
-
-    One-hot columns are summed back to their source feature; the phrase key ``loans`` is the sum of
-    ``housing`` and ``loan``.
+def phrase_for(feature: str, value: Any, *, berka: bool = False) -> str | None:
+    """The "with …" phrase for one feature value of a customer, or ``None`` if it is never named.
 
     Args:
-        pipeline: a fitted ``Pipeline`` with steps ``prep`` (the ColumnTransformer of ``recommender.train``)
-            and ``model`` (with ``coef_`` of shape ``(1, n_columns)``).
-        X: a features frame (``recommender.features``), at least one row.
+        feature: a model column (``recommender.features``).
+        value: the customer's (coerced) value.
+        berka: the column belongs to a Berka feature set (``loan`` is then "holds any loan", 0/1).
     """
-    prep, model = pipeline.named_steps["prep"], pipeline.named_steps["model"]
-    values = np.asarray(prep.transform(X.iloc[:1]))[0]
-    terms = np.asarray(model.coef_)[0] * values
-    contributions = dict.fromkeys((*NUMERIC, *CATEGORICAL), 0.0)
-    for name, term in zip(prep.get_feature_names_out(), terms, strict=True):
-        block, _, rest = str(name).partition("__")
-        feature = rest if block == "num" else next(c for c in CATEGORICAL if rest.startswith(f"{c}_"))
-        contributions[feature] += float(term)
-    contributions["loans"] = contributions["housing"] + contributions["loan"]
-    return contributions
+    if not _present(value):
+        return None
+    if feature == "balance":
+        return "a healthy balance" if float(value) >= float(HEALTHY_BALANCE) else None
+    if feature == "job":
+        return _JOB_PHRASE.get(str(value)) or (str(value) if str(value) in _JOB_SUBJECT else None)
+    if berka and feature == "loan":
+        return "a loan with us" if float(value) > 0 else "no loan with us"
+    if feature in _HOLDING_PHRASE:
+        return _HOLDING_PHRASE[feature] if float(value) > 0 else None
+    return _CATEGORY_PHRASE.get(feature, {}).get(str(value))
 
 
-def term_deposit_reason(pipeline: Any, X: pd.DataFrame) -> str:
-    """The sentence for a term-deposit suggestion for the first row of features ``X``.
+def pushes(model: Any, row: pd.DataFrame, reference: Mapping[str, Any], candidates: list[str]) -> dict[str, float]:
+    """For each candidate column: P(row) − P(row with that column at its reference value).
 
-    Uses coefficient × value contributions if the pipeline's model is linear (has ``coef_``), otherwise the
-    customer's favourable attributes in a fixed order (balance, loans, education, credit record).
+    Args:
+        model: fitted estimator with ``predict_proba`` over the row's columns.
+        row: a one-row features frame.
+        reference: column → typical training value (``metadata["reference"]``).
+        candidates: columns to test; those whose value equals the reference are skipped (push 0).
     """
-    row = X.iloc[0].to_dict()
-    phrases = term_deposit_phrases(row)
-    subject = _subject(row)
-    if hasattr(pipeline.named_steps["model"], "coef_"):
-        contrib = logistic_contributions(pipeline, X)
-        ranked = sorted((k for k in phrases if contrib[k] > 0), key=lambda k: -contrib[k])
-        if contrib["job"] <= 0:
-            subject = "Customers"
-        return _sentence(subject, [phrases[k] for k in ranked])
-    return _sentence(subject, [phrases[k] for k in _PRIORITY if k in phrases])
+    tested = [c for c in candidates if c in reference and reference[c] is not None and row.iloc[0][c] != reference[c]]
+    if not tested:
+        return {}
+    frame = pd.concat([row] * (len(tested) + 1), ignore_index=True)
+    for i, column in enumerate(tested, start=1):
+        frame.loc[i, column] = reference[column]
+    with threadpool_limits(limits=1):
+        proba = np.asarray(model.predict_proba(frame)[:, 1], dtype=float)
+    return {column: float(proba[0] - proba[i]) for i, column in enumerate(tested, start=1)}
 
 
-def rule_reason(product_id: str, customer: ProfileLike, total_balance: Decimal | None) -> str:
-    """The sentence for a rule-scored product (see ``recommender.scoring.rule_score``).
+def _sentence(subject: str, phrases: list[str], ending: str) -> str:
+    if not phrases:
+        return f"{subject} with a profile like yours {ending}."
+    body = phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
+    return f"{subject} with {body} {ending}."
+
+
+def model_explanation(product_id: str, ctx: CustomerContext) -> Explanation:
+    """The explanation of a model-scored product for one customer (module docstring).
+
+    Raises:
+        KeyError: ``product_id`` is not model-scored.
+        registry.ModelNotFound: no promoted model for it.
+    """
+    task = get_task(PRODUCT_TASK[product_id])
+    model = registry.load_promoted(task.name)
+    berka = task.features.name == "berka"
+    row = serving_frame(task.features, ctx)
+    values = row.iloc[0].to_dict()
+    phrases = {c: p for c in task.features.columns if (p := phrase_for(c, values[c], berka=berka)) is not None}
+    reference = coerce(pd.DataFrame([model.metadata.get("reference", {})]), task.features).iloc[0].to_dict()
+    push = pushes(model.pipeline, row, reference, list(phrases))
+    ranked = [c for c in sorted(push, key=lambda c: -push[c]) if push[c] > MIN_PUSH][:MAX_FACTORS]
+    subject = "Customers"
+    if "job" in ranked and str(values["job"]) in _JOB_SUBJECT:
+        subject = _JOB_SUBJECT[str(values["job"])]
+    named = [c for c in ranked if not (c == "job" and str(values["job"]) in _JOB_SUBJECT)]
+    words = [phrases[c] for c in named]
+    if not berka and {"housing", "loan"} <= set(named) and values["housing"] == values["loan"] == "no":
+        words = ["no existing loans" if c == "housing" else phrases[c] for c in named if c != "loan"]
+    return Explanation(_sentence(subject, words, get_product(product_id).ending), tuple(ranked))
+
+
+def rule_explanation(product_id: str, ctx: CustomerContext) -> Explanation:
+    """The explanation of a rule-scored product (``recommender.scoring.rule_score``).
 
     Raises:
         KeyError: not a rule-scored product id.
     """
     if product_id == "current_account":
-        return (
+        return Explanation(
             "You don't have a current account with us yet, and it is the simplest way to manage "
-            "everyday spending and bills."
+            "everyday spending and bills.",
+            ("held",),
         )
     if product_id == "savings_account":
-        amount = "a healthy balance" if (total_balance or 0) >= HEALTHY_BALANCE else "money in your account"
-        return (
+        healthy = (ctx.total_balance or 0) >= HEALTHY_BALANCE
+        amount = "a healthy balance" if healthy else "money in your account"
+        return Explanation(
             f"You keep {amount} and have no savings account with us, so easy-access savings could earn "
-            "interest on what you don't need day to day."
+            "interest on what you don't need day to day.",
+            ("balance", "held"),
         )
-    if product_id == "credit_card":
-        loans = " and no personal loan" if customer.personal_loan is False else ""
-        return f"With a clean credit record{loans}, a credit card could help you spread the cost of larger purchases."
-    if product_id == "personal_loan":
-        return (
-            "With a clean credit record and no personal loan at the moment, a fixed-rate personal loan "
-            "could fund a planned purchase."
-        )
-    if product_id == "mortgage":
-        return "Customers at your stage of life without a housing loan often look at a mortgage to buy their own home."
     raise KeyError(f"{product_id!r} has no rule-based reason")
 
 
-def reason_for(product_id: str, customer: ProfileLike, total_balance: Decimal | None) -> str:
-    """One plain sentence explaining why ``product_id`` suits ``customer`` (see the module docstring).
+def explain(product_id: str, ctx: CustomerContext) -> Explanation:
+    """Why ``product_id`` suits the customer: one sentence and the features it names.
 
     Raises:
-        registry.ModelNotFound: ``term_deposit`` and no model is promoted.
         KeyError: unknown product id.
+        registry.ModelNotFound: a model-scored product and no promoted model.
     """
-    if product_id == "term_deposit":
-        model = registry.load_promoted("term_deposit")
-        return term_deposit_reason(model.pipeline, frame_from_profile(customer, total_balance))
-    return rule_reason(product_id, customer, total_balance)
+    get_product(product_id)
+    if product_id in RULE_PRODUCTS:
+        return rule_explanation(product_id, ctx)
+    return model_explanation(product_id, ctx)
+
+
+def reason_for(product_id: str, ctx: CustomerContext) -> str:
+    """The sentence of :func:`explain`."""
+    return explain(product_id, ctx).sentence

@@ -1,9 +1,10 @@
-"""Next best offer: at most one product to suggest to a customer, with a one-sentence reason.
+"""Next best offers: the eligible products a customer does not hold, ranked by expected value, with reasons.
 
 Each rule has one home: marketing consent, products held and offer history are read from ``profiles``;
-eligibility and scores from :mod:`recommender.scoring`; thresholds from :mod:`recommender.catalogue`; the
-frequency rules (how soon a product, or any product, may be suggested again) are :func:`in_cooloff` and
-:func:`recently_suggested`, side by side below.
+eligibility and scores from :mod:`recommender.scoring`; thresholds and values from :mod:`recommender.catalogue`;
+the reason from :mod:`recommender.explain`; the frequency rules (how soon a product, or any product, may be
+suggested again) are :func:`in_cooloff` and :func:`recently_suggested`, side by side below.
+:func:`next_best_offers` applies them all; :func:`suggest_offer` (the bot) is its first item.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import profiles
+from profiles.db import session_scope
+from profiles.models import CustomerScore
 from profiles.schemas import AccountView
 from profiles.settings import get_settings
 from recommender.catalogue import get_product
-from recommender.explain import reason_for
+from recommender.explain import explain
+from recommender.features import CustomerContext
 from recommender.scoring import score_products
 
 logger = logging.getLogger(__name__)
@@ -35,12 +39,16 @@ class Offer:
         title: the product's display title.
         propensity: its score in [0, 1] (model probability for ``term_deposit``, rule score otherwise).
         reason: one plain sentence, built from the customer's own attributes, saying why it suits them.
+        expected_value: propensity × the catalogue value, EUR (the ranking key).
+        factors: the features named in ``reason``, most influential first.
     """
 
     product: str
     title: str
     propensity: float
     reason: str
+    expected_value: float = 0.0
+    factors: tuple[str, ...] = ()
 
 
 # --- Frequency rules: the one place that decides how often a customer hears a suggestion. -----------------
@@ -104,45 +112,100 @@ def total_balance(accounts: Iterable[AccountView]) -> Decimal:
     return total
 
 
-def suggest_offer(customer_id: int, *, now: datetime | None = None) -> Offer | None:
-    """The one product to suggest to ``customer_id`` now, or ``None``.
+def credit_band(customer_id: int) -> str | None:
+    """The CRM analyses' credit band of the customer (``CustomerScore.credit_band``), ``None`` if not scored.
 
-    ``None`` when the customer has not consented to marketing, when the customer had any suggestion within
-    ``settings.offer_reshow_days`` (``recently_suggested`` on ``profiles.latest_offer_event``), or when no
-    product passes all of: eligible (``scoring.is_eligible``), not already held (``profiles.products_held``),
-    score at or above the catalogue threshold, and not cooling off (``in_cooloff`` on
-    ``profiles.last_offer_outcome``: accepted or declined within ``settings.offer_cooloff_days``, shown within
-    ``settings.offer_reshow_days``). Otherwise the passing product with the highest score. Read-only:
-    recording that the offer was shown is the caller's job (``profiles.record_offer``).
+    A read of one column; to move to a ``profiles`` service when one exposes it.
+    """
+    from sqlalchemy import select
 
-    Args:
-        customer_id: a verified customer's id.
-        now: the current time for the frequency rules (default: now, UTC); tests pass a later time.
+    with session_scope() as session:
+        band: str | None = session.scalar(
+            select(CustomerScore.credit_band).where(CustomerScore.customer_id == customer_id)
+        )
+    return band
+
+
+def customer_context(customer_id: int, *, now: datetime | None = None) -> CustomerContext:
+    """Everything the recommender reads about one customer, from ``profiles`` services.
 
     Raises:
         profiles.errors.NotFound: no such customer.
     """
-    if not profiles.has_marketing_consent(customer_id):
-        return None
-    now = now or datetime.now(UTC)
     customer = profiles.get_customer(customer_id)  # NotFound for an unknown customer
+    return CustomerContext(
+        customer=customer,
+        total_balance=total_balance(profiles.list_accounts(customer_id)),
+        held=frozenset(profiles.products_held(customer_id)),
+        last_offer=profiles.latest_offer_event(customer_id),
+        credit_band=credit_band(customer_id),
+        now=now or datetime.now(UTC),
+    )
+
+
+def next_best_offers(
+    customer_id: int, k: int = 3, *, now: datetime | None = None, frequency_cap: bool = True
+) -> list[Offer]:
+    """Up to ``k`` products to offer ``customer_id``, best expected value (propensity × value) first.
+
+    A product is listed when it is eligible (``scoring.is_eligible``: marketing consent, not held, age, credit
+    record and band, required products), its propensity reaches the catalogue threshold and it is not cooling
+    off (``in_cooloff`` on ``profiles.last_offer_outcome``: accepted or declined within
+    ``settings.offer_cooloff_days``, shown within ``settings.offer_reshow_days``). With ``frequency_cap`` (the
+    default, as the bot uses it) the list is empty when the customer had any suggestion within
+    ``settings.offer_reshow_days`` (``recently_suggested``): at most one suggestion a day. Missing profile
+    attributes are imputed (``recommender.features``); they never raise. Read-only.
+
+    Args:
+        customer_id: a verified customer's id.
+        k: how many offers at most (≥ 1).
+        now: the current time for the frequency rules (default: now, UTC).
+        frequency_cap: apply the one-suggestion-a-day rule (staff views may pass ``False``).
+
+    Raises:
+        profiles.errors.NotFound: no such customer.
+        ValueError: ``k`` < 1.
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    consent = profiles.has_marketing_consent(customer_id)  # NotFound for an unknown customer
+    if not consent:
+        return []
+    ctx = customer_context(customer_id, now=now)
     settings = get_settings()
-    if recently_suggested(profiles.latest_offer_event(customer_id), now, reshow_days=settings.offer_reshow_days):
-        return None
-    balance = total_balance(profiles.list_accounts(customer_id))
-    held = profiles.products_held(customer_id)
-    for score in score_products(customer, balance, exclude=held):
+    if frequency_cap and recently_suggested(ctx.last_offer, ctx.now, reshow_days=settings.offer_reshow_days):
+        return []
+    offers: list[Offer] = []
+    for score in score_products(ctx, consent=consent):
         if not score.passes:  # thresholds differ per product: a lower score may still pass its own
             continue
         last = profiles.last_offer_outcome(customer_id, score.product)
-        if in_cooloff(
-            last, now, cooloff_days=settings.offer_cooloff_days, reshow_days=settings.offer_reshow_days
-        ):
+        if in_cooloff(last, ctx.now, cooloff_days=settings.offer_cooloff_days, reshow_days=settings.offer_reshow_days):
             continue
-        return Offer(
-            product=score.product,
-            title=get_product(score.product).title,
-            propensity=round(score.score, 4),
-            reason=reason_for(score.product, customer, balance),
+        why = explain(score.product, ctx)
+        offers.append(
+            Offer(
+                product=score.product,
+                title=get_product(score.product).title,
+                propensity=round(score.score, 4),
+                reason=why.sentence,
+                expected_value=round(score.expected_value, 2),
+                factors=why.factors,
+            )
         )
-    return None
+        if len(offers) == k:
+            break
+    return offers
+
+
+def suggest_offer(customer_id: int, *, now: datetime | None = None) -> Offer | None:
+    """The one product to suggest to ``customer_id`` now (the first of :func:`next_best_offers`), or ``None``.
+
+    ``None`` without marketing consent, within a day of any suggestion, or when no product passes every rule.
+    Read-only: recording that the offer was shown is the caller's job (``profiles.record_offer``).
+
+    Raises:
+        profiles.errors.NotFound: no such customer.
+    """
+    offers = next_best_offers(customer_id, 1, now=now)
+    return offers[0] if offers else None

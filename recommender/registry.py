@@ -1,19 +1,26 @@
-"""File-system model registry: versions, metadata and the promoted pointer.
+"""File-system model registry: versions, metadata, the promoted pointer, promotion and rollback.
 
-Layout under ``settings.model_registry``::
+Layout under ``settings.model_registry`` (one directory per model, named after its task in
+:mod:`recommender.tasks`, e.g. ``term_deposit``, ``housing_loan``, ``berka_card_gold``)::
 
-    <product>/<version>/model.joblib    the whole fitted sklearn Pipeline (preprocessing + classifier)
-    <product>/<version>/metadata.json   data sha256, features, metrics, sklearn version, chosen model and why
-    <product>/CURRENT                   the promoted version's id (one line)
+    <model>/<version>/model.joblib    the fitted, calibrated estimator (preprocessing + classifier)
+    <model>/<version>/metadata.json   training data sha256 and path, rows, features, metrics, timestamp,
+                                      chosen family and why, sklearn version
+    <model>/CURRENT                   the promoted version's id (one line)
 
-Versions are UTC timestamps (``20261129T163012Z``), so they sort by age. Writes are atomic (temporary name,
-then rename), so a reader never sees half a version or half a pointer. ``model.joblib`` is a pickle: load only
-files this registry wrote.
+Versions are UTC timestamps (``20261129T163012Z``), so they sort by age; every model of one training run gets
+the same id. Writes are atomic (temporary name, then rename), so a reader never sees half a version or half a
+pointer. ``model.joblib`` is a pickle: load only files this registry wrote. The action server and batch
+scoring call :func:`load_promoted`, which re-reads the pointer on every call: a promotion or rollback takes
+effect without a restart.
 
 Usage::
 
-    python -m recommender.registry list [--product term_deposit]
-    python -m recommender.registry promote VERSION [--product term_deposit]
+    python -m recommender.registry list [--product MODEL]
+    python -m recommender.registry promote VERSION [--product MODEL]   # every model that has VERSION
+    python -m recommender.registry rollback [--product MODEL]          # each model back to its previous version
+
+Exit status 2 with a message naming the known versions for an unknown version or model.
 """
 
 from __future__ import annotations
@@ -82,14 +89,42 @@ def new_version_id(product: str = DEFAULT_PRODUCT) -> str:
     return version
 
 
-def save_version(product: str, pipeline: Any, metadata: dict[str, Any]) -> str:
-    """Write a fitted pipeline and its metadata as a new version (not promoted); return the version id.
+def new_run_version(products: Sequence[str]) -> str:
+    """A fresh version id free for every model in ``products`` (one training run shares one id)."""
+    base = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    version, n = base, 1
+    while any((_product_dir(p) / version).exists() for p in products):
+        n += 1
+        version = f"{base}-{n}"
+    return version
 
-    ``metadata`` must be JSON-serialisable; ``version`` is added to it.
+
+def models() -> list[str]:
+    """Every model name with at least one version in the registry, sorted."""
+    base = root()
+    if not base.is_dir():
+        return []
+    return sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith(".") and list_versions(d.name))
+
+
+def save_version(product: str, pipeline: Any, metadata: dict[str, Any], *, version: str | None = None) -> str:
+    """Write a fitted estimator and its metadata as a new version (not promoted); return the version id.
+
+    Args:
+        product: the model name (a task of ``recommender.tasks``).
+        pipeline: the fitted estimator (``predict_proba`` on a features frame).
+        metadata: JSON-serialisable; ``version`` is added to it.
+        version: the id to use (a training run's shared id); default a fresh one.
+
+    Raises:
+        RegistryError: ``version`` already exists for this model.
     """
     pdir = _product_dir(product)
     pdir.mkdir(parents=True, exist_ok=True)
-    version = new_version_id(product)
+    if version is None:
+        version = new_version_id(product)
+    elif (pdir / version).exists():
+        raise RegistryError(f"{product} version {version} already exists")
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=pdir))
     joblib.dump(pipeline, staging / MODEL_FILE)
     (staging / METADATA_FILE).write_text(json.dumps({"version": version, **metadata}, indent=2) + "\n")
@@ -178,6 +213,24 @@ def load_promoted(product: str = DEFAULT_PRODUCT) -> LoadedModel:
     return cached
 
 
+def rollback(product: str = DEFAULT_PRODUCT) -> str:
+    """Promote the version saved just before the promoted one; return it.
+
+    Raises:
+        ModelNotFound: nothing is promoted for ``product``.
+        RegistryError: the promoted version is the oldest one (nothing to roll back to).
+    """
+    current = promoted_version(product)
+    if current is None:
+        raise ModelNotFound(f"no promoted {product} model to roll back; train one with `{TRAIN_COMMAND}`")
+    versions = list_versions(product)
+    older = [v for v in versions if v < current]
+    if not older:
+        raise RegistryError(f"{product} version {current} is the oldest; nothing to roll back to")
+    promote(older[-1], product)
+    return older[-1]
+
+
 def clear_cache() -> None:
     """Forget every loaded model (tests)."""
     with _lock:
@@ -190,29 +243,59 @@ def _unknown_version_message(version: str, product: str) -> str:
     return f"unknown {product} version {version!r}; known versions: {listing}"
 
 
+def _list_lines(product: str) -> list[str]:
+    current = promoted_version(product)
+    lines = []
+    for v in list_versions(product):
+        meta = read_metadata(v, product)
+        holdout = meta.get("metrics", {}).get("holdout", {})
+        auc = holdout.get("roc_auc", meta.get("metrics", {}).get("holdout_roc_auc"))
+        auc_text = f"held-out AUC {auc:.4f}" if isinstance(auc, float) else ""
+        lines.append(f"{'*' if v == current else ' '} {v}  {product}  {meta.get('model', '?')}  {auc_text}".rstrip())
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the process exit status (2 on a registry error)."""
     parser = argparse.ArgumentParser(prog="python -m recommender.registry", description="Model registry.")
-    parser.add_argument("--product", default=DEFAULT_PRODUCT)
+    parser.add_argument("--product", default=None, help="one model (default: every model in the registry)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list versions; * marks the promoted one")
-    promote_cmd = sub.add_parser("promote", help="promote VERSION (also rolls back)")
+    promote_cmd = sub.add_parser("promote", help="promote VERSION of every model that has it")
     promote_cmd.add_argument("version")
+    sub.add_parser("rollback", help="promote each model's previous version")
     args = parser.parse_args(argv)
+    names = [args.product] if args.product else models()
     try:
+        if args.product and args.product not in models():
+            known = ", ".join(models()) or f"none; train them with `{TRAIN_COMMAND}`"
+            raise ModelNotFound(f"unknown model {args.product!r}; models in the registry: {known}")
         if args.command == "list":
-            current = promoted_version(args.product)
-            versions = list_versions(args.product)
-            if not versions:
-                print(f"no {args.product} versions in {root()}; train one with `{TRAIN_COMMAND}`")
-            for v in versions:
-                meta = read_metadata(v, args.product)
-                auc = meta.get("metrics", {}).get("holdout_roc_auc")
-                auc_text = f"held-out AUC {auc:.4f}" if isinstance(auc, float) else ""
-                print(f"{'*' if v == current else ' '} {v}  {meta.get('model', '?')}  {auc_text}".rstrip())
+            lines = [line for name in names for line in _list_lines(name)]
+            if not lines:
+                print(f"no model versions in {root()}; train them with `{TRAIN_COMMAND}`")
+            for line in lines:
+                print(line)
+        elif args.command == "promote":
+            having = [name for name in names if args.version in list_versions(name)]
+            if not having:
+                if args.product:
+                    raise ModelNotFound(_unknown_version_message(args.version, args.product))
+                every = sorted({v for name in names for v in list_versions(name)})
+                listing = ", ".join(every) if every else f"none; train one with `{TRAIN_COMMAND}`"
+                raise ModelNotFound(f"unknown version {args.version!r}; known versions: {listing}")
+            for name in having:
+                promote(args.version, name)
+                print(f"promoted {name} {args.version}")
         else:
-            promote(args.version, args.product)
-            print(f"promoted {args.product} {args.version}")
+            if not names:
+                raise ModelNotFound(f"no models in {root()}; train them with `{TRAIN_COMMAND}`")
+            for name in names:  # check every model first: all roll back or none
+                current = promoted_version(name)
+                if current is None or not [v for v in list_versions(name) if v < current]:
+                    rollback(name)  # raises the precise error
+            for name in names:
+                print(f"rolled back {name} to {rollback(name)}")
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,11 +1,10 @@
-"""Eligibility and per-product scores in [0, 1].
+"""Eligibility (the one rule) and per-product propensities in [0, 1], for one customer or a batch.
 
-* ``term_deposit``: the promoted model's probability that the customer subscribes
-  (:func:`term_deposit_propensity`; model trained by ``python -m recommender.train`` on UCI Bank Marketing).
-* Every other product: a **hand-set rule, not a model** (:func:`rule_score`). We have no outcome data for those
-  products yet, so each rule encodes a plain banking heuristic and returns a fixed prior of the same order as
-  the term-deposit probabilities, so the catalogue thresholds and the ranking in ``suggest_offer`` compare like
-  with like. Replace a rule by a model once outcomes (``profiles.record_offer``) accumulate.
+* ``term_deposit``, ``mortgage``, ``personal_loan``, ``credit_card``: the promoted calibrated model of the task
+  that scores the product (:data:`recommender.tasks.PRODUCT_TASK`), a probability learnt from real data.
+* ``current_account`` and ``savings_account``: **hand-set rules, not models** (:func:`rule_score`): no data set
+  has these products as a target. Each rule returns a fixed prior of the same order as the model
+  probabilities, so the thresholds and the ranking compare like with like.
 
 Eligibility (:func:`is_eligible`) is separate from scoring and is the one place for it.
 """
@@ -13,136 +12,175 @@ Eligibility (:func:`is_eligible`) is separate from scoring and is the one place 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from recommender import registry
-from recommender.catalogue import CATALOGUE, get_product
-from recommender.features import ProfileLike, frame_from_profile
+from recommender.catalogue import CATALOGUE, HIGH_RISK_BANDS, get_product
+from recommender.features import CustomerContext, ProfileLike, serving_frames
+from recommender.tasks import PRODUCT_TASK, get_task
 
 logger = logging.getLogger(__name__)
 
 ADULT_AGE = 18
 HEALTHY_BALANCE = Decimal(1000)  # EUR; used by the savings rule and by the explanations
+RULE_PRODUCTS: frozenset[str] = frozenset({"current_account", "savings_account"})
 
 
-def is_eligible(product_id: str, customer: ProfileLike) -> bool:
-    """Whether the bank may offer ``product_id`` to ``customer`` at all (the one eligibility rule).
+def ineligibility(
+    product_id: str,
+    customer: ProfileLike,
+    *,
+    consent: bool,
+    held: frozenset[str] | set[str] = frozenset(),
+    credit_band: str | None = None,
+) -> str | None:
+    """Why the bank may not offer ``product_id`` to ``customer`` now, or ``None`` if it may (the one rule).
 
-    Every product needs a known age of at least 18; credit products (``Product.credit``: credit card,
-    personal loan, mortgage) also need ``credit_default`` known to be ``False``.
+    In order: no marketing consent; already held (in ``held``, or the profile's ``housing_loan`` /
+    ``personal_loan`` flag for a mortgage / personal loan); age unknown, under 18, or outside the product's
+    ``min_age``..``max_age``; a credit product (``Product.credit``) without ``credit_default`` known to be
+    ``False``, or with a credit band in ``catalogue.HIGH_RISK_BANDS``; a required product
+    (``Product.requires``) not held. An unknown credit band does not block (the default flag still does).
 
     Raises:
         KeyError: unknown product id.
     """
     product = get_product(product_id)
-    if customer.age is None or customer.age < ADULT_AGE:
-        return False
-    return not product.credit or customer.credit_default is False
+    if not consent:
+        return "no marketing consent"
+    if product_id in held or (product_id, True) in (
+        ("mortgage", customer.housing_loan),
+        ("personal_loan", customer.personal_loan),
+    ):
+        return "already held"
+    age = customer.age
+    if age is None or age < max(ADULT_AGE, product.min_age) or (product.max_age is not None and age > product.max_age):
+        return "age outside the product's range"
+    if product.credit:
+        if customer.credit_default is not False:
+            return "credit record not known to be clean"
+        if credit_band is not None and credit_band.strip().lower() in HIGH_RISK_BANDS:
+            return f"credit band {credit_band}"
+    missing = [r for r in product.requires if r not in held]
+    if missing:
+        return f"needs {', '.join(missing)} first"
+    return None
 
 
-def _between(age: int | None, low: int, high: int) -> bool:
-    return age is not None and low <= age <= high
-
-
-def rule_score(product_id: str, customer: ProfileLike, total_balance: Decimal | None) -> float:
-    """Hand-set rule score in [0, 1] for a product other than ``term_deposit`` (not a model).
-
-    Rules (an unknown attribute fails its condition; eligibility is checked separately):
-
-    * ``current_account``: 0.60 — a customer without one needs it before anything else.
-    * ``savings_account``: 0 if the balance is unknown or ≤ 0, else 0.10 + 0.15 × min(balance / 3000 EUR, 1)
-      (reaches the 0.15 threshold at 1000 EUR).
-    * ``credit_card``: 0 under 21, else 0.15, + 0.05 without a personal loan.
-    * ``personal_loan``: 0.12 when aged 21-65 with no personal loan, else 0.
-    * ``mortgage``: 0.18 when aged 25-50, married and with no housing loan, else 0.
-
-    Args:
-        product_id: a catalogue id other than ``term_deposit``.
-        customer: the CRM profile.
-        total_balance: EUR balance across the customer's EUR accounts, or ``None`` if unknown.
+def is_eligible(
+    product_id: str,
+    customer: ProfileLike,
+    *,
+    consent: bool,
+    held: frozenset[str] | set[str] = frozenset(),
+    credit_band: str | None = None,
+) -> bool:
+    """Whether ``product_id`` may be offered to ``customer`` (:func:`ineligibility` is ``None``).
 
     Raises:
         KeyError: unknown product id.
-        ValueError: ``term_deposit`` (scored by the model: :func:`term_deposit_propensity`).
+    """
+    return ineligibility(product_id, customer, consent=consent, held=held, credit_band=credit_band) is None
+
+
+def rule_score(product_id: str, customer: ProfileLike, total_balance: Decimal | None) -> float:
+    """Hand-set rule score in [0, 1] for ``current_account`` or ``savings_account`` (not a model).
+
+    * ``current_account``: 0.60 — a customer without one needs it before anything else.
+    * ``savings_account``: 0 if the balance is unknown or ≤ 0, else 0.10 + 0.15 × min(balance / 3000 EUR, 1)
+      (reaches its 0.15 threshold at 1000 EUR).
+
+    Raises:
+        KeyError: unknown product id.
+        ValueError: a product scored by a model.
     """
     get_product(product_id)
-    age = customer.age
     if product_id == "current_account":
         return 0.60
     if product_id == "savings_account":
         if total_balance is None or total_balance <= 0:
             return 0.0
         return 0.10 + 0.15 * min(float(total_balance) / 3000.0, 1.0)
-    if product_id == "credit_card":
-        if age is None or age < 21:
-            return 0.0
-        return 0.15 + (0.05 if customer.personal_loan is False else 0.0)
-    if product_id == "personal_loan":
-        return 0.12 if _between(age, 21, 65) and customer.personal_loan is False else 0.0
-    if product_id == "mortgage":
-        married = (customer.marital or "").strip().lower() == "married"
-        return 0.18 if _between(age, 25, 50) and married and customer.housing_loan is False else 0.0
-    raise ValueError(f"{product_id} is scored by the model, not a rule")
+    raise ValueError(f"{product_id} is scored by a model, not a rule")
 
 
-def term_deposit_propensity(customer: ProfileLike, total_balance: Decimal | None) -> float:
-    """Probability in [0, 1] that ``customer`` subscribes a term deposit, from the promoted model.
+def model_propensities(product_id: str, contexts: Sequence[CustomerContext]) -> np.ndarray:
+    """Calibrated probabilities, shape ``(len(contexts),)``, from the promoted model that scores ``product_id``.
 
-    The model (``python -m recommender.train``) is learnt from the UCI Bank Marketing data (Moro, Cortez & Rita
-    2014, CC BY 4.0): a Portuguese bank's 2008-2010 phone campaigns, target "subscribed a term deposit".
-
-    Args:
-        customer: the CRM profile; missing attributes are imputed by the model pipeline.
-        total_balance: EUR balance across the customer's EUR accounts, or ``None`` if unknown.
-
-    One row is scored with one thread: OpenMP threads only add start-up and spin-wait cost there
-    (measured ~15 ms per call single-threaded against ~55 ms with two threads on a busy 2-core machine).
+    The model is learnt from real data (source and target: :mod:`recommender.tasks`). Runs with one thread:
+    OpenMP threads only add start-up and spin-wait cost for small batches on a shared 2-core machine.
 
     Raises:
-        registry.ModelNotFound: no model is promoted (run ``python -m recommender.train``).
+        KeyError: ``product_id`` has no model (see :data:`recommender.tasks.PRODUCT_TASK`).
+        registry.ModelNotFound: no promoted version of that model (run ``python -m recommender.train``).
     """
-    model = registry.load_promoted("term_deposit")
+    if product_id not in PRODUCT_TASK:
+        raise KeyError(f"{product_id!r} is not scored by a model")
+    task = get_task(PRODUCT_TASK[product_id])
+    model = registry.load_promoted(task.name)
+    frame = serving_frames(task.features, contexts)
     with threadpool_limits(limits=1):
-        proba = model.pipeline.predict_proba(frame_from_profile(customer, total_balance))
-    return float(proba[0, 1])
+        proba = model.pipeline.predict_proba(frame)
+    return np.asarray(proba[:, 1], dtype=float)
+
+
+def propensity(product_id: str, ctx: CustomerContext) -> float:
+    """The product's score in [0, 1] for one customer: a model probability or a rule score (module docstring).
+
+    Missing attributes are imputed (``recommender.features``), never an error.
+
+    Raises:
+        KeyError: unknown product id.
+        registry.ModelNotFound: a model-scored product and no promoted model.
+    """
+    if product_id in RULE_PRODUCTS:
+        return rule_score(product_id, ctx.customer, ctx.total_balance)
+    return float(model_propensities(product_id, [ctx])[0])
 
 
 @dataclass(frozen=True)
 class Score:
-    """One product's score for one customer; ``passes`` = score ≥ the catalogue threshold."""
+    """One product's score for one customer.
+
+    ``score`` is the propensity in [0, 1]; ``value`` the catalogue's EUR value of a sale; ``expected_value``
+    = score × value (EUR); ``passes`` = score ≥ the catalogue threshold.
+    """
 
     product: str
     score: float
     threshold: float
+    value: float = 0.0
 
     @property
     def passes(self) -> bool:
         return self.score >= self.threshold
 
+    @property
+    def expected_value(self) -> float:
+        return self.score * self.value
 
-def score_products(customer: ProfileLike, total_balance: Decimal | None, *, exclude: Iterable[str] = ()) -> list[Score]:
-    """Score every eligible catalogue product not in ``exclude`` (e.g. the products held), best first.
 
-    Ties keep catalogue order. The model is consulted only if ``term_deposit`` is eligible and not excluded;
-    if no model is promoted, ``term_deposit`` is left out with a warning in the log (the rule-scored products
-    are still offered), rather than failing the conversation.
+def score_products(ctx: CustomerContext, *, consent: bool) -> list[Score]:
+    """Score every catalogue product eligible for ``ctx`` (:func:`is_eligible`), best expected value first.
+
+    Ties keep catalogue order. A model-scored product whose model is not promoted is left out with a warning
+    in the log (the other products are still scored), rather than failing the conversation.
     """
-    skip = set(exclude)
     scores = []
     for product_id, product in CATALOGUE.items():
-        if product_id in skip or not is_eligible(product_id, customer):
+        if not is_eligible(
+            product_id, ctx.customer, consent=consent, held=ctx.held, credit_band=ctx.credit_band
+        ):
             continue
-        if product_id == "term_deposit":
-            try:
-                value = term_deposit_propensity(customer, total_balance)
-            except registry.ModelNotFound as exc:
-                logger.warning("term_deposit not scored: %s", exc)
-                continue
-        else:
-            value = rule_score(product_id, customer, total_balance)
-        scores.append(Score(product_id, value, product.threshold))
-    return sorted(scores, key=lambda s: -s.score)
+        try:
+            value = propensity(product_id, ctx)
+        except registry.ModelNotFound as exc:
+            logger.warning("%s not scored: %s", product_id, exc)
+            continue
+        scores.append(Score(product_id, value, product.threshold, product.value))
+    return sorted(scores, key=lambda s: -s.expected_value)

@@ -7,13 +7,18 @@ from pathlib import Path
 import pytest
 
 from recommender import registry
-from recommender.registry import ModelNotFound
+from recommender.registry import ModelNotFound, RegistryError
+from recommender.tasks import TASK_NAMES
 
 
 def test_load_promoted_without_a_model_names_the_command(empty_registry: Path) -> None:
     with pytest.raises(ModelNotFound, match=r"python -m recommender\.train"):
         registry.load_promoted()
-    assert registry.list_versions() == []
+    assert registry.list_versions() == [] and registry.models() == []
+
+
+def test_every_model_is_in_the_registry(model_registry: Path) -> None:
+    assert registry.models() == sorted(TASK_NAMES)
 
 
 def test_promote_unknown_version_is_a_clear_error(model_registry: Path) -> None:
@@ -34,8 +39,17 @@ def test_promote_and_roll_back(model_registry: Path) -> None:
     promoted = registry.load_promoted()
     assert promoted.version == second and promoted.metadata["note"] == "retrained"
 
-    registry.promote(first)  # rollback, without a restart
+    assert registry.rollback() == first  # without a restart
     assert registry.load_promoted().version == first
+    with pytest.raises(RegistryError, match="oldest"):
+        registry.rollback()
+    assert registry.load_promoted().version == first
+
+
+def test_a_version_id_cannot_be_overwritten(model_registry: Path) -> None:
+    (version,) = registry.list_versions()
+    with pytest.raises(RegistryError, match="already exists"):
+        registry.save_version("term_deposit", registry.load_promoted().pipeline, {}, version=version)
 
 
 def test_load_promoted_is_cached_per_version(model_registry: Path) -> None:
@@ -57,16 +71,40 @@ def test_a_promoted_version_with_missing_files_is_a_clear_error(model_registry: 
         registry.load_promoted()
 
 
-def test_cli_list_and_promote(model_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (version,) = registry.list_versions()
+def test_cli_list_promote_and_rollback_every_model(model_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (first,) = registry.list_versions()
     assert registry.main(["list"]) == 0
-    assert capsys.readouterr().out.startswith(f"* {version}")
-    assert registry.main(["promote", version]) == 0
-    assert f"promoted term_deposit {version}" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(TASK_NAMES) and all(line.startswith(f"* {first}") for line in lines)
+
+    for name in TASK_NAMES:  # a second training run
+        registry.save_version(name, registry.load_promoted(name).pipeline, {}, version="29990101T000000Z")
+    assert registry.main(["promote", "29990101T000000Z"]) == 0
+    assert capsys.readouterr().out.count("promoted ") == len(TASK_NAMES)
+    assert {registry.promoted_version(n) for n in TASK_NAMES} == {"29990101T000000Z"}
+
+    assert registry.main(["rollback"]) == 0
+    assert capsys.readouterr().out.count(f"rolled back ") == len(TASK_NAMES)
+    assert {registry.promoted_version(n) for n in TASK_NAMES} == {first}
+
+    assert registry.main(["--product", "mortgage_model", "list"]) == 2
+    assert "unknown model 'mortgage_model'" in capsys.readouterr().err
+
+
+def test_cli_errors_change_nothing(model_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (first,) = registry.list_versions()
     assert registry.main(["promote", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown version 'nope'" in err and first in err
+    assert registry.main(["--product", "term_deposit", "promote", "nope"]) == 2
     assert "unknown term_deposit version 'nope'" in capsys.readouterr().err
+    assert registry.main(["rollback"]) == 2  # only one version: nothing to roll back to, nothing changed
+    assert "nothing to roll back" in capsys.readouterr().err
+    assert {registry.promoted_version(n) for n in TASK_NAMES} == {first}
 
 
 def test_cli_list_on_an_empty_registry(empty_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert registry.main(["list"]) == 0
     assert "python -m recommender.train" in capsys.readouterr().out
+    assert registry.main(["rollback"]) == 2
+    assert "python -m recommender.train" in capsys.readouterr().err
