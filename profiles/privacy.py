@@ -12,8 +12,8 @@ be linked to them meanwhile) and writes one audit row recording that the erasure
 entity ``customer``, entity_id = the erased id, field ``erasure``, new_value = row counts only (no personal
 data). It returns the Rasa ``sender_id`` of every conversation linked to the customer, so the caller can
 erase those conversations from Rasa's tracker store (``api/rasa_client.py``); ``erase_broker_events`` removes
-them from the embedded SQL event broker's table. The access log is kept (it records staff reads, not customer
-data, and must outlive the erasure).
+any of their events the feed has not consumed yet from the embedded SQL event broker's table. The access log
+is kept (it records staff reads, not customer data, and must outlive the erasure).
 """
 
 from __future__ import annotations
@@ -192,8 +192,9 @@ def erase_customer(customer_id: int, *, actor: str, channel: str = "staff_api") 
 
 def erase_broker_events(sender_ids: Iterable[str]) -> int | None:
     """Delete the conversations' rows from the embedded SQL event broker (``settings.events_db_url``, Rasa's
-    ``events`` table) so the feed cannot replay them; returns rows deleted, or None when there is nothing to
-    erase there (RabbitMQ broker: messages are consumed, not kept; or no events database/table yet).
+    ``events`` table): the feed consumes that table as a queue, so these are events not yet in the CRM, which
+    would otherwise re-create transcript rows after the erasure. Returns rows deleted, or None when there is
+    nothing to erase there (RabbitMQ broker: consumed messages are not kept; or no events database/table yet).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the events database is unreachable or refused the delete.
