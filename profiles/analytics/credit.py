@@ -60,6 +60,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from profiles.analytics.evaluation import auc_interval
+
 ANALYSIS: Final = "credit"
 DATA_DIR: Final = Path("berka_financial")
 DATA_FILES: Final = ("loan.csv", "account.csv", "disp.csv", "client.csv", "card.csv", "order.csv", "district.csv")
@@ -180,11 +182,13 @@ def train(folder: Path, *, seed: int, progress: Callable[[str], None] = print) -
     proba = pipeline.predict_proba(X_test)[:, 1]
     held_out = {
         "roc_auc": round(float(roc_auc_score(y_test, proba)), 4),
+        "roc_auc_95ci": auc_interval(y_test, proba, seed=seed),
         "brier": round(float(brier_score_loss(y_test, proba)), 4),
         "rows": len(y_test),
         "defaults": int(y_test.sum()),
     }
     progress(f"credit: chose {chosen}; held-out ROC AUC {held_out['roc_auc']:.4f} "
+             f"(95% CI {held_out['roc_auc_95ci'][0]:.3f}-{held_out['roc_auc_95ci'][1]:.3f}) "
              f"on {len(y_test)} loans ({held_out['defaults']} defaults)")
     model = CreditModel(
         pipeline=pipeline,
