@@ -190,7 +190,16 @@ def evaluate_ranking(data_dir: Path) -> dict[str, Any]:
 class _RowProfile:
     """A CRM-like profile built from one bank-full row (the CRM is seeded from these rows)."""
 
-    __slots__ = ("age", "job", "marital", "education", "credit_default", "housing_loan", "personal_loan", "contact_channel")
+    __slots__ = (
+        "age",
+        "job",
+        "marital",
+        "education",
+        "credit_default",
+        "housing_loan",
+        "personal_loan",
+        "contact_channel",
+    )
 
     def __init__(self, row: Mapping[str, Any]) -> None:
         self.age = int(row["age"])
@@ -216,9 +225,7 @@ def serving_distribution(data_dir: Path) -> dict[str, Any]:
             held.add("mortgage")
         if row["loan"] == "yes":
             held.add("personal_loan")
-        contexts.append(
-            CustomerContext(_RowProfile(row), Decimal(str(row["balance"])), frozenset(held), now=SCORED_AT)
-        )
+        contexts.append(CustomerContext(_RowProfile(row), Decimal(str(row["balance"])), frozenset(held), now=SCORED_AT))
     out: dict[str, Any] = {"population": f"{data_dir / BANK_FULL_FILE} as CRM profiles, scored at {SCORED_AT.date()}"}
     for product_id, product in CATALOGUE.items():
         eligible = [c for c in contexts if is_eligible(product_id, c.customer, consent=True, held=c.held)]
@@ -311,8 +318,13 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     ax.barh(y_pos, aucs, color="#2b6cb0", label="model (calibrated)")
     ax.axvline(0.5, color="#888", linestyle="--", label="popularity baseline (0.5)")
     for i, n in enumerate(names):
-        ax.text(aucs[i] + 0.005, i, f"{aucs[i]:.3f}  lift@10% {products[n]['holdout']['lift_at_10pct']:.2f}",
-                va="center", fontsize=8)
+        ax.text(
+            aucs[i] + 0.005,
+            i,
+            f"{aucs[i]:.3f}  lift@10% {products[n]['holdout']['lift_at_10pct']:.2f}",
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(y_pos, [f"{n} ({products[n]['model'].split('_')[0]})" for n in names], fontsize=8)
     ax.set_xlim(0.45, 1.3)
     ax.set_xlabel("held-out ROC AUC")
@@ -324,8 +336,13 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     for n in names:
         if products[n]["product"]:
             rel = products[n]["reliability"]
-            ax.plot(rel["predicted"], rel["observed"], marker="o", markersize=3,
-                    label=f"{n} → {products[n]['product']} (Brier {products[n]['holdout']['brier']:.3f})")
+            ax.plot(
+                rel["predicted"],
+                rel["observed"],
+                marker="o",
+                markersize=3,
+                label=f"{n} → {products[n]['product']} (Brier {products[n]['holdout']['brier']:.3f})",
+            )
     ax.plot([0, 1], [0, 1], color="#888", linestyle="--", linewidth=1)
     ax.set_xlabel("mean predicted probability (decile)")
     ax.set_ylabel("observed rate")

@@ -63,9 +63,7 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def in_cooloff(
-    last: tuple[str, datetime] | None, now: datetime, *, cooloff_days: int, reshow_days: int
-) -> bool:
+def in_cooloff(last: tuple[str, datetime] | None, now: datetime, *, cooloff_days: int, reshow_days: int) -> bool:
     """Whether one product may not be offered yet, from its latest offer event.
 
     Accepted or declined less than ``cooloff_days`` days before ``now``, or shown (no answer yet) less than

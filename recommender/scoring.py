@@ -173,9 +173,7 @@ def score_products(ctx: CustomerContext, *, consent: bool) -> list[Score]:
     """
     scores = []
     for product_id, product in CATALOGUE.items():
-        if not is_eligible(
-            product_id, ctx.customer, consent=consent, held=ctx.held, credit_band=ctx.credit_band
-        ):
+        if not is_eligible(product_id, ctx.customer, consent=consent, held=ctx.held, credit_band=ctx.credit_band):
             continue
         try:
             value = propensity(product_id, ctx)

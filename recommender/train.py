@@ -241,9 +241,7 @@ def _train_task(
     train_rows, test_rows = split(task, X, y, seed)
     X_train, y_train = X.iloc[train_rows], y[train_rows]
     X_test, y_test = X.iloc[test_rows], y[test_rows]
-    progress(
-        f"{task.name}: {len(y)} rows, positive rate {y.mean():.3f}; train {len(y_train)} / held-out {len(y_test)}"
-    )
+    progress(f"{task.name}: {len(y)} rows, positive rate {y.mean():.3f}; train {len(y_train)} / held-out {len(y_test)}")
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     cv_auc: dict[str, dict[str, float]] = {}
     for name, classifier in candidates(seed).items():

@@ -69,7 +69,9 @@ def test_bank_additional_maps_education_to_the_crm_levels(tmp_path: Path) -> Non
 
 def test_a_bad_target_or_missing_column_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "full.csv"
-    path.write_text(FULL_HEADER + "\n58;management;married;tertiary;no;2143;maybe;no;unknown;5;may;261;1;-1;0;unknown;no\n")
+    path.write_text(
+        FULL_HEADER + "\n58;management;married;tertiary;no;2143;maybe;no;unknown;5;may;261;1;-1;0;unknown;no\n"
+    )
     with pytest.raises(ValueError, match="column housing must be yes/no"):
         bank_full_frame(path, "housing")
     with pytest.raises(ValueError, match="housing or loan"):

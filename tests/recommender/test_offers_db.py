@@ -1,4 +1,5 @@
-"""suggest_offer against the real profiles package on a fresh database (SQLite, and PostgreSQL when reachable)."""
+"""next_best_offers / suggest_offer against the real profiles package on a fresh database (SQLite and PostgreSQL)
+and the real trained models: consent, holdings, cool-off, frequency cap, ranking, explanations, missing data."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 import profiles
+from profiles.db import session_scope
 from profiles.errors import NotFound
+from profiles.models import Customer, CustomerScore
 from recommender import Offer, suggest_offer
-from recommender.catalogue import PRODUCT_IDS
+from recommender.catalogue import PRODUCT_IDS, get_product
+from recommender.offers import customer_context, next_best_offers
 from tests.recommender.conftest import add_customer, hold
 
 
@@ -21,9 +25,15 @@ def crm(db: Engine, model_registry: Path) -> Engine:
     return db
 
 
+def _everything_else_held(cid: int, keep: str) -> None:
+    for product in ("savings_account", "term_deposit", "credit_card", "personal_loan", "mortgage"):
+        if product != keep:
+            hold(cid, product)
+
+
 def test_no_consent_no_offer_until_the_customer_opts_in(crm: Engine) -> None:
     cid = add_customer(consent=False)
-    assert suggest_offer(cid) is None
+    assert suggest_offer(cid) is None and next_best_offers(cid, 6, frequency_cap=False) == []
     profiles.set_marketing_consent(cid, True, channel="test", actor="tests/recommender")
     offer = suggest_offer(cid)
     assert isinstance(offer, Offer) and offer.product in PRODUCT_IDS
@@ -36,12 +46,28 @@ def test_opting_out_stops_offers(crm: Engine) -> None:
     assert suggest_offer(cid) is None
 
 
+def test_offers_are_eligible_unheld_and_ranked_by_expected_value(crm: Engine) -> None:
+    cid = add_customer(balance="6000.00", age=38, job="technician", marital="married", housing_loan=False)
+    offers = next_best_offers(cid, 6)
+    held = profiles.products_held(cid)
+    assert offers and not {o.product for o in offers} & held
+    values = [o.expected_value for o in offers]
+    assert values == sorted(values, reverse=True)
+    for o in offers:
+        product = get_product(o.product)
+        assert o.propensity >= product.threshold
+        assert o.expected_value == pytest.approx(o.propensity * product.value, abs=0.01)
+        assert o.reason.endswith(".") and o.reason.count(".") == 1
+    assert next_best_offers(cid, 1) == offers[:1] and suggest_offer(cid) == offers[0]
+    with pytest.raises(ValueError):
+        next_best_offers(cid, 0)
+
+
 def test_held_products_are_never_offered(crm: Engine) -> None:
     cid = add_customer()
     offered = []
     while (offer := suggest_offer(cid)) is not None:
-        held = profiles.products_held(cid)
-        assert offer.product not in held
+        assert offer.product not in profiles.products_held(cid)
         offered.append(offer.product)
         hold(cid, offer.product)
         assert offer.product in profiles.products_held(cid)
@@ -49,18 +75,44 @@ def test_held_products_are_never_offered(crm: Engine) -> None:
     assert len(offered) == len(set(offered))
 
 
-def test_declined_within_30_days_is_not_offered_then_may_be_after_31(crm: Engine) -> None:
-    cid = add_customer()
+def test_a_housing_loan_on_the_profile_means_no_mortgage_offer(crm: Engine) -> None:
+    cid = add_customer(housing_loan=True, personal_loan=True)
+    products = {o.product for o in next_best_offers(cid, 6)}
+    assert "mortgage" not in products and "personal_loan" not in products
+
+
+def test_a_high_risk_credit_band_blocks_lending_offers(crm: Engine) -> None:
+    cid = add_customer(age=35, marital="married", balance="500.00")
+    with session_scope(write=True) as s:
+        s.add(CustomerScore(customer_id=cid, credit_band="E", model_versions={"credit": "test"}))
+    assert customer_context(cid).credit_band == "E"
+    for offer in next_best_offers(cid, 6):
+        assert not get_product(offer.product).credit
+
+
+def test_declined_within_30_days_is_never_offered_then_may_be_after_31(crm: Engine) -> None:
+    cid = add_customer(balance="5000.00")
+    _everything_else_held(cid, keep="savings_account")  # only the savings rule is left
     first = suggest_offer(cid)
-    assert first is not None
+    assert first is not None and first.product == "savings_account"
     profiles.record_offer(cid, first.product, "shown", channel="test")
     profiles.record_offer(cid, first.product, "declined", channel="test")
     now = datetime.now(UTC)
-    for later in (now, now + timedelta(days=29)):
-        offer = suggest_offer(cid, now=later)
-        assert offer is None or offer.product != first.product
+    for later in (now, now + timedelta(days=2), now + timedelta(days=29)):
+        assert next_best_offers(cid, 6, now=later, frequency_cap=False) == []
     again = suggest_offer(cid, now=now + timedelta(days=31))
     assert again is not None and again.product == first.product
+
+
+def test_a_declined_model_product_is_never_offered_within_30_days(crm: Engine) -> None:
+    cid = add_customer(balance="4000.00", age=41)
+    offers = next_best_offers(cid, 6)
+    declined = next((o.product for o in offers if o.product not in ("savings_account", "current_account")), None)
+    assert declined is not None, offers
+    profiles.record_offer(cid, declined, "declined", channel="test")
+    now = datetime.now(UTC)
+    for later in (now + timedelta(days=1, minutes=1), now + timedelta(days=29, hours=23)):
+        assert declined not in {o.product for o in next_best_offers(cid, 6, now=later)}
 
 
 def test_accepted_is_not_offered_again_within_30_days(crm: Engine) -> None:
@@ -73,9 +125,7 @@ def test_accepted_is_not_offered_again_within_30_days(crm: Engine) -> None:
     assert suggest_offer(cid, now=now + timedelta(hours=23)) is None  # one suggestion a day
     for later in (now + timedelta(days=2), now + timedelta(days=29, hours=23)):
         offer = suggest_offer(cid, now=later)
-        assert offer is not None and offer.product != first.product
-    again = suggest_offer(cid, now=now + timedelta(days=30, minutes=1))
-    assert again is not None and again.product == first.product
+        assert offer is None or offer.product != first.product
 
 
 def test_shown_2_hours_ago_blocks_every_offer_2_days_later_it_may_be_shown_again(crm: Engine) -> None:
@@ -85,7 +135,9 @@ def test_shown_2_hours_ago_blocks_every_offer_2_days_later_it_may_be_shown_again
     profiles.record_offer(cid, first.product, "shown", channel="telegram")  # never answered
     now = datetime.now(UTC)
     assert suggest_offer(cid, now=now + timedelta(hours=2)) is None  # not this product, nor any other
-    assert suggest_offer(cid, now=now + timedelta(days=2)) == first
+    assert next_best_offers(cid, 6, now=now + timedelta(hours=2), frequency_cap=False) != []  # staff still see them
+    again = suggest_offer(cid, now=now + timedelta(days=2))
+    assert again is not None and again.product == first.product  # an unanswered show changes no feature
 
 
 def test_a_suggestion_in_one_conversation_blocks_the_others_that_day(crm: Engine) -> None:
@@ -99,16 +151,16 @@ def test_a_suggestion_in_one_conversation_blocks_the_others_that_day(crm: Engine
     assert suggest_offer(cid, now=datetime.now(UTC) + timedelta(days=1, minutes=1)) is not None
 
 
-def test_the_offer_explains_itself_from_the_profile(crm: Engine) -> None:
-    cid = add_customer(balance="8000.00", job="retired", age=67, housing_loan=False, personal_loan=False)
-    hold(cid, "savings_account")
-    offer = suggest_offer(cid)
-    assert offer is not None and 0.0 <= offer.propensity <= 1.0
-    assert offer.reason.endswith(".") and offer.reason.count(".") == 1
-    if offer.product == "term_deposit":
-        assert "Retired customers with a healthy balance" in offer.reason
+def test_missing_and_unrecognised_attributes_still_give_offers(crm: Engine) -> None:
+    cid = add_customer(job="astronaut", education="unknown", marital="unknown")
+    with session_scope(write=True) as s:
+        s.execute(update(Customer).where(Customer.id == cid).values(contact_channel="carrier pigeon"))
+    offers = next_best_offers(cid, 6)
+    assert offers and all(0.0 <= o.propensity <= 1.0 and o.reason for o in offers)
 
 
 def test_unknown_customer_is_not_found(crm: Engine) -> None:
     with pytest.raises(NotFound):
         suggest_offer(987_654)
+    with pytest.raises(NotFound):
+        next_best_offers(987_654)

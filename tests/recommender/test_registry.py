@@ -84,7 +84,7 @@ def test_cli_list_promote_and_rollback_every_model(model_registry: Path, capsys:
     assert {registry.promoted_version(n) for n in TASK_NAMES} == {"29990101T000000Z"}
 
     assert registry.main(["rollback"]) == 0
-    assert capsys.readouterr().out.count(f"rolled back ") == len(TASK_NAMES)
+    assert capsys.readouterr().out.count("rolled back ") == len(TASK_NAMES)
     assert {registry.promoted_version(n) for n in TASK_NAMES} == {first}
 
     assert registry.main(["--product", "mortgage_model", "list"]) == 2

@@ -1,4 +1,4 @@
-"""Eligibility, rule scores, model propensity and the ranking of products."""
+"""Eligibility (the one rule), rule scores, model propensities and the expected-value ranking."""
 
 from __future__ import annotations
 
@@ -9,13 +9,26 @@ from pathlib import Path
 import pytest
 
 from recommender.catalogue import CATALOGUE, PRODUCT_IDS, get_product
-from recommender.scoring import is_eligible, rule_score, score_products, term_deposit_propensity
+from recommender.features import CustomerContext
+from recommender.scoring import ineligibility, is_eligible, propensity, rule_score, score_products
+from recommender.tasks import PRODUCT_TASK
 from tests.recommender.conftest import Profile
 
 CREDIT = {"credit_card", "personal_loan", "mortgage"}
+MODEL_PRODUCTS = ("term_deposit", "credit_card", "personal_loan", "mortgage")
+BLANK = Profile(
+    age=None,
+    job=None,
+    marital=None,
+    education=None,
+    credit_default=None,
+    housing_loan=None,
+    personal_loan=None,
+    contact_channel=None,
+)
 
 
-def test_catalogue_has_the_contract_products() -> None:
+def test_catalogue_has_the_contract_products_with_categories_values_and_messages() -> None:
     assert PRODUCT_IDS == (
         "current_account",
         "savings_account",
@@ -25,90 +38,127 @@ def test_catalogue_has_the_contract_products() -> None:
         "mortgage",
     )
     for product in CATALOGUE.values():
-        assert product.title and product.pitch.endswith(".")
-        assert 0 < product.threshold < 1
+        assert product.title and product.pitch.endswith(".") and not product.ending.endswith(".")
+        assert product.category in {"accounts", "savings", "cards", "lending"}
+        assert 0 < product.threshold < 1 and product.value > 0
     assert {p.id for p in CATALOGUE.values() if p.credit} == CREDIT
+    assert set(PRODUCT_TASK) == set(MODEL_PRODUCTS)
     with pytest.raises(KeyError, match="unknown product 'gold_bar'"):
         get_product("gold_bar")
 
 
 @pytest.mark.parametrize("product", PRODUCT_IDS)
-def test_minors_and_unknown_ages_are_never_eligible(product: str) -> None:
-    assert not is_eligible(product, Profile(age=17))
-    assert not is_eligible(product, Profile(age=None))
-    assert is_eligible(product, Profile(age=18))
+def test_no_consent_no_product(product: str) -> None:
+    held = {"current_account"} if product != "current_account" else set()
+    assert is_eligible(product, Profile(), consent=True, held=held)
+    assert not is_eligible(product, Profile(), consent=False, held=held)
+    assert ineligibility(product, Profile(), consent=False, held=held) == "no marketing consent"
 
 
 @pytest.mark.parametrize("product", PRODUCT_IDS)
-def test_credit_products_need_a_known_clean_credit_record(product: str) -> None:
+def test_a_held_product_is_never_eligible(product: str) -> None:
+    held = {"current_account", product}
+    assert ineligibility(product, Profile(), consent=True, held=held) == "already held"
+
+
+def test_the_profile_loan_flags_count_as_held() -> None:
+    assert ineligibility("mortgage", Profile(housing_loan=True), consent=True) == "already held"
+    assert ineligibility("personal_loan", Profile(personal_loan=True), consent=True) == "already held"
+
+
+@pytest.mark.parametrize("product", PRODUCT_IDS)
+def test_minors_and_unknown_ages_are_never_eligible(product: str) -> None:
+    held = {"current_account"} if product != "current_account" else set()
+    for age in (17, None):
+        assert not is_eligible(product, Profile(age=age), consent=True, held=held)
+    assert is_eligible(product, Profile(age=21), consent=True, held=held)
+
+
+def test_age_ranges_of_lending() -> None:
+    held = {"current_account"}
+    assert not is_eligible("credit_card", Profile(age=20), consent=True, held=held)
+    assert is_eligible("term_deposit", Profile(age=20), consent=True, held=held)
+    assert not is_eligible("mortgage", Profile(age=66), consent=True, held=held)
+    assert is_eligible("mortgage", Profile(age=65), consent=True, held=held)
+    assert not is_eligible("personal_loan", Profile(age=71), consent=True, held=held)
+
+
+@pytest.mark.parametrize("product", PRODUCT_IDS)
+def test_credit_products_need_a_clean_record_and_a_safe_band(product: str) -> None:
+    held = {"current_account"} if product != "current_account" else set()
     for default in (True, None):
-        assert is_eligible(product, Profile(credit_default=default)) == (product not in CREDIT)
+        assert is_eligible(product, Profile(credit_default=default), consent=True, held=held) == (product not in CREDIT)
+    for band in ("E", "high"):
+        assert is_eligible(product, Profile(), consent=True, held=held, credit_band=band) == (product not in CREDIT)
+    assert is_eligible(product, Profile(), consent=True, held=held, credit_band="A")
+
+
+def test_a_credit_card_needs_a_current_account() -> None:
+    assert ineligibility("credit_card", Profile(), consent=True) == "needs current_account first"
 
 
 def test_rule_scores() -> None:
-    p = Profile(age=30, marital="married", housing_loan=False, personal_loan=False)
+    p = Profile()
     assert rule_score("current_account", p, Decimal(0)) == pytest.approx(0.60)
     assert rule_score("savings_account", p, Decimal(-5)) == 0.0
     assert rule_score("savings_account", p, None) == 0.0
     assert rule_score("savings_account", p, Decimal(1000)) == pytest.approx(0.15)
     assert rule_score("savings_account", p, Decimal(90_000)) == pytest.approx(0.25)
-    assert rule_score("credit_card", p, None) == pytest.approx(0.20)
-    assert rule_score("credit_card", Profile(age=20), None) == 0.0
-    assert rule_score("credit_card", Profile(personal_loan=True), None) == pytest.approx(0.15)
-    assert rule_score("personal_loan", p, None) == pytest.approx(0.12)
-    assert rule_score("personal_loan", Profile(age=66), None) == 0.0
-    assert rule_score("personal_loan", Profile(personal_loan=True), None) == 0.0
-    assert rule_score("mortgage", p, None) == pytest.approx(0.18)
-    assert rule_score("mortgage", Profile(age=51, marital="married"), None) == 0.0
-    assert rule_score("mortgage", Profile(age=30, marital="single"), None) == 0.0
-    assert rule_score("mortgage", Profile(age=30, marital="married", housing_loan=True), None) == 0.0
     with pytest.raises(ValueError, match="model"):
         rule_score("term_deposit", p, None)
 
 
-def test_savings_rule_reaches_its_threshold_at_a_healthy_balance() -> None:
-    threshold = get_product("savings_account").threshold
-    assert rule_score("savings_account", Profile(), Decimal(999)) < threshold
-    assert rule_score("savings_account", Profile(), Decimal(1000)) >= threshold
+@pytest.mark.parametrize("product", MODEL_PRODUCTS)
+def test_model_propensities_are_probabilities_even_for_a_blank_profile(model_registry: Path, product: str) -> None:
+    full = propensity(product, CustomerContext(Profile(), Decimal(3000), frozenset({"current_account"})))
+    blank = propensity(product, CustomerContext(BLANK, None))
+    assert 0.0 < full < 1.0 and 0.0 < blank < 1.0
 
 
-def test_term_deposit_propensity_is_a_probability(model_registry: Path) -> None:
-    rich_retiree = Profile(age=70, job="retired", education="tertiary", housing_loan=False, personal_loan=False)
-    indebted = Profile(
-        age=35, job="blue-collar", education="primary", housing_loan=True, personal_loan=True, contact_channel="unknown"
+def test_the_term_deposit_model_ranks_profiles_as_the_data_does(model_registry: Path) -> None:
+    retiree = CustomerContext(Profile(age=70, job="retired", education="tertiary"), Decimal(8000))
+    indebted = CustomerContext(
+        Profile(
+            age=35,
+            job="blue-collar",
+            education="primary",
+            housing_loan=True,
+            personal_loan=True,
+            contact_channel="telephone",
+        ),
+        Decimal(-200),
     )
-    high = term_deposit_propensity(rich_retiree, Decimal(8000))
-    low = term_deposit_propensity(indebted, Decimal(-200))
-    assert 0.0 <= low < high <= 1.0
+    assert propensity("term_deposit", indebted) < propensity("term_deposit", retiree)
 
 
-def test_a_customer_with_missing_fields_still_scores(model_registry: Path) -> None:
-    blank = Profile(
-        age=None,
-        job=None,
-        marital=None,
-        education=None,
-        credit_default=None,
-        housing_loan=None,
-        personal_loan=None,
-        contact_channel=None,
-    )
-    assert 0.0 < term_deposit_propensity(blank, None) < 1.0
-
-
-def test_score_products_skips_held_and_ineligible_and_sorts(model_registry: Path) -> None:
-    p = Profile(credit_default=True)
-    scores = score_products(p, Decimal(2000), exclude={"current_account"})
+def test_score_products_skips_held_and_ineligible_and_ranks_by_expected_value(model_registry: Path) -> None:
+    ctx = CustomerContext(Profile(credit_default=True), Decimal(2000), frozenset({"current_account"}))
+    scores = score_products(ctx, consent=True)
     assert {s.product for s in scores} == {"savings_account", "term_deposit"}
-    assert [s.score for s in scores] == sorted((s.score for s in scores), reverse=True)
+    values = [s.expected_value for s in scores]
+    assert values == sorted(values, reverse=True)
     for s in scores:
+        assert s.expected_value == pytest.approx(s.score * get_product(s.product).value)
         assert s.passes == (s.score >= get_product(s.product).threshold)
+    assert score_products(ctx, consent=False) == []
 
 
-def test_without_a_model_term_deposit_is_left_out_with_a_warning(
+def test_a_blank_profile_gets_a_list_not_an_error(model_registry: Path) -> None:
+    scores = score_products(CustomerContext(BLANK, None), consent=True)
+    assert scores == []  # age unknown: nothing is eligible, and nothing raised
+    scores = score_products(
+        CustomerContext(
+            Profile(job=None, education=None, marital=None, contact_channel=None), None, frozenset({"current_account"})
+        ),
+        consent=True,
+    )
+    assert {s.product for s in scores} >= {"term_deposit", "credit_card", "mortgage"}
+
+
+def test_without_models_only_the_rule_products_are_scored_with_a_warning(
     empty_registry: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="recommender.scoring"):
-        scores = score_products(Profile(), Decimal(2000))
-    assert "term_deposit" not in {s.product for s in scores}
+        scores = score_products(CustomerContext(Profile(), Decimal(2000), frozenset({"current_account"})), consent=True)
+    assert {s.product for s in scores} == {"savings_account"}
     assert "python -m recommender.train" in caplog.text

@@ -88,9 +88,31 @@ def test_lift_at() -> None:
 
 @requires_data
 def test_cli_trains_one_task_without_promoting(empty_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--data-dir", str(DATA_DIR), "--task", "berka_card_gold", "--sample", "3000", "--folds", str(FOLDS), "--no-promote"]) == 0
+    assert (
+        main(
+            [
+                "--data-dir",
+                str(DATA_DIR),
+                "--task",
+                "berka_card_gold",
+                "--sample",
+                "3000",
+                "--folds",
+                str(FOLDS),
+                "--no-promote",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    for text in ("popularity: 3-fold CV ROC AUC", "logistic_regression", "hist_gradient_boosting", "held-out: ROC AUC", "lift@10%", "Brier"):
+    for text in (
+        "popularity: 3-fold CV ROC AUC",
+        "logistic_regression",
+        "hist_gradient_boosting",
+        "held-out: ROC AUC",
+        "lift@10%",
+        "Brier",
+    ):
         assert text in out
     assert len(registry.list_versions("berka_card_gold")) == 1
     assert registry.promoted_version("berka_card_gold") is None
