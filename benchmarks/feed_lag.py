@@ -57,7 +57,6 @@ DEADLINE_S = 30.0
 
 def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
     from profiles.db import reset_engine
-    from profiles.feed.consumer import rasa_broker_env
     from profiles.identity import issue_token
     from profiles.models import Interaction
     from profiles.settings import get_settings
@@ -78,8 +77,7 @@ def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
         rabbitmq_url = os.environ.get("RABBITMQ_URL") or DEFAULT_RABBITMQ
         queue = f"feed_lag_{uuid.uuid4().hex[:8]}"
         env.update(REDIS_URL=redis_url, RABBITMQ_URL=rabbitmq_url, EVENT_QUEUE=queue)
-        env.update(_redis_env(redis_url))
-        env.update(rasa_broker_env(rabbitmq_url, queue))
+        env.update(_redis_env(redis_url, rabbitmq_url, queue))
         template = ROOT / "bot" / "endpoints.redis.yml"
     else:
         env["EVENTS_DB_URL"] = f"sqlite:///{tmp / 'events.db'}"

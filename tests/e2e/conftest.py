@@ -135,10 +135,15 @@ def _free_port() -> int:
         return port
 
 
-def _redis_env(redis_url: str) -> dict[str, str]:
-    """REDIS_URL -> the variables bot/endpoints.redis.yml interpolates (as scripts/run.sh does)."""
+def _redis_env(redis_url: str, rabbitmq_url: str | None = None, event_queue: str = "rasa_events") -> dict[str, str]:
+    """Every variable bot/endpoints.redis.yml interpolates (as scripts/run.sh sets them): the Redis stores' from
+    REDIS_URL, and the RabbitMQ event broker's from ``rabbitmq_url`` (default: RABBITMQ_URL, else the local
+    guest account) and ``event_queue``."""
+    from profiles.feed.consumer import rasa_broker_env
+
+    broker = rasa_broker_env(rabbitmq_url or os.environ.get("RABBITMQ_URL") or DEFAULT_RABBITMQ_URL, event_queue)
     u = urlsplit(redis_url)
-    return {
+    return broker | {
         "REDIS_HOST": u.hostname or "127.0.0.1",
         "REDIS_PORT": str(u.port or 6379),
         "REDIS_DB": (u.path or "/0").lstrip("/") or "0",
@@ -248,14 +253,11 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
     template = ROOT / "bot" / "endpoints.yml"
     rabbitmq_url = event_queue = events_db_url = None
     if redis_url:
-        from profiles.feed.consumer import rasa_broker_env
-
-        env.update(_redis_env(redis_url))
         template = ROOT / "bot" / "endpoints.redis.yml"
         rabbitmq_url = os.environ.get("RABBITMQ_URL") or DEFAULT_RABBITMQ_URL
         event_queue = f"e2e_events_{os.getpid()}_{uuid.uuid4().hex[:8]}"  # this session's own queue
         env.update(RABBITMQ_URL=rabbitmq_url, EVENT_QUEUE=event_queue)
-        env.update(rasa_broker_env(rabbitmq_url, event_queue))
+        env.update(_redis_env(redis_url, rabbitmq_url, event_queue))
     else:
         env.pop("RABBITMQ_URL", None)  # embedded mode: Rasa's SQL broker, whatever the outer environment says
         events_db_url = f"sqlite:///{tmp / 'events.db'}"
