@@ -20,6 +20,7 @@ feature frame without touching the database. Models are read once per process fr
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -33,7 +34,6 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 from sqlalchemy import Table, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
@@ -196,18 +196,43 @@ def _rows(scores: pd.DataFrame, versions: dict[str, str], computed_at: datetime)
 
 
 def upsert_scores(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or replace ``customer_scores`` rows (one statement, ``ON CONFLICT (customer_id) DO UPDATE``)."""
+    """Insert or replace ``customer_scores`` rows (``ON CONFLICT (customer_id) DO UPDATE``) in the session's
+    transaction. PostgreSQL: ``COPY`` into a temporary staging table, then one ``INSERT ... SELECT ... ON
+    CONFLICT``; SQLite: one ``INSERT ... ON CONFLICT`` executed for all rows."""
     if not rows:
         return
     table = CustomerScore.__table__
     assert isinstance(table, Table)
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    if dialect not in ("postgresql", "sqlite"):
+    if dialect == "postgresql":
+        _upsert_postgresql(session, table, rows)
+        return
+    if dialect != "sqlite":
         raise RuntimeError(f"upsert not implemented for {dialect}")
-    stmt = insert(table)
+    stmt = sqlite_insert(table)
     updated = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "customer_id"}
     session.execute(stmt.on_conflict_do_update(index_elements=["customer_id"], set_=updated), list(rows))
+
+
+def _upsert_postgresql(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    columns = [c.name for c in table.columns]  # our own model's column names: plain identifiers
+    json_columns = {c.name for c in table.columns if c.name in ("channel_mix", "model_versions")}
+    stage = "analytics_scores_stage"
+    connection = session.connection()
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS"
+    )
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c]
+                            for c in columns])
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "customer_id")
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} "
+        f"ON CONFLICT (customer_id) DO UPDATE SET {updates}"
+    )
 
 
 def score_customers(

@@ -180,7 +180,7 @@ def train(folder: Path, *, seed: int, progress: Callable[[str], None] = print) -
     chosen = max(cv_auc, key=lambda n: cv_auc[n]["mean"])
     pipeline = candidates(seed)[chosen].fit(X_train, y_train)
     proba = pipeline.predict_proba(X_test)[:, 1]
-    held_out = {
+    held_out: dict[str, Any] = {
         "roc_auc": round(float(roc_auc_score(y_test, proba)), 4),
         "roc_auc_95ci": auc_interval(y_test, proba, seed=seed),
         "brier": round(float(brier_score_loss(y_test, proba)), 4),
