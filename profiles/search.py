@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, literal_column, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from profiles.contact import normalise_contact
@@ -120,7 +120,8 @@ def build_search(query: SearchQuery) -> Select[Customer, CustomerScore]:
         words = [w for w in query.name.strip().lower().split() if w]
         if not words or len(query.name) > NAME_MAX:
             raise InvalidInput(f"name must have 1..{NAME_MAX} characters.", field="name")
-        full = func.lower(Customer.first_name + " " + Customer.last_name)
+        # The same expression as the PostgreSQL trigram index (docs/API.md), the space a literal, not a parameter.
+        full = func.lower(Customer.first_name + literal_column("' '") + Customer.last_name)
         for word in words:
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             conditions.append(full.like(f"%{escaped}%", escape="\\"))
