@@ -26,7 +26,7 @@ async def profile_error_handler(request: Request, exc: Exception) -> JSONRespons
     """A profiles/ error as a 4xx JSON answer (its ``user_message``, never internal detail)."""
     assert isinstance(exc, ProfileError)
     if isinstance(exc, InvalidInput):
-        where = "query" if request.method in ("GET", "DELETE") else "body"
+        where = "header" if exc.field == "If-Match" else "query" if request.method in ("GET", "DELETE") else "body"
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             content={"detail": [{"loc": [where, exc.field or "body"], "msg": exc.user_message,
