@@ -44,8 +44,8 @@ retail-banking finding that product depth retains.
 
 Bands: ``low`` p < 0.15, ``medium`` 0.15 <= p < 0.35, ``high`` p >= 0.35 (the data's base rate is 0.20).
 Limits: trained on another bank's customers (2010s, France/Spain/Germany); balances there are far higher
-than ours (median 97,000 vs about 500 EUR), so our customers sit at the low-balance end, where the data's
-zero-balance customers churn less. Use the probability to rank customers, not as a calibrated rate.
+than ours (median 97,000 vs about 3,200 EUR for the seeded customers), so our customers sit at the
+low-balance end, where the data's zero-balance customers churn less. Use the probability to rank customers, not as a calibrated rate.
 """
 
 from __future__ import annotations
