@@ -212,7 +212,8 @@ def segment_profiles_chart(segments: tuple[SegmentProfile, ...]) -> str:
 
 @lru_cache(maxsize=16)
 def churn_chart(bins: tuple[ChurnBin, ...], bands: tuple[str, ...]) -> str:
-    """Histogram of churn probability in bins of 0.1, stacked by churn-risk band."""
+    """Histogram of churn probability (bins of ``profiles.reports.CHURN_BINS``), stacked by churn-risk band; the
+    x axis ends at the highest non-empty bin (at least 0.2): churn probabilities crowd at the low end."""
 
     def draw(fig: Figure) -> None:
         ax = fig.subplots()
@@ -227,7 +228,7 @@ def churn_chart(bins: tuple[ChurnBin, ...], bands: tuple[str, ...]) -> str:
                    color=BAND_COLOURS.get(band, PALETTE[i % len(PALETTE)]), edgecolor="white")
             for x in xs:
                 bottom[x] += heights[x]
-        ax.set_xlim(0, 1)
+        ax.set_xlim(0, max(0.2, max(b.upper for b in bins)))
         ax.set_xlabel("churn probability")
         ax.set_ylabel("customers")
         ax.set_title("Churn-risk distribution")

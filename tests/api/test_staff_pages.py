@@ -18,7 +18,7 @@ from profiles import issue_staff_token, issue_token
 from profiles.db import session_scope
 from profiles.identity import ALGORITHM, ISSUER
 from profiles.models import AccessLog, Account, Customer, CustomerScore, Interaction, utcnow
-from profiles.reports import churn_distribution, dashboard, segment_profiles
+from profiles.reports import CHURN_BINS, churn_distribution, dashboard, segment_profiles
 from profiles.seed import seed
 from profiles.settings import get_settings
 
@@ -234,13 +234,13 @@ def test_report_queries_match_the_rows(client: TestClient) -> None:
         assert abs(p.mean_balance - expected_balance) <= Decimal("0.01")  # type: ignore[operator]
         assert p.total_clv == pytest.approx(sum(100.0 * c for c in members))
         assert p.mean_products == pytest.approx(sum(1 + c % 4 for c in members) / len(members))
-    # p = k/12: bins of 0.1 hold k = 0,1 | 2 | 3 | 4 | 5,6 | 7 | 8 | 9 | 10 | 11 (k/12 < (i+1)/10)
     per_bin = {}
     for b in bins:
-        per_bin[round(b.lower, 1)] = per_bin.get(round(b.lower, 1), 0) + b.customers
+        per_bin[round(b.lower, 2)] = per_bin.get(round(b.lower, 2), 0) + b.customers
     expected: dict[float, int] = {}
     for row in scores.values():
-        lower = min(int(float(row["churn_probability"]) * 10 + 1e-9), 9) / 10  # type: ignore[arg-type]
+        index = min(int(float(row["churn_probability"]) * CHURN_BINS + 1e-9), CHURN_BINS - 1)  # type: ignore[arg-type]
+        lower = round(index / CHURN_BINS, 2)
         expected[lower] = expected.get(lower, 0) + 1
     assert per_bin == expected
     assert [b.band for b in bands] == ["low", "medium", "high"]
@@ -294,3 +294,14 @@ def test_lookup_form_redirects_to_the_customer(client: TestClient) -> None:
 def test_stylesheet_is_public(client: TestClient) -> None:
     response = client.get("/staff/static/staff.css")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/css")
+
+
+def test_dashboard_follows_a_new_scoring_run(client: TestClient) -> None:
+    """The cached aggregates are recomputed as soon as scores change (new computed_at)."""
+    assert re.search(r'<th scope="row">Borrowers</th><td>4</td>', client.get("/staff", headers=bearer("marketing")).text)
+    with session_scope(write=True) as session:
+        row = session.get(CustomerScore, 1)
+        assert row is not None
+        row.segment, row.computed_at = "Borrowers" if row.segment != "Borrowers" else "Young digitals", utcnow()
+    text = client.get("/staff", headers=bearer("marketing")).text
+    assert re.search(r'<th scope="row">Borrowers</th><td>(5|3)</td>', text)
