@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [str(APP_PY), "-m", "profiles.analytics.batch"] + (["--chunk", str(args.chunk)] if args.chunk else [])
         batch = run_step("batch", cmd, env)
         steps.append(batch)
+        if batch.returncode:
+            print(f"batch command failed (exit {batch.returncode}): no figures", file=sys.stderr)
+            return batch.returncode
         scored = _count(url, "customer_scores")
         result.update({
             "steps": [s.as_dict() for s in steps],
@@ -177,8 +180,6 @@ def main(argv: list[str] | None = None) -> int:
               f"throughput {args.n / batch.wall_s:,.0f} customers/s | peak RSS {batch.peak_rss_mb:,.0f} MiB "
               f"(target <= {TARGET_PEAK_RSS_MB:,.0f}: {'met' if batch.peak_rss_mb <= TARGET_PEAK_RSS_MB else 'MISSED'})"
               f" | customer_scores rows {scored:,}")
-        if batch.returncode:
-            return batch.returncode
         return 0 if scored == args.n else 1
     finally:
         if schema and args.database_url and not args.keep:
