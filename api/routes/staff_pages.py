@@ -35,6 +35,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 from profiles import StaffIdentity, verify_staff_token
 from profiles.errors import IdentityError, NotAllowed, NotFound
@@ -229,6 +230,7 @@ def churn_chart(bins: tuple[ChurnBin, ...], bands: tuple[str, ...]) -> str:
             for x in xs:
                 bottom[x] += heights[x]
         ax.set_xlim(0, max(0.2, max(b.upper for b in bins)))
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xlabel("churn probability")
         ax.set_ylabel("customers")
         ax.set_title("Churn-risk distribution")
