@@ -12,16 +12,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
-    Float,
     Integer,
-    JSON,
     MetaData,
     Numeric,
     String,
@@ -451,4 +451,56 @@ class OfferEvent(Base):
     product: Mapped[str] = mapped_column(String(30))
     outcome: Mapped[str] = mapped_column(String(10))
     channel: Mapped[str] = mapped_column(String(30))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LinkCode(Base):
+    """A one-time code a verified customer gets (e.g. in the logged-in web chat) to link a messenger account.
+
+    Only the SHA-256 of the code is stored; it expires (``expires_at``) and is spent once (``used_at``).
+    """
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(160))  # "<channel>:<messenger user id>"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessengerLink(Base):
+    """A messenger account (channel + the messenger's user id = Rasa sender_id) linked to a customer."""
+
+    __tablename__ = "messenger_links"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(30))  # telegram, facebook
+    external_id: Mapped[str] = mapped_column(String(128))
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PushDelivery(Base):
+    """One attempt to push a proactive message (reminder, offer) to one customer, and its outcome.
+
+    status: delivered, no_channel, no_consent, quiet_hours, channel_error, invalid.
+    """
+
+    __tablename__ = "push_deliveries"
+    __table_args__ = (Index("ix_push_deliveries_campaign", "campaign", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    campaign: Mapped[str] = mapped_column(String(80))
+    channel: Mapped[str | None] = mapped_column(String(30))
+    sender_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

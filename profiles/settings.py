@@ -50,6 +50,21 @@ class Settings(BaseSettings):
     feed_poll_seconds: float = 0.5
     # Trained analyses (credit, churn, segments) and their metadata: profiles.analytics.
     analytics_dir: Path = ROOT / "var" / "analytics"
+    # Messenger channels (issue 5). Unset = the channel is off. Outbound calls go to *_api_url (the real
+    # cloud by default; tests point them at a local fake).
+    telegram_token: str | None = None
+    telegram_bot_name: str = "atlantic_nova_bot"
+    telegram_secret_token: str | None = None  # checked against X-Telegram-Bot-Api-Secret-Token
+    telegram_api_url: str = "https://api.telegram.org"
+    facebook_verify: str | None = None
+    facebook_secret: str | None = None  # app secret: X-Hub-Signature-256 is checked with it
+    facebook_page_access_token: str | None = None
+    facebook_api_url: str = "https://graph.facebook.com"
+    link_code_ttl_minutes: int = 10
+    # Proactive push: no message in the customer's quiet hours (local time of push_timezone).
+    quiet_hours_start: int = 21  # hour, 0-23
+    quiet_hours_end: int = 8
+    push_timezone: str = "Europe/Lisbon"
     seed: int = 20261129
     seed_customers: int = 0  # 0 = every row of the bank-marketing file
 
