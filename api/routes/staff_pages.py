@@ -301,7 +301,7 @@ async def sign_in(request: Request) -> Response:
         return _page(request, "staff/sign_in.html", 422 if not token else 413, next=target, message=None,
                      error="Please paste your staff token." if not token else "That is too long to be a staff token.")
     try:
-        who = verify_staff_token(token)
+        verify_staff_token(token)  # any staff role may sign in; each page checks its own roles
     except IdentityError:
         return _page(request, "staff/sign_in.html", 401, next=target, message=None,
                      error="That token is not a valid staff token, or it has expired.")
@@ -309,7 +309,6 @@ async def sign_in(request: Request) -> Response:
     response.headers.update(SECURITY_HEADERS)
     secure = request.url.scheme == "https" or get_settings().environment != "development"
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/staff")
-    del who
     return response
 
 
