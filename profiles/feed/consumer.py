@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 RASA_EXCHANGE = "rasa-exchange"  # rasa.core.brokers.pika.RABBITMQ_EXCHANGE (a fanout exchange)
 DEFAULT_BATCH = 200
 MAX_BACKOFF_S = 30.0
+BATCH_GAP_S = 0.02  # RabbitMQ: a batch ends after this long without a message (one turn's events come together)
 
 # Rasa's SQL event broker table (rasa.core.brokers.sql.SQLEventBroker.SQLBrokerEvent), declared identically
 # so the consumer can create it when it starts before Rasa.
@@ -258,20 +259,23 @@ class RabbitMQSource:
 
     def fetch(self, limit: int, wait: float) -> list[Delivery]:
         """Up to ``limit`` messages: waits up to ``wait`` s for the first, then takes what arrives within
-        50 ms of the previous one. On a connection error: reconnects (with back-off) and returns []."""
+        ``BATCH_GAP_S`` of the previous one. On a connection error: reconnects (with back-off) and returns []."""
         pika = self._pika
         try:
             if self._channel is None:
                 self._connect()
             out: list[Delivery] = []
-            timeout = max(wait, 0.05)
-            for method, _props, body in self._channel.consume(self.queue, inactivity_timeout=timeout):
+            give_up = time.monotonic() + max(wait, 0.0)
+            # One generator per channel (pika keeps it between calls); it yields (None, None, None) after
+            # BATCH_GAP_S without a message: the end of a batch, or another turn of waiting for the first one.
+            for method, _props, body in self._channel.consume(self.queue, inactivity_timeout=BATCH_GAP_S):
                 if method is None:
-                    break
+                    if out or time.monotonic() >= give_up:
+                        break
+                    continue
                 out.append(Delivery(int(method.delivery_tag), body))
                 if len(out) >= limit:
                     break
-                timeout = 0.05
             return out
         except (pika.exceptions.AMQPError, OSError) as exc:
             log.warning("feed: RabbitMQ connection lost (%s); reconnecting in %.0f s", exc, self._backoff)
