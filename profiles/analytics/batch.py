@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -112,14 +111,6 @@ def load_models(*, train_if_missing: bool = False, reload: bool = False) -> Mode
         return _models
 
 
-def _none_if_nan(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float | np.floating) and math.isnan(value):
-        return None
-    return value
-
-
 def score_frame(frame: pd.DataFrame, models: Models | None = None) -> pd.DataFrame:
     """Score a feature frame (:func:`profiles.analytics.features.build_features`); no database access.
 
@@ -180,19 +171,19 @@ def _score_frame(frame: pd.DataFrame, models: Models) -> pd.DataFrame:
 
 
 def _rows(scores: pd.DataFrame, versions: dict[str, str], computed_at: datetime) -> list[dict[str, Any]]:
-    rows = []
-    for cid, rec in zip(scores.index, scores[list(SCORE_COLUMNS)].to_dict("records"), strict=True):
-        row = {k: _none_if_nan(v) for k, v in rec.items()}
-        for key in ("clv", "credit_default_probability", "churn_probability", "loyalty_score"):
-            if row[key] is not None:
-                row[key] = float(row[key])
-        for key in ("product_count", "interactions_90d"):
-            row[key] = int(row[key])
-        row["customer_id"] = int(cid)
-        row["model_versions"] = dict(versions)
+    """``customer_scores`` rows from :func:`score_frame`'s frame: plain Python values, NaN -> None."""
+    table = scores[list(SCORE_COLUMNS)].copy()
+    for key in ("clv", "credit_default_probability", "churn_probability", "loyalty_score"):
+        table[key] = table[key].astype("float64")
+    for key in ("product_count", "interactions_90d"):
+        table[key] = table[key].astype("int64")
+    table = table.astype(object).where(table.notna(), None)
+    table["customer_id"] = scores.index.astype("int64")
+    records = table.to_dict("records")
+    for row in records:
+        row["model_versions"] = versions
         row["computed_at"] = computed_at
-        rows.append(row)
-    return rows
+    return records
 
 
 def upsert_scores(session: Session, rows: Sequence[dict[str, Any]]) -> None:
