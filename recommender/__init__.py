@@ -1,8 +1,9 @@
-"""Product recommender: term-deposit propensity model, rule scores, eligibility and the next best offer.
+"""Next-best-offer engine: calibrated per-product propensity models, eligibility, ranking and explanations.
 
-Public API: :func:`suggest_offer` and :class:`Offer` (defined in :mod:`recommender.offers`). Training:
-``python -m recommender.train``; registry: ``python -m recommender.registry list|promote VERSION``.
-Reads profiles/ and nothing else of ours.
+Public API (defined in :mod:`recommender.offers`): :func:`suggest_offer` (the bot's one suggestion),
+:func:`next_best_offers` (a ranked list, for staff and campaigns) and :class:`Offer`. Training:
+``python -m recommender.train``; evaluation: ``python -m recommender.evaluate``; registry:
+``python -m recommender.registry list|promote VERSION|rollback|check``. Reads profiles/ and nothing else of ours.
 
 The two names are resolved on first use, so ``python -m recommender.registry`` / ``recommender.train`` and
 ``from recommender import registry`` do not import the CRM store.
@@ -13,9 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recommender.offers import Offer, suggest_offer
+    from recommender.offers import Offer, next_best_offers, suggest_offer
 
-__all__ = ["Offer", "suggest_offer"]
+__all__ = ["Offer", "next_best_offers", "suggest_offer"]
 
 
 def __getattr__(name: str) -> Any:

@@ -71,7 +71,7 @@ CATALOGUE: dict[str, Product] = {
             "savings",
             "A term deposit earns a fixed rate on savings you can set aside for a fixed term.",
             "often choose a term deposit to earn a fixed return",
-            threshold=0.385,
+            threshold=0.56,
             value=120.0,
         ),
         Product(

@@ -11,9 +11,10 @@ it reads the model as it is, whatever its family, and costs one extra batch pred
 **Rule-scored products** (current and savings account): a sentence stating the rule's conditions as they
 hold for this customer.
 
-Only attributes that are true of the customer are named. Age, marital status, gender, contact channel and the
+Only attributes that are true of the customer are named. Marital status, gender, contact channel and the
 economy are never named (they may be read aloud in a chat, or say nothing about the customer); a retired
-customer or a student is named through the subject ("Retired customers with …").
+customer or a student is named through the subject ("Retired customers with …"), and age, when it pushed the
+score up, only as "Customers at your stage of life", never the number.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from recommender import registry
 from recommender.catalogue import get_product
 from recommender.features import CustomerContext, coerce, serving_frame
-from recommender.scoring import HEALTHY_BALANCE, RULE_PRODUCTS
+from recommender.scoring import HEALTHY_BALANCE, RULE_PRODUCTS, single_thread
 from recommender.tasks import PRODUCT_TASK, get_task
 
 MIN_PUSH = 0.002  # probability points; smaller pushes are noise, not a reason
@@ -108,14 +108,14 @@ def pushes(model: Any, row: pd.DataFrame, reference: Mapping[str, Any], candidat
     frame = pd.concat([row] * (len(tested) + 1), ignore_index=True)
     for i, column in enumerate(tested, start=1):
         frame.loc[i, column] = reference[column]
-    with threadpool_limits(limits=1):
+    with single_thread():
         proba = np.asarray(model.predict_proba(frame)[:, 1], dtype=float)
     return {column: float(proba[0] - proba[i]) for i, column in enumerate(tested, start=1)}
 
 
 def _sentence(subject: str, phrases: list[str], ending: str) -> str:
     if not phrases:
-        return f"{subject} with a profile like yours {ending}."
+        return f"{subject} {ending}." if subject != "Customers" else f"Customers with a profile like yours {ending}."
     body = phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
     return f"{subject} with {body} {ending}."
 
@@ -134,12 +134,15 @@ def model_explanation(product_id: str, ctx: CustomerContext) -> Explanation:
     values = row.iloc[0].to_dict()
     phrases = {c: p for c in task.features.columns if (p := phrase_for(c, values[c], berka=berka)) is not None}
     reference = coerce(pd.DataFrame([model.metadata.get("reference", {})]), task.features).iloc[0].to_dict()
-    push = pushes(model.pipeline, row, reference, list(phrases))
+    candidates = [*phrases, *(["age"] if _present(values.get("age")) else [])]
+    push = pushes(model.pipeline, row, reference, candidates)
     ranked = [c for c in sorted(push, key=lambda c: -push[c]) if push[c] > MIN_PUSH][:MAX_FACTORS]
     subject = "Customers"
     if "job" in ranked and str(values["job"]) in _JOB_SUBJECT:
         subject = _JOB_SUBJECT[str(values["job"])]
-    named = [c for c in ranked if not (c == "job" and str(values["job"]) in _JOB_SUBJECT)]
+    elif "age" in ranked:
+        subject = "Customers at your stage of life"  # the age itself is never said
+    named = [c for c in ranked if c != "age" and not (c == "job" and str(values["job"]) in _JOB_SUBJECT)]
     words = [phrases[c] for c in named]
     if not berka and {"housing", "loan"} <= set(named) and values["housing"] == values["loan"] == "no":
         words = ["no existing loans" if c == "housing" else phrases[c] for c in named if c != "loan"]

@@ -254,14 +254,16 @@ def coerce(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
 
     A column absent from ``frame`` is all ``NaN`` (imputed by the pipeline).
     """
-    out = pd.DataFrame(index=frame.index)
+    columns: dict[str, Any] = {}
     for column in features.numeric:
         values = frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
-        out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
+        columns[column] = pd.Series(
+            pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64"), index=frame.index, dtype="float64"
+        )
     for column in features.categorical:
         raw = frame[column].tolist() if column in frame else [None] * len(frame)
-        out[column] = pd.Series([_category(column, v) for v in raw], index=frame.index, dtype="object")
-    return out
+        columns[column] = pd.Series([_category(column, v) for v in raw], index=frame.index, dtype="object")
+    return pd.DataFrame(columns, index=frame.index, columns=list(features.columns))
 
 
 def _read_bank_csv(path: str | Path, required: Iterable[str]) -> pd.DataFrame:

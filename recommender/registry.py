@@ -19,6 +19,7 @@ Usage::
     python -m recommender.registry list [--product MODEL]
     python -m recommender.registry promote VERSION [--product MODEL]   # every model that has VERSION
     python -m recommender.registry rollback [--product MODEL]          # each model back to its previous version
+    python -m recommender.registry check                               # exit 1 unless every model is promoted
 
 Exit status 2 with a message naming the known versions for an unknown version or model.
 """
@@ -127,7 +128,7 @@ def save_version(product: str, pipeline: Any, metadata: dict[str, Any], *, versi
         raise RegistryError(f"{product} version {version} already exists")
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=pdir))
     joblib.dump(pipeline, staging / MODEL_FILE)
-    (staging / METADATA_FILE).write_text(json.dumps({"version": version, **metadata}, indent=2) + "\n")
+    (staging / METADATA_FILE).write_text(json.dumps({**metadata, "version": version}, indent=2) + "\n")
     staging.rename(pdir / version)
     return version
 
@@ -264,7 +265,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     promote_cmd = sub.add_parser("promote", help="promote VERSION of every model that has it")
     promote_cmd.add_argument("version")
     sub.add_parser("rollback", help="promote each model's previous version")
+    sub.add_parser("check", help="exit 1 unless every model of recommender.tasks has a promoted version")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        from recommender.tasks import TASK_NAMES
+
+        missing = [name for name in TASK_NAMES if promoted_version(name) is None]
+        if missing:
+            print(f"not promoted: {', '.join(missing)}; train with `{TRAIN_COMMAND}`")
+            return 1
+        print(f"every model is promoted ({', '.join(f'{n} {promoted_version(n)}' for n in TASK_NAMES)})")
+        return 0
     names = [args.product] if args.product else models()
     try:
         if args.product and args.product not in models():

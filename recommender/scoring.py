@@ -15,9 +15,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from recommender import registry
 from recommender.catalogue import CATALOGUE, HIGH_RISK_BANDS, get_product
@@ -29,6 +30,20 @@ logger = logging.getLogger(__name__)
 ADULT_AGE = 18
 HEALTHY_BALANCE = Decimal(1000)  # EUR; used by the savings rule and by the explanations
 RULE_PRODUCTS: frozenset[str] = frozenset({"current_account", "savings_account"})
+
+_controller: ThreadpoolController | None = None
+
+
+def single_thread() -> Any:
+    """Context manager limiting the BLAS / OpenMP pools to one thread while scoring.
+
+    The controller is built once per process, on first use (after a model is loaded, so it sees scikit-learn's
+    OpenMP runtime): building one scans the loaded libraries, ~6 ms, too slow to repeat per prediction.
+    """
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1)
 
 
 def ineligibility(
@@ -117,14 +132,20 @@ def model_propensities(product_id: str, contexts: Sequence[CustomerContext]) -> 
 
     Raises:
         KeyError: ``product_id`` has no model (see :data:`recommender.tasks.PRODUCT_TASK`).
-        registry.ModelNotFound: no promoted version of that model (run ``python -m recommender.train``).
+        registry.ModelNotFound: no promoted version of that model, or one trained on other features (run
+            ``python -m recommender.train``).
     """
     if product_id not in PRODUCT_TASK:
         raise KeyError(f"{product_id!r} is not scored by a model")
     task = get_task(PRODUCT_TASK[product_id])
     model = registry.load_promoted(task.name)
+    if model.metadata.get("features") != list(task.features.columns):
+        raise registry.ModelNotFound(
+            f"promoted {task.name} version {model.version} was trained on other features; "
+            f"retrain with `{registry.TRAIN_COMMAND}`"
+        )
     frame = serving_frames(task.features, contexts)
-    with threadpool_limits(limits=1):
+    with single_thread():
         proba = model.pipeline.predict_proba(frame)
     return np.asarray(proba[:, 1], dtype=float)
 

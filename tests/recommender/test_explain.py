@@ -14,7 +14,7 @@ from recommender.features import CustomerContext, serving_frame
 from recommender.tasks import PRODUCT_TASK, get_task
 from tests.recommender.conftest import Profile
 
-NEVER_NAMED = ("age", "marital", "contact", "gender", "month", "euribor3m")
+NEVER_NAMED = ("marital", "contact", "gender", "month", "euribor3m")
 
 
 def test_phrases_name_only_what_is_true() -> None:
@@ -27,7 +27,7 @@ def test_phrases_name_only_what_is_true() -> None:
     assert phrase_for("loan", 1.0, berka=True) == "a loan with us"
     assert phrase_for("card_classic", 0.0) is None
     assert phrase_for("job", float("nan")) is None
-    for feature in NEVER_NAMED:
+    for feature in (*NEVER_NAMED, "age"):
         assert phrase_for(feature, "married") is None and phrase_for(feature, 40.0) is None
 
 
@@ -58,6 +58,9 @@ def test_named_factors_are_those_that_pushed_the_score_up(model_registry: Path) 
     assert ranked == sorted(ranked, reverse=True)
     if "job" in why.factors:
         assert why.sentence.startswith("Retired customers with")
+    elif "age" in why.factors:
+        assert why.sentence.startswith("Customers at your stage of life")
+    assert "67" not in why.sentence
 
 
 def test_a_blank_profile_still_gets_a_sentence(model_registry: Path) -> None:

@@ -108,3 +108,11 @@ def test_cli_list_on_an_empty_registry(empty_registry: Path, capsys: pytest.Capt
     assert "python -m recommender.train" in capsys.readouterr().out
     assert registry.main(["rollback"]) == 2
     assert "python -m recommender.train" in capsys.readouterr().err
+
+
+def test_check_says_whether_every_model_is_promoted(model_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert registry.main(["check"]) == 0
+    assert "every model is promoted" in capsys.readouterr().out
+    (model_registry / "berka_leasing" / "CURRENT").unlink()
+    assert registry.main(["check"]) == 1
+    assert "not promoted: berka_leasing" in capsys.readouterr().out

@@ -162,3 +162,17 @@ def test_without_models_only_the_rule_products_are_scored_with_a_warning(
         scores = score_products(CustomerContext(Profile(), Decimal(2000), frozenset({"current_account"})), consent=True)
     assert {s.product for s in scores} == {"savings_account"}
     assert "python -m recommender.train" in caplog.text
+
+
+def test_a_model_trained_on_other_features_is_not_used(model_registry: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A registry left over from an older feature set: the product is skipped with a warning, never a crash."""
+    from recommender import registry
+
+    old = registry.load_promoted("term_deposit")
+    version = registry.save_version("term_deposit", old.pipeline, {**old.metadata, "features": ["age", "balance"]})
+    registry.promote(version, "term_deposit")
+    ctx = CustomerContext(Profile(), Decimal(2000), frozenset({"current_account"}))
+    with caplog.at_level(logging.WARNING, logger="recommender.scoring"):
+        products = {s.product for s in score_products(ctx, consent=True)}
+    assert "term_deposit" not in products and "mortgage" in products
+    assert "trained on other features" in caplog.text
