@@ -316,6 +316,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring); returns the exit status (0 ok, 2 refused input)."""
     parser = argparse.ArgumentParser(prog="python -m profiles.analytics.batch", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"customers per chunk (default {DEFAULT_CHUNK})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

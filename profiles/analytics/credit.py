@@ -197,9 +197,15 @@ def train(folder: Path, *, seed: int, progress: Callable[[str], None] = print) -
         train_probabilities=np.sort(pipeline.predict_proba(X_train)[:, 1]),
         reference_amount_to_income=float(X_train["amount_to_income"].median()),
     )
+    final = pipeline.named_steps["model"]
+    coefficients = (
+        {f: round(float(c), 3) for f, c in zip(FEATURES, final.coef_[0], strict=True)}
+        if hasattr(final, "coef_") else None
+    )
     metadata = {
         "source": SOURCE,
         "features": list(FEATURES),
+        "standardised_coefficients": coefficients,
         "excluded": {"gender": "protected attribute", "district statistics": "Czech 1990s, no Portuguese analogue",
                      "transactions": "TRANS.ASC not in our copy of the data"},
         "split": {"test_size": TEST_SIZE, "stratified": True, "seed": seed, "owner": "ours"},

@@ -75,6 +75,7 @@ def train_all(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring); returns the exit status (0 ok, 2 refused input)."""
     parser = argparse.ArgumentParser(prog="python -m profiles.analytics.train", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--only", default=",".join(ANALYSES), help="comma-separated subset of credit,churn,segments")
     parser.add_argument("--segment-rows", type=int, default=segments.SEED_ROWS,

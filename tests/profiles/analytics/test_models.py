@@ -33,6 +33,12 @@ def test_churn_held_out_auc_and_choice(models: Models) -> None:
     assert "Gender" in meta["excluded"]
 
 
+def test_training_prints_the_held_out_figures(training_log: list[str]) -> None:
+    assert any(line.startswith("churn: chose") and "held-out ROC AUC" in line for line in training_log)
+    assert any(line.startswith("credit: chose") and "held-out ROC AUC" in line for line in training_log)
+    assert any(line.startswith("segments: k=") for line in training_log)
+
+
 def test_credit_held_out_and_cv_auc(models: Models) -> None:
     meta = models.credit.metadata
     assert meta["held_out"]["roc_auc"] >= CREDIT_HELD_OUT_FLOOR
