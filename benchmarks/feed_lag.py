@@ -12,6 +12,9 @@ action server and the Rasa server (models/).
 - production: CRM in a private schema on PostgreSQL (``TEST_DATABASE_URL``), Redis tracker and lock store
   (``TEST_REDIS_URL``), RabbitMQ event broker (``RABBITMQ_URL``) on a private queue.
 
+``--mode no-broker`` runs embedded mode with the ``event_broker`` section removed from the endpoints (no feed):
+only the bot's reply time, to compare with embedded mode's (what Rasa's synchronous SQL broker costs a turn).
+
 Then ``--messages`` messages, one at a time, each from a verified customer (a signed token in the metadata)
 in a conversation of its own, "hello": the time from just before the HTTP request until the message's
 inbound chat_message Interaction is visible to another database connection (polled every 5 ms), and the time
@@ -83,6 +86,9 @@ def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
         env["EVENTS_DB_URL"] = f"sqlite:///{tmp / 'events.db'}"
     text = template.read_text().replace(TEMPLATE_ACTION_URL, f"http://127.0.0.1:{action_port}/webhook")
     text = text.replace(TEMPLATE_EVENTS_DB, f"db: {tmp / 'events.db'}")
+    if mode == "no-broker":
+        text = text[: text.index("event_broker:")]
+        assert "event_broker" not in text.split("#")[0]
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(text)
     token = secrets.token_hex(16)
@@ -93,16 +99,18 @@ def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         if seed.returncode:
             raise RuntimeError(f"seed failed: {seed.stderr[-2000:]}")
-        procs.append(_start([sys.executable, "-m", "profiles.feed"], logs["feed"], env))
+        if mode != "no-broker":
+            procs.append(_start([sys.executable, "-m", "profiles.feed"], logs["feed"], env))
         procs.append(_start([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
                             logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"}))
         procs.append(_start([str(RASA_BIN), "run", "--enable-api", "--auth-token", token, "-m", str(ROOT / "models"),
                              "--endpoints", str(endpoints), "--credentials", str(ROOT / "bot" / "credentials.yml"),
                              "-i", "127.0.0.1", "-p", str(rasa_port)], logs["rasa"], env))
-        _wait_for_log("feed consumer", procs[0], logs["feed"], "feed: started")
-        _wait_healthy("action server", f"http://127.0.0.1:{action_port}/health", procs[1], logs["actions"],
+        if mode != "no-broker":
+            _wait_for_log("feed consumer", procs[0], logs["feed"], "feed: started")
+        _wait_healthy("action server", f"http://127.0.0.1:{action_port}/health", procs[-2], logs["actions"],
                       lambda r: r.json().get("status") == "ok")
-        _wait_healthy("Rasa server", f"http://127.0.0.1:{rasa_port}/status?token={token}", procs[2], logs["rasa"],
+        _wait_healthy("Rasa server", f"http://127.0.0.1:{rasa_port}/status?token={token}", procs[-1], logs["rasa"],
                       lambda r: bool(r.json().get("model_file")))
 
         os.environ["DATABASE_URL"] = database.url  # tokens are checked against this database's customers
@@ -123,6 +131,10 @@ def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
                 response = client.post(f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", json=body)
                 t_reply = time.perf_counter()
                 response.raise_for_status()
+                reply_ms.append((t_reply - t0) * 1000)
+                if mode == "no-broker":
+                    time.sleep(0.05)
+                    continue
                 query = select(func.count()).select_from(Interaction).where(
                     Interaction.sender_id == sender, Interaction.direction == "inbound")
                 while True:
@@ -136,7 +148,6 @@ def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
                 t_seen = time.perf_counter()
                 from_send.append((t_seen - t0) * 1000)
                 from_reply.append((t_seen - t_reply) * 1000)
-                reply_ms.append((t_reply - t0) * 1000)
                 time.sleep(0.05)
         engine.dispose()
     finally:
@@ -150,14 +161,16 @@ def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
         if database.drop is not None:
             database.drop()
 
-    def stats(values: list[float]) -> dict[str, float]:
+    def stats(values: list[float]) -> dict[str, float] | None:
+        if not values:
+            return None
         return {"p50_ms": round(percentile(values, 50), 1), "p95_ms": round(percentile(values, 95), 1),
                 "max_ms": round(max(values), 1)}
 
     return {
         "mode": mode,
         "messages": messages,
-        "broker": "RabbitMQ (pika)" if mode == "production" else "SQL (SQLite file, polled)",
+        "broker": {"production": "RabbitMQ (pika)", "embedded": "SQL (SQLite file, polled)"}.get(mode, "none"),
         "poll_seconds": get_settings().feed_poll_seconds if mode == "embedded" else None,
         "sent_to_visible": stats(from_send),
         "reply_to_visible": stats(from_reply),
@@ -167,7 +180,7 @@ def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--mode", choices=("embedded", "production", "both"), default="both")
+    parser.add_argument("--mode", choices=("embedded", "production", "no-broker", "both"), default="both")
     parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--seed-limit", type=int, default=50)
     parser.add_argument("--out", type=Path, default=RESULTS / "feed_lag.json")
@@ -180,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         r = _run_mode(mode, args.messages, args.seed_limit)
         results.append(r)
         s, a, rep = r["sent_to_visible"], r["reply_to_visible"], r["reply"]
+        if s is None:
+            print(f"    no broker: bot reply p50 {rep['p50_ms']} ms, p95 {rep['p95_ms']} ms")
+            continue
         print(f"    {r['broker']}: sent -> timeline p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms (max {s['max_ms']}); "
               f"reply -> timeline p50 {a['p50_ms']} ms, p95 {a['p95_ms']} ms; bot reply p50 {rep['p50_ms']} ms")
     write_json(args.out, {"measured_at": now_iso(), "machine": machine(), "busy_at_start": busy, "results": results})
