@@ -228,7 +228,7 @@ def build_features(
         row["n_insurance_policies"] = row.get("n_insurance_policies", 0) + int(n)
         row["insurance_premium_monthly_eur"] = row.get("insurance_premium_monthly_eur", 0.0) + _num(premium)
 
-    in_window = Transaction.booked_at > since
+    in_window = and_(Transaction.booked_at > since, Transaction.booked_at <= now)
     for cid, n, out, inn, household, last in session.execute(
         select(
             Account.customer_id,
@@ -249,7 +249,7 @@ def build_features(
         row["household_payments_90d"] = int(household or 0)
         row["last_txn"] = _as_datetime(last)
 
-    i_window = Interaction.occurred_at > since
+    i_window = and_(Interaction.occurred_at > since, Interaction.occurred_at <= now)
     for cid, n, inbound, complaints, last in session.execute(
         select(
             Interaction.customer_id,

@@ -149,3 +149,19 @@ def test_no_customer_gives_an_empty_frame_with_every_column(db: Engine) -> None:
     assert list(empty_frame().columns) == list(COLUMNS)
     with session_scope() as s:
         assert build_features(s, [], as_of=AS_OF).empty
+
+
+def test_the_window_ends_at_as_of(db: Engine) -> None:
+    built = build_customer()
+    with session_scope() as s:
+        s.add_all([
+            Transaction(account_id=built.current_id, booked_at=AS_OF + timedelta(days=1), amount=Decimal("-5.00"),
+                        merchant="EDP", description="after as_of"),
+            Transaction(account_id=built.current_id, booked_at=AS_OF - timedelta(days=89), amount=Decimal("-7.00"),
+                        merchant="Lidl", description="inside"),
+            Transaction(account_id=built.current_id, booked_at=AS_OF - timedelta(days=91), amount=Decimal("-9.00"),
+                        merchant="Lidl", description="before the window"),
+        ])
+    with session_scope() as s:
+        row = build_features(s, [built.customer_id], as_of=AS_OF).iloc[0]
+    assert row["txn_count_90d"] == 1 and row["txn_out_eur_90d"] == 7.0 and row["household_payments_90d"] == 0
