@@ -2,18 +2,20 @@
 
 ``export_customer`` returns a JSON-able dict with one list of rows per table that references the customer:
 profile, consents, accounts, transactions, transfers, payees, cards, loans, insurance policies, contact points,
-interactions, conversation links, conversation events (the transcript store), scores, offer events, hand-off
-requests, audit rows about them and the staff reads of their record (access log). Values: datetimes ISO 8601
-UTC, money as decimal strings (EUR), JSON columns as they are. Account, IBAN and card numbers are masked (last 4
-digits, ``profiles.masking``): the one masking rule holds for exports too.
+interactions, conversation links, conversation events (the transcript store), scores, offer events, push
+deliveries, messenger link codes and linked messenger accounts, hand-off requests, audit rows about them and the
+staff reads of their record (access log). Values: datetimes ISO 8601 UTC, money as decimal strings (EUR), JSON
+columns as they are. Account, IBAN and card numbers are masked (last 4 digits, ``profiles.masking``): the one
+masking rule holds for exports too.
 
 ``erase_customer`` deletes all of it in one transaction (the customer row locked first, so nothing new can
 be linked to them meanwhile) and writes one audit row recording that the erasure happened: customer_id NULL,
 entity ``customer``, entity_id = the erased id, field ``erasure``, new_value = row counts only (no personal
-data). It returns the Rasa ``sender_id`` of every conversation linked to the customer, so the caller can
-erase those conversations from Rasa's tracker store (``api/rasa_client.py``); ``erase_broker_events`` removes
-any of their events the feed has not consumed yet from the embedded SQL event broker's table. The access log
-is kept (it records staff reads, not customer data, and must outlive the erasure).
+data). It returns the Rasa ``sender_id`` of every conversation linked to the customer (feed links and linked
+messenger accounts), so the caller can erase those conversations from Rasa's tracker store
+(``api/rasa_client.py``); ``erase_broker_events`` removes any of their events the feed has not consumed yet from
+the embedded SQL event broker's table. The access log is kept (it records staff reads, not customer data, and
+must outlive the erasure).
 """
 
 from __future__ import annotations
@@ -48,9 +50,12 @@ from profiles.models import (
     HandoffRequest,
     InsurancePolicy,
     Interaction,
+    LinkCode,
     Loan,
+    MessengerLink,
     OfferEvent,
     Payee,
+    PushDelivery,
     Transaction,
     Transfer,
     utcnow,
@@ -94,10 +99,11 @@ def _row(obj: Base) -> dict[str, Any]:
 
 
 def _senders(session: Session, customer_id: int) -> list[str]:
-    return list(session.scalars(
-        select(ConversationLink.sender_id).where(ConversationLink.customer_id == customer_id)
-        .order_by(ConversationLink.sender_id)
-    ))
+    """The customer's conversations (Rasa sender ids): those the feed linked to them, and their linked messenger
+    accounts (a messenger's user id is the conversation's sender id)."""
+    linked = session.scalars(select(ConversationLink.sender_id).where(ConversationLink.customer_id == customer_id))
+    messengers = session.scalars(select(MessengerLink.external_id).where(MessengerLink.customer_id == customer_id))
+    return sorted({*linked, *messengers})
 
 
 def _selections(customer_id: int, senders: list[str]) -> dict[str, tuple[type[Base], ColumnElement[bool]]]:
@@ -124,6 +130,9 @@ def _selections(customer_id: int, senders: list[str]) -> dict[str, tuple[type[Ba
         "conversation_links": (ConversationLink, ConversationLink.customer_id == customer_id),
         "customer_scores": (CustomerScore, CustomerScore.customer_id == customer_id),
         "offer_events": (OfferEvent, OfferEvent.customer_id == customer_id),
+        "push_deliveries": (PushDelivery, by_customer_or_sender(PushDelivery)),
+        "link_codes": (LinkCode, LinkCode.customer_id == customer_id),
+        "messenger_links": (MessengerLink, MessengerLink.customer_id == customer_id),
         "handoff_requests": (HandoffRequest, by_customer_or_sender(HandoffRequest)),
         "audit_log": (AuditLog, AuditLog.customer_id == customer_id),
     }

@@ -3,7 +3,8 @@
 ``build_rich_customer()`` starts from ``conftest.build_customer`` (current + savings account, payee, debit card,
 marketing consent row) and adds a closed credit card, a loan, a closed insurance policy, transactions, a
 transfer, contact points, interactions, a linked conversation with transcript events (one before the link, with
-no customer id), scores, offer events, a hand-off, audit rows and an access-log row.
+no customer id), scores, offer events, a hand-off, audit rows, an access-log row, a linked Telegram account
+with its link code and a push delivery.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from profiles.models import (
     HandoffRequest,
     InsurancePolicy,
     Interaction,
+    LinkCode,
     Loan,
+    MessengerLink,
     OfferEvent,
+    PushDelivery,
     Transaction,
     Transfer,
     utcnow,
@@ -37,6 +41,7 @@ from tests.profiles.conftest import Built, build_customer
 class Rich:
     built: Built
     sender_id: str
+    messenger_id: str  # a linked Telegram account: its conversation's sender id
     credit_card_number: str
     interaction_ids: tuple[int, ...]  # oldest first
 
@@ -109,6 +114,13 @@ def build_rich_customer(*, scored: bool = True, tag: str = "") -> Rich:
         s.add(AuditLog(customer_id=cid, entity="customer", entity_id=cid, field="email", old_value="a@example.com",
                        new_value=f"test{cid}@example.com", channel="rest", actor=f"customer:{cid}", created_at=now))
         s.add(AccessLog(staff="ana", role="staff", customer_id=cid, action="read_360", detail=None, at=now))
+        messenger = f"tg-{cid}{tag}"
+        s.add(MessengerLink(customer_id=cid, channel="telegram", external_id=messenger, linked_at=now))
+        s.add(LinkCode(customer_id=cid, code_hash=f"{cid:08d}{tag}".ljust(64, "0")[:64], expires_at=now,
+                       used_at=now, used_by=f"telegram:{messenger}", created_at=now))
+        s.add(PushDelivery(customer_id=cid, campaign="savings-reminder", channel="telegram", sender_id=messenger,
+                           status="delivered", reason=None, actor="campaign", created_at=now))
         s.flush()
         ids = tuple(i.id for i in interactions)
-    return Rich(built=built, sender_id=sender, credit_card_number=credit_number, interaction_ids=ids)
+    return Rich(built=built, sender_id=sender, messenger_id=messenger, credit_card_number=credit_number,
+                interaction_ids=ids)

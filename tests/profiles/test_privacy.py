@@ -41,6 +41,7 @@ def test_export_holds_every_table_about_the_customer(db: Engine) -> None:
         "insurance_policies": 1, "consents": 1, "contact_points": 2, "interactions": 4, "conversation_links": 1,
         "conversation_events": 2,  # also the event before the conversation was linked (no customer id yet)
         "customer_scores": 1, "offer_events": 1, "handoff_requests": 1, "audit_log": 1, "access_log": 1,
+        "messenger_links": 1, "link_codes": 1, "push_deliveries": 1,
     }
     assert data["customer"]["id"] == rich.built.customer_id and data["customer"]["age"] == 40
     assert data["format"] == "atlantic-bank-customer-export/1"
@@ -51,7 +52,7 @@ def test_export_holds_every_table_about_the_customer(db: Engine) -> None:
     assert "•••• " + rich.built.current_number[-4:] in dumped
     assert {"90000.00", "150000.00"} <= {data["loans"][0]["outstanding"], data["loans"][0]["principal"]}
     # nothing of the other customer
-    assert other.sender_id not in dumped and "•••• " + other.built.current_number[-4:] not in dumped
+    assert other.sender_id not in dumped and other.messenger_id not in dumped and "•••• " + other.built.current_number[-4:] not in dumped
 
 
 def test_export_of_unknown_customer(db: Engine) -> None:
@@ -82,12 +83,13 @@ def test_erasure_removes_everything_and_records_that_it_happened(db: Engine) -> 
 
     result = erase_customer(cid, actor="root")
 
-    assert result.sender_ids == (rich.sender_id,)
+    assert result.sender_ids == tuple(sorted((rich.sender_id, rich.messenger_id)))  # web chat and Telegram
     assert result.deleted["customers"] == 1 and result.deleted["transactions"] == 2
     assert result.deleted["conversation_events"] == 2 and result.deleted["audit_log"] == 1
-    left = _rows_referencing(cid, rich.sender_id)
-    assert left.pop("access_log") == 1  # the record of staff reads outlives the customer
-    assert set(left.values()) == {0}, left
+    for sender in (rich.sender_id, rich.messenger_id):
+        left = _rows_referencing(cid, sender)
+        assert left.pop("access_log") == 1  # the record of staff reads outlives the customer
+        assert set(left.values()) == {0}, left
     # the other customer is untouched
     assert _rows_referencing(other.built.customer_id, other.sender_id) == other_before
     after = export_customer(other.built.customer_id)
