@@ -3,7 +3,8 @@
 Filters combine with AND. Matching rules:
 
 - ``name``: case-insensitive, partial: every word of the query must occur in "first_name last_name"
-  ("gonç silva" finds "José Gonçalves Silva"). SQLite folds case of ASCII letters only.
+  ("gonç silva" finds "José Gonçalves Silva"; "ângela" and "ÂNGELA" find "Ângela"). On SQLite, whose case folding
+  is ASCII-only, a non-ASCII letter other than a word's first matches in its stored case only.
 - ``email``: whole address, case-insensitive (``lower(email)``).
 - ``phone``: normalised first with ``profiles.contact.normalise_contact`` (``912 345 678`` -> ``+351912345678``),
   then compared exactly with the stored E.164 number.
@@ -22,11 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, func, literal_column, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from profiles.contact import normalise_contact
-from profiles.db import session_scope
+from profiles.db import get_engine, session_scope
 from profiles.errors import InvalidInput
 from profiles.models import Customer, CustomerScore
 
@@ -109,8 +110,31 @@ def _range(column: InstrumentedAttribute[float | None], low: float | None, high:
     return conditions
 
 
-def build_search(query: SearchQuery) -> Select[Customer, CustomerScore]:
-    """The SELECT for ``query`` (customers left-joined to their scores, ordered by id, not paginated).
+def _like(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _name_condition(word: str, dialect: str) -> ColumnElement[bool]:
+    """``word`` (lower case) occurs in "first_name last_name", ignoring case.
+
+    PostgreSQL: ``lower(first || ' ' || last) LIKE '%word%'`` (Unicode-aware ``lower``; the expression of the
+    proposed trigram index). SQLite's ``lower`` and ``LIKE`` fold ASCII letters only, so there the raw name is
+    matched (``LIKE`` ignores ASCII case) against the word and the word with a capital first letter: "ângela"
+    and "ÂNGELA" both find "Ângela".
+    """
+    if dialect == "postgresql":
+        # The space is a literal, not a parameter, so the expression equals the index's.
+        full = func.lower(Customer.first_name + literal_column("' '") + Customer.last_name)
+        return full.like(_like(word), escape="\\")
+    raw = Customer.first_name + literal_column("' '") + Customer.last_name
+    variants = dict.fromkeys((word, word[:1].upper() + word[1:]))
+    return or_(*(raw.like(_like(v), escape="\\") for v in variants))
+
+
+def build_search(query: SearchQuery, *, dialect: str = "postgresql") -> Select[Customer, CustomerScore]:
+    """The SELECT for ``query`` (customers left-joined to their scores, ordered by id, not paginated) on
+    ``dialect`` (``postgresql`` or ``sqlite``: see ``_name_condition``).
 
     Raises:
         InvalidInput: a filter value is invalid (``.field`` names it).
@@ -120,11 +144,7 @@ def build_search(query: SearchQuery) -> Select[Customer, CustomerScore]:
         words = [w for w in query.name.strip().lower().split() if w]
         if not words or len(query.name) > NAME_MAX:
             raise InvalidInput(f"name must have 1..{NAME_MAX} characters.", field="name")
-        # The same expression as the PostgreSQL trigram index (docs/API.md), the space a literal, not a parameter.
-        full = func.lower(Customer.first_name + literal_column("' '") + Customer.last_name)
-        for word in words:
-            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(full.like(f"%{escaped}%", escape="\\"))
+        conditions += [_name_condition(word, dialect) for word in words]
     if query.email is not None:
         email = query.email.strip().lower()
         if not email or len(email) > 254 or "@" not in email:
@@ -159,7 +179,7 @@ def search_customers(query: SearchQuery, *, limit: int = 20, offset: int = 0,
         raise InvalidInput("offset must be 0 or more.", field="offset")
     if after_id is not None and offset:
         raise InvalidInput("Give either offset or after_id, not both.", field="after_id")
-    stmt = build_search(query)
+    stmt = build_search(query, dialect=get_engine().dialect.name)
     if after_id is not None:
         stmt = stmt.where(Customer.id > after_id)
     stmt = stmt.offset(offset).limit(limit + 1)
