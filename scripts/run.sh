@@ -118,7 +118,7 @@ EOF
     if [ "$REDIS_USE_SSL" = true ]; then MODE+=" over TLS"; fi
     MODE+=", RabbitMQ event broker at $RABBITMQ_HOST:$RABBITMQ_PORT queue $RABBITMQ_QUEUE, CRM at $(db_label))"
 elif [ -n "${DATABASE_URL:-}" ]; then
-    MODE="CRM at $(db_label), in-memory tracker"
+    MODE="CRM at $(db_label), in-memory tracker, SQL event broker var/events.db"
 fi
 ENDPOINTS="$ENDPOINTS_TEMPLATE"
 if [ "$ACTION_PORT" != 5055 ] || [ "$LOCAL_HOST" != 127.0.0.1 ]; then
