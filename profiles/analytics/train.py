@@ -8,8 +8,9 @@ Trains credit risk (:mod:`~profiles.analytics.credit`, Berka loans), churn (:mod
 bank-churn data) and segments (:mod:`~profiles.analytics.segments`, the seeded customers), writes each under
 ``settings.analytics_dir`` with a version (UTC timestamp + training-data fingerprint) and its metrics
 (:mod:`~profiles.analytics.store`), and prints the held-out figures. It also prints the loyalty rule's check on
-the churn data. Single-threaded (BLAS/OpenMP limited to one thread: faster on a shared 2-core machine); about
-25 s in all. The rules (behaviour, loyalty, CLV) need no training: their version is a constant in each module.
+the churn data. Single-threaded (BLAS/OpenMP limited to one thread: faster on a shared 2-core machine); 20-30 s
+in all on 2 shared cores. The rules (behaviour, loyalty, CLV) need no training: their version is a constant in
+each module.
 """
 
 from __future__ import annotations
