@@ -203,3 +203,44 @@ def score_products(ctx: CustomerContext, *, consent: bool) -> list[Score]:
             continue
         scores.append(Score(product_id, value, product.threshold, product.value))
     return sorted(scores, key=lambda s: -s.expected_value)
+
+
+def batch_scores(contexts: Sequence[CustomerContext], *, consent: Sequence[bool] | None = None) -> Any:
+    """Every catalogue product's score for many customers at once (campaigns, batch scoring).
+
+    The same feature builder (``serving_frames``), models and eligibility rule as one customer in chat:
+    ``batch_scores(cs)[p][i] == propensity(p, cs[i])`` whenever ``cs[i]`` is eligible for ``p``.
+
+    Args:
+        contexts: the customers.
+        consent: marketing consent per customer (default: every customer consents, e.g. a staff look-up).
+
+    Returns:
+        A ``pandas.DataFrame`` of shape ``(len(contexts), len(CATALOGUE))``, columns the product ids, values the
+        score in [0, 1], ``NaN`` where the customer is not eligible or the product's model is not promoted
+        (logged once as a warning).
+    """
+    import pandas as pd  # type: ignore[import-untyped]
+
+    consents = list(consent) if consent is not None else [True] * len(contexts)
+    if len(consents) != len(contexts):
+        raise ValueError("consent must have one value per context")
+    out = pd.DataFrame(np.nan, index=range(len(contexts)), columns=list(CATALOGUE), dtype="float64")
+    for product_id in CATALOGUE:
+        rows = [
+            i
+            for i, ctx in enumerate(contexts)
+            if is_eligible(product_id, ctx.customer, consent=consents[i], held=ctx.held, credit_band=ctx.credit_band)
+        ]
+        if not rows:
+            continue
+        if product_id in RULE_PRODUCTS:
+            values = [rule_score(product_id, contexts[i].customer, contexts[i].total_balance) for i in rows]
+        else:
+            try:
+                values = list(model_propensities(product_id, [contexts[i] for i in rows]))
+            except registry.ModelNotFound as exc:
+                logger.warning("%s not scored: %s", product_id, exc)
+                continue
+        out.loc[rows, product_id] = values
+    return out

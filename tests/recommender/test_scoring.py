@@ -176,3 +176,28 @@ def test_a_model_trained_on_other_features_is_not_used(model_registry: Path, cap
         products = {s.product for s in score_products(ctx, consent=True)}
     assert "term_deposit" not in products and "mortgage" in products
     assert "trained on other features" in caplog.text
+
+
+def test_batch_scores_equal_chat_scores_and_respect_eligibility(model_registry: Path) -> None:
+    from recommender.scoring import batch_scores
+
+    contexts = [
+        CustomerContext(Profile(), Decimal(3000), frozenset({"current_account"})),
+        CustomerContext(
+            Profile(age=70, job="retired", credit_default=True), Decimal(9000), frozenset({"current_account"})
+        ),
+        CustomerContext(BLANK, None),
+        CustomerContext(Profile(job=None, education=None), None, frozenset({"current_account", "mortgage"})),
+    ]
+    table = batch_scores(contexts, consent=[True, True, True, False])
+    assert list(table.columns) == list(PRODUCT_IDS) and len(table) == 4
+    for i, ctx in enumerate(contexts):
+        for product in PRODUCT_IDS:
+            value = table.loc[i, product]
+            eligible = is_eligible(product, ctx.customer, consent=i != 3, held=ctx.held)
+            assert (value == value) == eligible, (i, product)  # NaN exactly where not eligible
+            if eligible:
+                assert value == pytest.approx(propensity(product, ctx), abs=1e-12)
+    assert table.iloc[3].isna().all()  # no consent: nothing
+    with pytest.raises(ValueError):
+        batch_scores(contexts, consent=[True])
