@@ -177,12 +177,14 @@ def set_consent(
     part of the 360 the caller read). Writers of one customer's consents are serialised (row lock).
 
     Raises:
-        InvalidInput: unknown purpose/channel, empty source/actor (``.field`` names it).
+        InvalidInput: unknown purpose/channel, empty or non-printable source, empty actor (``.field`` names it).
         NotFound: no such customer.
         Conflict: ``expected_version`` is stale, or the profile changed concurrently; retrying is safe.
     """
     purpose, channel = check_purpose_channel(purpose, channel)
     source = require_text(source, "source", 30)
+    if not source.isprintable():
+        raise InvalidInput("source can only contain printable characters.", field="source")
     actor = require_text(actor, "actor", 80)
     wanted = bool(granted)
     try:

@@ -313,10 +313,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, _, ident = raw.partition("|")
-        at = datetime.fromisoformat(stamp)
-        if at.tzinfo is None:
-            raise ValueError("naive")
-        return at, int(ident)
+        at, ident_value = datetime.fromisoformat(stamp), int(ident)
+        if at.tzinfo is None or not 0 < ident_value < 2**31:
+            raise ValueError("naive time or id out of range")
+        return at, ident_value
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("The cursor is not valid: use the next_cursor of a previous page.",
                            field="cursor") from None
@@ -363,12 +363,14 @@ def list_timeline(
 def add_staff_note(customer_id: int, text: str, *, staff: str, channel: str = "staff_api") -> InteractionView:
     """Add a staff note to the customer's timeline: ``Interaction(kind="staff_note", direction="internal",
     actor=staff)``, with card/account numbers in the text masked (``redact``), and an audit row, in one
-    transaction. ``text`` 1..2000 characters after stripping.
+    transaction. ``text`` 1..2000 characters after stripping, printable characters, tabs and line breaks.
 
     Raises:
-        InvalidInput: empty or too long text (field ``text``), empty staff/channel.
+        InvalidInput: empty, too long or non-printable text (field ``text``), empty staff/channel.
         NotFound: no such customer.
     """
+    if text and any(not (c.isprintable() or c in "\n\t") for c in text.replace("\r\n", "\n")):
+        raise InvalidInput("The note can only contain printable characters and line breaks.", field="text")
     note = require_text(redact(text) if text else text, "text", NOTE_MAX)
     staff = require_text(staff, "staff", 80)
     channel = require_text(channel, "channel", 30)

@@ -32,6 +32,7 @@ from profiles.errors import InvalidInput
 from profiles.models import Customer, CustomerScore
 
 SEARCH_MAX: Final = 100
+MAX_ID: Final = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL)
 NAME_MAX: Final = 120
 
 
@@ -132,6 +133,12 @@ def _name_condition(word: str, dialect: str) -> ColumnElement[bool]:
     return or_(*(raw.like(_like(v), escape="\\") for v in variants))
 
 
+def _printable(value: str, field: str) -> str:
+    if not value.isprintable():
+        raise InvalidInput(f"{field} can only contain printable characters.", field=field)
+    return value
+
+
 def build_search(query: SearchQuery, *, dialect: str = "postgresql") -> Select[Customer, CustomerScore]:
     """The SELECT for ``query`` (customers left-joined to their scores, ordered by id, not paginated) on
     ``dialect`` (``postgresql`` or ``sqlite``: see ``_name_condition``).
@@ -141,19 +148,19 @@ def build_search(query: SearchQuery, *, dialect: str = "postgresql") -> Select[C
     """
     conditions: list[ColumnElement[bool]] = []
     if query.name is not None:
-        words = [w for w in query.name.strip().lower().split() if w]
+        words = [w for w in _printable(query.name, "name").strip().lower().split() if w]
         if not words or len(query.name) > NAME_MAX:
             raise InvalidInput(f"name must have 1..{NAME_MAX} characters.", field="name")
         conditions += [_name_condition(word, dialect) for word in words]
     if query.email is not None:
-        email = query.email.strip().lower()
+        email = _printable(query.email, "email").strip().lower()
         if not email or len(email) > 254 or "@" not in email:
             raise InvalidInput("email must be a whole email address.", field="email")
         conditions.append(func.lower(Customer.email) == email)
     if query.phone is not None:
         conditions.append(Customer.phone == normalise_contact("phone", query.phone))
     if query.segment is not None:
-        segment = query.segment.strip()
+        segment = _printable(query.segment, "segment").strip()
         if not segment or len(segment) > 40:
             raise InvalidInput("segment must have 1..40 characters.", field="segment")
         conditions.append(CustomerScore.segment == segment)
@@ -175,8 +182,10 @@ def search_customers(query: SearchQuery, *, limit: int = 20, offset: int = 0,
     """
     if not 1 <= limit <= SEARCH_MAX:
         raise InvalidInput(f"limit must be between 1 and {SEARCH_MAX}.", field="limit")
-    if offset < 0:
-        raise InvalidInput("offset must be 0 or more.", field="offset")
+    if not 0 <= offset <= MAX_ID:
+        raise InvalidInput(f"offset must be 0..{MAX_ID}.", field="offset")
+    if after_id is not None and not 0 <= after_id <= MAX_ID:
+        raise InvalidInput(f"after_id must be 0..{MAX_ID}.", field="after_id")
     if after_id is not None and offset:
         raise InvalidInput("Give either offset or after_id, not both.", field="after_id")
     stmt = build_search(query, dialect=get_engine().dialect.name)

@@ -56,7 +56,8 @@ _AUTH: dict[int | str, dict[str, Any]] = {
 _ONE = {**_AUTH, 404: {"model": ErrorOut, "description": "no such customer"}}
 _WRITE = {**_ONE, 409: {"model": ErrorOut, "description": "the profile changed since you read it (version)"}}
 
-CustomerId = Annotated[int, Path(ge=1, description="customer id")]
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL): larger values are refused, not sent to SQL
+CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="customer id")]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description='the profile version you read: "7"')]
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
@@ -88,8 +89,8 @@ def search(
     min_loyalty: float | None = None,
     max_loyalty: float | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    after_id: Annotated[int | None, Query(ge=0, description="keyset: next_after_id of the previous page")] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    after_id: Annotated[int | None, Query(ge=0, le=MAX_ID, description="keyset: next_after_id of the previous page")] = None,
 ) -> SearchPageOut:
     """Search customers (filters combine with AND), ordered by id. Staff, admin; marketing may filter by
     segment and scores only and gets no contact details (email, phone, region are null)."""

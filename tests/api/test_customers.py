@@ -202,6 +202,17 @@ def test_search_pages(client: TestClient, db: Engine) -> None:
         ("GET", "/customers?phone=12", None, {}, ["query", "phone"]),
         ("GET", "/customers?offset=2&after_id=3", None, {}, ["query", "after_id"]),
         ("GET", "/customers/0", None, {}, ["path", "customer_id"]),
+        # never a 500: values SQL would refuse (PostgreSQL: 32-bit ids, no NUL in text)
+        ("GET", "/customers/2147483648", None, {}, ["path", "customer_id"]),
+        ("GET", "/customers?after_id=99999999999999999999", None, {}, ["query", "after_id"]),
+        ("GET", "/customers?offset=99999999999999999999", None, {}, ["query", "offset"]),
+        ("GET", "/customers?name=a%00b", None, {}, ["query", "name"]),
+        ("GET", "/customers?segment=a%00b", None, {}, ["query", "segment"]),
+        ("GET", "/customers?email=a%00b@example.com", None, {}, ["query", "email"]),
+        ("GET", "/customers?min_clv=nan", None, {}, ["query", "min_clv"]),
+        ("POST", "/customers/{cid}/notes", {"text": "hi\x00there"}, {}, ["body", "text"]),
+        ("PUT", "/customers/{cid}/consents", {"purpose": "profiling", "granted": True, "source": "b\x00"}, {},
+         ["body", "source"]),
         ("GET", "/customers/abc", None, {}, ["path", "customer_id"]),
     ],
 )
