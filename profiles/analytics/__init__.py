@@ -8,6 +8,7 @@ Modules (import the one you need; importing this package loads nothing heavy and
 - :mod:`profiles.analytics.credit` (Berka loans), :mod:`~profiles.analytics.churn` (bank-churn data),
   :mod:`~profiles.analytics.segments` (k-means on the seeded customers) — trained models;
 - :mod:`profiles.analytics.train` — ``python -m profiles.analytics.train`` trains and versions the models;
+- :mod:`profiles.analytics.synthetic` — synthetic profiles from the real distributions, for the batch benchmark;
 - :mod:`profiles.analytics.batch` — ``python -m profiles.analytics.batch`` scores every customer into
   ``customer_scores``; ``score_frame`` / ``score_customers`` for one customer.
 

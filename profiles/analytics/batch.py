@@ -41,13 +41,14 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 from profiles.analytics import behaviour, churn, clv, credit, loyalty, segments, store
 from profiles.analytics.features import build_features
 from profiles.db import session_scope
-from profiles.errors import NotFound
+from profiles.errors import InvalidInput, NotFound
 from profiles.models import Customer, CustomerScore
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK: Final = 5000
 MAX_CHUNK: Final = 100_000
+MAX_IDS: Final = 1000  # score_customers: an IN list well under SQLite's 32,766 bound parameters
 
 #: The ``customer_scores`` columns :func:`score_frame` fills (besides customer_id, model_versions, computed_at).
 SCORE_COLUMNS: Final = (
@@ -231,12 +232,18 @@ def score_customers(
 ) -> pd.DataFrame:
     """Recompute (and by default store) every score of the given customers; return :func:`score_frame`'s frame.
 
+    Meant for a few customers (the API after a profile change); at most :data:`MAX_IDS` ids per call. Ids that
+    are not customers are left out of the result.
+
     Raises:
+        profiles.errors.InvalidInput: more than :data:`MAX_IDS` ids (``field="customer_ids"``).
         profiles.errors.NotFound: none of the ids is a customer.
         profiles.analytics.store.ModelMissing: no trained models.
     """
-    models = models or load_models()
     ids = sorted({int(i) for i in customer_ids})
+    if len(ids) > MAX_IDS:
+        raise InvalidInput(f"At most {MAX_IDS} customers at a time.", field="customer_ids")
+    models = models or load_models()
     moment = as_of or datetime.now(UTC)
     with session_scope() as session:
         frame = build_features(session, ids, as_of=moment)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from profiles.analytics import batch
 from profiles.analytics.batch import Models, run, score_customers
 from profiles.db import session_scope
-from profiles.errors import NotFound
+from profiles.errors import InvalidInput, NotFound
 from profiles.models import Account, CustomerScore
 from profiles.seed import seed
 
@@ -72,6 +72,9 @@ def test_score_customers_recomputes_one_customer(db: Engine, models: Models) -> 
 def test_unknown_customer_and_bad_chunk_are_refused(db: Engine, models: Models) -> None:
     with pytest.raises(NotFound):
         score_customers([999_999], models=models)
+    with pytest.raises(InvalidInput) as refused:
+        score_customers(range(1, batch.MAX_IDS + 2), models=models)
+    assert refused.value.field == "customer_ids"
     with pytest.raises(ValueError, match="chunk"):
         run(0, progress=False, models=models)
     assert batch.main(["--chunk", "0", "--no-progress"]) == 2
