@@ -71,7 +71,10 @@ db_label() { sed -E 's#//[^@/]*@#//#' <<<"${DATABASE_URL:-sqlite:///var/crm.db}"
 ENDPOINTS_TEMPLATE="bot/endpoints.yml"
 MODE="embedded (SQLite CRM, in-memory tracker, SQL event broker var/events.db)"
 if [ -z "${REDIS_URL:-}" ] && [ -n "${RABBITMQ_URL:-}" ]; then
-    die "RABBITMQ_URL is set but REDIS_URL is not: RabbitMQ is the event broker of production mode (bot/endpoints.redis.yml), which needs both; unset RABBITMQ_URL for embedded mode"
+    # RabbitMQ is the event broker of production mode (bot/endpoints.redis.yml, chosen by REDIS_URL); without
+    # REDIS_URL Rasa uses the SQL broker, so the feed consumer must read that one too.
+    echo "==> note: RABBITMQ_URL is ignored without REDIS_URL (embedded mode: Rasa's SQL event broker, var/events.db)"
+    unset RABBITMQ_URL
 fi
 if [ -z "${REDIS_URL:-}" ]; then
     # Rasa writes var/events.db relative to the repository root (bot/endpoints.yml); the consumer reads it here.
