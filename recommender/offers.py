@@ -113,14 +113,20 @@ def total_balance(accounts: Iterable[AccountView]) -> Decimal:
 def credit_band(customer_id: int) -> str | None:
     """The CRM analyses' credit band of the customer (``CustomerScore.credit_band``), ``None`` if not scored.
 
-    A read of one column; to move to a ``profiles`` service when one exposes it.
+    A read of one column; to move to a ``profiles`` service when one exposes it. A database without the
+    scores table (created before the CRM analyses existed) reads as "not scored", with a warning.
     """
     from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
 
-    with session_scope() as session:
-        band: str | None = session.scalar(
-            select(CustomerScore.credit_band).where(CustomerScore.customer_id == customer_id)
-        )
+    try:
+        with session_scope() as session:
+            band: str | None = session.scalar(
+                select(CustomerScore.credit_band).where(CustomerScore.customer_id == customer_id)
+            )
+    except SQLAlchemyError as exc:
+        logger.warning("credit band not read (%s); credit products rely on the default flag", type(exc).__name__)
+        return None
     return band
 
 

@@ -179,3 +179,10 @@ def test_unknown_customer_is_not_found(crm: Engine) -> None:
         suggest_offer(987_654)
     with pytest.raises(NotFound):
         next_best_offers(987_654)
+
+
+def test_a_database_without_the_scores_table_still_gets_offers(crm: Engine) -> None:
+    cid = add_customer()
+    CustomerScore.__table__.drop(crm)  # a CRM file created before the analyses existed
+    assert customer_context(cid).credit_band is None
+    assert suggest_offer(cid) is not None
