@@ -109,3 +109,21 @@ def test_memory_is_bounded_by_the_chunk(sqlite_db: Engine, models: Models) -> No
     whole_table = _peak(300, models, 300)
     assert big_table < 1.25 * small_table
     assert whole_table > 1.25 * big_table
+
+
+def test_the_command_scores_every_customer(sqlite_db: Engine, models: Models) -> None:
+    """``python -m profiles.analytics.batch`` end to end in its own process (settings from the environment)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    seed(12, as_of=date(2026, 1, 1), progress=False)
+    env = {**os.environ, "DATABASE_URL": str(sqlite_db.url.render_as_string(hide_password=False))}
+    done = subprocess.run([sys.executable, "-m", "profiles.analytics.batch", "--chunk", "5"], env=env,
+                          cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "scored 12 customers in 3 chunks" in done.stdout
+    assert "scoring" in done.stderr  # the tqdm progress bar
+    assert set(_scores()) == set(range(1, 13))
+    assert all(r.model_versions == models.versions for r in _scores().values())
