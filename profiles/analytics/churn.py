@@ -6,9 +6,9 @@ for training and tests only, never copied into the repository. 20 % of the origi
 by the data's owners for an independent check.
 
 Method: the model features are :data:`FEATURES`. ``RowNumber``, ``CustomerId`` and ``Surname`` are identifiers
-and never features. ``Gender`` is left out on purpose: a churn score steers retention offers, and treating
-customers differently by sex is what EU equal-treatment law (Directive 2004/113/EC) and our own fairness rule
-forbid; the CRM does not hold it either. Leaving it out costs about 0.003-0.004 ROC AUC (measured by
+and never features. ``Gender`` is left out on purpose: a churn score steers retention offers, and offering or
+pricing services differently by sex runs against the EU principle of equal treatment in access to goods and
+services (Directive 2004/113/EC) and against our own fairness rule; the CRM does not hold it either. Leaving it out costs about 0.003-0.004 ROC AUC (measured by
 ``train``, reported as ``cv_auc_with_gender`` in the metadata for transparency, never shipped).
 ``Geography`` enters as one flag, ``geo_germany`` (German customers leave twice as often; France and Spain do
 not differ), so that our Portuguese customers map to 0 without inventing a country.
