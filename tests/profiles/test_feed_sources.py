@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +126,38 @@ def test_rabbitmq_queue_is_consumed_and_acknowledged_after_commit(alice: Built, 
     source.close()
     assert (again.events, again.duplicates) == (10, 10)
     assert len(rows(ConversationEvent)) == 100
+
+
+def test_nothing_is_acknowledged_while_the_crm_is_unreachable(
+    tmp_path: Path, override_settings: Callable[..., None]
+) -> None:
+    events_db = tmp_path / "events.db"
+    source = SQLBrokerSource(f"sqlite:///{events_db}")
+    rasa_insert(events_db, captured(1)[:10])
+    override_settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/nowhere")  # nothing listens there
+    stop = threading.Event()
+    threading.Timer(1.5, stop.set).start()
+
+    total = run(source, poll_seconds=0.05, stop=stop)
+
+    assert total.events == 0
+    assert source.pending() == 10  # still waiting for the CRM, in order
+    source.close()
+
+
+def test_command_line_drains_the_broker_table_once(sqlite_db: Engine, tmp_path: Path) -> None:
+    from tests.profiles.conftest import build_customer
+
+    cid = build_customer().customer_id
+    events_db = tmp_path / "events.db"
+    SQLBrokerSource(f"sqlite:///{events_db}").close()
+    rasa_insert(events_db, captured(cid))
+    env = {**os.environ, "DATABASE_URL": str(sqlite_db.url), "EVENTS_DB_URL": f"sqlite:///{events_db}",
+           "FEED_POLL_SECONDS": "0.05"}
+    env.pop("RABBITMQ_URL", None)
+    done = subprocess.run([sys.executable, "-m", "profiles.feed", "--once"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stopped after 100 events (100 new" in done.stdout
+    assert len(rows(ConversationEvent)) == 100
+    assert sqlite3.connect(events_db).execute("SELECT count(*) FROM events").fetchone()[0] == 0
