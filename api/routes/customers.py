@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from api.deps import AdminDep, SalesDep, StaffDep
 from api.rasa_client import erase_conversations
 from api.schemas import (
+    AccessOut,
     ConsentIn,
     ConsentOut,
     ConversationErasureOut,
@@ -35,7 +36,7 @@ from api.schemas import (
     TimelineOut,
     ValidationErrorOut,
 )
-from profiles.access import record_access, record_accesses
+from profiles.access import list_access, record_access, record_accesses
 from profiles.consent import list_consents, set_consent
 from profiles.customer360 import add_staff_note, get_customer_360, list_timeline
 from profiles.errors import InvalidInput
@@ -191,6 +192,15 @@ def export(customer_id: CustomerId, staff: AdminDep, response: Response) -> dict
     record_access(staff.username, staff.role, customer_id, "export")
     response.headers["Content-Disposition"] = f'attachment; filename="customer-{customer_id}.json"'
     return data
+
+
+@router.get("/{customer_id}/access-log", response_model=list[AccessOut], responses=_AUTH)
+def access_log(
+    customer_id: CustomerId, staff: AdminDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AccessOut]:
+    """Who read this customer's record, newest first (also after an erasure: the log outlives the customer).
+    Admin only."""
+    return [AccessOut.from_view(r) for r in list_access(customer_id, limit=limit)]
 
 
 @router.delete("/{customer_id}", response_model=ErasureOut, responses=_ONE)
