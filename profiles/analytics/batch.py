@@ -79,11 +79,13 @@ class Models:
 
 
 _models: Models | None = None
+_models_root: str | None = None
 _models_lock = threading.Lock()
 
 
 def load_models(*, train_if_missing: bool = False, reload: bool = False) -> Models:
-    """The current version of each trained analysis, cached for the process.
+    """The current version of each trained analysis, cached for the process (per ``settings.analytics_dir``:
+    a changed directory is read afresh).
 
     Args:
         train_if_missing: train (``profiles.analytics.train``) the analyses that have no version yet.
@@ -93,9 +95,10 @@ def load_models(*, train_if_missing: bool = False, reload: bool = False) -> Mode
         profiles.analytics.store.ModelMissing: an analysis has no trained version and ``train_if_missing``
             is false.
     """
-    global _models
+    global _models, _models_root
     with _models_lock:
-        if _models is not None and not reload:
+        root = str(store.root())
+        if _models is not None and not reload and _models_root == root:
             return _models
         missing = []
         for analysis in ("credit", "churn", "segments"):
@@ -109,6 +112,7 @@ def load_models(*, train_if_missing: bool = False, reload: bool = False) -> Mode
             log.warning("no trained %s: training now", ", ".join(missing))
             train_all(missing, progress=log.info)
         _models = Models(credit=store.load("credit"), churn=store.load("churn"), segments=store.load("segments"))
+        _models_root = root
         return _models
 
 

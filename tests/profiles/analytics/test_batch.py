@@ -5,16 +5,18 @@ from __future__ import annotations
 import tracemalloc
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from profiles.analytics import batch
+from profiles.analytics import batch, store
 from profiles.analytics.batch import Models, run, score_customers
 from profiles.db import session_scope
 from profiles.errors import InvalidInput, NotFound
 from profiles.models import Account, CustomerScore
 from profiles.seed import seed
+from profiles.settings import get_settings
 
 AS_OF = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -82,6 +84,20 @@ def test_unknown_customer_and_bad_chunk_are_refused(db: Engine, models: Models) 
         assert s.scalar(select(func.count()).select_from(CustomerScore)) == 0
 
 
+def test_load_models_reads_the_configured_directory(
+    db: Engine, models: Models, analytics_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = batch.load_models(reload=True)
+    assert loaded.versions == models.versions and batch.load_models() is loaded  # cached
+    monkeypatch.setenv("ANALYTICS_DIR", str(tmp_path / "empty"))
+    get_settings.cache_clear()
+    with pytest.raises(store.ModelMissing):
+        batch.load_models()
+    monkeypatch.setenv("ANALYTICS_DIR", str(analytics_dir))
+    get_settings.cache_clear()
+    assert batch.load_models().versions == models.versions
+
+
 def test_empty_database_scores_nothing(db: Engine, models: Models) -> None:
     report = run(5, progress=False, models=models)
     assert (report.customers, report.chunks) == (0, 0)
@@ -116,7 +132,6 @@ def test_the_command_scores_every_customer(sqlite_db: Engine, models: Models) ->
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     seed(12, as_of=date(2026, 1, 1), progress=False)
     env = {**os.environ, "DATABASE_URL": str(sqlite_db.url.render_as_string(hide_password=False))}
