@@ -1,0 +1,179 @@
+/* Nova web chat widget: talks to Rasa's socket.io channel (bot/socketio_channel.py).
+ *
+ * Reads its settings from #nova-chat's data attributes (rasa-url, token, identity). One conversation per
+ * identity: its session id and its messages are kept in localStorage, so a reload continues the same Rasa
+ * conversation (session_persistence) and shows what was said. The customer token, if any, goes only in the
+ * session_request; messages carry the session id. Bot messages with buttons or quick replies get a group of
+ * buttons that send the payload and show the title. */
+(function () {
+  "use strict";
+  var root = document.getElementById("nova-chat");
+  if (!root) { return; }
+  var rasaUrl = root.dataset.rasaUrl;
+  var token = root.dataset.token || null;
+  var key = "nova-chat:" + (root.dataset.identity || "anonymous");
+  var historyKey = key + ":messages";
+  var MAX_HISTORY = 200;
+  var ANSWER_TIMEOUT_MS = 30000;
+
+  var log = document.getElementById("chat-log");
+  var form = document.getElementById("chat-form");
+  var input = document.getElementById("chat-input");
+  var send = document.getElementById("chat-send");
+  var typing = document.getElementById("chat-typing");
+  var status = document.getElementById("chat-status");
+  var restart = document.getElementById("chat-new");
+
+  var sessionId = null;
+  var history = [];
+  var waitTimer = null;
+  try {
+    sessionId = window.localStorage.getItem(key);
+    history = JSON.parse(window.localStorage.getItem(historyKey) || "[]");
+    if (!Array.isArray(history)) { history = []; }
+  } catch (e) { history = []; }
+
+  function save() {
+    try {
+      window.localStorage.setItem(historyKey, JSON.stringify(history.slice(-MAX_HISTORY)));
+      if (sessionId) { window.localStorage.setItem(key, sessionId); }
+    } catch (e) { /* storage full or disabled: the conversation still works, a reload starts afresh */ }
+  }
+
+  function setStatus(text, isError) {
+    status.textContent = text;
+    status.classList.toggle("error", !!isError);
+  }
+
+  function setReady(ready) {
+    input.disabled = !ready;
+    send.disabled = !ready;
+  }
+
+  function showTyping(on) {
+    typing.hidden = !on;
+    root.setAttribute("aria-busy", on ? "true" : "false");
+    if (waitTimer) { window.clearTimeout(waitTimer); waitTimer = null; }
+    if (on) {
+      waitTimer = window.setTimeout(function () {
+        typing.hidden = true;
+        setStatus("Nova has not answered yet. Please try again in a moment.", true);
+      }, ANSWER_TIMEOUT_MS);
+    }
+  }
+
+  function disableChoices() {
+    var groups = log.querySelectorAll(".choices button");
+    for (var i = 0; i < groups.length; i++) { groups[i].disabled = true; }
+  }
+
+  function render(entry, live) {
+    var item = document.createElement("li");
+    item.className = "msg " + (entry.from === "user" ? "from-user" : "from-bot");
+    var who = document.createElement("span");
+    who.className = "visually-hidden";
+    who.textContent = entry.from === "user" ? "You said: " : "Nova said: ";
+    item.appendChild(who);
+    var text = document.createElement("p");
+    text.className = "text";
+    text.textContent = entry.text || "";
+    item.appendChild(text);
+    if (entry.choices && entry.choices.length) {
+      var group = document.createElement("div");
+      group.className = "choices";
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", "Suggested replies");
+      entry.choices.forEach(function (choice) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.textContent = choice.title;
+        b.disabled = !live;
+        b.addEventListener("click", function () { say(choice.payload, choice.title); });
+        group.appendChild(b);
+      });
+      item.appendChild(group);
+    }
+    log.appendChild(item);
+    item.scrollIntoView({block: "end"});
+  }
+
+  function add(entry) {
+    if (entry.from === "user") { disableChoices(); }
+    history.push(entry);
+    save();
+    render(entry, true);
+  }
+
+  function say(payload, shown) {
+    if (!sessionId || !socket.connected) {
+      setStatus("Not connected: your message was not sent.", true);
+      return;
+    }
+    add({from: "user", text: shown});
+    socket.emit("user_uttered", {message: payload, session_id: sessionId});
+    showTyping(true);
+  }
+
+  // Earlier messages of this conversation (buttons only on the last one, if it is Nova's).
+  history.forEach(function (entry, i) { render(entry, i === history.length - 1); });
+
+  var socket = window.io(rasaUrl, {transports: ["websocket", "polling"], reconnectionDelayMax: 5000});
+
+  socket.on("connect", function () {
+    setStatus("Connecting to Nova…");
+    socket.emit("session_request", {session_id: sessionId, token: token});
+  });
+  socket.on("session_confirm", function (id) {
+    if (sessionId && id !== sessionId) {  // the server started a different conversation
+      history = [];
+      log.textContent = "";
+    }
+    sessionId = id;
+    root.dataset.sessionId = id;
+    save();
+    setReady(true);
+    setStatus("Connected. Ask Nova anything about your accounts, cards or our products.");
+  });
+  socket.on("bot_uttered", function (message) {
+    showTyping(false);
+    var choices = (message.quick_replies || message.buttons || []).map(function (b) {
+      return {title: String(b.title), payload: String(b.payload)};
+    });
+    if (message.text || choices.length) { add({from: "bot", text: message.text || "", choices: choices}); }
+  });
+  socket.on("error", function (body) {
+    showTyping(false);
+    setStatus("The chat server refused that: " + ((body && body.error) || "unknown error"), true);
+  });
+  socket.on("connect_error", function () {
+    setReady(false);
+    setStatus("Cannot reach Nova right now; retrying…", true);
+  });
+  socket.on("disconnect", function () {
+    setReady(false);
+    showTyping(false);
+    setStatus("Connection lost; reconnecting…", true);
+  });
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (!text) { return; }
+    input.value = "";
+    say(text, text);
+    input.focus();
+  });
+
+  restart.addEventListener("click", function () {
+    history = [];
+    sessionId = null;
+    log.textContent = "";
+    try {
+      window.localStorage.removeItem(key);
+      window.localStorage.removeItem(historyKey);
+    } catch (e) { /* nothing stored */ }
+    setReady(false);
+    if (socket.connected) { socket.emit("session_request", {session_id: null, token: token}); }
+    input.focus();
+  });
+})();

@@ -1,0 +1,215 @@
+"""The web chat widget's socket.io channel: Rasa's SocketIOInput with origins, identity and bad input handled.
+
+Listed in ``bot/credentials.yml`` as ``bot.socketio_channel.NovaSocketIOInput``; its name stays ``socketio``
+(same URL ``/socket.io``, same events ``user_uttered`` / ``bot_uttered`` / ``session_request`` /
+``session_confirm``, so any Rasa socket.io client works). What it changes:
+
+- **Origins.** Rasa's channel turns python-socketio's origin check off (``cors_allowed_origins=[]``). Here the
+  allowed browser origins come from the credential ``cors_allowed_origins`` (a list, or ``"*"``), replaced by
+  the environment variable ``WEB_CHAT_ORIGINS`` (comma-separated) when it is set. A browser on another origin
+  is refused at the handshake (HTTP 400); clients that send no ``Origin`` (servers, the benchmark) are
+  accepted, as python-engineio does.
+- **Identity.** The page sends the logged-in customer's signed token once, in ``session_request``
+  (``{"session_id": ..., "token": ...}``); the channel keeps it in memory for that socket (dropped on
+  disconnect) and puts it in every message's metadata as ``token``, where the action server verifies it
+  (``actions/context.py``; this process has no signing secret and never decides who someone is). A ``token``
+  a client puts in a message's own metadata is removed: a socket speaks for one identity, the one it
+  declared when the session started. No token: an anonymous visitor.
+- **Bad input gets an answer, never a crash or silence.** A ``session_request`` or message that is not a
+  JSON object, a message without a string ``message``, a message too long, metadata that is not an object,
+  a missing or malformed ``session_id`` (with session persistence) each get an ``error`` event
+  ``{"error": "..."}`` on that socket and nothing reaches the dialogue.
+- **Output channel without a server** (several Sanic workers): ``get_output_channel`` is Rasa's: ``None``
+  with a warning, so an external event for a web-chat conversation then has no socket.io output (see
+  docs/WEB_CHAT.md).
+
+Tokens in the tracker store: Rasa stores a message's metadata with its ``user`` event, and the action server
+only sees what the tracker holds, so the token the channel adds is stored with each web-chat message (as
+with the REST channel). The widget page issues short-lived tokens (30 minutes, ``api/routes/chat_page.py``),
+so a stored one has expired soon after the conversation.
+
+Rasa 3.6's own ``session_request`` handler calls python-socketio 5's ``enter_room`` (a coroutine) without
+awaiting it, so with session persistence the socket never joins its session's room and the bot's replies,
+sent to that room, never arrive; here it is awaited.
+
+Runs inside the Rasa process (Python 3.10): imports Rasa's packages only, never ours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import uuid
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Union
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+
+logger = logging.getLogger(__name__)
+
+ORIGINS_ENV = "WEB_CHAT_ORIGINS"
+MAX_MESSAGE_CHARS = 5000
+MAX_TOKEN_CHARS = 4096
+# A session id is the Rasa sender_id of the conversation: hex from uuid4 (ours) or any 8-64 safe characters.
+SESSION_ID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
+
+Origins = Union[str, List[str]]
+
+
+def allowed_origins(configured: Any, environ: Optional[Dict[str, str]] = None) -> Origins:
+    """The browser origins to accept: ``WEB_CHAT_ORIGINS`` (comma-separated) if set, else ``configured``.
+
+    ``configured`` is the credential's value: a list of origins (``"http://localhost:8000"``), a single string,
+    ``"*"`` (any origin) or nothing (no browser origin at all; clients without an ``Origin`` header still
+    connect). Returns ``"*"`` or a list of origins without trailing slashes.
+    """
+    env = os.environ if environ is None else environ
+    raw: Any = env.get(ORIGINS_ENV) or configured
+    if raw is None:
+        return []
+    items = [p for p in raw.split(",")] if isinstance(raw, str) else [str(p) for p in raw]
+    origins = [p.strip().rstrip("/") for p in items if p and p.strip()]
+    return "*" if "*" in origins else origins
+
+
+def message_error(data: Any, session_persistence: bool, metadata_key: str = "metadata") -> Optional[str]:
+    """Why a ``user_uttered`` payload is unusable, or None when it is a valid message.
+
+    Valid: a JSON object with ``message`` (a string of at most MAX_MESSAGE_CHARS), ``session_id`` (matching
+    SESSION_ID; required when session persistence is on) and optional metadata (an object, or a string
+    holding a JSON object, as Rasa's channel accepts).
+    """
+    if not isinstance(data, dict):
+        return "a message must be a JSON object {\"message\": ..., \"session_id\": ...}"
+    message = data.get("message")
+    if not isinstance(message, str):
+        return "\"message\" is required and must be a string"
+    if len(message) > MAX_MESSAGE_CHARS:
+        return f"\"message\" must be at most {MAX_MESSAGE_CHARS} characters"
+    session_id = data.get("session_id")
+    if session_persistence or session_id is not None:
+        if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+            return "\"session_id\" is required: the id from session_confirm (8-64 letters, digits, _.:-)"
+    if _metadata(data.get(metadata_key)) is None:
+        return f"\"{metadata_key}\" must be a JSON object"
+    return None
+
+
+def _metadata(raw: Any) -> Optional[Dict[str, Any]]:
+    """The message metadata as a dict ({} when absent), or None when it is not an object."""
+    if raw is None:
+        return {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return dict(raw) if isinstance(raw, dict) else None
+
+
+class NovaSocketIOInput(SocketIOInput):
+    """Rasa's socket.io channel for the web chat widget (see the module docstring)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "socketio"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "NovaSocketIOInput":
+        credentials = credentials or {}
+        channel = cls(
+            credentials.get("user_message_evt", "user_uttered"),
+            credentials.get("bot_message_evt", "bot_uttered"),
+            credentials.get("namespace"),
+            credentials.get("session_persistence", False),
+            credentials.get("socketio_path", "/socket.io"),
+            credentials.get("jwt_key"),
+            credentials.get("jwt_method", "HS256"),
+            credentials.get("metadata_key", "metadata"),
+        )
+        channel.cors_allowed_origins = allowed_origins(credentials.get("cors_allowed_origins"))
+        return channel
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cors_allowed_origins: Origins = []
+        self.tokens: Dict[str, str] = {}  # socket id -> the customer token declared in session_request
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        origins = self.cors_allowed_origins
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=origins)
+        webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        self.sio = sio
+        namespace = self.namespace
+        logger.info("socket.io channel: browser origins allowed: %s", origins or "none (no-Origin clients only)")
+
+        async def refuse(sid: Text, error: str) -> None:
+            logger.info("socket.io %s: refused: %s", sid, error)
+            await sio.emit("error", {"error": error}, room=sid, namespace=namespace)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=namespace)
+        async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+            logger.debug("socket.io %s connected", sid)
+            return True
+
+        @sio.on("disconnect", namespace=namespace)
+        async def disconnect(sid: Text, *_: Any) -> None:
+            self.tokens.pop(sid, None)
+            logger.debug("socket.io %s disconnected", sid)
+
+        @sio.on("session_request", namespace=namespace)
+        async def session_request(sid: Text, data: Any = None) -> None:
+            if data is None:
+                data = {}
+            if not isinstance(data, dict):
+                await refuse(sid, "session_request takes a JSON object {\"session_id\": ..., \"token\": ...}")
+                return
+            session_id = data.get("session_id")
+            if session_id is None or session_id == "":
+                session_id = uuid.uuid4().hex
+            elif not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+                await refuse(sid, "\"session_id\" must be 8-64 letters, digits or _.:- (or absent for a new one)")
+                return
+            token = data.get("token")
+            if token is not None and (not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS):
+                await refuse(sid, "\"token\" must be a string (the signed customer token) or absent")
+                return
+            if token:
+                self.tokens[sid] = token
+            else:
+                self.tokens.pop(sid, None)
+            if self.session_persistence:
+                await sio.enter_room(sid, session_id, namespace=namespace)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+
+        @sio.on(self.user_message_evt, namespace=namespace)
+        async def handle_message(sid: Text, data: Any = None) -> None:
+            error = message_error(data, self.session_persistence, self.metadata_key or "metadata")
+            if error:
+                await refuse(sid, error)
+                return
+            assert isinstance(data, dict)
+            metadata = _metadata(data.get(self.metadata_key)) or {}
+            metadata.pop("token", None)
+            token = self.tokens.get(sid)
+            if token:
+                metadata["token"] = token
+            sender_id = data["session_id"] if self.session_persistence else sid
+            output = SocketIOOutput(sio, self.bot_message_evt)
+            await on_new_message(
+                UserMessage(data["message"], output, sender_id, input_channel=self.name(), metadata=metadata)
+            )
+
+        return webhook
+
