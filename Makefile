@@ -31,7 +31,7 @@ rc=0; $(1) $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; exit $$rc
 endef
 
-.PHONY: help setup lock train seed recommender run test lint validate pytest pytest-prod test-core \
+.PHONY: help setup lock train seed recommender eval-recommender run test lint validate pytest pytest-prod test-core \
         check-services bench eval-nlu clean
 
 help:  ## list the targets
@@ -49,14 +49,16 @@ train: setup  ## train models/nova.tar.gz unless config, domain and data are unc
 seed: setup  ## import the CRM demo data (idempotent; DATABASE_URL or the SQLite file var/crm.db)
 	$(PY) -m profiles.seed
 
-recommender: setup  ## train the product recommender unless a promoted version exists
-	@promoted="$$($(PY) -c 'from recommender import registry; print(registry.promoted_version() or "")')"; \
-	if [ -n "$$promoted" ]; then \
-		echo "==> recommender: promoted version $$promoted exists, not retraining"; \
+recommender: setup  ## train the product recommender unless every model has a promoted version
+	@if $(PY) -m recommender.registry check >/dev/null; then \
+		echo "==> recommender: every model has a promoted version, not retraining"; \
 	else \
-		echo "==> recommender: no promoted version yet, training one"; \
+		echo "==> recommender: a model has no promoted version, training all"; \
 		$(PY) -m recommender.train; \
 	fi
+
+eval-recommender: setup  ## evaluate the promoted recommender models -> results/recommender_eval.json and .png
+	$(PY) -m recommender.evaluate
 
 run: setup train seed recommender  ## start the action server, Rasa and the API; Ctrl-C stops all three
 	@bash scripts/run.sh
