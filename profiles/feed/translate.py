@@ -11,11 +11,13 @@ What each event becomes (all in the caller's transaction, so a batch is written 
   twice is stored once; credentials (``metadata.token`` and any other key in :data:`CREDENTIAL_KEYS`) are
   removed from the stored JSON and card/IBAN numbers in message texts are masked (``profiles.masking.redact``);
 - a user message carrying a valid customer token (checked by ``profiles.identity.verify_token``, the same
-  check the actions make), or the slot ``owner`` being set (``action_verify_customer`` sets it to the
-  verified customer's id) -> :class:`~profiles.models.ConversationLink` ``sender_id -> customer``; the
-  sender's earlier events without a customer are back-filled (customer id, and their timeline items below).
-  A later valid token of another customer re-links the conversation from that event on; a message without
-  a token does not unlink it;
+  check the actions make), a user message on Telegram/Messenger from a messenger account linked to a
+  customer (``profiles.linking.linked_customer``: there the sender id is the messenger's user id), or the
+  slot ``owner`` being set (``action_verify_customer`` sets it to the verified customer's id) ->
+  :class:`~profiles.models.ConversationLink` ``sender_id -> customer``; the sender's earlier events without a
+  customer are back-filled (customer id, and their timeline items below). A later valid token of another
+  customer re-links the conversation from that event on; a message without a token does not unlink it, but a
+  message from a messenger account that is no longer linked does (its later events stay anonymous);
 - user and bot messages of a linked conversation -> :class:`~profiles.models.Interaction`
   ``kind="chat_message"`` (``inbound``/``outbound``; summary = the masked text; details = intent,
   confidence, entities), a :class:`~profiles.models.ContactPoint` per channel (inbound ``message_count``,
@@ -44,6 +46,8 @@ from sqlalchemy.orm import Session
 from profiles.audit import record_audit
 from profiles.errors import IdentityError
 from profiles.identity import verify_token
+from profiles.linking import MESSENGER_CHANNELS as LINKABLE_CHANNELS
+from profiles.linking import linked_customer
 from profiles.masking import redact
 from profiles.models import ContactPoint, ConversationEvent, ConversationLink, Customer, Interaction, utcnow
 from profiles.schemas import PRODUCT_IDS
@@ -262,11 +266,18 @@ def apply_event(session: Session, event: Mapping[str, Any], stats: FeedStats | N
     # Who: a valid token on a user message, or the owner slot, links the conversation (before this event is
     # stored, so the message that carried the token is the customer's too).
     new_owner = None
-    if event_type == "user":
+    link = session.get(ConversationLink, sender_id)
+    if event_type == "user" and channel in LINKABLE_CHANNELS:
+        new_owner = linked_customer(channel, sender_id)
+        if new_owner is None and link is not None:
+            log.info("feed: messenger account %s on %s no longer linked; conversation unlinked", sender_id, channel)
+            session.delete(link)
+            session.flush()
+            link = None
+    elif event_type == "user":
         new_owner = _token_customer(event)
     elif event_type == "slot":
         new_owner = _owner_customer(session, event)
-    link = session.get(ConversationLink, sender_id)
     if new_owner is not None and (link is None or link.customer_id != new_owner):
         link = _link(session, sender_id, new_owner, channel or "unknown", link, stats)
     customer_id = link.customer_id if link is not None else None

@@ -251,7 +251,10 @@ def test_preferred_channel_is_the_most_used_over_90_days(alice: Built) -> None:
     deliver([user_event("web-1", f"old {n}", token=token, at=old + n) for n in range(5)])  # 5 old web messages
     deliver([user_event("web-1", "hi", token=token, at=now)])
     assert customer(cid).preferred_channel == "rest"
-    deliver([user_event("4242", f"tg {n}", channel="telegram", token=token, at=now + n) for n in range(2)])
+    from profiles.linking import issue_link_code, redeem_link_code
+
+    redeem_link_code("telegram", "4242", issue_link_code(cid))  # Telegram identity = a linked account
+    deliver([user_event("4242", f"tg {n}", channel="telegram", at=now + n) for n in range(2)])
 
     assert customer(cid).preferred_channel == "telegram"  # 2 vs 1 in the last 90 days
     assert [a for a in audits(cid) if a[0] == "preferred_channel"] == [
@@ -279,3 +282,26 @@ def test_rasa_broker_env_from_rabbitmq_url() -> None:
         with pytest.raises(ValueError):
             rasa_broker_env(bad, "q")
 
+
+
+def test_linked_messenger_account_links_its_conversation_until_unlinked(alice: Built) -> None:
+    from profiles.linking import issue_link_code, redeem_link_code, unlink
+
+    cid = alice.customer_id
+    telegram_user = "55501234"
+    redeem_link_code("telegram", telegram_user, issue_link_code(cid))
+    t0 = utcnow().timestamp()
+    deliver([
+        user_event(telegram_user, "hi from telegram", channel="telegram", at=t0),
+        # On a messenger channel a token proves nothing more than the link: it is not used.
+        user_event("55509999", "not linked", channel="telegram", token=issue_token(cid), at=t0 + 1),
+    ])
+    assert [i.summary for i in rows(Interaction, customer_id=cid)] == ["hi from telegram"]
+    (point,) = rows(ContactPoint, customer_id=cid)
+    assert (point.channel, point.address) == ("telegram", telegram_user)
+
+    unlink("telegram", telegram_user)
+    deliver([user_event(telegram_user, "after the unlink", channel="telegram", at=t0 + 2)])
+    assert [i.summary for i in rows(Interaction, customer_id=cid)] == ["hi from telegram"]
+    assert rows(ConversationLink) == []
+    assert [e.customer_id for e in rows(ConversationEvent, sender_id=telegram_user)] == [cid, None]
