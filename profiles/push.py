@@ -204,10 +204,11 @@ def decide_push(customer_id: int, kind: str, *, now: datetime | None = None) -> 
 
 def record_delivery(
     message: PushMessage, customer_id: int | None, status: str, *, actor: str, channel: str | None = None,
-    sender_id: str | None = None, reason: str | None = None, now: datetime | None = None,
+    sender_id: str | None = None, reason: str | None = None, text: str | None = None, now: datetime | None = None,
 ) -> DeliveryView:
     """Write one ``PushDelivery`` row (the outcome of one attempt) and, when ``status`` is ``delivered``, an
-    outbound ``campaign_message`` Interaction on the customer's timeline, in one transaction.
+    outbound ``campaign_message`` Interaction on the customer's timeline, in one transaction. ``text`` is the
+    message as the bot sent it (the Interaction's summary; a generic one without it).
 
     ``customer_id`` may be None for an attempt refused before a customer was known (``invalid``); ``reason``
     is cut to 200 characters.
@@ -237,7 +238,8 @@ def record_delivery(
             what = message.template if message.kind == "reminder" else message.product
             session.add(Interaction(
                 customer_id=customer_id, kind="campaign_message", channel=channel, direction="outbound",
-                summary=f"{message.kind} {what} (campaign {message.campaign})", sender_id=sender_id,
+                summary=(text or f"{message.kind} {what} (campaign {message.campaign})")[:2000],
+                sender_id=sender_id,
                 actor=actor, occurred_at=at,
                 details={"campaign": message.campaign, "push_kind": message.kind, "template": message.template,
                          "product": message.product, "delivery_id": row.id},
