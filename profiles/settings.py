@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     rabbitmq_url: str | None = None
     event_queue: str = "rasa_events"
     events_db_url: str = f"sqlite:///{ROOT / 'var' / 'events.db'}"
-    feed_poll_seconds: float = 0.5
+    feed_poll_seconds: float = 0.2
     # Trained analyses (credit, churn, segments) and their metadata: profiles.analytics.
     analytics_dir: Path = ROOT / "var" / "analytics"
     # Messenger channels (issue 5). Unset = the channel is off. Outbound calls go to *_api_url (the real
