@@ -612,8 +612,11 @@ def main(argv: list[str] | None = None) -> int:
         action_port = _free_port()
         ports = {"ours": _free_port(), "bare": _free_port(), "ours_stock": _free_port()}
         endpoints = tmp / "endpoints.yml"
+        # The real event broker stays on (its cost is part of ours), into a file of the run's own: the demo
+        # database's feed must not pick up benchmark conversations.
         endpoints.write_text((ROOT / "bot" / "endpoints.yml").read_text()
-                             .replace(TEMPLATE_ACTION_URL, f"http://127.0.0.1:{action_port}/webhook"))
+                             .replace(TEMPLATE_ACTION_URL, f"http://127.0.0.1:{action_port}/webhook")
+                             .replace("db: var/events.db", f"db: {tmp / 'events.db'}"))
 
         def rasa_cmd(prefix: list[str], model_path: Path, endpoints_path: Path, port: int) -> list[str]:
             return [*prefix, "run", "--enable-api", "--auth-token", rasa_token, "-m", str(model_path),
