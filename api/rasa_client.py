@@ -14,7 +14,6 @@ user or bot message, no slot of the erased conversation.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote
@@ -43,9 +42,7 @@ class ConversationErasure:
 
 def rasa_token() -> str:
     """Token of Rasa's HTTP API: ``settings.rasa_token`` (``RASA_TOKEN``), the development default otherwise."""
-    configured = getattr(get_settings(), "rasa_token", None)
-    # Until Settings has the rasa_token field, RASA_TOKEN is read here (scripts/run.sh exports it).
-    return str(configured or os.environ.get("RASA_TOKEN") or DEV_RASA_TOKEN)
+    return get_settings().rasa_token
 
 
 def _erase_redis(sender_ids: list[str], url: str) -> list[ConversationErasure]:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -129,7 +130,7 @@ class Customer(Base):
     first_name: Mapped[str] = mapped_column(String(60))
     last_name: Mapped[str] = mapped_column(String(60))
     email: Mapped[str] = mapped_column(String(254))
-    phone: Mapped[str] = mapped_column(String(20))  # E.164
+    phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
     address: Mapped[str] = mapped_column(String(200))
     region: Mapped[str] = mapped_column(String(60))
     age: Mapped[int] = mapped_column(Integer)
@@ -153,6 +154,10 @@ class Customer(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it per class)
+
+
+# Case-insensitive e-mail search (profiles.search compares lower(email)).
+Index("ix_customers_email_lower", func.lower(Customer.email))
 
 
 class Consent(Base):
@@ -379,7 +384,7 @@ class CustomerScore(Base):
     churn_probability: Mapped[float | None] = mapped_column(Float, index=True)
     churn_band: Mapped[str | None] = mapped_column(String(10))
     segment: Mapped[str | None] = mapped_column(String(40), index=True)
-    loyalty_score: Mapped[float | None] = mapped_column(Float)
+    loyalty_score: Mapped[float | None] = mapped_column(Float, index=True)
     loyalty_tier: Mapped[str | None] = mapped_column(String(20))
     product_count: Mapped[int | None] = mapped_column(Integer)
     interactions_90d: Mapped[int | None] = mapped_column(Integer)

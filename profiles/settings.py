@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+DEV_RASA_TOKEN = "dev-rasa-token-change-me"
 
 
 class Settings(BaseSettings):
@@ -21,7 +22,7 @@ class Settings(BaseSettings):
 
     Raises:
         ValueError: outside ``ENVIRONMENT=development`` when ``JWT_SECRET`` is still the development
-            placeholder or shorter than 32 characters.
+            placeholder or shorter than 32 characters, or ``RASA_TOKEN`` is the development default.
     """
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
@@ -34,6 +35,7 @@ class Settings(BaseSettings):
     data_dir: Path = ROOT.parent / "shared" / "data"
     model_registry: Path = ROOT / "recommender" / "registry"
     rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = DEV_RASA_TOKEN  # token of Rasa's HTTP API (--auth-token)
     action_server_url: str = "http://127.0.0.1:5055/webhook"
     # Business limits (EUR). One place: profiles.transfers reads them.
     daily_transfer_limit: Decimal = Decimal("5000.00")
@@ -74,6 +76,8 @@ class Settings(BaseSettings):
             self.jwt_secret == DEV_SECRET or len(self.jwt_secret) < 32
         ):
             raise ValueError("JWT_SECRET must be set (>= 32 characters) outside development")
+        if self.environment != "development" and self.rasa_token == DEV_RASA_TOKEN:
+            raise ValueError("RASA_TOKEN must be set outside development")
         return self
 
 
