@@ -9,6 +9,7 @@ from rasa_sdk import Tracker
 
 from profiles import verify_token
 from profiles.errors import IdentityError
+from profiles.linking import MESSENGER_CHANNELS, linked_customer
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +28,16 @@ def message_token(tracker: Tracker) -> str | None:
 def verified_customer(tracker: Tracker) -> int | None:
     """The verified customer id behind the latest message, or ``None`` for an anonymous visitor.
 
-    Identity comes only from the signed token in the message metadata (checked by
-    ``profiles.verify_token``); the ``sender_id`` is never trusted as an identity.
+    On Telegram and Messenger (the tracker's latest input channel is ``telegram`` or ``facebook``, set by
+    Rasa's input channel, never by the client) it is the customer linked to that messenger account
+    (``profiles.linking.linked_customer(channel, sender_id)``): those channels' sender ids are the messengers'
+    own user ids, checked by the webhook's signature or secret token. Anywhere else identity comes only from
+    the signed token in the message metadata (checked by ``profiles.verify_token``); there the ``sender_id``
+    is chosen by the client and never trusted as an identity.
     """
+    channel = tracker.get_latest_input_channel()
+    if channel in MESSENGER_CHANNELS:
+        return linked_customer(channel, tracker.sender_id)
     try:
         return verify_token(message_token(tracker))
     except IdentityError as exc:

@@ -7,7 +7,7 @@ which is Rasa's ``sender_id`` there) to the customer. From then on ``linked_cust
 messenger conversation. ``unlink`` undoes it.
 
 Rules:
-- codes: 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), always at least one digit,
+- codes: 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), at least one digit and one letter,
   shown as ``XXXX-XXXX``; typed case-, space- and hyphen-insensitively; only their SHA-256 is stored;
   they expire after ``settings.link_code_ttl_minutes`` and are spent once; a new code replaces the customer's
   unused ones.
@@ -87,7 +87,8 @@ def _hash(code: str) -> str:
 def _new_code() -> str:
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        if any(ch.isdigit() for ch in code):  # a bare code is then never an ordinary word
+        # at least one digit (a bare code is then never an ordinary word) and one letter (never a number)
+        if any(ch.isdigit() for ch in code) and any(ch.isalpha() for ch in code):
             return code
 
 

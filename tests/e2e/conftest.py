@@ -67,6 +67,7 @@ class LiveStack:
     rabbitmq_url: str | None = None
     event_queue: str | None = None
     events_db_url: str | None = None
+    messenger_cloud: Any = None  # tests/fakes/messenger_cloud.MessengerCloud: Telegram and Graph API fakes Rasa talks to
     senders: set[str] = field(default_factory=set)
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
 
@@ -250,6 +251,11 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         PYTHONUNBUFFERED="1",
     )
+    # Telegram and Messenger channels on (bot/channels.py), their outbound calls to a local fake (tests/channels).
+    from tests.fakes.messenger_cloud import MessengerCloud
+
+    messenger_cloud = MessengerCloud().start()
+    env.update(messenger_cloud.rasa_env())
     template = ROOT / "bot" / "endpoints.yml"
     rabbitmq_url = event_queue = events_db_url = None
     if redis_url:
@@ -310,7 +316,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         stack = LiveStack(
             rasa_url=rasa_url, action_url=action_url, database_url=database.url, rasa_token=rasa_token,
             redis_url=redis_url, logs=logs, rabbitmq_url=rabbitmq_url, event_queue=event_queue,
-            events_db_url=events_db_url,
+            events_db_url=events_db_url, messenger_cloud=messenger_cloud,
         )
         _STACK = stack
         yield stack
@@ -318,6 +324,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         _STACK = None
         for proc in reversed(procs):
             _stop(proc)
+        messenger_cloud.stop()
         if stack is not None:
             stack._http.close()
             _forget_conversations(stack)

@@ -73,7 +73,7 @@ def test_expired_unknown_and_malformed_codes(alice: Built) -> None:
     with pytest.raises(NotAllowed, match="expired"):
         redeem_link_code("facebook", "psid-1", code)
     with pytest.raises(NotFound):
-        redeem_link_code("facebook", "psid-1", "2345-6789")
+        redeem_link_code("facebook", "psid-1", "QWER-2345")
     with pytest.raises(InvalidInput) as err:
         redeem_link_code("facebook", "psid-1", "hello")
     assert err.value.field == "code"
