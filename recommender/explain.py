@@ -6,7 +6,8 @@ stored as ``reference`` in the version's metadata). The drop in probability is h
 the score up. The (at most three) features with the largest positive push, each above
 :data:`MIN_PUSH`, are named; the sentence is "<Subject> with <a>, <b> and <c> <product ending>."
 (:class:`recommender.catalogue.Product` ``ending``). This is a one-feature-at-a-time occlusion explanation:
-it reads the model as it is, whatever its family, and costs one extra batch prediction.
+it reads the model as it is, whatever its family, and costs one extra batch prediction (on the fast path,
+:mod:`recommender.fast`; :func:`pushes` is the same on a pandas frame through ``predict_proba``).
 
 **Rule-scored products** (current and savings account): a sentence stating the rule's conditions as they
 hold for this customer.
@@ -19,16 +20,16 @@ score up, only as "Customers at your stage of life", never the number.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from recommender import registry
+from recommender import fast, registry
 from recommender.catalogue import get_product
-from recommender.features import CustomerContext, coerce, serving_frame
+from recommender.features import CustomerContext, FeatureSet, row_values, serving_values, values_from_rows
 from recommender.scoring import HEALTHY_BALANCE, RULE_PRODUCTS, single_thread
 from recommender.tasks import PRODUCT_TASK, get_task
 
@@ -113,6 +114,56 @@ def pushes(model: Any, row: pd.DataFrame, reference: Mapping[str, Any], candidat
     return {column: float(proba[0] - proba[i]) for i, column in enumerate(tested, start=1)}
 
 
+def fast_pushes(
+    model: registry.LoadedModel,
+    features: FeatureSet,
+    num: np.ndarray,
+    cat: Sequence[Sequence[object]],
+    reference: Mapping[str, Any],
+    candidates: list[str],
+) -> dict[str, float]:
+    """:func:`pushes` on the fast path (:mod:`recommender.fast`): one customer's values as arrays.
+
+    Args:
+        model: the promoted model.
+        features: its feature set.
+        num, cat: the customer's values (``features.serving_values`` of one context).
+        reference: column → typical training value, coerced (:func:`_reference`).
+        candidates: columns to test; those whose value equals the reference are skipped.
+    """
+    current = row_values(features, num[0], cat[0])
+    tested = [c for c in candidates if c in reference and _present(reference[c]) and current[c] != reference[c]]
+    if not tested:
+        return {}
+    nums = np.repeat(num[:1], len(tested) + 1, axis=0)
+    cats = [tuple(cat[0])]
+    for i, column in enumerate(tested, start=1):
+        row = list(cat[0])
+        if column in features.numeric:
+            nums[i, features.numeric.index(column)] = reference[column]
+        else:
+            row[features.categorical.index(column)] = reference[column]
+        cats.append(tuple(row))
+    proba = fast.predict(model, features, nums, cats)
+    return {column: float(proba[0] - proba[i]) for i, column in enumerate(tested, start=1)}
+
+
+_references: dict[tuple[str, str, int], dict[str, Any]] = {}
+
+
+def _reference(model: registry.LoadedModel, features: FeatureSet) -> dict[str, Any]:
+    """The version's ``reference`` metadata normalised like the customer's values (cached per version)."""
+    key = (model.product, model.version, id(model.metadata))
+    cached = _references.get(key)
+    if cached is None:
+        rnum, rcat = values_from_rows(features, [model.metadata.get("reference", {})])
+        cached = row_values(features, rnum[0], rcat[0])
+        if len(_references) > 64:
+            _references.clear()
+        _references[key] = cached
+    return cached
+
+
 def _sentence(subject: str, phrases: list[str], ending: str) -> str:
     if not phrases:
         return f"{subject} {ending}." if subject != "Customers" else f"Customers with a profile like yours {ending}."
@@ -129,13 +180,14 @@ def model_explanation(product_id: str, ctx: CustomerContext) -> Explanation:
     """
     task = get_task(PRODUCT_TASK[product_id])
     model = registry.load_promoted(task.name)
-    berka = task.features.name == "berka"
-    row = serving_frame(task.features, ctx)
-    values = row.iloc[0].to_dict()
-    phrases = {c: p for c in task.features.columns if (p := phrase_for(c, values[c], berka=berka)) is not None}
-    reference = coerce(pd.DataFrame([model.metadata.get("reference", {})]), task.features).iloc[0].to_dict()
+    features = task.features
+    berka = features.name == "berka"
+    num, cat = serving_values(features, [ctx])
+    values = row_values(features, num[0], cat[0])
+    phrases = {c: p for c in features.columns if (p := phrase_for(c, values[c], berka=berka)) is not None}
+    reference = _reference(model, features)
     candidates = [*phrases, *(["age"] if _present(values.get("age")) else [])]
-    push = pushes(model.pipeline, row, reference, candidates)
+    push = fast_pushes(model, features, num, cat, reference, candidates)
     ranked = [c for c in sorted(push, key=lambda c: -push[c]) if push[c] > MIN_PUSH][:MAX_FACTORS]
     subject = "Customers"
     if "job" in ranked and str(values["job"]) in _JOB_SUBJECT:

@@ -436,7 +436,8 @@ def profile_row(ctx: CustomerContext) -> dict[str, Any]:
     return row
 
 
-def _berka_loan(ctx: CustomerContext) -> float:
+def berka_loan(ctx: CustomerContext) -> float:
+    """The Berka ``loan`` column of a CRM customer: 1.0 if any loan (personal loan or mortgage) is held."""
     return 1.0 if {"personal_loan", "mortgage"} & ctx.held else 0.0
 
 
@@ -446,14 +447,83 @@ def serving_frames(features: FeatureSet, contexts: Sequence[CustomerContext]) ->
     The Berka ``loan`` column means "holds any loan" while the bank-marketing ``loan`` is the personal-loan
     flag: the feature set's name decides which one is built.
     """
+    rows = serving_rows(features, contexts)
+    frame = pd.DataFrame(rows, columns=sorted({k for r in rows for k in r} | set(features.columns)))
+    return coerce(frame, features)
+
+
+def serving_rows(features: FeatureSet, contexts: Sequence[CustomerContext]) -> list[dict[str, Any]]:
+    """:func:`profile_row` of each context, with the Berka ``loan`` meaning for a Berka feature set."""
     rows = []
     for ctx in contexts:
         row = profile_row(ctx)
         if features.name == "berka":
-            row["loan"] = _berka_loan(ctx)
+            row["loan"] = berka_loan(ctx)
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=sorted({k for r in rows for k in r} | set(features.columns)))
-    return coerce(frame, features)
+    return rows
+
+
+def _number(value: object) -> float:
+    """One numeric value as :func:`coerce` reads it (``pd.to_numeric(errors="coerce")``): NaN if not a number."""
+    if value is None:
+        return float("nan")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+_category_memo: dict[tuple[str, object], object] = {}
+
+
+def values_from_rows(
+    features: FeatureSet, rows: Sequence[Mapping[str, Any]]
+) -> tuple[np.ndarray, list[tuple[object, ...]]]:
+    """The values :func:`coerce` would put in a frame of ``rows``, without pandas (the fast scoring path).
+
+    Returns:
+        ``(numeric, categorical)``: a float64 array ``(len(rows), len(features.numeric))`` (``NaN`` = missing)
+        and one tuple per row of the categorical values (a known category, or ``NaN``), in column order.
+    """
+    numeric = np.array(
+        [[_number(row.get(c)) for c in features.numeric] for row in rows], dtype=np.float64
+    ).reshape(len(rows), len(features.numeric))
+    categorical = []
+    memo = _category_memo
+    for row in rows:
+        values = []
+        for column in features.categorical:
+            raw = row.get(column)
+            key = (column, raw)
+            try:
+                value = memo[key]
+            except KeyError:
+                value = _category(column, raw)
+                if len(memo) < 10_000:
+                    memo[key] = value
+            except TypeError:  # an unhashable value
+                value = _category(column, raw)
+            values.append(value)
+        categorical.append(tuple(values))
+    return numeric, categorical
+
+
+def row_values(features: FeatureSet, numeric: np.ndarray, categorical: Sequence[object]) -> dict[str, Any]:
+    """Column → value of one row of :func:`values_from_rows` (``numeric``: that row's 1-d array)."""
+    return {
+        **dict(zip(features.numeric, numeric.tolist(), strict=True)),
+        **dict(zip(features.categorical, categorical, strict=True)),
+    }
+
+
+def serving_values(
+    features: FeatureSet, contexts: Sequence[CustomerContext]
+) -> tuple[np.ndarray, list[tuple[object, ...]]]:
+    """Model input for many customers as arrays: :func:`values_from_rows` of :func:`serving_rows`.
+
+    The same values as :func:`serving_frames` (which the reference path and the explanations' frames use).
+    """
+    return values_from_rows(features, serving_rows(features, contexts))
 
 
 def serving_frame(features: FeatureSet, ctx: CustomerContext) -> pd.DataFrame:

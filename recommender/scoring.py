@@ -18,33 +18,26 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
-from recommender import registry
+from recommender import fast, registry
 from recommender.catalogue import CATALOGUE, HIGH_RISK_BANDS, get_product
-from recommender.features import CustomerContext, ProfileLike, serving_frames
-from recommender.tasks import PRODUCT_TASK, get_task
+from recommender.fast import single_thread
+from recommender.features import (
+    CustomerContext,
+    ProfileLike,
+    berka_loan,
+    profile_row,
+    serving_frames,
+    serving_values,
+    values_from_rows,
+)
+from recommender.tasks import PRODUCT_TASK, Task, get_task
 
 logger = logging.getLogger(__name__)
 
 ADULT_AGE = 18
 HEALTHY_BALANCE = Decimal(1000)  # EUR; used by the savings rule and by the explanations
 RULE_PRODUCTS: frozenset[str] = frozenset({"current_account", "savings_account"})
-
-_controller: ThreadpoolController | None = None
-
-
-def single_thread() -> Any:
-    """Context manager limiting the BLAS / OpenMP pools to one thread while scoring.
-
-    The controller is built once per process, on first use (after a model is loaded, so it sees scikit-learn's
-    OpenMP runtime): building one scans the loaded libraries, ~6 ms, too slow to repeat per prediction.
-    """
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1)
-
 
 def ineligibility(
     product_id: str,
@@ -127,14 +120,22 @@ def rule_score(product_id: str, customer: ProfileLike, total_balance: Decimal | 
 def model_propensities(product_id: str, contexts: Sequence[CustomerContext]) -> np.ndarray:
     """Calibrated probabilities, shape ``(len(contexts),)``, from the promoted model that scores ``product_id``.
 
-    The model is learnt from real data (source and target: :mod:`recommender.tasks`). Runs with one thread:
-    OpenMP threads only add start-up and spin-wait cost for small batches on a shared 2-core machine.
+    The model is learnt from real data (source and target: :mod:`recommender.tasks`). Computed by the fast path
+    (:mod:`recommender.fast`: the pipeline's fitted parameters as arrays, equal to ``predict_proba`` within
+    1e-9; :func:`reference_propensities` is the pandas / scikit-learn path it reproduces).
 
     Raises:
         KeyError: ``product_id`` has no model (see :data:`recommender.tasks.PRODUCT_TASK`).
         registry.ModelNotFound: no promoted version of that model, or one trained on other features (run
             ``python -m recommender.train``).
     """
+    model, task = _promoted(product_id)
+    num, cat = serving_values(task.features, contexts)
+    return fast.predict(model, task.features, num, cat)
+
+
+def _promoted(product_id: str) -> tuple[registry.LoadedModel, Task]:
+    """The promoted model scoring ``product_id`` and its task (KeyError / ModelNotFound as documented above)."""
     if product_id not in PRODUCT_TASK:
         raise KeyError(f"{product_id!r} is not scored by a model")
     task = get_task(PRODUCT_TASK[product_id])
@@ -144,6 +145,16 @@ def model_propensities(product_id: str, contexts: Sequence[CustomerContext]) -> 
             f"promoted {task.name} version {model.version} was trained on other features; "
             f"retrain with `{registry.TRAIN_COMMAND}`"
         )
+    return model, task
+
+
+def reference_propensities(product_id: str, contexts: Sequence[CustomerContext]) -> np.ndarray:
+    """:func:`model_propensities` by the reference path: ``pipeline.predict_proba(serving_frames(...))``.
+
+    What the fast path (:mod:`recommender.fast`) must equal (within ``fast.TOLERANCE``); kept for the tests and
+    the serving benchmark. Same errors as :func:`model_propensities`.
+    """
+    model, task = _promoted(product_id)
     frame = serving_frames(task.features, contexts)
     with single_thread():
         proba = model.pipeline.predict_proba(frame)
@@ -225,8 +236,9 @@ def batch_scores(contexts: Sequence[CustomerContext], *, consent: Sequence[bool]
     consents = list(consent) if consent is not None else [True] * len(contexts)
     if len(consents) != len(contexts):
         raise ValueError("consent must have one value per context")
-    out = pd.DataFrame(np.nan, index=range(len(contexts)), columns=list(CATALOGUE), dtype="float64")
-    for product_id in CATALOGUE:
+    out = np.full((len(contexts), len(CATALOGUE)), np.nan, dtype=np.float64)
+    base_rows: list[dict[str, Any]] | None = None  # profile_row of each context, built once for every model
+    for j, product_id in enumerate(CATALOGUE):
         rows = [
             i
             for i, ctx in enumerate(contexts)
@@ -235,12 +247,19 @@ def batch_scores(contexts: Sequence[CustomerContext], *, consent: Sequence[bool]
         if not rows:
             continue
         if product_id in RULE_PRODUCTS:
-            values = [rule_score(product_id, contexts[i].customer, contexts[i].total_balance) for i in rows]
+            out[rows, j] = [rule_score(product_id, contexts[i].customer, contexts[i].total_balance) for i in rows]
+            continue
+        try:
+            model, task = _promoted(product_id)
+        except registry.ModelNotFound as exc:
+            logger.warning("%s not scored: %s", product_id, exc)
+            continue
+        if base_rows is None:
+            base_rows = [profile_row(ctx) for ctx in contexts]
+        if task.features.name == "berka":  # the Berka "loan" column: any loan held (features.serving_rows)
+            feature_rows = [{**base_rows[i], "loan": berka_loan(contexts[i])} for i in rows]
         else:
-            try:
-                values = list(model_propensities(product_id, [contexts[i] for i in rows]))
-            except registry.ModelNotFound as exc:
-                logger.warning("%s not scored: %s", product_id, exc)
-                continue
-        out.loc[rows, product_id] = values
-    return out
+            feature_rows = [base_rows[i] for i in rows]
+        num, cat = values_from_rows(task.features, feature_rows)
+        out[rows, j] = fast.predict(model, task.features, num, cat)
+    return pd.DataFrame(out, columns=list(CATALOGUE))
