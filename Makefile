@@ -31,7 +31,7 @@ rc=0; $(1) $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; exit $$rc
 endef
 
-.PHONY: help setup lock train seed recommender eval-recommender run test lint validate pytest pytest-prod test-core \
+.PHONY: help setup lock train seed recommender analytics eval-recommender bench-batch run test lint validate pytest pytest-prod test-core \
         check-services bench eval-nlu clean
 
 help:  ## list the targets
@@ -57,10 +57,13 @@ recommender: setup  ## train the product recommender unless every model has a pr
 		$(PY) -m recommender.train; \
 	fi
 
+analytics: setup seed  ## train the CRM analyses if none is stored, then score every customer into customer_scores
+	$(PY) -m profiles.analytics.batch --train-if-missing
+
 eval-recommender: setup  ## evaluate the promoted recommender models -> results/recommender_eval.json and .png
 	$(PY) -m recommender.evaluate
 
-run: setup train seed recommender  ## start the action server, Rasa and the API; Ctrl-C stops all three
+run: setup train seed recommender analytics  ## start the feed consumer, action server, Rasa and the API; Ctrl-C stops all four
 	@bash scripts/run.sh
 
 test: setup train  ## the whole suite: lint, rasa data validate, pytest (embedded + production), test stories
@@ -104,6 +107,9 @@ test-core:  ## rasa test core on tests/test_stories.yml (every flow)
 
 bench: setup train  ## training time, NLU accuracy, chat latency vs a bare bot -> results/bench/, README section
 	$(PY) benchmarks/run_all.py
+
+bench-batch: setup  ## batch-scoring benchmark, small mode (20,000 synthetic customers; --n 1000000 for the full run)
+	$(PY) benchmarks/batch_scoring.py --n 20000
 
 eval-nlu: setup train  ## score the Rasa NLU model on the BANKING77 held-out split -> results/nlu_eval.json
 	$(RASA_VENV)/bin/python bot/evaluate_nlu.py --model models \
