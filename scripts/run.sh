@@ -252,7 +252,11 @@ fi
 cat <<EOF
 
  API docs: http://localhost:$API_PORT/docs
- Staff token (hand-offs, leads): $STAFF_TOKEN
+ Staff pages (dashboard: segments, churn risk, CLV; a customer's 360 and timeline):
+   http://localhost:$API_PORT/staff  (sign in with the staff token below; docs/STAFF_PAGES.md)
+ Staff token (role staff; \`.venv/bin/python -m profiles.staff marketing|admin\` for the others):
+   $STAFF_TOKEN
+   curl -s http://localhost:$API_PORT/customers/1 -H "Authorization: Bearer \$STAFF_TOKEN"    # customer 360
    curl -s http://localhost:$API_PORT/handoffs -H "Authorization: Bearer \$STAFF_TOKEN"
  Rasa HTTP API token: \$RASA_TOKEN (e.g. GET http://localhost:$RASA_PORT/conversations/demo-1/tracker?token=...)
  Ctrl-C stops all four.
