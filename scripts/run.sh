@@ -14,6 +14,9 @@
 # e.g. behind a reverse proxy or in a container), STARTUP_TIMEOUT (seconds per service, 300), LOG_DIR
 # (var/log; the previous run's logs are kept as *.log.1).
 # REDIS_URL: redis:// (plain) or rediss:// (TLS, certificate checked against the system CA store).
+# Messenger channels (bot/channels.py reads its variables from this environment; a channel without its token
+# is off): TELEGRAM_TOKEN, TELEGRAM_BOT_NAME, TELEGRAM_SECRET_TOKEN, TELEGRAM_WEBHOOK_URL; FACEBOOK_SECRET,
+# FACEBOOK_PAGE_ACCESS_TOKEN, FACEBOOK_VERIFY. See docs/MESSENGERS.md.
 # RABBITMQ_URL: amqp:// on the default virtual host / (what Rasa 3.6's pika broker supports); EVENT_QUEUE
 # (default rasa_events) names the queue.
 set -euo pipefail
@@ -226,6 +229,17 @@ wait_healthy "Rasa server" "$LOG_DIR/rasa.log" "$RASA_PID" \
 # --- how to chat -----------------------------------------------------------------------------------------
 # The demo customers' tokens, as `python -m profiles.seed --demo-tokens` prints them, without running the
 # import again (`make run` has just seeded; an empty database simply has no demo customers).
+# Messenger channels: on when their credentials are set (bot/channels.py reads them from this environment).
+MESSENGERS=""
+if [ -n "${TELEGRAM_TOKEN:-}" ]; then
+    MESSENGERS+="Telegram on (webhook /webhooks/telegram/webhook"
+    [ -n "${TELEGRAM_SECRET_TOKEN:-}" ] || MESSENGERS+=", WARNING: no TELEGRAM_SECRET_TOKEN, anyone can post updates"
+    MESSENGERS+="); "
+fi
+if [ -n "${FACEBOOK_SECRET:-}" ] && [ -n "${FACEBOOK_PAGE_ACCESS_TOKEN:-}" ]; then
+    MESSENGERS+="Messenger on (webhook /webhooks/facebook/webhook); "
+fi
+MESSENGERS="${MESSENGERS:-off (set TELEGRAM_TOKEN, or FACEBOOK_SECRET and FACEBOOK_PAGE_ACCESS_TOKEN: docs/MESSENGERS.md)}"
 TOKENS="$("$PY" -c 'from profiles.seed import demo_tokens
 for cid, name, token in demo_tokens(): print(f"{cid}\t{name}\t{token}")' 2>/dev/null || true)"
 FIRST_TOKEN="$(head -n1 <<<"$TOKENS" | cut -f3)"
@@ -235,6 +249,7 @@ cat <<EOF
 ================================================================================================
  Nova is running: Rasa http://localhost:$RASA_PORT · actions http://localhost:$ACTION_PORT · API http://localhost:$API_PORT
  Mode: $MODE
+ Messengers: $MESSENGERS
  Logs: ${LOG_DIR#"$ROOT"/}/{rasa,actions,api,feed}.log
 
  Chat as a demo customer over the REST channel:

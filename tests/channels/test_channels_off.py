@@ -1,0 +1,78 @@
+"""bot/channels.py's Telegram and Messenger connectors without credentials: they stay off (health ``off``,
+webhooks 404) instead of failing Rasa's start-up. Runs the real connector classes in a Sanic server of the
+Rasa environment (Python 3.10), without a model, so no live stack is needed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+
+SERVER = textwrap.dedent("""
+    import sys
+    from sanic import Sanic
+    from bot.channels import NovaFacebookInput, NovaTelegramInput
+
+    app = Sanic("channels_off")
+    async def handler(message):
+        raise AssertionError("no message may reach Rasa")
+    for channel in (NovaTelegramInput.from_credentials(None), NovaFacebookInput.from_credentials(None)):
+        assert channel.get_output_channel() is None
+        app.blueprint(channel.blueprint(handler), url_prefix=f"/webhooks/{channel.name()}")
+    app.run(host="127.0.0.1", port=int(sys.argv[1]), access_log=False)
+""")
+
+
+@pytest.fixture
+def _stack_database() -> None:
+    """No live stack here (overrides tests/channels/conftest.py's autouse fixture)."""
+
+
+@pytest.fixture
+def channels_off() -> Iterator[str]:
+    if not RASA_PYTHON.exists():
+        pytest.fail(f"{RASA_PYTHON} does not exist: run `make setup`")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FACEBOOK_"))}
+    proc = subprocess.Popen([str(RASA_PYTHON), "-c", SERVER, str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the Sanic server exited: {proc.stdout.read().decode() if proc.stdout else ''}")
+            try:
+                httpx.get(f"{url}/webhooks/telegram/", timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the Sanic server did not start in 120 s")
+                time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def test_channels_without_credentials_are_off(channels_off: str) -> None:
+    for channel in ("telegram", "facebook"):
+        assert httpx.get(f"{channels_off}/webhooks/{channel}/").json() == {"status": "off"}
+        response = httpx.post(f"{channels_off}/webhooks/{channel}/webhook", json={"update_id": 1})
+        assert response.status_code == 404 and "is off" in response.json()["error"], response.text
+    subscribe = httpx.get(f"{channels_off}/webhooks/facebook/webhook",
+                          params={"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"})
+    assert subscribe.status_code == 403
