@@ -130,21 +130,87 @@ def credit_band(customer_id: int) -> str | None:
     return band
 
 
+@dataclass(frozen=True)
+class OfferHistory:
+    """The offer events the frequency rules and the features read, from one database session.
+
+    Attributes:
+        latest: the latest event of any product, ``(product, outcome, when)`` (``profiles.latest_offer_event``),
+            or ``None``.
+        by_product: product → ``(outcome, when)`` of its latest event (``profiles.last_offer_outcome``), for
+            the events since ``since`` only: an older latest event cools nothing off (:func:`in_cooloff`).
+        credit_band: ``CustomerScore.credit_band`` (:func:`credit_band`), read in the same session.
+    """
+
+    latest: tuple[str, str, datetime] | None
+    by_product: dict[str, tuple[str, datetime]]
+    credit_band: str | None
+
+
+def offer_history(customer_id: int, since: datetime) -> OfferHistory:
+    """The customer's offer history and credit band in one read-only session (three indexed queries).
+
+    The same rows ``profiles.latest_offer_event`` / ``profiles.last_offer_outcome`` / :func:`credit_band`
+    read (``OfferEvent`` newest first, ties by id), in one session instead of one per product: the action
+    server's latency budget. ``since`` must reach back at least ``max(offer_cooloff_days, offer_reshow_days)``.
+    A database without the scores table reads as "no credit band" (warning in the log).
+    """
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from profiles.models import OfferEvent
+
+    order = (OfferEvent.created_at.desc(), OfferEvent.id.desc())
+    with session_scope() as session:
+        first = session.execute(
+            select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
+            .where(OfferEvent.customer_id == customer_id)
+            .order_by(*order)
+            .limit(1)
+        ).one_or_none()
+        by_product: dict[str, tuple[str, datetime]] = {}
+        if first is not None and _aware(first.created_at) >= _aware(since):
+            for row in session.execute(
+                select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
+                .where(OfferEvent.customer_id == customer_id, OfferEvent.created_at >= since)
+                .order_by(*order)
+            ):
+                by_product.setdefault(row.product, (row.outcome, row.created_at))
+        band: str | None = None
+        try:  # last: on PostgreSQL a failed statement ends the transaction
+            band = session.scalar(select(CustomerScore.credit_band).where(CustomerScore.customer_id == customer_id))
+        except SQLAlchemyError as exc:
+            session.rollback()
+            logger.warning("credit band not read (%s); credit products rely on the default flag", type(exc).__name__)
+    latest = (first.product, first.outcome, first.created_at) if first is not None else None
+    return OfferHistory(latest, by_product, band)
+
+
 def customer_context(customer_id: int, *, now: datetime | None = None) -> CustomerContext:
     """Everything the recommender reads about one customer, from ``profiles`` services.
 
     Raises:
         profiles.errors.NotFound: no such customer.
     """
+    ctx, _history = _read(customer_id, now=now)
+    return ctx
+
+
+def _read(customer_id: int, *, now: datetime | None = None) -> tuple[CustomerContext, OfferHistory]:
     customer = profiles.get_customer(customer_id)  # NotFound for an unknown customer
-    return CustomerContext(
+    now = _aware(now or datetime.now(UTC))
+    settings = get_settings()
+    window = timedelta(days=max(settings.offer_cooloff_days, settings.offer_reshow_days) + 1)
+    history = offer_history(customer_id, now - window)
+    ctx = CustomerContext(
         customer=customer,
         total_balance=total_balance(profiles.list_accounts(customer_id)),
         held=frozenset(profiles.products_held(customer_id)),
-        last_offer=profiles.latest_offer_event(customer_id),
-        credit_band=credit_band(customer_id),
-        now=now or datetime.now(UTC),
+        last_offer=history.latest,
+        credit_band=history.credit_band,
+        now=now,
     )
+    return ctx, history
 
 
 def next_best_offers(
@@ -154,7 +220,7 @@ def next_best_offers(
 
     A product is listed when it is eligible (``scoring.is_eligible``: marketing consent, not held, age, credit
     record and band, required products), its propensity reaches the catalogue threshold and it is not cooling
-    off (``in_cooloff`` on ``profiles.last_offer_outcome``: accepted or declined within
+    off (``in_cooloff`` on the product's latest offer event, :func:`offer_history`: accepted or declined within
     ``settings.offer_cooloff_days``, shown within ``settings.offer_reshow_days``). With ``frequency_cap`` (the
     default, as the bot uses it) the list is empty when the customer had any suggestion within
     ``settings.offer_reshow_days`` (``recently_suggested``): at most one suggestion a day. Missing profile
@@ -172,10 +238,10 @@ def next_best_offers(
     """
     if k < 1:
         raise ValueError("k must be at least 1")
-    consent = profiles.has_marketing_consent(customer_id)  # NotFound for an unknown customer
+    ctx, history = _read(customer_id, now=now)  # NotFound for an unknown customer
+    consent = bool(getattr(ctx.customer, "marketing_consent", False))  # the flag profiles.has_marketing_consent reads
     if not consent:
         return []
-    ctx = customer_context(customer_id, now=now)
     settings = get_settings()
     if frequency_cap and recently_suggested(ctx.last_offer, ctx.now, reshow_days=settings.offer_reshow_days):
         return []
@@ -183,7 +249,7 @@ def next_best_offers(
     for score in score_products(ctx, consent=consent):
         if not score.passes:  # thresholds differ per product: a lower score may still pass its own
             continue
-        last = profiles.last_offer_outcome(customer_id, score.product)
+        last = history.by_product.get(score.product)
         if in_cooloff(last, ctx.now, cooloff_days=settings.offer_cooloff_days, reshow_days=settings.offer_reshow_days):
             continue
         why = explain(score.product, ctx)
