@@ -3,6 +3,7 @@
 Usage::
 
     python -m recommender.train [--data-dir DIR] [--task NAME ...] [--sample N] [--folds K] [--no-promote]
+                                [--no-feedback]
 
 Procedure, per task (sources and targets: :mod:`recommender.tasks`; features: :mod:`recommender.features`):
 
@@ -14,6 +15,9 @@ Procedure, per task (sources and targets: :mod:`recommender.tasks`; features: :m
    two models inside the same preprocessing :class:`~sklearn.pipeline.Pipeline`.
 3. Keep the model family with the higher mean CV AUC; fit it on the whole training part wrapped in
    :class:`~sklearn.calibration.CalibratedClassifierCV` (sigmoid, i.e. Platt scaling, 3 folds), so its scores are probabilities.
+   With recorded offer answers in the CRM (``recommender.feedback``, unless ``--no-feedback``), the final fit
+   also sees the task product's answers as labelled rows (each repeated ``feedback.FEEDBACK_WEIGHT`` times);
+   the comparison and the held-out part are the data set's alone.
 4. Measure it once on the held-out part (ROC AUC, lift in the top 10 %, Brier score, next to the baseline's).
 5. Save it as a registry version (every task of one run gets the same version id), promoted unless
    ``--no-promote``.
@@ -215,14 +219,21 @@ def train_task(
     folds: int = 5,
     promote: bool = True,
     progress: Callable[[str], None] = print,
+    answers: Sequence[Any] = (),
 ) -> TrainResult:
     """Train, calibrate, measure and register one task (see the module docstring). Single-threaded.
+
+    Args:
+        answers: recorded offer answers (``recommender.feedback.recorded_answers()``); those for the task's
+            product are added to the training part (``recommender.feedback``). Empty: the data set alone.
 
     Raises:
         FileNotFoundError, ValueError: from the feature builder (missing file, bad columns or values).
     """
     with threadpool_limits(limits=1):
-        return _train_task(task, data_dir, version, sample=sample, folds=folds, promote=promote, progress=progress)
+        return _train_task(
+            task, data_dir, version, sample=sample, folds=folds, promote=promote, progress=progress, answers=answers
+        )
 
 
 def _train_task(
@@ -234,6 +245,7 @@ def _train_task(
     folds: int,
     promote: bool,
     progress: Callable[[str], None],
+    answers: Sequence[Any] = (),
 ) -> TrainResult:
     started = time.perf_counter()
     seed = get_settings().seed
@@ -260,8 +272,26 @@ def _train_task(
         f"{cv_auc[BASELINE]['mean']:.4f} for the {BASELINE} baseline)"
     )
     progress(f"  chosen: {chosen}")
+    feedback_summary: dict[str, Any] = {"answers": 0, "accepted": 0, "declined": 0, "weight": 0, "rows_added": 0}
+    X_fit, y_fit = X_train, y_train
+    if answers and task.product is not None:
+        from recommender.feedback import FEEDBACK_WEIGHT, feedback_frame, with_feedback
+
+        X_fb, y_fb, summary = feedback_frame(task, answers)
+        X_fit, y_fit = with_feedback(X_train, y_train, X_fb, y_fb, FEEDBACK_WEIGHT)
+        feedback_summary = {
+            **summary,
+            "weight": FEEDBACK_WEIGHT if len(y_fb) else 0,
+            "rows_added": len(y_fit) - len(y_train),
+            "sources": sorted({a.source for a in answers if a.product == task.product}),
+        }
+        if len(y_fb):
+            progress(
+                f"  feedback: {summary['answers']} recorded answer(s) ({summary['accepted']} accepted, "
+                f"{summary['declined']} declined) x{FEEDBACK_WEIGHT} added to the training part"
+            )
     model = calibrated(task.features, candidates(seed)[chosen], seed, min(CALIBRATION_FOLDS, folds))
-    model.fit(X_train, y_train)
+    model.fit(X_fit, y_fit)
     p_test = model.predict_proba(X_test)[:, 1]
     prior = float(y_train.mean())
     metrics: dict[str, Any] = {
@@ -285,7 +315,15 @@ def _train_task(
         "source": task.source,
         "data_path": str(path),
         "data_sha256": sha256_file(path),
-        "rows": {"total": len(y), "train": len(y_train), "holdout": len(y_test), "sampled": sample is not None},
+        "rows": {
+            "total": len(y),
+            "train": len(y_train),
+            "holdout": len(y_test),
+            "sampled": sample is not None,
+            "feedback": feedback_summary["answers"],
+            "train_total": len(y_fit),
+        },
+        "feedback": feedback_summary,
         "sample": sample,
         "features": list(task.features.columns),
         "target": task.target,
@@ -328,6 +366,7 @@ def train(
     folds: int = 5,
     promote: bool = True,
     progress: Callable[[str], None] = print,
+    feedback: bool = True,
 ) -> dict[str, TrainResult]:
     """Train every task (or ``tasks``) as one registry version; return task name → result.
 
@@ -339,6 +378,8 @@ def train(
         folds: cross-validation folds of the comparison (calibration uses min(3, folds)).
         promote: promote the new version of every task.
         progress: called with one human-readable line per step.
+        feedback: add the CRM's recorded offer answers to the training parts (``recommender.feedback``);
+            no database or no answers: the data sets alone.
 
     Raises:
         KeyError: an unknown task name.
@@ -346,10 +387,18 @@ def train(
     """
     data_dir = _data_dir(data)
     selected = [get_task(name) for name in (tasks or TASK_NAMES)]
+    answers: list[Any] = []
+    if feedback and any(t.product is not None for t in selected):
+        from recommender.feedback import recorded_answers
+
+        answers = recorded_answers()
+        progress(f"offer feedback: {len(answers)} recorded answer(s) in the CRM")
     version = registry.new_run_version([t.name for t in selected])
     started = time.perf_counter()
     results = {
-        task.name: train_task(task, data_dir, version, sample=sample, folds=folds, promote=promote, progress=progress)
+        task.name: train_task(
+            task, data_dir, version, sample=sample, folds=folds, promote=promote, progress=progress, answers=answers
+        )
         for task in selected
     }
     progress(f"trained {len(results)} model(s) as version {version} in {time.perf_counter() - started:.1f} s")
@@ -364,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=None, help="use a seeded sample of N rows per data set")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     parser.add_argument("--no-promote", action="store_true", help="register without promoting")
+    parser.add_argument("--no-feedback", action="store_true", help="ignore the CRM's recorded offer answers")
     args = parser.parse_args(argv)
     try:
         train(
@@ -373,6 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             folds=args.folds,
             promote=not args.no_promote,
             progress=lambda s: print(s, flush=True),
+            feedback=not args.no_feedback,
         )
     except (KeyError, FileNotFoundError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr, flush=True)

@@ -46,7 +46,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
     path = tmp_path_factory.mktemp("registry")
     with pytest.MonkeyPatch.context() as mp:
         _point_registry(mp, path)
-        result = train(DATA_DIR, sample=SAMPLE_ROWS, folds=FOLDS, progress=lambda _line: None)
+        result = train(DATA_DIR, sample=SAMPLE_ROWS, folds=FOLDS, progress=lambda _line: None, feedback=False)
     get_settings.cache_clear()
     registry.clear_cache()
     yield path, result
