@@ -42,15 +42,15 @@ import logging
 import os
 import re
 import uuid
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Union
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
-
-from rasa.core.channels.channel import UserMessage
-from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,10 @@ MAX_TOKEN_CHARS = 4096
 # A session id is the Rasa sender_id of the conversation: hex from uuid4 (ours) or any 8-64 safe characters.
 SESSION_ID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
 
-Origins = Union[str, List[str]]
+Origins = str | list[str]
 
 
-def allowed_origins(configured: Any, environ: Optional[Dict[str, str]] = None) -> Origins:
+def allowed_origins(configured: Any, environ: dict[str, str] | None = None) -> Origins:
     """The browser origins to accept: ``WEB_CHAT_ORIGINS`` (comma-separated) if set, else ``configured``.
 
     ``configured`` is the credential's value: a list of origins (``"http://localhost:8000"``), a single string,
@@ -74,12 +74,12 @@ def allowed_origins(configured: Any, environ: Optional[Dict[str, str]] = None) -
     raw: Any = env.get(ORIGINS_ENV) or configured
     if raw is None:
         return []
-    items = [p for p in raw.split(",")] if isinstance(raw, str) else [str(p) for p in raw]
+    items = list(raw.split(",")) if isinstance(raw, str) else [str(p) for p in raw]
     origins = [p.strip().rstrip("/") for p in items if p and p.strip()]
     return "*" if "*" in origins else origins
 
 
-def message_error(data: Any, session_persistence: bool, metadata_key: str = "metadata") -> Optional[str]:
+def message_error(data: Any, session_persistence: bool, metadata_key: str = "metadata") -> str | None:
     """Why a ``user_uttered`` payload is unusable, or None when it is a valid message.
 
     Valid: a JSON object with ``message`` (a string of at most MAX_MESSAGE_CHARS), ``session_id`` (matching
@@ -94,15 +94,16 @@ def message_error(data: Any, session_persistence: bool, metadata_key: str = "met
     if len(message) > MAX_MESSAGE_CHARS:
         return f"\"message\" must be at most {MAX_MESSAGE_CHARS} characters"
     session_id = data.get("session_id")
-    if session_persistence or session_id is not None:
-        if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
-            return "\"session_id\" is required: the id from session_confirm (8-64 letters, digits, _.:-)"
+    if (session_persistence or session_id is not None) and (
+        not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id)
+    ):
+        return "\"session_id\" is required: the id from session_confirm (8-64 letters, digits, _.:-)"
     if _metadata(data.get(metadata_key)) is None:
         return f"\"{metadata_key}\" must be a JSON object"
     return None
 
 
-def _metadata(raw: Any) -> Optional[Dict[str, Any]]:
+def _metadata(raw: Any) -> dict[str, Any] | None:
     """The message metadata as a dict ({} when absent), or None when it is not an object."""
     if raw is None:
         return {}
@@ -118,11 +119,11 @@ class NovaSocketIOInput(SocketIOInput):
     """Rasa's socket.io channel for the web chat widget (see the module docstring)."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "socketio"
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "NovaSocketIOInput":
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> NovaSocketIOInput:
         credentials = credentials or {}
         channel = cls(
             credentials.get("user_message_evt", "user_uttered"),
@@ -140,7 +141,7 @@ class NovaSocketIOInput(SocketIOInput):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cors_allowed_origins: Origins = []
-        self.tokens: Dict[str, str] = {}  # socket id -> the customer token declared in session_request
+        self.tokens: dict[str, str] = {}  # socket id -> the customer token declared in session_request
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         origins = self.cors_allowed_origins
@@ -150,7 +151,7 @@ class NovaSocketIOInput(SocketIOInput):
         namespace = self.namespace
         logger.info("socket.io channel: browser origins allowed: %s", origins or "none (no-Origin clients only)")
 
-        async def refuse(sid: Text, error: str) -> None:
+        async def refuse(sid: str, error: str) -> None:
             logger.info("socket.io %s: refused: %s", sid, error)
             await sio.emit("error", {"error": error}, room=sid, namespace=namespace)
 
@@ -159,17 +160,17 @@ class NovaSocketIOInput(SocketIOInput):
             return response.json({"status": "ok"})
 
         @sio.on("connect", namespace=namespace)
-        async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+        async def connect(sid: str, environ: dict, auth: dict | None = None) -> bool:
             logger.debug("socket.io %s connected", sid)
             return True
 
         @sio.on("disconnect", namespace=namespace)
-        async def disconnect(sid: Text, *_: Any) -> None:
+        async def disconnect(sid: str, *_: Any) -> None:
             self.tokens.pop(sid, None)
             logger.debug("socket.io %s disconnected", sid)
 
         @sio.on("session_request", namespace=namespace)
-        async def session_request(sid: Text, data: Any = None) -> None:
+        async def session_request(sid: str, data: Any = None) -> None:
             if data is None:
                 data = {}
             if not isinstance(data, dict):
@@ -194,7 +195,7 @@ class NovaSocketIOInput(SocketIOInput):
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
-        async def handle_message(sid: Text, data: Any = None) -> None:
+        async def handle_message(sid: str, data: Any = None) -> None:
             error = message_error(data, self.session_persistence, self.metadata_key or "metadata")
             if error:
                 await refuse(sid, error)

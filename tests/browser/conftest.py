@@ -10,6 +10,12 @@ note) and see it in the page.
 ``browser`` launches ``/usr/bin/chromium`` (``CHROMIUM`` overrides) with ``--headless --no-sandbox
 --disable-background-networking``; Playwright never downloads a browser. Without Chromium or the ``playwright``
 package the tests are skipped, or fail when ``CI`` is set. Screenshots are kept in ``tests/artifacts/browser/``.
+
+``chat_site`` (session scope) is the customer web chat: the e2e ``live_stack`` (real Rasa, action server and
+feed consumer over a seeded database; imported from tests/e2e/conftest.py, one stack per session) plus
+``uvicorn api.main:app`` on ``live_stack.web_port`` (the origin Rasa's socket.io channel accepts) with
+``RASA_URL`` pointing at that Rasa and ``ENVIRONMENT=development`` (the demo log-in). ``chat_database`` points
+this process's settings at the stack's database for one test.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import pytest
 
 from profiles.db import reset_engine
 from profiles.settings import get_settings
+from tests.e2e.conftest import LiveStack, live_stack  # noqa: F401  (the fixture, shared with tests/e2e)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
@@ -125,6 +132,66 @@ def staff_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffSite]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass
+class ChatSite:
+    """The API serving the web chat page (``base_url``) next to the live stack it talks to."""
+
+    base_url: str
+    stack: LiveStack
+    log: Path
+
+
+def _wait_for_api(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"API exited ({proc.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"API not healthy after {STARTUP_TIMEOUT_S:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def chat_site(live_stack: LiveStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:  # noqa: F811
+    """The API on ``live_stack.web_port`` over the stack's database, its pages pointing at the stack's Rasa."""
+    assert live_stack.web_port is not None
+    log = tmp_path_factory.mktemp("chat-site") / "api.log"
+    env = {**os.environ, "DATABASE_URL": live_stack.database_url, "RASA_URL": live_stack.rasa_url,
+           "ENVIRONMENT": "development", "PYTHONUNBUFFERED": "1"}
+    env.pop("REDIS_URL", None)
+    base = f"http://127.0.0.1:{live_stack.web_port}"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+                                 "--port", str(live_stack.web_port)], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        _wait_for_api(proc, base, log)
+        yield ChatSite(base_url=base, stack=live_stack, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def chat_database(chat_site: ChatSite, monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatSite]:
+    """``chat_site``, with this process's settings (and ``profiles``' engine) on its database for one test."""
+    monkeypatch.setenv("DATABASE_URL", chat_site.stack.database_url)
+    get_settings.cache_clear()
+    reset_engine()
+    yield chat_site
+    reset_engine()
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,7 @@ class LiveStack:
     rabbitmq_url: str | None = None
     event_queue: str | None = None
     events_db_url: str | None = None
+    web_port: int | None = None  # the port a web chat page may be served on: its origin is allowed by Rasa's socket.io
     messenger_cloud: Any = None  # tests/fakes/messenger_cloud.MessengerCloud: Telegram and Graph API fakes Rasa talks to
     senders: set[str] = field(default_factory=set)
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
@@ -227,8 +228,14 @@ def _wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], log: Path,
 
 @pytest.fixture(scope="session")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack, None, None]:
-    """The real action server and Rasa server on free ports, over a freshly seeded CRM database."""
+    """The real action server and Rasa server on free ports, over a freshly seeded CRM database.
+
+    One stack per test session: tests/browser/conftest.py imports this fixture too, and whichever directory
+    asks first starts it; the other gets the same stack."""
     global _STACK
+    if _STACK is not None:
+        yield _STACK
+        return
     if not any(MODELS.glob("*.tar.gz")):
         pytest.fail(f"no trained Rasa model in {MODELS}: run `make train` first (`make test` trains before testing)")
     if not RASA_BIN.exists():
@@ -239,6 +246,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
     redis_url = os.environ.get("REDIS_URL") or None
     rasa_token = secrets.token_hex(16)
     action_port, rasa_port = _free_port(), _free_port()
+    web_port = _free_port()  # for a page embedding the web chat widget (tests/browser): WEB_CHAT_ORIGINS below
     procs: list[subprocess.Popen[bytes]] = []
     stack: LiveStack | None = None
     logs = {"actions": tmp / "actions.log", "rasa": tmp / "rasa.log", "feed": tmp / "feed.log"}
@@ -250,6 +258,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         TF_CPP_MIN_LOG_LEVEL="2",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         PYTHONUNBUFFERED="1",
+        WEB_CHAT_ORIGINS=f"http://127.0.0.1:{web_port}",  # bot/socketio_channel.py: browser origins accepted
     )
     # Telegram and Messenger channels on (bot/channels.py), their outbound calls to a local fake (tests/channels).
     from tests.fakes.messenger_cloud import MessengerCloud
@@ -316,7 +325,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         stack = LiveStack(
             rasa_url=rasa_url, action_url=action_url, database_url=database.url, rasa_token=rasa_token,
             redis_url=redis_url, logs=logs, rabbitmq_url=rabbitmq_url, event_queue=event_queue,
-            events_db_url=events_db_url, messenger_cloud=messenger_cloud,
+            events_db_url=events_db_url, web_port=web_port, messenger_cloud=messenger_cloud,
         )
         _STACK = stack
         yield stack
