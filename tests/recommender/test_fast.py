@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from recommender import fast, registry

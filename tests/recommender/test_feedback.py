@@ -42,7 +42,7 @@ def _interaction(cid: int, details: dict[str, Any], when: datetime) -> None:
 def _train(feedback: bool) -> dict[str, Any]:
     result = train(DATA_DIR, tasks=["personal_loan"], sample=SAMPLE, folds=2, progress=lambda _l: None,
                    feedback=feedback)
-    return result["personal_loan"].metadata
+    return {**result["personal_loan"].metadata, "version": result["personal_loan"].version}
 
 
 @requires_data
@@ -125,11 +125,11 @@ def test_feedback_rows_come_from_the_serving_feature_builder_with_the_history_of
 
 
 def test_no_crm_tables_means_no_feedback_not_an_error(db: Engine) -> None:
-    OfferEvent.__table__.drop(db)
+    OfferEvent.__table__.drop(db)  # type: ignore[attr-defined]
     try:
         assert recorded_answers() == []
     finally:
-        OfferEvent.__table__.create(db)  # the PostgreSQL schema is shared by the session's tests
+        OfferEvent.__table__.create(db)  # type: ignore[attr-defined]  # the PostgreSQL schema is shared by the session's tests
 
 
 def test_latest_answer_wins_per_customer_and_product() -> None:
@@ -145,7 +145,7 @@ def test_latest_answer_wins_per_customer_and_product() -> None:
 
 @pytest.mark.parametrize("weight", [0, -1])
 def test_a_weight_below_one_is_refused(weight: int) -> None:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     from recommender.feedback import with_feedback
 
