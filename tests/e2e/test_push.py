@@ -1,0 +1,189 @@
+"""Proactive push end to end: the push API (in this process) -> the real Rasa server's trigger_intent -> its
+Telegram / Messenger output channel -> the fake messenger cloud (tests/fakes/messenger_cloud.py), over the
+live stack's database. Checks what the customer receives, the conversation history, and the delivery records;
+and that no consent, quiet hours, a failing messenger API and Rasa being down each end in their status with
+nothing sent."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.main import app
+from profiles.consent import set_consent
+from profiles.db import session_scope
+from profiles.models import Customer, Interaction, MessengerLink, PushDelivery
+from profiles.settings import get_settings
+from profiles.staff import issue_staff_token
+from tests.e2e.conftest import LiveStack
+
+OFFER = {"kind": "offer", "product": "term_deposit", "campaign": "e2e-td"}
+REMINDER = {"kind": "reminder", "template": "payment_due", "campaign": "e2e-payments"}
+MARKETING = {"Authorization": f"Bearer {issue_staff_token('e2e-marketing', 'marketing')}"}
+
+
+@pytest.fixture
+def cloud(live_stack: LiveStack) -> Iterator[Any]:
+    if live_stack.messenger_cloud is None:
+        pytest.fail("the live stack has no messenger cloud fake (tests/e2e/conftest.py)")
+    yield live_stack.messenger_cloud
+    live_stack.messenger_cloud.fail("telegram", None)
+    live_stack.messenger_cloud.fail("facebook", None)
+
+
+@pytest.fixture
+def api(live_stack: LiveStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The push API of this process pointed at the stack's Rasa (no quiet hours unless a test sets them)."""
+    monkeypatch.setenv("RASA_URL", live_stack.rasa_url)
+    monkeypatch.setenv("RASA_TOKEN", live_stack.rasa_token)
+    monkeypatch.setenv("QUIET_HOURS_START", "0")
+    monkeypatch.setenv("QUIET_HOURS_END", "0")
+    get_settings.cache_clear()
+    with TestClient(app) as client:
+        yield client
+    get_settings.cache_clear()
+
+
+_next_customer = iter(range(240, 300))  # seeded ids the other e2e tests do not use
+
+
+def linked_customer(live_stack: LiveStack, *, consent: bool, channel: str = "telegram") -> tuple[int, str]:
+    """A seeded customer with a fresh messenger account linked and marketing consent set as asked (its
+    conversation is forgotten with the stack's)."""
+    cid = next(_next_customer)
+    external = str(7_000_000_000 + secrets.randbelow(10**9)) if channel == "telegram" else f"psid-{secrets.token_hex(6)}"
+    with session_scope() as s:
+        s.add(MessengerLink(customer_id=cid, channel=channel, external_id=external))
+        customer = s.get(Customer, cid)
+        assert customer is not None
+        customer.preferred_channel = channel
+    set_consent(cid, "marketing", "all", consent, source="test", actor="staff:e2e")
+    live_stack.senders.add(external)
+    return cid, external
+
+
+def first_name(cid: int) -> str:
+    with session_scope() as s:
+        customer = s.get(Customer, cid)
+        assert customer is not None
+        return customer.first_name
+
+
+def deliveries(cid: int) -> list[PushDelivery]:
+    with session_scope() as s:
+        rows = list(s.scalars(select(PushDelivery).where(PushDelivery.customer_id == cid).order_by(PushDelivery.id)))
+        s.expunge_all()
+        return rows
+
+
+def test_offer_reaches_telegram_and_the_conversation(live_stack: LiveStack, cloud: Any, api: TestClient) -> None:
+    cid, chat_id = linked_customer(live_stack, consent=True)
+    response = api.post(f"/customers/{cid}/push", json=OFFER, headers=MARKETING)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["channel"], body["sender_id"]) == ("delivered", "telegram", chat_id), body
+    name = first_name(cid)
+    assert body["text"].startswith(f"Hi {name}, something you may like from Atlantic Bank: an Atlantic Term Deposit")
+
+    sent = cloud.telegram_texts(chat_id)
+    assert sent == [body["text"]]  # what Telegram was asked to send is what the API reports
+    button = [r for r in cloud.recorded("telegram", "sendMessage") if str(r.params.get("chat_id")) == chat_id]
+    assert "Tell me more" in str(button[0].params.get("reply_markup"))
+
+    events = live_stack.tracker(chat_id)["events"]
+    user = [e for e in events if e["event"] == "user"]
+    assert user[-1]["parse_data"]["intent"]["name"] == "EXTERNAL_offer"
+    assert {e["entity"]: e["value"] for e in user[-1]["parse_data"]["entities"]} == {
+        "push_product": "term_deposit", "push_name": name}
+    bots = [e for e in events if e["event"] == "bot"]
+    assert bots[-1]["text"] == body["text"]
+    assert bots[-1]["metadata"].get("utter_action") == "utter_push_offer"
+
+    [row] = deliveries(cid)
+    assert (row.status, row.channel, row.sender_id, row.campaign, row.actor) == (
+        "delivered", "telegram", chat_id, "e2e-td", "staff:e2e-marketing")
+    with session_scope() as s:
+        item = s.scalars(select(Interaction).where(Interaction.customer_id == cid,
+                                                   Interaction.kind == "campaign_message")).one()
+        assert item.details is not None
+        assert (item.direction, item.summary, item.details["delivery_id"]) == ("outbound", body["text"], row.id)
+
+
+def test_reminder_reaches_messenger(live_stack: LiveStack, cloud: Any, api: TestClient) -> None:
+    cid, psid = linked_customer(live_stack, consent=False, channel="facebook")  # a reminder needs no marketing consent
+    body = api.post(f"/customers/{cid}/push", json=REMINDER, headers=MARKETING).json()
+    assert (body["status"], body["channel"]) == ("delivered", "facebook"), body
+    assert "a loan or card payment is due" in body["text"]
+    assert cloud.facebook_texts(psid) == [body["text"]]
+
+
+def test_no_consent_sends_nothing(live_stack: LiveStack, cloud: Any, api: TestClient) -> None:
+    cid, chat_id = linked_customer(live_stack, consent=False)
+    before = len(cloud.recorded("telegram", "sendMessage"))
+    body = api.post(f"/customers/{cid}/push", json=OFFER, headers=MARKETING).json()
+    assert body["status"] == "no_consent"
+    assert len(cloud.recorded("telegram", "sendMessage")) == before
+    assert not any(e["event"] == "user" for e in live_stack.tracker(chat_id)["events"])  # Rasa never asked
+    assert [r.status for r in deliveries(cid)] == ["no_consent"]
+
+
+def test_quiet_hours_send_nothing(live_stack: LiveStack, cloud: Any, api: TestClient,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    hour = datetime.now(UTC).hour
+    monkeypatch.setenv("PUSH_TIMEZONE", "UTC")
+    monkeypatch.setenv("QUIET_HOURS_START", str(hour))
+    monkeypatch.setenv("QUIET_HOURS_END", str((hour + 2) % 24))
+    get_settings.cache_clear()
+    cid, chat_id = linked_customer(live_stack, consent=True)
+    body = api.post(f"/customers/{cid}/push", json=REMINDER, headers=MARKETING).json()
+    assert body["status"] == "quiet_hours"
+    assert cloud.telegram_texts(chat_id) == []
+
+
+def test_failing_telegram_is_a_channel_error(live_stack: LiveStack, cloud: Any, api: TestClient) -> None:
+    cid, chat_id = linked_customer(live_stack, consent=True)
+    cloud.fail("telegram", 500)
+    body = api.post(f"/customers/{cid}/push", json=OFFER, headers=MARKETING).json()
+    assert body["status"] == "channel_error", body
+    assert body["reason"].startswith("Rasa answered 500")
+    assert cloud.telegram_texts(chat_id) == []  # the attempt reached the fake and failed there
+    assert [r.status for r in deliveries(cid)] == ["channel_error"]
+    cloud.fail("telegram", None)
+    body = api.post(f"/customers/{cid}/push", json=OFFER, headers=MARKETING).json()
+    assert body["status"] == "delivered"  # Rasa is still up and the next push goes out
+
+
+def test_rasa_down_is_a_channel_error(live_stack: LiveStack, cloud: Any, api: TestClient,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RASA_URL", "http://127.0.0.1:1")
+    get_settings.cache_clear()
+    cid, chat_id = linked_customer(live_stack, consent=True)
+    body = api.post(f"/customers/{cid}/push", json=REMINDER, headers=MARKETING).json()
+    assert (body["status"], body["reason"]) == ("channel_error", "Rasa unreachable: ConnectError")
+    assert cloud.telegram_texts(chat_id) == []
+
+
+def test_campaign_through_rasa(live_stack: LiveStack, cloud: Any, api: TestClient) -> None:
+    reachable = [linked_customer(live_stack, consent=True) for _ in range(3)]
+    refused, _ = linked_customer(live_stack, consent=False)
+    ids = [cid for cid, _ in reachable] + [refused]
+    started = api.post("/campaigns/push", json=OFFER | {"campaign": "e2e-campaign", "customer_ids": ids},
+                       headers=MARKETING)
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 120
+    while True:
+        status = api.get(f"/campaigns/{started.json()['id']}", headers=MARKETING).json()
+        if status["finished"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status["finished"], status
+    assert (status["counts"]["delivered"], status["counts"]["no_consent"], status["done"]) == (3, 1, 4), status
+    for _, chat_id in reachable:
+        assert len(cloud.telegram_texts(chat_id)) == 1
