@@ -12,14 +12,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import app
+from api.push import trigger
 from profiles.consent import set_consent
 from profiles.db import session_scope
 from profiles.models import Customer, Interaction, MessengerLink, PushDelivery
+from profiles.push import PushDecision, PushMessage, check_message
 from profiles.settings import get_settings
 from profiles.staff import issue_staff_token
 from tests.e2e.conftest import LiveStack
@@ -187,3 +190,36 @@ def test_campaign_through_rasa(live_stack: LiveStack, cloud: Any, api: TestClien
     assert (status["counts"]["delivered"], status["counts"]["no_consent"], status["done"]) == (3, 1, 4), status
     for _, chat_id in reachable:
         assert len(cloud.telegram_texts(chat_id)) == 1
+
+
+def test_an_output_channel_rasa_cannot_provide_is_a_channel_error(live_stack: LiveStack, api: TestClient) -> None:
+    """Rasa falls back to collecting the messages when it has no output channel of that name: what its socket.io
+    channel does with several Sanic workers. That is not a delivery."""
+    cid, _ = linked_customer(live_stack, consent=True)
+    sender = live_stack.new_sender("push-nochannel")
+    live_stack.senders.add(sender)
+    decision = PushDecision(cid, "allowed", "test", "whatsapp", sender, "Ana")
+    message = check_message("reminder", "e2e-nochannel", template="card_expiry")
+    with httpx.Client(timeout=30) as client:
+        status, reason, text = trigger(client, decision, message)
+    assert (status, text) == ("channel_error", None)
+    assert reason == "Rasa has no whatsapp output channel: nothing was sent to the customer"
+
+
+def test_malformed_entities_never_reach_rasa(live_stack: LiveStack, api: TestClient) -> None:
+    """RasaHQ/rasa#11422: Rasa answers a malformed entity with a 500. Entities outside their closed sets are
+    refused as ``invalid`` before any call (the conversation stays untouched)."""
+    sender = live_stack.new_sender("push-malformed")
+    live_stack.senders.add(sender)
+    raw = httpx.post(f"{live_stack.rasa_url}/conversations/{sender}/trigger_intent",
+                     params={"token": live_stack.rasa_token},
+                     json={"name": "EXTERNAL_offer", "entities": [{"value": "term_deposit"}]}, timeout=30)
+    assert raw.status_code == 500  # the trap itself, as Rasa 3.6 has it
+
+    other = live_stack.new_sender("push-malformed")
+    live_stack.senders.add(other)
+    decision = PushDecision(1, "allowed", "test", "telegram", other, "Ana")
+    bad = PushMessage(kind="offer", campaign="e2e-bad", template="product_offer", product="bitcoin")
+    with httpx.Client(timeout=30) as client:
+        assert trigger(client, decision, bad) == ("invalid", "unknown product 'bitcoin'", None)
+    assert not any(e["event"] == "user" for e in live_stack.tracker(other)["events"])
