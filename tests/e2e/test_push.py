@@ -223,3 +223,33 @@ def test_malformed_entities_never_reach_rasa(live_stack: LiveStack, api: TestCli
     with httpx.Client(timeout=30) as client:
         assert trigger(client, decision, bad) == ("invalid", "unknown product 'bitcoin'", None)
     assert not any(e["event"] == "user" for e in live_stack.tracker(other)["events"])
+
+
+def test_large_campaign_is_a_background_job(live_stack: LiveStack, cloud: Any, api: TestClient) -> None:
+    """40 customers: the 202 comes back at once, progress is visible, every push is delivered exactly once.
+    Prints the throughput (``pytest -s``): the figure in docs/PUSH.md."""
+    ids = list(range(200, 240))
+    chats = {cid: str(6_000_000_000 + secrets.randbelow(10**9)) for cid in ids}
+    with session_scope() as s:
+        for cid, chat in chats.items():
+            s.add(MessengerLink(customer_id=cid, channel="telegram", external_id=chat))
+            live_stack.senders.add(chat)
+    t0 = time.monotonic()
+    started = api.post("/campaigns/push", json=REMINDER | {"campaign": "e2e-large", "customer_ids": ids},
+                       headers=MARKETING)
+    accepted_s = time.monotonic() - t0
+    assert started.status_code == 202 and started.json()["total"] == 40
+    assert started.json()["done"] < 40  # answered before the pushes are done
+    seen_progress = set()
+    while True:
+        status = api.get(f"/campaigns/{started.json()['id']}", headers=MARKETING).json()
+        seen_progress.add(status["done"])
+        if status["finished"] or time.monotonic() - t0 > 120:
+            break
+        time.sleep(0.05)
+    took = time.monotonic() - t0
+    assert status["counts"]["delivered"] == 40, status["counts"]
+    assert all(len(cloud.telegram_texts(chat)) == 1 for chat in chats.values())
+    assert len(seen_progress) >= 2  # progress was visible while it ran
+    print(f"\npush campaign: 202 after {accepted_s * 1000:.0f} ms; 40 pushes through Rasa in {took:.2f} s "
+          f"({40 / took:.1f}/s, {len(seen_progress)} distinct progress readings)")
