@@ -16,7 +16,9 @@ python-socketio client doing what the widget does:
    spreads the sessions' starts); the reply latency is from ``user_uttered`` to the first ``bot_uttered``;
    the next think time starts once the turn's replies have stopped for ``QUIET_S``.
 
-Every reply is checked: a verified customer's balance must show a euro amount, an anonymous visitor's must ask
+Phases alternate for ``--rounds`` rounds (20, 200, 20, 200 by default) so that other jobs on the machine hit
+both alike; the table pools each session count's rounds, the JSON also has every round and the CPU other
+processes used meanwhile. Every reply is checked: a verified customer's balance must show a euro amount, an anonymous visitor's must ask
 them to log in, every other question must get a text. An error is a failed connection, no session_confirm, an
 ``error`` event, or no reply within ``REPLY_TIMEOUT_S``; a wrong reply is counted apart; neither is timed.
 Target: 0 errors and p95(200 sessions) <= 2 x p95(20 sessions). Prints a markdown table and writes the JSON.
@@ -77,6 +79,8 @@ class Phase:
     wall_s: float = 0.0
     rasa_cpu_s: float = 0.0
     actions_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    other_cpu_s: float = 0.0  # every other process on the machine meanwhile (other people's jobs)
 
     def figures(self) -> dict[str, Any]:
         n = len(self.latencies_ms)
@@ -100,7 +104,16 @@ class Phase:
             "rasa_cpu_ms_per_turn": round(1000 * self.rasa_cpu_s / n, 1) if n else None,
             "actions_cpu_ms_per_turn": round(1000 * self.actions_cpu_s / n, 1) if n else None,
             "rasa_cpu_cores": round(self.rasa_cpu_s / self.wall_s, 2) if self.wall_s else None,
+            "load_generator_cpu_cores": round(self.client_cpu_s / self.wall_s, 2) if self.wall_s else None,
+            "other_processes_cores": round(self.other_cpu_s / self.wall_s, 2) if self.wall_s else None,
         }
+
+    def merge(self, other: Phase) -> None:
+        """Add another round of the same session count."""
+        for name in ("latencies_ms", "verified_ms", "anonymous_ms", "connect_ms", "errors", "wrong"):
+            getattr(self, name).extend(getattr(other, name))
+        for name in ("wall_s", "rasa_cpu_s", "actions_cpu_s", "client_cpu_s", "other_cpu_s"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def proc_tree_cpu(root_pid: int) -> float:
@@ -121,6 +134,16 @@ def proc_tree_cpu(root_pid: int) -> float:
             total += stats[pid][1]
         todo.extend(child for child, (ppid, _) in stats.items() if ppid == pid)
     return total
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds all processes on the machine have used (busy jiffies of /proc/stat's total line)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def check_reply(question: str, texts: list[str], verified: bool) -> str | None:
@@ -197,6 +220,7 @@ async def run_phase(rasa_url: str, tokens: list[str], sessions: int, turns: int,
     phase = Phase(sessions)
     rng = random.Random(seed)
     cpu0 = {name: proc_tree_cpu(pid) for name, pid in pids.items()}
+    client0, machine0 = time.process_time(), machine_busy_cpu()
     t0 = time.perf_counter()
     await asyncio.gather(*(
         session(rasa_url, tokens[i % len(tokens)] if i % 2 == 0 else None, turns, think, phase,
@@ -206,21 +230,24 @@ async def run_phase(rasa_url: str, tokens: list[str], sessions: int, turns: int,
     phase.wall_s = time.perf_counter() - t0
     phase.rasa_cpu_s = proc_tree_cpu(pids["rasa"]) - cpu0["rasa"]
     phase.actions_cpu_s = proc_tree_cpu(pids["actions"]) - cpu0["actions"]
+    phase.client_cpu_s = time.process_time() - client0
+    phase.other_cpu_s = max(machine_busy_cpu() - machine0 - phase.rasa_cpu_s - phase.actions_cpu_s
+                            - phase.client_cpu_s, 0.0)
     return phase
 
 
 def markdown(phases: list[dict[str, Any]], ratio: float | None, ok: bool) -> str:
     rows = [
         "| sessions | turns | errors / wrong | p50 | p95 | p99 | p95 verified / anonymous | connect p95 | "
-        "turns/s | Rasa CPU per turn |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "turns/s | Rasa CPU per turn | other processes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for f in phases:
         rows.append(
             f"| {f['sessions']} | {f['turns']} | {f['errors']} / {f['wrong_replies']} | {f['p50_ms']:.0f} ms | "
             f"{f['p95_ms']:.0f} ms | {f['p99_ms']:.0f} ms | {f['p95_verified_ms']:.0f} / "
             f"{f['p95_anonymous_ms']:.0f} ms | {f['connect_p95_ms']:.0f} ms | {f['turns_per_s']} | "
-            f"{f['rasa_cpu_ms_per_turn']} ms |"
+            f"{f['rasa_cpu_ms_per_turn']} ms | {f['other_processes_cores']} cores |"
         )
     verdict = "met" if ok else "**missed**"
     rows.append("")
@@ -236,12 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", default="10,30", help="think time range in seconds, min,max")
     parser.add_argument("--seed-limit", type=int, default=300, help="customers imported into the temporary CRM")
     parser.add_argument("--seed", type=int, default=7, help="random seed of think times")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of all phases, alternating (20, 200, 20, 200, ...) so machine noise hits both")
     parser.add_argument("--out", type=Path, default=RESULTS / "socketio_load.json")
     args = parser.parse_args(argv)
     counts = [int(x) for x in args.sessions.split(",") if x.strip()]
     lo, hi = (float(x) for x in args.think.split(","))
-    if not counts or min(counts) < 1 or args.turns < 1 or not 0 <= lo <= hi:
-        parser.error("--sessions needs positive counts, --turns >= 1, --think min,max with 0 <= min <= max")
+    if not counts or min(counts) < 1 or args.turns < 1 or args.rounds < 1 or not 0 <= lo <= hi:
+        parser.error("--sessions needs positive counts, --turns and --rounds >= 1, --think min,max with 0 <= min <= max")
     model = ROOT / "models"
     if not any(model.glob("*.tar.gz")):
         raise SystemExit("ERROR: no trained model in models/: run `make train`")
@@ -302,14 +331,21 @@ def main(argv: list[str] | None = None) -> int:
 
         print("==> warm-up (4 sessions)")
         asyncio.run(warm_up())
-        results: list[dict[str, Any]] = []
-        for i, count in enumerate(counts):
-            print(f"==> {count} concurrent sessions, {args.turns} questions each, think {lo:g}-{hi:g} s")
-            phase = asyncio.run(run_phase(rasa_url, tokens, count, args.turns, (lo, hi), pids, args.seed + i))
-            figures = phase.figures()
-            results.append(figures)
-            print(f"    {figures['turns']} turns, {figures['errors']} errors, {figures['wrong_replies']} wrong, "
-                  f"p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms")
+        pooled = {count: Phase(count) for count in counts}
+        rounds: list[dict[str, Any]] = []
+        for r in range(args.rounds):
+            for i, count in enumerate(counts):
+                print(f"==> round {r + 1}: {count} concurrent sessions, {args.turns} questions each, "
+                      f"think {lo:g}-{hi:g} s")
+                phase = asyncio.run(run_phase(rasa_url, tokens, count, args.turns, (lo, hi), pids,
+                                              args.seed + 100 * r + i))
+                pooled[count].merge(phase)
+                figures = phase.figures()
+                rounds.append({"round": r + 1, **figures})
+                print(f"    {figures['turns']} turns, {figures['errors']} errors, {figures['wrong_replies']} wrong, "
+                      f"p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+                      f"other processes {figures['other_processes_cores']} cores")
+        results = [pooled[count].figures() for count in counts]
         ratio = (round(results[-1]["p95_ms"] / results[0]["p95_ms"], 2)
                  if len(results) > 1 and results[0]["p95_ms"] else None)
         ok = all(r["errors"] == 0 for r in results) and ratio is not None and ratio <= TARGET_RATIO
@@ -323,10 +359,11 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(),
             "busy_processes_at_start": busy,
             "settings": {"sessions": counts, "turns": args.turns, "think_s": [lo, hi], "quiet_s": QUIET_S,
-                         "reply_timeout_s": REPLY_TIMEOUT_S, "questions": list(QUESTIONS[:args.turns]),
+                         "reply_timeout_s": REPLY_TIMEOUT_S, "rounds": args.rounds, "questions": list(QUESTIONS[:args.turns]),
                          "verified_share": "every other session", "seed_limit": args.seed_limit,
                          "transport": "websocket", "tracker_store": "in-memory"},
             "phases": results,
+            "rounds": rounds,
             "p95_ratio": ratio,
             "target": f"0 errors and p95({counts[-1]}) <= {TARGET_RATIO} x p95({counts[0]})",
             "target_met": ok,
