@@ -162,3 +162,13 @@ def test_delivery_failure_is_acknowledged_not_a_500(live_stack: Any) -> None:
         cloud.fail("telegram", None)
     assert response.status_code == 200 and response.json()["status"] == "error", response.text
     assert telegram_say(live_stack, chat, "hello")  # the channel still works afterwards
+
+
+def test_web_side_of_linking(live_stack: Any) -> None:
+    anonymous = " ".join(live_stack.texts(live_stack.new_sender("web"), "link my Telegram"))
+    assert "log in to online banking first" in anonymous and not CODE.search(anonymous)
+    code = _web_code(live_stack, 1)
+    typed_on_web = " ".join(live_stack.texts(live_stack.new_sender("web"), f"link {code}", token=live_stack.token_for(1)))
+    assert "not here" in typed_on_web
+    unlink_on_web = " ".join(live_stack.texts(live_stack.new_sender("web"), "unlink my telegram", token=live_stack.token_for(1)))
+    assert "send \"unlink\" in that chat" in unlink_on_web
