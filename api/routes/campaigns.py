@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import require_roles
 from api.push import CampaignStatus, PushResult, campaign_status, push_to_customer, start_campaign
+from api.schemas import ErrorOut, ValidationErrorOut
 from profiles import StaffIdentity
 from profiles.push import AUDIENCE_MAX, check_message, select_audience
 from profiles.search import SearchQuery
@@ -34,6 +35,12 @@ MAX_ID = 2**31 - 1
 IDS_MAX = 10_000
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="customer id")]
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="campaign job id")]
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "no, malformed, expired or forged staff token"},
+    403: {"model": ErrorOut, "description": "not a marketing or admin token"},
+    422: {"model": ValidationErrorOut, "description": "invalid input; `detail[0].loc` names the field"},
+}
+_ONE = {**_AUTH, 404: {"model": ErrorOut, "description": "no such customer / campaign job"}}
 
 
 class MessageIn(BaseModel):
@@ -116,14 +123,14 @@ def _campaign_out(s: CampaignStatus) -> CampaignOut:
     return CampaignOut(**fields, results=[_result_out(r) for r in s.results])
 
 
-@router.post("/customers/{customer_id}/push", response_model=PushResultOut)
+@router.post("/customers/{customer_id}/push", response_model=PushResultOut, responses=_ONE)
 def push_customer(customer_id: CustomerId, body: MessageIn, staff: MarketingDep) -> PushResultOut:
     """Push one reminder or offer to one customer now (synchronous). Marketing and admin roles."""
     message = check_message(body.kind, body.campaign, template=body.template, product=body.product)
     return _result_out(push_to_customer(customer_id, message, actor=f"staff:{staff.username}"))
 
 
-@router.post("/campaigns/push", response_model=CampaignOut, status_code=status.HTTP_202_ACCEPTED)
+@router.post("/campaigns/push", response_model=CampaignOut, status_code=status.HTTP_202_ACCEPTED, responses=_AUTH)
 def push_campaign(body: CampaignIn, staff: MarketingDep, response: Response) -> CampaignOut:
     """Start a campaign in the background; follow it at ``GET /campaigns/{id}``. Marketing and admin roles."""
     message = check_message(body.kind, body.campaign, template=body.template, product=body.product)
@@ -134,7 +141,7 @@ def push_campaign(body: CampaignIn, staff: MarketingDep, response: Response) -> 
     return _campaign_out(job)
 
 
-@router.get("/campaigns/{job_id}", response_model=CampaignOut)
+@router.get("/campaigns/{job_id}", response_model=CampaignOut, responses=_ONE)
 def read_campaign(
     job_id: JobId, staff: MarketingDep,
     offset: int = Query(0, ge=0, le=MAX_ID), limit: int = Query(100, ge=0, le=1000),

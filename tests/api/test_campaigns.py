@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from api.main import app
+from api.push import GENERIC_NAME, external_entities, safe_name
 from profiles.db import session_scope
 from profiles.models import CustomerScore, Interaction, MessengerLink, PushDelivery, utcnow
+from profiles.push import PushMessage, check_message
 from profiles.staff import issue_staff_token
 from tests.profiles.conftest import build_customer
 
@@ -192,3 +194,23 @@ def test_campaign_by_segment(client: TestClient) -> None:
     assert status["total"] == 2
     assert sorted(r["customer_id"] for r in status["results"]) == savers[:2]
     assert status["counts"]["no_consent"] == 2
+
+
+def test_entities_are_closed_sets() -> None:
+    assert external_entities(check_message("offer", "c", product="mortgage"), "Ana") == {
+        "push_name": "Ana", "push_product": "mortgage"}
+    assert external_entities(check_message("reminder", "c", template="card_expiry"), "José Maria") == {
+        "push_name": "José Maria", "push_template": "card_expiry"}
+    for bad in (PushMessage("offer", "c", product="bitcoin"), PushMessage("reminder", "c", template="hi {x}")):
+        with pytest.raises(ValueError):
+            external_entities(bad, "Ana")
+
+
+@pytest.mark.parametrize("name", [None, "", "   ", "{slot}", "Ana [x]", 'A"B', "a\\b", "x" * 61, "Ana\nSmith"])
+def test_unsafe_first_names_are_not_sent(name: str | None) -> None:
+    assert safe_name(name) == GENERIC_NAME
+
+
+def test_openapi_lists_the_push_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/customers/{customer_id}/push", "/campaigns/push", "/campaigns/{job_id}"} <= set(paths)
