@@ -54,6 +54,9 @@ if [ "$ENVIRONMENT" != development ] && [ "$RASA_TOKEN" = "$DEV_RASA_TOKEN" ]; t
     die "ENVIRONMENT=$ENVIRONMENT but RASA_TOKEN is the development default: anyone could use Rasa's HTTP API; set RASA_TOKEN to a random secret (e.g. \`openssl rand -hex 32\`)"
 fi
 [ -n "$RASA_TOKEN" ] || die "RASA_TOKEN is empty: set it to a random secret"
+if [ "$ENVIRONMENT" != development ] && [ -n "${TELEGRAM_TOKEN:-}" ] && [ -z "${TELEGRAM_SECRET_TOKEN:-}" ]; then
+    die "ENVIRONMENT=$ENVIRONMENT and TELEGRAM_TOKEN is set but TELEGRAM_SECRET_TOKEN is not: anyone could post fake Telegram updates to the webhook; set TELEGRAM_SECRET_TOKEN (1-256 of A-Za-z0-9_-, e.g. \`openssl rand -hex 32\`)"
+fi
 mkdir -p "$LOG_DIR" "$RUN_DIR"
 # Keep the previous run's logs (e.g. to see why it stopped): rasa.log -> rasa.log.1, ...
 for log in "$LOG_DIR"/*.log; do
