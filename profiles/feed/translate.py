@@ -344,6 +344,12 @@ def _timeline(session: Session, row: ConversationEvent, customer_id: int, stats:
     """Timeline items, contact point and profile changes for one stored event of a linked conversation."""
     if row.event_type not in ("user", "bot") or not row.text:
         return
+    raw_meta = row.data.get("metadata")
+    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
+    if row.event_type == "user" and meta.get("is_external"):
+        return  # a Rasa external event (proactive push through trigger_intent), not the customer's message
+    if row.event_type == "bot" and str(meta.get("utter_action", "")).startswith("utter_push_"):
+        return  # already on the timeline as a campaign_message (profiles.push.record_delivery)
     channel = row.channel or "unknown"
     common = {
         "customer_id": customer_id,

@@ -305,3 +305,22 @@ def test_linked_messenger_account_links_its_conversation_until_unlinked(alice: B
     assert [i.summary for i in rows(Interaction, customer_id=cid)] == ["hi from telegram"]
     assert rows(ConversationLink) == []
     assert [e.customer_id for e in rows(ConversationEvent, sender_id=telegram_user)] == [cid, None]
+
+
+def test_a_proactive_push_is_not_a_customer_message(alice: Built) -> None:
+    """trigger_intent's external user event and the push utterance stay in the transcript only: the push is on
+    the timeline once, as the campaign_message profiles.push.record_delivery writes."""
+    cid = alice.customer_id
+    token = issue_token(cid)
+    deliver([user_event(CUST, "hello", token=token)])
+    external = user_event(CUST, "EXTERNAL: EXTERNAL_reminder", intent="EXTERNAL_reminder")
+    external["metadata"] = {"is_external": True}
+    bot = {"event": "bot", "timestamp": utcnow().timestamp(), "text": "A reminder from Atlantic Bank",
+           "data": {}, "metadata": {"utter_action": "utter_push_reminder"}, "sender_id": CUST}
+    stats = deliver([external, bot])
+    assert stats.stored == 2
+    summaries = [i.summary for i in rows(Interaction, customer_id=cid, kind="chat_message")]
+    assert "hello" in summaries
+    assert not any("EXTERNAL" in s or "reminder" in s for s in summaries)
+    points = rows(ContactPoint, customer_id=cid)
+    assert [p.message_count for p in points] == [1]
