@@ -216,6 +216,8 @@ class NovaTelegramInput(InputChannel):
         self._output: NovaTelegramOutput | None = None
         if not access_token:
             logger.info("telegram channel off: TELEGRAM_TOKEN is not set")
+        elif not secret_token:
+            logger.warning("telegram: TELEGRAM_SECRET_TOKEN is not set: the webhook accepts updates from anyone")
 
     @property
     def enabled(self) -> bool:
