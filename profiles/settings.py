@@ -58,10 +58,12 @@ class Settings(BaseSettings):
     telegram_bot_name: str = "atlantic_nova_bot"
     telegram_secret_token: str | None = None  # checked against X-Telegram-Bot-Api-Secret-Token
     telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None  # setWebhook target, called once at start-up when set
     facebook_verify: str | None = None
     facebook_secret: str | None = None  # app secret: X-Hub-Signature-256 is checked with it
     facebook_page_access_token: str | None = None
     facebook_api_url: str = "https://graph.facebook.com"
+    facebook_api_version: str = "18.0"  # Graph API version in the send URL
     link_code_ttl_minutes: int = 10
     # Proactive push: no message in the customer's quiet hours (local time of push_timezone).
     quiet_hours_start: int = 21  # hour, 0-23
