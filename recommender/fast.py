@@ -138,13 +138,17 @@ class FastModel:
         filled = np.where(np.isnan(num), self.medians, num)
         X = np.zeros((n, self.width), dtype=np.float64)
         X[:, : len(self.medians)] = (filled - self.means) / self.scales
-        for j, mapping in enumerate(self.categories):
-            unknown = mapping.get(UNKNOWN)
-            for i in range(n):
-                value = cat[i][j]
-                col = mapping.get(value) if isinstance(value, str) else unknown  # type: ignore[arg-type]
-                if col is not None:
-                    X[i, col] = 1.0
+        if not self.categories or n == 0:
+            return X
+        rows = np.arange(n)
+        for mapping, column in zip(self.categories, zip(*cat, strict=True), strict=True):
+            unknown = -1 if (u := mapping.get(UNKNOWN)) is None else u
+            # a string: its one-hot column (-1 if unseen in training); missing (NaN): the "unknown" column
+            idx = np.fromiter(
+                (mapping.get(v, -1) if v.__class__ is str else unknown for v in column), dtype=np.intp, count=n
+            )
+            hit = idx >= 0
+            X[rows[hit], idx[hit]] = 1.0
         return X
 
     def decision(self, X: np.ndarray) -> np.ndarray:

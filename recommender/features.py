@@ -485,26 +485,31 @@ def values_from_rows(
         ``(numeric, categorical)``: a float64 array ``(len(rows), len(features.numeric))`` (``NaN`` = missing)
         and one tuple per row of the categorical values (a known category, or ``NaN``), in column order.
     """
-    numeric = np.array(
-        [[_number(row.get(c)) for c in features.numeric] for row in rows], dtype=np.float64
-    ).reshape(len(rows), len(features.numeric))
-    categorical = []
+    n = len(rows)
+    numeric = np.empty((n, len(features.numeric)), dtype=np.float64)
+    for j, column in enumerate(features.numeric):
+        values = [row.get(column) for row in rows]
+        try:  # numbers and None (-> NaN) convert in one call
+            numeric[:, j] = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):  # a string or another object: one value at a time
+            numeric[:, j] = [_number(v) for v in values]
     memo = _category_memo
-    for row in rows:
-        values = []
-        for column in features.categorical:
+    columns = []
+    for column in features.categorical:
+        out = []
+        for row in rows:
             raw = row.get(column)
-            key = (column, raw)
             try:
-                value = memo[key]
+                value = memo[(column, raw)]
             except KeyError:
                 value = _category(column, raw)
                 if len(memo) < 10_000:
-                    memo[key] = value
+                    memo[(column, raw)] = value
             except TypeError:  # an unhashable value
                 value = _category(column, raw)
-            values.append(value)
-        categorical.append(tuple(values))
+            out.append(value)
+        columns.append(out)
+    categorical: list[tuple[object, ...]] = list(zip(*columns, strict=True)) if columns else [()] * n
     return numeric, categorical
 
 
