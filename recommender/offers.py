@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-import profiles
 from profiles.db import session_scope
 from profiles.models import CustomerScore
 from profiles.schemas import AccountView
@@ -155,39 +155,50 @@ def offer_history(customer_id: int, since: datetime) -> OfferHistory:
     server's latency budget. ``since`` must reach back at least ``max(offer_cooloff_days, offer_reshow_days)``.
     A database without the scores table reads as "no credit band" (warning in the log).
     """
+    with session_scope() as session:
+        return _offer_history(session, customer_id, since)
+
+
+def _offer_history(session: Any, customer_id: int, since: datetime) -> OfferHistory:
+    """:func:`offer_history` in the caller's session (its last statement: see the credit band below)."""
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from profiles.models import OfferEvent
 
     order = (OfferEvent.created_at.desc(), OfferEvent.id.desc())
-    with session_scope() as session:
-        first = session.execute(
+    first = session.execute(
+        select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
+        .where(OfferEvent.customer_id == customer_id)
+        .order_by(*order)
+        .limit(1)
+    ).one_or_none()
+    by_product: dict[str, tuple[str, datetime]] = {}
+    if first is not None and _aware(first.created_at) >= _aware(since):
+        for row in session.execute(
             select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
-            .where(OfferEvent.customer_id == customer_id)
+            .where(OfferEvent.customer_id == customer_id, OfferEvent.created_at >= since)
             .order_by(*order)
-            .limit(1)
-        ).one_or_none()
-        by_product: dict[str, tuple[str, datetime]] = {}
-        if first is not None and _aware(first.created_at) >= _aware(since):
-            for row in session.execute(
-                select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
-                .where(OfferEvent.customer_id == customer_id, OfferEvent.created_at >= since)
-                .order_by(*order)
-            ):
-                by_product.setdefault(row.product, (row.outcome, row.created_at))
-        band: str | None = None
-        try:  # last: on PostgreSQL a failed statement ends the transaction
-            band = session.scalar(select(CustomerScore.credit_band).where(CustomerScore.customer_id == customer_id))
-        except SQLAlchemyError as exc:
-            session.rollback()
-            logger.warning("credit band not read (%s); credit products rely on the default flag", type(exc).__name__)
+        ):
+            by_product.setdefault(row.product, (row.outcome, row.created_at))
+    band: str | None = None
+    try:  # last: on PostgreSQL a failed statement ends the transaction
+        band = session.scalar(select(CustomerScore.credit_band).where(CustomerScore.customer_id == customer_id))
+    except SQLAlchemyError as exc:
+        session.rollback()
+        logger.warning("credit band not read (%s); credit products rely on the default flag", type(exc).__name__)
     latest = (first.product, first.outcome, first.created_at) if first is not None else None
     return OfferHistory(latest, by_product, band)
 
 
 def customer_context(customer_id: int, *, now: datetime | None = None) -> CustomerContext:
-    """Everything the recommender reads about one customer, from ``profiles`` services.
+    """Everything the recommender reads about one customer, in one read-only database session.
+
+    The profile (``profiles.customers.customer_view``), the EUR balance of the accounts
+    (``profiles.accounts.account_view``), the products held, the latest offer event and the credit band: the
+    same values as ``profiles.get_customer``, ``list_accounts``, ``products_held``, ``latest_offer_event`` and
+    :func:`credit_band` (``tests/recommender/test_offers_db.py`` holds them equal), read in one session
+    instead of five: the action server's latency budget.
 
     Raises:
         profiles.errors.NotFound: no such customer.
@@ -196,16 +207,43 @@ def customer_context(customer_id: int, *, now: datetime | None = None) -> Custom
     return ctx
 
 
+def _held(session: Any, customer_id: int, account_kinds: Iterable[str]) -> frozenset[str]:
+    """``profiles.products_held`` in the caller's session (the same three rules: accounts, credit card, loans)."""
+    from sqlalchemy import select
+
+    from profiles.customers import ACCOUNT_PRODUCTS
+    from profiles.models import Card, Loan
+
+    held = {ACCOUNT_PRODUCTS[k] for k in account_kinds}
+    has_credit = session.scalar(
+        select(Card.id).where(Card.customer_id == customer_id, Card.kind == "credit").limit(1)
+    )
+    if has_credit is not None:
+        held.add("credit_card")
+    held.update(session.scalars(select(Loan.kind).where(Loan.customer_id == customer_id).distinct()))
+    return frozenset(held)
+
+
 def _read(customer_id: int, *, now: datetime | None = None) -> tuple[CustomerContext, OfferHistory]:
-    customer = profiles.get_customer(customer_id)  # NotFound for an unknown customer
+    from sqlalchemy import select
+
+    from profiles.accounts import account_view
+    from profiles.customers import customer_view, load_customer
+    from profiles.models import Account
+
     now = _aware(now or datetime.now(UTC))
     settings = get_settings()
     window = timedelta(days=max(settings.offer_cooloff_days, settings.offer_reshow_days) + 1)
-    history = offer_history(customer_id, now - window)
+    with session_scope() as session:
+        customer = customer_view(load_customer(session, customer_id))  # NotFound for an unknown customer
+        accounts = list(session.scalars(select(Account).where(Account.customer_id == customer_id)))
+        balance = total_balance(account_view(a) for a in accounts)
+        held = _held(session, customer_id, {a.kind for a in accounts})
+        history = _offer_history(session, customer_id, now - window)  # last: it may end the transaction
     ctx = CustomerContext(
         customer=customer,
-        total_balance=total_balance(profiles.list_accounts(customer_id)),
-        held=frozenset(profiles.products_held(customer_id)),
+        total_balance=balance,
+        held=held,
         last_offer=history.latest,
         credit_band=history.credit_band,
         now=now,

@@ -189,3 +189,27 @@ def test_a_database_without_the_scores_table_still_gets_offers(crm: Engine) -> N
         assert suggest_offer(cid) is not None
     finally:
         CustomerScore.__table__.create(crm)  # the PostgreSQL schema is shared by the session's tests
+
+
+@pytest.mark.parametrize("holdings", [(), ("savings_account", "credit_card"), ("term_deposit", "personal_loan", "mortgage")])
+def test_the_one_session_context_equals_the_profiles_services(crm: Engine, holdings: tuple[str, ...]) -> None:
+    from decimal import Decimal
+
+    from profiles.models import Account, OfferEvent
+    from recommender.offers import total_balance
+
+    cid = add_customer(balance="1234.56")
+    for product in holdings:
+        hold(cid, product)
+    with session_scope(write=True) as s:
+        s.add(Account(customer_id=cid, kind="savings", name="USD", number="PT50099955000000000099", currency="USD",
+                      balance=Decimal("999.00")))  # another currency: left out of the balance
+        s.add(OfferEvent(customer_id=cid, product="mortgage", outcome="declined", channel="web",
+                         created_at=datetime.now(UTC) - timedelta(days=3)))
+        s.add(CustomerScore(customer_id=cid, credit_band="B", model_versions={}))
+    ctx = customer_context(cid)
+    assert ctx.customer == profiles.get_customer(cid)
+    assert ctx.total_balance == total_balance(profiles.list_accounts(cid)) == Decimal("1234.56")
+    assert ctx.held == frozenset(profiles.products_held(cid))
+    assert ctx.last_offer == profiles.latest_offer_event(cid)
+    assert ctx.credit_band == "B"
