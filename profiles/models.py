@@ -509,3 +509,33 @@ class PushDelivery(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Erasure(Base):
+    """That a customer was erased (right to erasure), kept without personal data: the seed never re-imports
+    ``source_row`` and conversations the tracker store still holds are retried until erased.
+
+    ``completed_at`` is set once every conversation of ``conversations`` is gone from the tracker store.
+    """
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, index=True)  # no foreign key: the customer is gone
+    source_row: Mapped[int | None] = mapped_column(Integer, unique=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class ErasureConversation(Base):
+    """One conversation (Rasa sender_id) of an erased customer, and whether the tracker store copy is gone."""
+
+    __tablename__ = "erasure_conversations"
+    __table_args__ = (UniqueConstraint("erasure_id", "sender_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    erasure_id: Mapped[int] = mapped_column(ForeignKey("erasures.id", ondelete="CASCADE"), index=True)
+    sender_id: Mapped[str] = mapped_column(String(128))
+    erased_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))
