@@ -38,6 +38,9 @@ DEV_RASA_TOKEN="dev-rasa-token-change-me"
 LOG_DIR="${LOG_DIR:-$ROOT/var/log}"
 RUN_DIR="$ROOT/var/run"
 export RASA_TOKEN="${RASA_TOKEN:-$DEV_RASA_TOKEN}"
+# The API reaches Rasa's HTTP API here (erasure of tracker-store conversations, proactive push, web chat):
+# it must follow RASA_PORT/HOST, or the API would talk to another Rasa on the default port.
+export RASA_URL="http://$LOCAL_HOST:$RASA_PORT"
 export RASA_TELEMETRY_ENABLED="${RASA_TELEMETRY_ENABLED:-false}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
@@ -246,6 +249,9 @@ MESSENGERS="${MESSENGERS:-off (set TELEGRAM_TOKEN, or FACEBOOK_SECRET and FACEBO
 TOKENS="$("$PY" -c 'from profiles.seed import demo_tokens
 for cid, name, token in demo_tokens(): print(f"{cid}\t{name}\t{token}")' 2>/dev/null || true)"
 FIRST_TOKEN="$(head -n1 <<<"$TOKENS" | cut -f3)"
+# The Rasa token is printed only in development (its default value); elsewhere it is a secret.
+SHOWN_RASA_TOKEN='$RASA_TOKEN'
+[ "$ENVIRONMENT" = development ] && SHOWN_RASA_TOKEN="$RASA_TOKEN"
 STAFF_TOKEN="$("$PY" -m profiles.staff staff 2>/dev/null || echo '<run: .venv/bin/python -m profiles.staff staff>')"
 cat <<EOF
 
@@ -276,7 +282,8 @@ cat <<EOF
    $STAFF_TOKEN
    curl -s http://localhost:$API_PORT/customers/1 -H "Authorization: Bearer \$STAFF_TOKEN"    # customer 360
    curl -s http://localhost:$API_PORT/handoffs -H "Authorization: Bearer \$STAFF_TOKEN"
- Rasa HTTP API token: \$RASA_TOKEN (e.g. GET http://localhost:$RASA_PORT/conversations/demo-1/tracker?token=...)
+ Rasa HTTP API token: $SHOWN_RASA_TOKEN
+   (e.g. curl -s "http://localhost:$RASA_PORT/conversations/demo-1/tracker?token=$SHOWN_RASA_TOKEN")
  Ctrl-C stops all four.
 ================================================================================================
 EOF
