@@ -25,6 +25,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,15 +63,23 @@ def recorded_answers() -> list[Answer]:
     """Every accepted / declined offer answer in the CRM (``OfferEvent`` and ``Interaction`` kind ``offer``).
 
     Oldest first. Interactions without a catalogue ``product`` or an ``accepted`` / ``declined`` ``outcome`` in
-    their details are skipped. No CRM database, or one without these tables, gives ``[]`` (logged).
+    their details are skipped. No CRM database (a SQLite file that does not exist is not created), or one without
+    these tables, gives ``[]`` (logged).
     """
     from sqlalchemy import select
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from profiles.db import session_scope
     from profiles.models import Interaction, OfferEvent
+    from profiles.settings import get_settings
     from recommender.catalogue import CATALOGUE
 
+    url = make_url(get_settings().database_url)
+    sqlite_file = url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:")
+    if sqlite_file and not Path(str(url.database)).exists():  # connecting would create an empty CRM file
+        logger.info("no CRM database at %s: training on the data sets alone", url.database)
+        return []
     answers: list[Answer] = []
     try:
         with session_scope() as session:

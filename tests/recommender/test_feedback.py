@@ -152,3 +152,10 @@ def test_a_weight_below_one_is_refused(weight: int) -> None:
     X = pd.DataFrame({"age": [1.0]})
     with pytest.raises(ValueError):
         with_feedback(X, np.array([1]), X, np.array([0]), weight)
+
+
+def test_a_missing_sqlite_crm_file_is_not_created(tmp_path: Path, override_settings: Any) -> None:
+    path = tmp_path / "no-crm.db"
+    override_settings(database_url=f"sqlite:///{path}")
+    assert recorded_answers() == []
+    assert not path.exists()
