@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from api.routes import campaigns, chat_page, customers, handoffs, health, recommendations, staff_pages
+from api.routes import campaigns, chat_page, customers, erasures, handoffs, health, recommendations, staff_pages
 from profiles.errors import Conflict, IdentityError, InvalidInput, NotAllowed, NotFound, ProfileError
 
 _STATUS: dict[type[ProfileError], int] = {
@@ -49,6 +49,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(handoffs.router)
     app.include_router(customers.router)
+    app.include_router(erasures.router)
     app.include_router(staff_pages.router)
     app.include_router(chat_page.router)
     app.include_router(campaigns.router)

@@ -25,6 +25,7 @@ from profiles.customer360 import (
     LoanHolding,
     ScoresView,
 )
+from profiles.privacy import ErasureView
 from profiles.search import SearchHit
 
 
@@ -337,7 +338,36 @@ class ErasureOut(BaseModel):
     conversations: list[ConversationErasureOut]
     broker_events_deleted: int | None
     audit_id: int
+    erasure_id: int = Field(description="the erasure record: GET /erasures/{erasure_id}, retried until complete")
     complete: bool
+
+
+class ErasureConversationOut(BaseModel):
+    """One conversation of an erasure record: ``erased_at`` once gone from the tracker store, else the last
+    attempt's ``last_error``."""
+
+    sender_id: str
+    erased_at: datetime | None
+    last_error: str | None
+
+
+class ErasureRecordOut(BaseModel):
+    """An erasure record (no personal data): ``complete`` once every conversation is erased (``completed_at``)."""
+
+    id: int
+    customer_id: int
+    actor: str
+    requested_at: datetime
+    completed_at: datetime | None
+    complete: bool
+    conversations: list[ErasureConversationOut]
+
+    @classmethod
+    def from_view(cls, view: ErasureView) -> ErasureRecordOut:
+        return cls(id=view.id, customer_id=view.customer_id, actor=view.actor, requested_at=view.requested_at,
+                   completed_at=view.completed_at, complete=view.completed_at is not None,
+                   conversations=[ErasureConversationOut(sender_id=c.sender_id, erased_at=c.erased_at,
+                                                         last_error=c.last_error) for c in view.conversations])
 
 
 class AccessOut(BaseModel):

@@ -16,6 +16,11 @@ messenger accounts), so the caller can erase those conversations from Rasa's tra
 (``api/rasa_client.py``); ``erase_broker_events`` removes any of their events the feed has not consumed yet from
 the embedded SQL event broker's table. The access log is kept (it records staff reads, not customer data, and
 must outlive the erasure).
+
+The erasure itself is recorded without personal data (``profiles.models.Erasure``: customer id, seed source row,
+actor, when; one ``ErasureConversation`` per sender id) in the same transaction as the deletion: the seed never
+re-imports an erased source row, and the tracker-store conversations can be retried until all are gone
+(``record_conversation_outcomes``, ``list_erasures``, ``get_erasure``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from sqlalchemy.orm import Session
 from profiles.audit import record_audit, require_text
 from profiles.customers import load_customer
 from profiles.db import session_scope
+from profiles.errors import NotFound
 from profiles.masking import mask_number
 from profiles.models import (
     AccessLog,
@@ -47,6 +53,8 @@ from profiles.models import (
     ConversationLink,
     Customer,
     CustomerScore,
+    Erasure,
+    ErasureConversation,
     HandoffRequest,
     InsurancePolicy,
     Interaction,
@@ -78,6 +86,34 @@ class ErasureResult:
     deleted: dict[str, int]
     sender_ids: tuple[str, ...]
     audit_id: int
+    erasure_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationStatus:
+    """One conversation of an erasure: ``erased_at`` (UTC) once gone from the tracker store, else
+    ``last_error`` of the last attempt (None before any attempt)."""
+
+    sender_id: str
+    erased_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureView:
+    """An erasure record (no personal data): ``completed_at`` (UTC) is set once every conversation is erased."""
+
+    id: int
+    customer_id: int
+    actor: str
+    requested_at: datetime
+    completed_at: datetime | None
+    conversations: tuple[ConversationStatus, ...]
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Sender ids still to erase from the tracker store."""
+        return tuple(c.sender_id for c in self.conversations if c.erased_at is None)
 
 
 def _value(table: str, column: str, value: Any) -> Any:
@@ -178,7 +214,7 @@ def erase_customer(customer_id: int, *, actor: str, channel: str = "staff_api") 
     actor = require_text(actor, "actor", 74)
     channel = require_text(channel, "channel", 30)
     with session_scope(write=True) as session:
-        load_customer(session, customer_id, lock=True)
+        source_row = load_customer(session, customer_id, lock=True).source_row
         senders = _senders(session, customer_id)
         deleted: dict[str, int] = {}
         for name, (model, where) in _selections(customer_id, senders).items():
@@ -192,11 +228,84 @@ def erase_customer(customer_id: int, *, actor: str, channel: str = "staff_api") 
         audit = record_audit(session, customer_id=None, entity="customer", entity_id=customer_id, field="erasure",
                              old_value=None, new_value=f"erased: {summary}; conversations={len(senders)}",
                              channel=channel, actor=f"staff:{actor}")
+        now = utcnow()
+        if source_row is not None and session.scalar(select(Erasure.id).where(Erasure.source_row == source_row)):
+            source_row = None  # re-imported before erasures were recorded: the source row is already on record
+        erasure = Erasure(customer_id=customer_id, source_row=source_row, actor=f"staff:{actor}", requested_at=now,
+                          completed_at=None if senders else now)
+        session.add(erasure)
         session.flush()
-        audit_id = audit.id
+        session.add_all(ErasureConversation(erasure_id=erasure.id, sender_id=s) for s in senders)
+        session.flush()
+        audit_id, erasure_id = audit.id, erasure.id
     log.info("customer %s erased by %s (%s rows, %s conversations)", customer_id, actor,
              sum(deleted.values()), len(senders))
-    return ErasureResult(customer_id=customer_id, deleted=deleted, sender_ids=tuple(senders), audit_id=audit_id)
+    return ErasureResult(customer_id=customer_id, deleted=deleted, sender_ids=tuple(senders), audit_id=audit_id,
+                         erasure_id=erasure_id)
+
+
+def _erasure_view(session: Session, erasure: Erasure) -> ErasureView:
+    rows = session.scalars(select(ErasureConversation).where(ErasureConversation.erasure_id == erasure.id)
+                           .order_by(ErasureConversation.sender_id))
+    return ErasureView(id=erasure.id, customer_id=erasure.customer_id, actor=erasure.actor,
+                       requested_at=erasure.requested_at, completed_at=erasure.completed_at,
+                       conversations=tuple(ConversationStatus(r.sender_id, r.erased_at, r.last_error) for r in rows))
+
+
+def get_erasure(erasure_id: int) -> ErasureView:
+    """One erasure record.
+
+    Raises:
+        NotFound: no such erasure.
+    """
+    with session_scope() as session:
+        erasure = session.get(Erasure, erasure_id)
+        if erasure is None:
+            raise NotFound(f"No erasure with id {erasure_id}.", detail=f"erasure {erasure_id} not found")
+        return _erasure_view(session, erasure)
+
+
+def list_erasures(*, pending: bool | None = None, limit: int = 100) -> list[ErasureView]:
+    """Erasure records, oldest first; ``pending=True``: only those with a conversation not yet erased from the
+    tracker store (``completed_at`` NULL), ``False``: only completed ones. At most ``limit`` (1..1000)."""
+    limit = max(1, min(int(limit), 1000))
+    with session_scope() as session:
+        stmt = select(Erasure).order_by(Erasure.id).limit(limit)
+        if pending is True:
+            stmt = stmt.where(Erasure.completed_at.is_(None))
+        elif pending is False:
+            stmt = stmt.where(Erasure.completed_at.is_not(None))
+        return [_erasure_view(session, e) for e in session.scalars(stmt)]
+
+
+def record_conversation_outcomes(erasure_id: int, outcomes: Iterable[tuple[str, bool, str | None]]) -> ErasureView:
+    """Record tracker-store erasure attempts ``(sender_id, erased, error)`` for the erasure's conversations:
+    ``erased_at`` = now (and ``last_error`` cleared) or ``last_error`` = error (at most 200 characters); the
+    erasure's ``completed_at`` is set once every conversation is erased. Sender ids not of this erasure are
+    ignored; a conversation already erased stays erased.
+
+    Raises:
+        NotFound: no such erasure.
+    """
+    with session_scope(write=True) as session:
+        erasure = session.scalars(select(Erasure).where(Erasure.id == erasure_id).with_for_update()).one_or_none()
+        if erasure is None:
+            raise NotFound(f"No erasure with id {erasure_id}.", detail=f"erasure {erasure_id} not found")
+        rows = {r.sender_id: r for r in session.scalars(
+            select(ErasureConversation).where(ErasureConversation.erasure_id == erasure_id))}
+        now = utcnow()
+        for sender, erased, error in outcomes:
+            row = rows.get(sender)
+            if row is None or row.erased_at is not None:
+                continue
+            if erased:
+                row.erased_at, row.last_error = now, None
+            else:
+                row.last_error = (error or "not erased")[:200]
+        if erasure.completed_at is None and all(r.erased_at is not None for r in rows.values()):
+            erasure.completed_at = now
+        session.flush()
+        return _erasure_view(session, erasure)
 
 
 def erase_broker_events(sender_ids: Iterable[str]) -> int | None:

@@ -40,7 +40,7 @@ from profiles.access import list_access, record_access, record_accesses
 from profiles.consent import list_consents, set_consent
 from profiles.customer360 import add_staff_note, get_customer_360, list_timeline
 from profiles.errors import InvalidInput
-from profiles.privacy import erase_broker_events, erase_customer, export_customer
+from profiles.privacy import erase_broker_events, erase_customer, export_customer, record_conversation_outcomes
 from profiles.profile_update import update_profile
 from profiles.search import SearchQuery, search_customers
 
@@ -207,10 +207,12 @@ def access_log(
 def erase(customer_id: CustomerId, staff: AdminDep) -> ErasureOut:
     """Erase the customer: every row about them in one transaction (audited as an erasure, without personal
     data), then their conversations in Rasa's tracker store and the event broker's table. ``complete`` is false
-    when a conversation could not be erased (``conversations[i].error`` says why; repeat with Rasa up). Admin
+    when a conversation could not be erased (``conversations[i].error`` says why): the erasure record
+    ``erasure_id`` keeps the pending conversations, retried with ``POST /erasures/{erasure_id}/retry``. Admin
     only."""
     result = erase_customer(customer_id, actor=staff.username, channel=CHANNEL)
     conversations = erase_conversations(result.sender_ids)
+    record_conversation_outcomes(result.erasure_id, [(c.sender_id, c.erased, c.error) for c in conversations])
     try:
         broker = erase_broker_events(result.sender_ids)
     except SQLAlchemyError:
@@ -221,6 +223,6 @@ def erase(customer_id: CustomerId, staff: AdminDep) -> ErasureOut:
         customer_id=customer_id, deleted=result.deleted,
         conversations=[ConversationErasureOut(sender_id=c.sender_id, erased=c.erased, method=c.method,
                                               error=c.error) for c in conversations],
-        broker_events_deleted=broker, audit_id=result.audit_id,
+        broker_events_deleted=broker, audit_id=result.audit_id, erasure_id=result.erasure_id,
         complete=all(c.erased for c in conversations),
     )

@@ -58,6 +58,8 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
     ("export", "GET", "/customers/{cid}/export", None),
     ("access_log", "GET", "/customers/{cid}/access-log", None),
     ("erase", "DELETE", "/customers/{cid}", None),
+    ("erasures", "GET", "/erasures?pending=true", None),
+    ("retry_erasures", "POST", "/erasures/retry", None),
 ]
 EXPECTED = {  # role -> endpoints it may use (the others: 403)
     "staff": {"search_by_segment", "search_by_name", "read_360", "update", "read_consents", "write_consent",
@@ -325,6 +327,52 @@ def test_erase_reports_a_conversation_rasa_could_not_erase(client: TestClient, r
     # who read the record is still known after the erasure
     log = client.get(f"/customers/{cid}/access-log", headers=auth("admin")).json()
     assert [(r["staff"], r["action"]) for r in log] == [("root", "erase"), ("ana", "read_360")]
+    # the erasure record keeps the conversations still to erase (the customer is gone: DELETE is 404 now)
+    assert client.delete(f"/customers/{cid}", headers=auth("admin")).status_code == 404
+    pending = client.get("/erasures?pending=true", headers=auth("admin")).json()
+    assert [(e["id"], e["customer_id"], e["actor"], e["complete"]) for e in pending] == [
+        (body["erasure_id"], cid, "staff:root", False)]
+    conversations = pending[0]["conversations"]
+    assert [c["sender_id"] for c in conversations] == sorted([rich.sender_id, rich.messenger_id])
+    assert all(c["erased_at"] is None and "unreachable" in c["last_error"] for c in conversations)
+    assert "Test" not in str(pending) and "@example.com" not in str(pending)
+
+
+def test_a_pending_erasure_is_retried_until_complete(
+    client: TestClient, db: Engine, override_settings: Callable[..., None]
+) -> None:
+    url = "redis://127.0.0.1:6379/0"
+    red = redis.Redis.from_url(url, socket_timeout=3)
+    try:
+        red.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis unreachable: {exc}")
+    rich = build_rich_customer(tag=f"-{uuid.uuid4().hex[:8]}")
+    key = f"nova:tracker:{rich.sender_id}"
+    red.set(key, b'{"events": [{"event": "user", "text": "hello"}]}')
+    try:
+        # Rasa down (no Redis configured, the HTTP API unreachable): the erasure is partial
+        first = client.delete(f"/customers/{rich.built.customer_id}", headers=auth("admin")).json()
+        assert first["complete"] is False and red.exists(key) == 1
+        erasure_id = first["erasure_id"]
+        # a retry that fails again keeps it pending
+        again = client.post(f"/erasures/{erasure_id}/retry", headers=auth("admin"))
+        assert again.status_code == 200 and again.json()["complete"] is False
+        # with the tracker store reachable, the retry of every pending erasure completes it
+        override_settings(redis_url=url, events_db_url="sqlite:////nonexistent/e.db")
+        retried = client.post("/erasures/retry", headers=auth("admin", "root"))
+        assert retried.status_code == 200, retried.text
+        [record] = retried.json()
+        assert record["id"] == erasure_id and record["complete"] is True and record["completed_at"]
+        assert all(c["erased_at"] and c["last_error"] is None for c in record["conversations"])
+        assert red.exists(key) == 0
+        assert client.get("/erasures?pending=true", headers=auth("admin")).json() == []
+        assert client.get(f"/erasures/{erasure_id}", headers=auth("admin")).json()["complete"] is True
+        assert [r.action for r in list_access(rich.built.customer_id, staff="root")] == ["erase_retry"]
+        assert client.post("/erasures/999/retry", headers=auth("admin")).status_code == 404
+    finally:
+        red.delete(key)
+        red.close()
 
 
 def test_erase_deletes_the_conversation_from_the_redis_tracker_store(

@@ -11,8 +11,15 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from profiles.db import session_scope
 from profiles.errors import NotFound
-from profiles.models import AccessLog, AuditLog, Base, Customer
-from profiles.privacy import erase_broker_events, erase_customer, export_customer
+from profiles.models import AccessLog, AuditLog, Base, Customer, Erasure, ErasureConversation
+from profiles.privacy import (
+    erase_broker_events,
+    erase_customer,
+    export_customer,
+    get_erasure,
+    list_erasures,
+    record_conversation_outcomes,
+)
 from tests.profiles.conftest import snapshot
 from tests.profiles.rich_customer import build_rich_customer
 
@@ -21,7 +28,7 @@ def _tables_about_customers() -> set[str]:
     """Every table with a customer_id column or a foreign key to customers."""
     names = set()
     for table in Base.metadata.sorted_tables:
-        if table.name == "customers":
+        if table.name in ("customers", "erasures"):  # erasures: the record that an erasure happened (no personal data)
             continue
         if "customer_id" in table.c or any(fk.column.table.name == "customers" for fk in table.foreign_keys):
             names.add(table.name)
@@ -149,3 +156,32 @@ def test_no_broker_table_means_nothing_to_erase(
     assert not (tmp_path / "missing.db").exists()
     override_settings(rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/%2F")
     assert erase_broker_events(["a"]) is None
+
+
+def test_erasure_is_recorded_in_the_same_transaction_and_completed_conversation_by_conversation(db: Engine) -> None:
+    rich = build_rich_customer()
+    cid = rich.built.customer_id
+    with session_scope(write=True) as s:
+        s.get(Customer, cid).source_row = 17  # type: ignore[union-attr]
+    result = erase_customer(cid, actor="root")
+    with session_scope() as s:
+        erasure = s.scalars(select(Erasure)).one()
+        assert (erasure.id, erasure.customer_id, erasure.source_row, erasure.actor, erasure.completed_at) == (
+            result.erasure_id, cid, 17, "staff:root", None)
+        senders = s.scalars(select(ErasureConversation.sender_id).order_by(ErasureConversation.sender_id)).all()
+        assert tuple(senders) == result.sender_ids
+    assert [e.id for e in list_erasures(pending=True)] == [result.erasure_id]
+    first, second = result.sender_ids
+    view = record_conversation_outcomes(result.erasure_id, [(first, True, None), (second, False, "Rasa down")])
+    assert view.completed_at is None and view.pending == (second,)
+    assert [(c.sender_id, c.erased_at is not None, c.last_error) for c in view.conversations] == [
+        (first, True, None), (second, False, "Rasa down")]
+    # a later failure does not undo an erased conversation; the last one completes the erasure
+    view = record_conversation_outcomes(result.erasure_id, [(first, False, "x"), (second, True, None)])
+    assert view.completed_at is not None and view.pending == ()
+    assert get_erasure(result.erasure_id) == view
+    assert list_erasures(pending=True) == [] and [e.id for e in list_erasures(pending=False)] == [result.erasure_id]
+    with pytest.raises(NotFound):
+        get_erasure(result.erasure_id + 1)
+    with pytest.raises(NotFound):
+        record_conversation_outcomes(result.erasure_id + 1, [(first, True, None)])
