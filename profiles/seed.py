@@ -12,7 +12,10 @@ and y=yes (subscribed a term deposit in the campaign) a term-deposit account.
 Everything else (names, emails, phones, addresses, IBANs, card numbers, savings, payees, cards, ~8 card
 payments over the 60 days before ``--as-of``, ~60% marketing consent) is synthetic and generated from
 ``random.Random(settings.seed + row)``: the same file, seed and as-of date always give the same data. Rows
-already imported (by ``customers.source_row``) are skipped, so running it twice gives the same database.
+already imported (by ``customers.source_row``) are skipped, so running it twice gives the same database; so
+are rows of erased customers (``erasures.source_row``): an erasure is never undone by a later seed.
+
+``--demo-tokens`` only prints the demo customers' tokens (it imports nothing).
 
 Customers 1..5 are demo customers: each has a current account with at least 1,000 EUR, a savings account,
 at least one payee and an active debit card; 1..3 have a credit card; 1 and 2 have marketing consent and no
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from tqdm import tqdm  # type: ignore[import-untyped]
 
@@ -47,6 +51,7 @@ from profiles.models import (
     Card,
     Consent,
     Customer,
+    Erasure,
     Loan,
     Payee,
     Transaction,
@@ -323,7 +328,7 @@ def seed(
 ) -> SeedReport:
     """Create the tables and import up to ``limit`` rows (None/0: ``settings.seed_customers``, 0 = all).
 
-    Rows already imported are skipped. Dates are relative to ``as_of`` (default: today, UTC).
+    Rows already imported, and rows of erased customers (``erasures.source_row``), are skipped (``skipped``). Dates are relative to ``as_of`` (default: today, UTC).
 
     Raises:
         FileNotFoundError: the CSV file does not exist.
@@ -338,6 +343,7 @@ def seed(
     init_db()
     with session_scope() as session:
         done = set(session.scalars(select(Customer.source_row).where(Customer.source_row.is_not(None))))
+        done |= set(session.scalars(select(Erasure.source_row).where(Erasure.source_row.is_not(None))))
     source = list(read_rows(path, limit))
     rows = [(row, rec) for row, rec in source if row not in done]
     skipped = len(source) - len(rows)
@@ -350,7 +356,7 @@ def seed(
             bar.update(len(chunk))
     _sync_sequences()
     report = SeedReport(imported=len(rows), skipped=skipped, seconds=time.perf_counter() - started)
-    log.info("seed: %d imported, %d already there, %.1f s", report.imported, report.skipped, report.seconds)
+    log.info("seed: %d imported, %d already there or erased, %.1f s", report.imported, report.skipped, report.seconds)
     return report
 
 
@@ -369,18 +375,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profiles.seed", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="import only the first N rows")
     parser.add_argument("--demo-tokens", action="store_true",
-                        help="print 'id<TAB>name<TAB>token' (24 h) for demo customers 1..5")
+                        help="only print 'id<TAB>name<TAB>token' (24 h) for the demo customers 1..5 present "
+                             "(imports nothing)")
     parser.add_argument("--as-of", type=date.fromisoformat, default=None,
                         help="date the synthetic history ends (default: today, UTC)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    report = seed(args.limit, as_of=args.as_of, progress=not args.quiet)
-    print(f"seed: {report.imported} customers imported, {report.skipped} already there, "
-          f"{report.seconds:.1f} s", file=sys.stderr)
     if args.demo_tokens:
-        for cid, name, token in demo_tokens():
+        try:
+            tokens = demo_tokens()
+        except SQLAlchemyError:  # no database or no schema yet
+            tokens = []
+        for cid, name, token in tokens:
             print(f"{cid}\t{name}\t{token}")
+        if not tokens:
+            print("seed: no demo customer in the database (run python -m profiles.seed first)", file=sys.stderr)
+            return 1
+        return 0
+    report = seed(args.limit, as_of=args.as_of, progress=not args.quiet)
+    print(f"seed: {report.imported} customers imported, {report.skipped} already there or erased, "
+          f"{report.seconds:.1f} s", file=sys.stderr)
     return 0
 
 

@@ -26,7 +26,8 @@ from profiles import (
 )
 from profiles.db import init_db, session_scope
 from profiles.models import Account, Base, Card, Customer, Loan, Payee, Transaction
-from profiles.seed import MERCHANTS, main, seed
+from profiles.privacy import erase_customer
+from profiles.seed import MERCHANTS, demo_tokens, main, seed
 from profiles.settings import get_settings
 
 AS_OF = date(2026, 11, 1)
@@ -144,9 +145,18 @@ def test_demo_customers(db: Engine) -> None:
 
 
 def test_demo_tokens_command(db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    # --demo-tokens only prints tokens: on an empty database it imports nothing and says so
+    with redirect_stdout(io.StringIO()) as empty:
+        assert main(["--demo-tokens"]) == 1
+    assert empty.getvalue() == ""
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(Customer)) == 0
+    assert main(["--limit", "8", "--quiet", "--as-of", AS_OF.isoformat()]) == 0
+    before = dump()
     out = io.StringIO()
     with redirect_stdout(out):
-        assert main(["--limit", "8", "--demo-tokens", "--quiet", "--as-of", AS_OF.isoformat()]) == 0
+        assert main(["--demo-tokens"]) == 0
+    assert dump() == before
     lines = out.getvalue().strip().splitlines()
     assert [int(line.split("\t")[0]) for line in lines] == [1, 2, 3, 4, 5]
     for line in lines:
@@ -156,3 +166,21 @@ def test_demo_tokens_command(db: Engine, capsys: pytest.CaptureFixture[str]) -> 
         assert name == f"{customer.first_name} {customer.last_name}"
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["exp"] - claims["iat"] == 24 * 3600
+
+
+def test_the_seed_never_reimports_an_erased_customer(db: Engine) -> None:
+    seed(8, as_of=AS_OF, progress=False)
+    with session_scope() as s:
+        emails = {c.id: c.email for c in s.scalars(select(Customer).where(Customer.id.in_((1, 4))))}
+    for cid in (1, 4):
+        erase_customer(cid, actor="root")
+    report = seed(8, as_of=AS_OF, progress=False)
+    assert (report.imported, report.skipped) == (0, 8)
+    with session_scope() as s:
+        assert s.scalars(select(Customer.id).order_by(Customer.id)).all() == [2, 3, 5, 6, 7, 8]
+        assert s.scalar(select(func.count()).where(Customer.email.in_(emails.values()))) == 0
+    assert [cid for cid, _, _ in demo_tokens()] == [2, 3, 5]
+    # a larger seed later imports the new rows only
+    assert seed(10, as_of=AS_OF, progress=False).imported == 2
+    with session_scope() as s:
+        assert s.get(Customer, 1) is None and s.get(Customer, 4) is None
