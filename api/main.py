@@ -4,15 +4,27 @@ One router per resource lives in ``api/routes/`` and is mounted here; shared dep
 ``api/deps.py``. OpenAPI docs at ``/docs``. Expected errors of profiles/ services become JSON 4xx answers here,
 in one place: NotFound 404, InvalidInput 422 (``detail[0].loc`` names the field, as FastAPI's own validation
 errors do), Conflict 409, NotAllowed 403, IdentityError 401.
+
+FastAPI's own validation errors (422) keep ``loc``, ``msg`` and ``type`` only: the default handler echoes the
+``input`` (a 5 MB note came back whole, and NaN/Infinity could not be rendered as JSON: a 500). Request bodies
+larger than ``MAX_BODY_BYTES`` are refused with 413 before any route reads them (``BodySizeLimit``).
 """
 
 from __future__ import annotations
 
+import json
+from typing import Final
+
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.routes import campaigns, chat_page, customers, erasures, handoffs, health, recommendations, staff_pages
 from profiles.errors import Conflict, IdentityError, InvalidInput, NotAllowed, NotFound, ProfileError
+
+MAX_BODY_BYTES: Final = 1_000_000  # 1 MB: the largest legitimate body (a 2,000-character note) is far smaller
+_MSG_MAX: Final = 300
 
 _STATUS: dict[type[ProfileError], int] = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -37,6 +49,66 @@ async def profile_error_handler(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse(status_code=code, content={"detail": exc.user_message}, headers=headers)
 
 
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's request validation errors as 422 ``{"detail": [{"loc", "msg", "type"}]}``: the input and ctx
+    are dropped (they may be huge or non-finite numbers JSON cannot carry), a message is cut at 300 characters."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
+               "msg": str(error.get("msg", ""))[:_MSG_MAX], "type": str(error.get("type", ""))}
+              for error in exc.errors()]
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body over ``max_bytes`` (by ``Content-Length``, or counted while it
+    arrives) is answered 413 ``{"detail": "..."}`` without calling the application; otherwise the body, read
+    in full (at most ``max_bytes``), is handed on unchanged."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps({"detail": f"The request body is larger than {self.max_bytes} bytes."}).encode()
+        await send({"type": "http.response.start", "status": status.HTTP_413_CONTENT_TOO_LARGE,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._too_large(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
 def create_app() -> FastAPI:
     """Build the application with every router mounted."""
     app = FastAPI(
@@ -46,6 +118,8 @@ def create_app() -> FastAPI:
                     "token (`python -m profiles.staff staff|marketing|admin`) as `Authorization: Bearer ...`.",
     )
     app.add_exception_handler(ProfileError, profile_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(health.router)
     app.include_router(handoffs.router)
     app.include_router(customers.router)

@@ -414,3 +414,67 @@ def test_openapi_documents_the_customer_routes(client: TestClient) -> None:
     assert {"200", "401", "403", "404", "409", "422", "428"} <= set(patch["responses"])
     assert patch["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("ProfileUpdateOut")
     assert "Customer360Out" in spec["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "raw", "where"),
+    [
+        ("PATCH", "/customers/{cid}", '{"version": 1, "age": NaN}', ["body", "age"]),
+        ("PATCH", "/customers/{cid}", '{"version": 1, "age": Infinity}', ["body", "age"]),
+        ("PATCH", "/customers/{cid}", '{"version": 1, "annual_income": 1e400}', ["body", "annual_income"]),
+        ("PATCH", "/customers/{cid}", '{"version": 1, "annual_income": NaN}', ["body", "annual_income"]),
+        ("PATCH", "/customers/{cid}", '{"version": 1e999, "age": 45}', ["body", "version"]),
+        ("PUT", "/customers/{cid}/consents", '{"purpose": "marketing", "granted": NaN}', ["body", "granted"]),
+        ("POST", "/customers/{cid}/notes", '{"text": NaN}', ["body", "text"]),
+        ("POST", "/customers/{cid}/notes", '{"text": -Infinity}', ["body", "text"]),
+    ],
+)
+def test_non_finite_numbers_are_422_never_500(
+    client: TestClient, rich: Rich, method: str, url: str, raw: str, where: list[str]
+) -> None:
+    before = snapshot()
+    response = client.request(method, url.format(cid=rich.built.customer_id), content=raw,
+                              headers={**auth("staff"), "Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == where and set(error) == {"loc", "msg", "type"}
+    assert snapshot() == before
+
+
+def test_a_validation_error_does_not_echo_the_input(client: TestClient, rich: Rich) -> None:
+    long_note = "x" * 500_000
+    response = client.post(f"/customers/{rich.built.customer_id}/notes", json={"text": long_note},
+                           headers=auth("staff"))
+    assert response.status_code == 422
+    assert len(response.content) < 1000 and "xxxxxxxxxx" not in response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "text"]
+
+
+@pytest.mark.parametrize(("method", "url"), [("POST", "/customers/{cid}/notes"), ("PATCH", "/customers/{cid}"),
+                                              ("POST", "/staff/sign-in"), ("POST", "/erasures/retry")])
+def test_a_body_over_1_mb_is_413(client: TestClient, rich: Rich, method: str, url: str) -> None:
+    before = snapshot()
+    huge = '{"text": "' + "x" * 1_100_000 + '"}'
+    response = client.request(method, url.format(cid=rich.built.customer_id), content=huge,
+                              headers={**auth("admin"), "Content-Type": "application/json"})
+    assert response.status_code == 413, response.text[:200]
+    assert len(response.content) < 200
+    assert snapshot() == before
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(11):
+            yield b"x" * 100_000
+
+    streamed = client.request(method, url.format(cid=rich.built.customer_id), content=chunked(),
+                              headers={**auth("admin"), "Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert snapshot() == before
+    # a body under the limit still reaches the route
+    ok = client.post(f"/customers/{rich.built.customer_id}/notes", json={"text": "Called."}, headers=auth("staff"))
+    assert ok.status_code == 201
+
+
+def test_staff_page_bad_query_is_422_without_the_input(client: TestClient) -> None:
+    response = client.get("/staff/sign-in?expired=" + "9" * 5000 + "x")
+    assert response.status_code == 422
+    assert "9999999999" not in response.text and response.json()["detail"][0]["loc"] == ["query", "expired"]
