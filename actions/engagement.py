@@ -10,7 +10,14 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import actor_of, channel_of, latest_intent, owning_customer, verified_customer
-from profiles import PRODUCT_IDS, create_handoff, record_offer, set_marketing_consent
+from profiles import (
+    PRODUCT_IDS,
+    create_handoff,
+    has_marketing_consent,
+    products_held,
+    record_offer,
+    set_marketing_consent,
+)
 from profiles.errors import ProfileError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +56,38 @@ class ActionProductInfo(Action):
             dispatcher.utter_message(response=f"utter_product_{product}")
         else:
             dispatcher.utter_message(response="utter_product_overview")
+        return []
+
+
+# The product a life event makes relevant (recommender catalogue ids); divorced and unknown events: none.
+LIFE_EVENT_PRODUCTS = {
+    "married": "savings_account",
+    "new_baby": "savings_account",
+    "moving_home": "mortgage",
+    "new_job": "current_account",
+    "retired": "term_deposit",
+}
+
+
+class ActionAcknowledgeLifeEvent(Action):
+    """Acknowledge a stated life event (slot ``life_event``); mention the product it makes relevant only to a
+    verified customer who has opted in to marketing and does not hold it (an anonymous visitor or a customer
+    without consent gets the acknowledgement alone). The profile change is the feed's (profiles.feed)."""
+
+    def name(self) -> str:
+        return "action_acknowledge_life_event"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_life_event")
+        product = LIFE_EVENT_PRODUCTS.get(str(tracker.get_slot("life_event")))
+        customer_id = verified_customer(tracker)
+        if product is None or customer_id is None:
+            return []
+        try:
+            if has_marketing_consent(customer_id) and product not in products_held(customer_id):
+                dispatcher.utter_message(response="utter_life_event_product")
+        except ProfileError:
+            logger.warning("life event: customer %s could not be read; no product mentioned", customer_id)
         return []
 
 

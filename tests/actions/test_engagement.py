@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from actions.engagement import (
+    ActionAcknowledgeLifeEvent,
     ActionHumanHandoff,
     ActionMarketingConsent,
     ActionOfferProduct,
@@ -119,3 +120,18 @@ def test_an_offer_cannot_be_answered_with_another_customers_token(domain: dict[s
     _, messages = run_action(ActionOfferResponse(), answer, domain)
     assert messages[0]["response"] == "utter_anything_else"
     assert last_offer_outcome(other, product) == before
+
+
+def _life_event(event: str, token: str | None, domain: dict[str, Any]) -> list[str | None]:
+    tracker = make_tracker("big news", "inform_life_event", token=token, slots={"life_event": event},
+                           entities=[{"entity": "life_event", "value": event}])
+    return [m.get("response") for m in run_action(ActionAcknowledgeLifeEvent(), tracker, domain)[1]]
+
+
+def test_life_event_mentions_a_product_only_with_consent_and_not_held(domain: dict[str, Any]) -> None:
+    both = ["utter_life_event", "utter_life_event_product"]
+    assert _life_event("retired", issue_token(1), domain) == both  # consent, no term deposit
+    assert _life_event("retired", issue_token(3), domain) == ["utter_life_event"]  # no marketing consent
+    assert _life_event("retired", None, domain) == ["utter_life_event"]  # anonymous
+    assert _life_event("married", issue_token(1), domain) == ["utter_life_event"]  # holds a savings account
+    assert _life_event("divorced", issue_token(1), domain) == ["utter_life_event"]  # no product for it
