@@ -31,7 +31,7 @@ rc=0; $(1) $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; exit $$rc
 endef
 
-.PHONY: help setup lock train seed recommender analytics eval-recommender bench-batch run test lint validate pytest pytest-prod test-core \
+.PHONY: help setup lock train seed recommender analytics eval-recommender bench-batch bench-recommender run test lint validate pytest pytest-prod test-core \
         check-services bench eval-nlu clean
 
 help:  ## list the targets
@@ -110,6 +110,9 @@ bench: setup train  ## training time, NLU accuracy, chat latency vs a bare bot -
 
 bench-batch: setup  ## batch-scoring benchmark, small mode (20,000 synthetic customers; --n 1000000 for the full run)
 	$(PY) benchmarks/batch_scoring.py --n 20000
+
+bench-recommender: setup recommender  ## recommender serving: one customer's next best offers (p95 <= 5 ms) and batch_scores of 100,000 customers (<= 10 s), reference vs fast path
+	$(PY) benchmarks/recommender_serving.py
 
 eval-nlu: setup train  ## score the Rasa NLU model on the BANKING77 held-out split -> results/nlu_eval.json
 	$(RASA_VENV)/bin/python bot/evaluate_nlu.py --model models \
