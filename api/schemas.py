@@ -239,7 +239,7 @@ class Customer360Out(BaseModel):
 
 
 class CustomerHitOut(BaseModel):
-    """A search hit. ``email``, ``phone`` and ``region`` are null for the marketing role (no contact details)."""
+    """A search hit (staff and admin; the marketing role gets ``SegmentHitOut``)."""
 
     id: int
     first_name: str
@@ -255,17 +255,31 @@ class CustomerHitOut(BaseModel):
     credit_band: str | None
 
     @classmethod
-    def from_view(cls, v: SearchHit, *, contact: bool) -> CustomerHitOut:
-        data = _fields(v, cls)
-        if not contact:
-            data.update(email=None, phone=None, region=None)
-        return cls(**data)
+    def from_view(cls, v: SearchHit) -> CustomerHitOut:
+        return cls(**_fields(v, cls))
+
+
+class SegmentHitOut(BaseModel):
+    """A search hit for the marketing role: the customer id, segment and scores only (no name, no contact
+    details, no credit band: credit data is not for marketing)."""
+
+    id: int
+    segment: str | None
+    churn_probability: float | None
+    churn_band: str | None
+    clv: float | None = Field(description="EUR")
+    loyalty_score: float | None
+
+    @classmethod
+    def from_view(cls, v: SearchHit) -> SegmentHitOut:
+        return cls(**_fields(v, cls))
 
 
 class SearchPageOut(BaseModel):
-    """One page; fetch the next with ``after_id=next_after_id`` (or ``offset=next_offset``); both null at the end."""
+    """One page; fetch the next with ``after_id=next_after_id`` (or ``offset=next_offset``); both null at the end.
+    ``items`` are ``CustomerHitOut`` for staff and admin, ``SegmentHitOut`` for marketing."""
 
-    items: list[CustomerHitOut]
+    items: list[CustomerHitOut] | list[SegmentHitOut]
     limit: int
     offset: int
     next_offset: int | None

@@ -1,7 +1,8 @@
 """The customer 360 staff API: view, search, update, consent, timeline, notes, export and erasure.
 
 Roles (staff tokens, ``api/deps.py``): staff and admin read and update customers; marketing may only search by
-segment and score ranges and sees no contact details (403 on everything else); export and erasure are admin
+segment and score ranges (at least one of them) and sees the customer id, segment and scores only (403 on
+everything else); export and erasure are admin
 only. Every read of a customer record (360, timeline, consents, export, each search hit) writes an access-log
 row (``profiles.access``); every change writes audit rows (``profiles.audit``, actor ``staff:<username>``,
 channel ``staff_api``).
@@ -33,6 +34,7 @@ from api.schemas import (
     ProfileUpdateIn,
     ProfileUpdateOut,
     SearchPageOut,
+    SegmentHitOut,
     TimelineOut,
     ValidationErrorOut,
 )
@@ -93,8 +95,9 @@ def search(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     after_id: Annotated[int | None, Query(ge=0, le=MAX_ID, description="keyset: next_after_id of the previous page")] = None,
 ) -> SearchPageOut:
-    """Search customers (filters combine with AND), ordered by id. Staff, admin; marketing may filter by
-    segment and scores only and gets no contact details (email, phone, region are null)."""
+    """Search customers (filters combine with AND), ordered by id. Staff, admin; marketing must filter by
+    segment or a score range (and only by those) and gets the customer id, segment and scores only
+    (``SegmentHitOut``: no name, contact details or credit band)."""
     query = SearchQuery(name=name, email=email, phone=phone, segment=segment, min_churn=min_churn,
                         max_churn=max_churn, min_clv=min_clv, max_clv=max_clv, min_loyalty=min_loyalty,
                         max_loyalty=max_loyalty)
@@ -102,10 +105,16 @@ def search(
     if marketing and query.uses_contact_details:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "The marketing role may search by segment and scores only.")
+    if marketing and not query.used_filters():
+        raise InvalidInput("The marketing role must filter by segment or a score range (min_/max_churn, "
+                           "min_/max_clv, min_/max_loyalty).", field="segment")
     page = search_customers(query, limit=limit, offset=offset, after_id=after_id)
     record_accesses(staff.username, staff.role, [h.id for h in page.items], "search",
                     f"filters: {','.join(query.used_filters()) or 'none'}")
-    return SearchPageOut(items=[CustomerHitOut.from_view(h, contact=not marketing) for h in page.items],
+    items: list[CustomerHitOut] | list[SegmentHitOut] = (
+        [SegmentHitOut.from_view(h) for h in page.items] if marketing
+        else [CustomerHitOut.from_view(h) for h in page.items])
+    return SearchPageOut(items=items,
                          limit=page.limit, offset=page.offset, next_offset=page.next_offset,
                          next_after_id=page.next_after_id)
 

@@ -154,12 +154,23 @@ def test_search_logs_one_read_per_hit_and_hides_contact_details_from_marketing(c
     assert response.status_code == 200
     items = response.json()["items"]
     assert [i["id"] for i in items] == [a.built.customer_id, b.built.customer_id]
-    assert all(i["email"] is None and i["phone"] is None and i["region"] is None for i in items)
-    assert items[0]["first_name"] == "Test" and items[0]["churn_probability"] == 0.12
-    assert "@example.com" not in response.text and "+351" not in response.text
+    # the customer id, segment and scores only: no name, contact details or credit band
+    assert all(set(i) == {"id", "segment", "churn_probability", "churn_band", "clv", "loyalty_score"} for i in items)
+    assert items[0]["churn_probability"] == 0.12 and items[0]["segment"] == "affluent savers"
+    assert "@example.com" not in response.text and "+351" not in response.text and "Test" not in response.text
     assert sorted(r.customer_id or 0 for r in list_access(staff="mia")) == [a.built.customer_id, b.built.customer_id]
     staff_view = client.get("/customers?segment=affluent%20savers", headers=auth("staff")).json()["items"]
-    assert staff_view[0]["email"].endswith("@example.com")
+    assert staff_view[0]["email"].endswith("@example.com") and staff_view[0]["first_name"] == "Test"
+    assert "credit_band" in staff_view[0]
+
+
+def test_marketing_may_not_page_through_every_customer(client: TestClient, rich: Rich) -> None:
+    before = snapshot()
+    response = client.get("/customers?limit=100", headers=auth("marketing"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "segment"]
+    assert snapshot() == before  # not even an access-log row
+    assert client.get("/customers?min_clv=0", headers=auth("marketing")).status_code == 200
 
 
 @pytest.mark.parametrize("query", ["name=test", "email=a@example.com", "phone=912345678"])
