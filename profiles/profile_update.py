@@ -4,7 +4,8 @@
 allowed fields in one transaction, or nothing at all:
 
 - every value is validated first (contact fields by ``profiles.contact.normalise_contact``, the same rules the
-  bot applies); any invalid value raises ``InvalidInput`` naming the field and nothing is written;
+  bot applies; an email another customer already has, in any case, is refused); any invalid value raises
+  ``InvalidInput`` naming the field and nothing is written;
 - ``expected_version`` is the profile version the caller read (``Customer360.version``, the API's ETag); the
   row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) and a different
   current version raises ``Conflict``. A writer that did not lock (the chat's ``update_contact``) and lost the
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from profiles.audit import record_audit, require_text
@@ -28,7 +30,7 @@ from profiles.contact import normalise_contact
 from profiles.customers import load_customer
 from profiles.db import session_scope
 from profiles.errors import Conflict, InvalidInput
-from profiles.models import Interaction, utcnow
+from profiles.models import Customer, Interaction, utcnow
 from profiles.seed import REGIONS
 
 log = logging.getLogger(__name__)
@@ -156,7 +158,8 @@ def update_profile(
     ``staff:<username>``), ``channel`` where the change came from.
 
     Raises:
-        InvalidInput: see ``validate_changes``; children >= household_size (field ``children``); empty actor.
+        InvalidInput: see ``validate_changes``; children >= household_size (field ``children``); an email
+            another customer's profile already holds, in any case (field ``email``); empty actor.
         NotFound: no such customer.
         Conflict: the profile is not at ``expected_version`` any more, or changed concurrently.
     """
@@ -174,6 +177,11 @@ def update_profile(
             if household is not None and children is not None and children >= household:
                 raise InvalidInput("children must be fewer than household_size (the household includes the "
                                    "customer).", field="children")
+            email = clean.get("email")
+            if email is not None and session.scalar(
+                    select(Customer.id).where(func.lower(Customer.email) == email.lower(),
+                                              Customer.id != customer_id).limit(1)) is not None:
+                raise InvalidInput("That email address is already used by another customer profile.", field="email")
             done: list[FieldChange] = []
             for field, new in clean.items():
                 old = getattr(customer, field)

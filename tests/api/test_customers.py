@@ -241,6 +241,19 @@ def test_bad_input_is_422_naming_the_field_and_writes_nothing(
     assert snapshot() == before
 
 
+def test_update_to_another_customers_email_is_422(client: TestClient, rich: Rich) -> None:
+    other = build_rich_customer(tag="-other")
+    with session_scope() as s:
+        taken = s.get(Customer, other.built.customer_id).email  # type: ignore[union-attr]
+    before = snapshot()
+    response = client.patch(f"/customers/{rich.built.customer_id}", json={"version": 1, "email": taken.upper()},
+                            headers=auth("staff"))
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "email"] and "already used by another customer profile" in error["msg"]
+    assert snapshot() == before
+
+
 def test_update_needs_the_version_read(client: TestClient, rich: Rich) -> None:
     cid = rich.built.customer_id
     before = snapshot()

@@ -59,6 +59,21 @@ def test_same_values_write_nothing(db: Engine) -> None:
     assert snapshot() == before
 
 
+def test_an_email_of_another_customer_is_refused_in_any_case(db: Engine) -> None:
+    first = build_customer(email="Ana.Silva@example.com")
+    second = build_customer()
+    before = snapshot()
+    for taken in ("Ana.Silva@example.com", "ana.silva@EXAMPLE.com", " ANA.SILVA@example.com "):
+        with pytest.raises(InvalidInput) as refused:
+            update_profile(second.customer_id, {"email": taken, "age": 50}, expected_version=1, actor="ana")
+        assert refused.value.field == "email"
+        assert "already used by another customer profile" in refused.value.user_message
+    assert snapshot() == before
+    # the same customer may change the case of their own address
+    result = update_profile(first.customer_id, {"email": "ana.silva@example.com"}, expected_version=1, actor="ana")
+    assert [c.new_value for c in result.changes] == ["ana.silva@example.com"]
+
+
 def test_clearing_a_nullable_field(db: Engine) -> None:
     built = build_customer()
     update_profile(built.customer_id, {"annual_income": 1000}, expected_version=1, actor="ana")
