@@ -116,11 +116,13 @@ def has_marketing_consent(customer_id: int) -> bool:
 
 def apply_consent(
     session: Session, customer: Customer, purpose: str, channel: str, granted: bool, *, source: str, actor: str,
-    timeline: bool = False,
+    timeline: bool = False, reconfirm: bool = False,
 ) -> ConsentView | None:
     """Record one consent in the caller's transaction (row created if missing, audited, the customer's
     ``marketing_consent`` flag kept in step for marketing/all). Returns None when the state in force already
-    equals ``granted`` (nothing written). ``timeline=True`` also adds an internal ``consent`` Interaction.
+    equals ``granted`` (nothing written), unless ``reconfirm``: then the recorded choice is re-confirmed (new
+    ``updated_at`` and ``source``, and an audit row with old == new, the evidence of the re-confirmation).
+    ``timeline=True`` also adds an internal ``consent`` Interaction.
 
     ``purpose``/``channel`` must be checked already (``check_purpose_channel``); ``source`` is both the row's
     source and the audit channel.
@@ -131,7 +133,8 @@ def apply_consent(
     ).one_or_none()
     mirrored = purpose == MARKETING and channel == ALL_CHANNELS
     old = row.granted if row is not None else (customer.marketing_consent if mirrored else None)
-    if row is not None and old == granted and (not mirrored or customer.marketing_consent == granted):
+    unchanged = row is not None and old == granted and (not mirrored or customer.marketing_consent == granted)
+    if unchanged and not reconfirm:
         return None
     now = utcnow()
     if row is None:
@@ -156,7 +159,8 @@ def apply_consent(
     if timeline:
         session.add(Interaction(
             customer_id=customer.id, kind="consent", channel=source, direction="internal",
-            summary=f"{purpose} consent ({channel}) {'granted' if granted else 'withdrawn'}", actor=actor,
+            summary=f"{purpose} consent ({channel}) {'granted' if granted else 'withdrawn'}"
+                    f"{' (re-confirmed)' if unchanged else ''}", actor=actor,
             details={"purpose": purpose, "channel": channel, "granted": granted}, occurred_at=now,
         ))
     session.flush()
@@ -172,7 +176,8 @@ def set_consent(
     One transaction: the consent row (created if missing, timestamped now, ``source`` kept), an audit row
     (field ``purpose`` or ``purpose:channel``, old/new ``true``/``false``), an internal ``consent`` timeline
     item, and for marketing/all the customer's ``marketing_consent`` flag. Setting the state already in force
-    writes nothing. ``expected_version`` (the profile version the caller read) makes it an optimistic-locked
+    re-confirms it: the row gets the new time and source and the audit row has old == new (the evidence that
+    the customer confirmed their choice again). ``expected_version`` (the profile version the caller read) makes it an optimistic-locked
     write: a different current version raises Conflict. A change moves the profile's version on (consent is
     part of the 360 the caller read). Writers of one customer's consents are serialised (row lock).
 
@@ -194,13 +199,9 @@ def set_consent(
                 raise Conflict(detail=f"customer {customer_id} is at version {customer.version}, "
                                       f"not {expected_version}")
             view = apply_consent(session, customer, purpose, channel, wanted, source=source, actor=actor,
-                                 timeline=True)
-            if view is not None:
-                customer.updated_at = utcnow()  # the profile changed: its version moves on
-            else:
-                view = consent_view(session.scalars(select(Consent).where(
-                    Consent.customer_id == customer_id, Consent.purpose == purpose, Consent.channel == channel
-                )).one())
+                                 timeline=True, reconfirm=True)
+            assert view is not None  # reconfirm: always written
+            customer.updated_at = utcnow()  # the consents in the 360 changed: the profile version moves on
     except (StaleDataError, IntegrityError):
         raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
     log.info("customer %s consent %s/%s -> %s via %s", customer_id, purpose, channel, wanted, source)
@@ -211,8 +212,10 @@ def set_marketing_consent(customer_id: int, opted_in: bool, *, channel: str, act
     """Record the customer's marketing choice (all channels); returns the state now in force.
 
     Updates the consent row (created if missing), the customer's ``marketing_consent`` flag and writes an
-    audit row, in one transaction. Setting the state already in force writes nothing. ``channel`` is where the
-    choice was made (it becomes the row's source).
+    audit row, in one transaction. Setting the state already in force writes nothing: a repeat in the chat
+    ("stop the offers" said twice) is not a new choice, so the bot keeps this behaviour; the staff path
+    (``set_consent``) records re-confirmations. ``channel`` is where the choice was made (it becomes
+    the row's source).
 
     Raises:
         InvalidInput: empty channel/actor.

@@ -162,11 +162,25 @@ def test_marketing_all_keeps_the_profile_flag_in_step(db: Engine) -> None:
     assert has_consent(cid, "marketing", "email") is False
 
 
-def test_setting_the_consent_in_force_writes_nothing(db: Engine) -> None:
+def test_staff_setting_the_consent_in_force_records_a_reconfirmation(db: Engine) -> None:
+    built = build_customer(consent=True)
+    cid = built.customer_id
+    [seeded] = [c for c in list_consents(cid) if (c.purpose, c.channel) == ("marketing", "all")]
+    view = set_consent(cid, "marketing", "all", True, source="branch", actor="staff:ana")
+    assert (view.granted, view.source) == (True, "branch") and view.updated_at > seeded.updated_at
+    assert list_consents(cid) == [view]
+    last = audit_rows(cid)[-1]
+    assert (last.entity, last.field, last.old_value, last.new_value, last.channel, last.actor) == (
+        "consent", "marketing", "true", "true", "branch", "staff:ana")  # old == new: the re-confirmation
+    assert "re-confirmed" in list_timeline(cid, kinds=["consent"]).items[0].summary
+    with session_scope() as s:
+        assert s.get(Customer, cid).version == 2  # type: ignore[union-attr]
+
+
+def test_the_bot_setting_the_marketing_consent_in_force_writes_nothing(db: Engine) -> None:
     built = build_customer(consent=True)
     before = snapshot()
-    view = set_consent(built.customer_id, "marketing", "all", True, source="staff_api", actor="staff:ana")
-    assert view.granted is True and view.source == "test"
+    assert set_marketing_consent(built.customer_id, True, channel="telegram", actor="customer") is True
     assert snapshot() == before
 
 
