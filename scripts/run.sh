@@ -41,6 +41,8 @@ export RASA_TOKEN="${RASA_TOKEN:-$DEV_RASA_TOKEN}"
 # The API reaches Rasa's HTTP API here (erasure of tracker-store conversations, proactive push, web chat):
 # it must follow RASA_PORT/HOST, or the API would talk to another Rasa on the default port.
 export RASA_URL="http://$LOCAL_HOST:$RASA_PORT"
+# Origins the socket.io channel accepts (bot/socketio_channel.py): the web chat page served by our API.
+export WEB_CHAT_ORIGINS="${WEB_CHAT_ORIGINS:-http://localhost:$API_PORT,http://127.0.0.1:$API_PORT}"
 export RASA_TELEMETRY_ENABLED="${RASA_TELEMETRY_ENABLED:-false}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
@@ -275,6 +277,7 @@ else
 fi
 cat <<EOF
 
+ Web chat: http://localhost:$API_PORT/chat  (as demo customer 1: http://localhost:$API_PORT/chat?demo_customer=1)
  API docs: http://localhost:$API_PORT/docs
  Staff pages (dashboard: segments, churn risk, CLV; a customer's 360 and timeline):
    http://localhost:$API_PORT/staff  (sign in with the staff token below; docs/STAFF_PAGES.md)
