@@ -26,6 +26,9 @@ from profiles.errors import Conflict, IdentityError, InvalidInput, NotAllowed, N
 MAX_BODY_BYTES: Final = 1_000_000  # 1 MB: the largest legitimate body (a 2,000-character note) is far smaller
 _MSG_MAX: Final = 300
 
+# profiles/ sentences addressed to the customer, reworded for staff by ``staff_message``
+_CUSTOMER_NOT_FOUND: Final = frozenset({"We could not find your customer profile.", NotFound.default_message})
+
 _STATUS: dict[type[ProfileError], int] = {
     NotFound: status.HTTP_404_NOT_FOUND,
     Conflict: status.HTTP_409_CONFLICT,
@@ -46,7 +49,19 @@ async def profile_error_handler(request: Request, exc: Exception) -> JSONRespons
         )
     code = next((c for kind, c in _STATUS.items() if isinstance(exc, kind)), status.HTTP_400_BAD_REQUEST)
     headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
-    return JSONResponse(status_code=code, content={"detail": exc.user_message}, headers=headers)
+    return JSONResponse(status_code=code, content={"detail": staff_message(request, exc)}, headers=headers)
+
+
+def staff_message(request: Request, exc: ProfileError) -> str:
+    """The answer's wording for staff: profiles/ errors speak to the customer ("We could not find your customer
+    profile."), the API answers the staff member ("No customer with id 5."). A service's own message is kept
+    when it is not one of those customer sentences."""
+    customer_id = request.path_params.get("customer_id")
+    if isinstance(exc, NotFound) and exc.user_message in _CUSTOMER_NOT_FOUND and customer_id is not None:
+        return f"No customer with id {customer_id}."
+    if isinstance(exc, Conflict) and exc.user_message == Conflict.default_message:
+        return "The record changed since you read it; read it again and redo the change."
+    return exc.user_message
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -32,7 +32,7 @@ from profiles.search import SearchHit
 class ErrorOut(BaseModel):
     """A refused request: ``detail`` says why (safe to show)."""
 
-    detail: str = Field(examples=["We could not find your customer profile."])
+    detail: str = Field(examples=["No customer with id 5."])
 
 
 class FieldErrorOut(BaseModel):

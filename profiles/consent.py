@@ -196,14 +196,17 @@ def set_consent(
         with session_scope(write=True) as session:
             customer = load_customer(session, customer_id, lock=True)  # one consent writer per customer
             if expected_version is not None and customer.version != expected_version:
-                raise Conflict(detail=f"customer {customer_id} is at version {customer.version}, "
+                raise Conflict(f"The profile changed since you read it (version {customer.version} now, "
+                               f"{expected_version} read); read it again.",
+                               detail=f"customer {customer_id} is at version {customer.version}, "
                                       f"not {expected_version}")
             view = apply_consent(session, customer, purpose, channel, wanted, source=source, actor=actor,
                                  timeline=True, reconfirm=True)
             assert view is not None  # reconfirm: always written
             customer.updated_at = utcnow()  # the consents in the 360 changed: the profile version moves on
     except (StaleDataError, IntegrityError):
-        raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
+        raise Conflict("The profile was changed by someone else at the same moment; read it again.",
+                       detail=f"customer {customer_id} changed concurrently") from None
     log.info("customer %s consent %s/%s -> %s via %s", customer_id, purpose, channel, wanted, source)
     return view
 

@@ -170,7 +170,9 @@ def update_profile(
         with session_scope(write=True) as session:
             customer = load_customer(session, customer_id, lock=True)
             if customer.version != expected_version:
-                raise Conflict(detail=f"customer {customer_id} is at version {customer.version}, "
+                raise Conflict(f"The profile changed since you read it (version {customer.version} now, "
+                               f"{expected_version} read); read it again.",
+                               detail=f"customer {customer_id} is at version {customer.version}, "
                                       f"not {expected_version}")
             household = clean.get("household_size", customer.household_size)
             children = clean.get("children", customer.children)
@@ -204,7 +206,8 @@ def update_profile(
                 session.flush()
             version = customer.version
     except StaleDataError:
-        raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
+        raise Conflict("The profile was changed by someone else at the same moment; read it again.",
+                       detail=f"customer {customer_id} changed concurrently") from None
     if done:
         log.info("customer %s profile updated (%s) by %s", customer_id, ", ".join(c.field for c in done), actor)
     return ProfileUpdate(customer_id=customer_id, version=version, changes=tuple(done))

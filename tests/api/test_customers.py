@@ -116,6 +116,7 @@ def test_unknown_customer_is_404(client: TestClient, rich: Rich, name: str, meth
     before = snapshot()
     response = call(client, method, url.format(cid=999999), auth("admin"), body)
     assert response.status_code == 404, response.text
+    assert response.json() == {"detail": "No customer with id 999999."}  # staff wording, not the customer's
     assert snapshot() == before
 
 
@@ -280,6 +281,7 @@ def test_update_with_if_match_audits_and_a_stale_version_is_409(client: TestClie
     before = snapshot()
     stale = client.patch(f"/customers/{cid}", json={"age": 50}, headers={**auth("staff"), "If-Match": etag})
     assert stale.status_code == 409
+    assert stale.json() == {"detail": "The profile changed since you read it (version 2 now, 1 read); read it again."}
     assert snapshot() == before
     fresh = client.patch(f"/customers/{cid}", json={"version": 2, "age": 50}, headers=auth("admin"))
     assert fresh.status_code == 200 and fresh.json()["version"] == 3
@@ -306,6 +308,7 @@ def test_consents_read_and_write(client: TestClient, rich: Rich) -> None:
     stale = client.put(f"/customers/{cid}/consents", headers={**auth("staff"), "If-Match": '"1"'},
                        json={"purpose": "profiling", "granted": True})
     assert stale.status_code == 409
+    assert "The profile changed since you read it" in stale.json()["detail"]
 
 
 def test_timeline_and_notes(client: TestClient, rich: Rich) -> None:
