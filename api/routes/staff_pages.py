@@ -109,6 +109,18 @@ def _error(request: Request, status_code: int, title: str, message: str, who: St
     return response
 
 
+def household_text(size: int | None, children: int | None) -> str:
+    """The household line of the 360 page: "3 people, 1 child", "1 person, no children", "size not known,
+    2 children", "not known" (neither recorded)."""
+    if size is None and children is None:
+        return "not known"
+    people = "size not known" if size is None else f"{size} {'person' if size == 1 else 'people'}"
+    if children is None:
+        return f"{people}, children not known"
+    kids = "no children" if children == 0 else f"{children} {'child' if children == 1 else 'children'}"
+    return f"{people}, {kids}"
+
+
 def _safe_next(value: str | None) -> str:
     """Only a path of these pages is a place to return to after sign-in (no open redirect)."""
     if value and value.startswith("/staff") and not value.startswith("//") and "\\" not in value:
@@ -388,4 +400,5 @@ def customer_360_page(request: Request, customer_id: str) -> Response:
                           f"in 90 days, last {scores.recency_days if scores.recency_days is not None else '–'} days ago",
              str(versions.get("behaviour", "–"))),
         ]
-    return _page(request, "staff/customer.html", who=who, page=page, c=page.view, score_rows=score_rows)
+    return _page(request, "staff/customer.html", who=who, page=page, c=page.view, score_rows=score_rows,
+                 household=household_text(page.view.household_size, page.view.children))

@@ -268,6 +268,20 @@ def test_customer_page_shows_the_360_and_logs_the_view(client: TestClient) -> No
     assert access_rows() == [("ana", "staff", 2, "read_360")]
 
 
+@pytest.mark.parametrize(("size", "children", "shown"), [
+    (None, None, "not known"), (None, 1, "size not known, 1 child"), (3, 2, "3 people, 2 children"),
+    (1, 0, "1 person, no children"), (2, None, "2 people, children not known"),
+])
+def test_customer_page_household_wording(client: TestClient, size: int | None, children: int | None,
+                                         shown: str) -> None:
+    with session_scope(write=True) as session:
+        customer = session.get(Customer, 2)
+        assert customer is not None
+        customer.household_size, customer.children = size, children
+    text = client.get("/staff/customers/2", headers=bearer("staff")).text
+    assert f"<dt>Household</dt><dd>{shown}</dd>" in text
+
+
 def test_marketing_cannot_open_a_customer_page(client: TestClient) -> None:
     response = client.get("/staff/customers/2", headers=bearer("marketing", "mia"))
     assert response.status_code == 403
