@@ -2,6 +2,10 @@
 
 A customer token (no audience) is never accepted as a staff token, nor a staff token as a customer's: PyJWT
 refuses a token whose audience does not match the one asked for.
+
+``python -m profiles.staff ROLE [USERNAME]`` prints a token (``profiles/staff/__main__.py``: a package with its
+own ``__main__`` so that running it does not re-execute this module, which ``profiles/__init__.py`` imports —
+runpy's RuntimeWarning).
 """
 
 from __future__ import annotations
@@ -64,7 +68,3 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(issue_staff_token(f"{args.username}-{args.role}", args.role))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
