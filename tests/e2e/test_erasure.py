@@ -90,6 +90,9 @@ def test_erasing_a_customer_erases_their_conversations(live_stack: Any, api: Tes
     method = "redis" if live_stack.redis_url else "rasa_api"
     assert body["conversations"] == [{"sender_id": sender, "erased": True, "method": method, "error": None}]
     assert body["complete"] is True
+    record = api.get(f"/erasures/{body['erasure_id']}", headers=admin).json()  # the erasure record, completed
+    assert (record["customer_id"], record["complete"]) == (CUSTOMER, True)
+    assert [c["sender_id"] for c in record["conversations"]] == [sender] and record["conversations"][0]["erased_at"]
     assert body["deleted"]["customers"] == 1 and body["deleted"]["conversation_events"] >= 2
     if live_stack.events_db_url:  # embedded mode: events the feed had not consumed yet go too (none left here)
         assert body["broker_events_deleted"] == 0
