@@ -10,6 +10,9 @@ so the conversation history shows the external intent and the bot's message, and
 - ``delivered``: Rasa answered 200, sent through the requested output channel, and the tracker holds the bot's
   message after the external intent (its text goes on the customer's timeline);
 - ``no_channel`` / ``no_consent`` / ``quiet_hours``: refused by ``profiles.push.decide_push``, nothing sent;
+  also ``no_channel`` when the push went to a live web chat conversation whose page is no longer open: the
+  web chat channel (``bot/socketio_channel.py``) refuses to send to a room no socket is in, Rasa answers 500
+  with that error (``WEB_PAGE_CLOSED``) and stores nothing;
 - ``invalid``: an entity value outside its closed set (never sent: Rasa 3.6 answers malformed entities with a
   500, RasaHQ/rasa#11422), or an unknown customer id in a campaign;
 - ``channel_error``: Rasa unreachable or timing out, any non-200 answer (5xx included: the Telegram output
@@ -57,6 +60,7 @@ log = logging.getLogger(__name__)
 
 EXTERNAL_INTENTS: Final = {"reminder": "EXTERNAL_reminder", "offer": "EXTERNAL_offer"}
 PUSH_CONCURRENCY: Final = 8  # pushes in flight at once, for the whole process
+WEB_PAGE_CLOSED: Final = "no open web chat page"  # bot/socketio_channel.py NO_OPEN_PAGE, in Rasa's 500 message
 TIMEOUT_S: Final = 20.0  # one trigger_intent call (Rasa runs the rule and sends through the messenger)
 JOBS_KEPT: Final = 100
 NAME_MAX: Final = 60
@@ -120,7 +124,8 @@ def _bot_text_after(events: list[dict[str, Any]], intent: str) -> str | None:
 
 def trigger(client: httpx.Client, decision: PushDecision, message: PushMessage) -> tuple[str, str | None, str | None]:
     """Send the push for an allowed ``decision`` through Rasa; returns (status, reason, bot text) with status
-    ``delivered``, ``invalid`` or ``channel_error`` (module docstring). Never raises for Rasa's failures."""
+    ``delivered``, ``invalid``, ``channel_error`` or, for a web chat page that is no longer open, ``no_channel``
+    (module docstring). Never raises for Rasa's failures."""
     intent = EXTERNAL_INTENTS[message.kind]
     try:
         entities = external_entities(message, decision.first_name)
@@ -137,6 +142,8 @@ def trigger(client: httpx.Client, decision: PushDecision, message: PushMessage) 
         detail = ""
         with suppress(ValueError, AttributeError):
             detail = str(response.json().get("message") or "")[:120]
+        if response.status_code == 500 and WEB_PAGE_CLOSED in detail:
+            return "no_channel", "the web chat page was closed since the customer's last message: nothing sent", None
         what = "has no intent " + intent if response.status_code == 404 else f"answered {response.status_code}"
         return "channel_error", f"Rasa {what}{': ' + detail if detail else ''}"[:200], None
     try:

@@ -19,9 +19,13 @@ Listed in ``bot/credentials.yml`` as ``bot.socketio_channel.NovaSocketIOInput``;
   JSON object, a message without a string ``message``, a message too long, metadata that is not an object,
   a missing or malformed ``session_id`` (with session persistence) each get an ``error`` event
   ``{"error": "..."}`` on that socket and nothing reaches the dialogue.
-- **Output channel without a server** (several Sanic workers): ``get_output_channel`` is Rasa's: ``None``
-  with a warning, so an external event for a web-chat conversation then has no socket.io output (see
-  docs/WEB_CHAT.md).
+- **Output channel for external events (proactive push)**: ``get_output_channel`` (what Rasa's
+  ``trigger_intent?output_channel=socketio`` uses) sends to the room named after the conversation's
+  ``sender_id`` (the session id, which the widget's socket joins with session persistence) and refuses, with
+  ``NoOpenPage`` (whose message starts with ``NO_OPEN_PAGE``), to send to a conversation no socket is
+  connected to: Rasa then answers 500 before it stores anything, and the API reports ``no_channel`` instead
+  of a push nobody saw (docs/PUSH.md). Without a server (several Sanic workers) it is Rasa's ``None`` with a
+  warning: Rasa collects the messages and the API reports ``channel_error`` (see docs/WEB_CHAT.md).
 
 Tokens in the tracker store: Rasa stores a message's metadata with its ``user`` event, and the action server
 only sees what the tracker holds, so the token the channel adds is stored with each web-chat message (as
@@ -61,6 +65,26 @@ MAX_TOKEN_CHARS = 4096
 SESSION_ID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
 
 Origins = str | list[str]
+# Start of the error a push to a closed web chat page ends in; api/push.py (WEB_PAGE_CLOSED) matches it.
+NO_OPEN_PAGE = "no open web chat page"
+
+
+class NoOpenPage(RuntimeError):
+    """A proactive message for a web chat conversation whose page is not open (no socket in its room)."""
+
+
+class RoomCheckedSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output for external events: emits to the room ``recipient_id`` (the conversation's
+    sender id) only while at least one socket is in it, else raises ``NoOpenPage`` (nothing is sent)."""
+
+    def __init__(self, sio: AsyncServer, bot_message_evt: str, namespace: str | None) -> None:
+        super().__init__(sio, bot_message_evt)
+        self.namespace = namespace or "/"
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        if next(iter(self.sio.manager.get_participants(self.namespace, socket_id)), None) is None:
+            raise NoOpenPage(f"{NO_OPEN_PAGE} for conversation {socket_id}: nothing was sent")
+        await super()._send_message(socket_id, response)
 
 
 def allowed_origins(configured: Any, environ: dict[str, str] | None = None) -> Origins:
@@ -142,6 +166,12 @@ class NovaSocketIOInput(SocketIOInput):
         super().__init__(*args, **kwargs)
         self.cors_allowed_origins: Origins = []
         self.tokens: dict[str, str] = {}  # socket id -> the customer token declared in session_request
+
+    def get_output_channel(self) -> RoomCheckedSocketIOOutput | None:
+        """The output for external events (module docstring); None (Rasa's warning) without a server."""
+        if super().get_output_channel() is None:
+            return None
+        return RoomCheckedSocketIOOutput(self.sio, self.bot_message_evt, self.namespace)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         origins = self.cors_allowed_origins

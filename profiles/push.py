@@ -3,15 +3,21 @@ of every attempt. Decisions only; the HTTP call to Rasa is ``api/push.py``'s.
 
 Rules, checked in this order for one customer (the first that fails names the status):
 
-1. **Channel** (``no_channel``): a push needs a channel that can reach the customer while they are not talking
-   to us: a linked messenger account (``MessengerLink``, telegram or facebook; the messenger user id is the Rasa
-   ``sender_id``). Of several links, the one on the customer's ``preferred_channel`` (derived by the feed) wins,
-   else the most recently linked. The web chat is *not* push-capable: its sender id is a browser session that
-   only exists while the page is open, nothing maps a customer to a live socket, and Rasa 3.6's socket.io
-   channel has no output channel at all with several Sanic workers. E-mail/SMS are outside this bot.
+1. **Channel** (``no_channel``): a linked messenger account (``MessengerLink``, telegram or facebook; the
+   messenger user id is the Rasa ``sender_id``) reaches the customer whenever; of several links, the one on the
+   customer's ``preferred_channel`` (derived by the feed) wins, else the most recently linked. The **web chat**
+   (Rasa channel ``socketio``) reaches the customer only while their chat page is open, so it is used only for
+   a *live* web conversation: a conversation the feed linked to this verified customer
+   (``ConversationLink``, from the signed token the widget sends) in which the customer sent a message on
+   ``socketio`` within the last ``WEB_LIVE_MINUTES`` minutes (``ConversationEvent`` user events; the bank's own
+   external ``EXTERNAL_*`` events do not count), the most recent such conversation if several. The web chat is
+   chosen when the customer has no linked messenger account, or when their ``preferred_channel`` is the web
+   chat (``socketio``); otherwise the messenger. Whether the page is still open is only known to Rasa: its
+   socket.io channel (``bot/socketio_channel.py``) refuses to send to a conversation no socket is in, which
+   ``api/push.py`` reports as ``no_channel``. E-mail/SMS are outside this bot.
 2. **Consent** (``no_consent``): an offer is direct marketing: it needs the ``marketing`` consent on that
    channel (the channel's own row, else the ``all`` row, else none: ``profiles.consent.has_consent``, the one
-   place for the rule). A reminder is a service message under the customer's contract (statement ready, card
+   place for the rule; the web chat's consent channel is ``web``). A reminder is a service message under the customer's contract (statement ready, card
    expiring, payment due): it needs no marketing consent. (A separate ``service`` opt-out purpose would go in
    ``profiles.consent.CONSENT_PURPOSES``; it does not exist today, so reminders are never ``no_consent``.)
 3. **Quiet hours** (``quiet_hours``): nothing is pushed from ``settings.quiet_hours_start`` (inclusive) to
@@ -28,18 +34,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from profiles.audit import require_text
 from profiles.consent import MARKETING, has_consent
 from profiles.customers import load_customer
 from profiles.db import get_engine, session_scope
 from profiles.errors import InvalidInput
-from profiles.models import Customer, Interaction, MessengerLink, PushDelivery, utcnow
+from profiles.models import (
+    ConversationEvent,
+    ConversationLink,
+    Customer,
+    Interaction,
+    MessengerLink,
+    PushDelivery,
+    utcnow,
+)
 from profiles.schemas import PRODUCT_IDS
 from profiles.search import SearchQuery, build_search
 from profiles.settings import get_settings
@@ -48,6 +63,10 @@ log = logging.getLogger(__name__)
 
 PUSH_KINDS: Final = ("reminder", "offer")
 PUSH_CHANNELS: Final = ("telegram", "facebook")  # channels that can reach a customer who is not chatting
+WEB_CHANNEL: Final = "socketio"  # Rasa's name of the web chat channel (input and output)
+WEB_CONSENT_CHANNEL: Final = "web"  # its channel in profiles.consent.CONSENT_CHANNELS
+WEB_LIVE_MINUTES: Final = 30  # a web conversation is live if the customer wrote in it this recently (minutes)
+EXTERNAL_PREFIX: Final = "EXTERNAL: "  # text of Rasa's external user events (pushes), not the customer's
 REMINDER_TEMPLATES: Final = ("statement_ready", "card_expiry", "payment_due", "update_contact")
 PUSH_STATUSES: Final = ("delivered", "no_channel", "no_consent", "quiet_hours", "channel_error", "invalid")
 CAMPAIGN_MAX: Final = 80  # PushDelivery.campaign length
@@ -68,8 +87,9 @@ class PushMessage:
 @dataclass(frozen=True, slots=True)
 class PushDecision:
     """Whether one customer may get a push now. ``status`` is ``allowed`` or the refusal (``no_channel``,
-    ``no_consent``, ``quiet_hours``) with a ``reason`` for staff; ``channel``/``sender_id`` name the linked
-    messenger account to use (set whenever one exists, also when refused for consent or quiet hours);
+    ``no_consent``, ``quiet_hours``) with a ``reason`` for staff; ``channel``/``sender_id`` name the Rasa output
+    channel and conversation to use: a linked messenger account (``telegram``/``facebook``) or a live web chat
+    conversation (``socketio``), set whenever one exists, also when refused for consent or quiet hours;
     ``first_name`` fills the greeting of the message."""
 
     customer_id: int
@@ -166,9 +186,41 @@ def in_quiet_hours(now: datetime, start: int | None = None, end: int | None = No
     return hour >= start or hour < end
 
 
+def live_web_conversation(session: Session, customer_id: int, now: datetime) -> tuple[str, datetime] | None:
+    """The customer's live web chat conversation at ``now``: (``sender_id``, time of the customer's last message
+    in it, UTC) for the linked ``socketio`` conversation with the most recent customer message no older than
+    ``WEB_LIVE_MINUTES`` minutes, or None. Only user events count that the feed stored for this customer on the
+    ``socketio`` channel in a conversation still linked to them, external (pushed) events excluded."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    cutoff = now - timedelta(minutes=WEB_LIVE_MINUTES)
+    last = func.max(ConversationEvent.timestamp).label("last")
+    row = session.execute(
+        select(ConversationEvent.sender_id, last)
+        .join(ConversationLink, ConversationLink.sender_id == ConversationEvent.sender_id)
+        .where(ConversationLink.customer_id == customer_id, ConversationEvent.customer_id == customer_id,
+               ConversationEvent.channel == WEB_CHANNEL, ConversationEvent.event_type == "user",
+               ConversationEvent.timestamp >= cutoff,
+               or_(ConversationEvent.text.is_(None), ~ConversationEvent.text.startswith(EXTERNAL_PREFIX)))
+        .group_by(ConversationEvent.sender_id)
+        .order_by(last.desc(), ConversationEvent.sender_id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    at = row.last if row.last.tzinfo is not None else row.last.replace(tzinfo=UTC)
+    return str(row.sender_id), at
+
+
+def consent_channel(channel: str) -> str:
+    """The ``profiles.consent`` channel of a push channel (``socketio`` -> ``web``; messengers keep their name)."""
+    return WEB_CONSENT_CHANNEL if channel == WEB_CHANNEL else channel
+
+
 def decide_push(customer_id: int, kind: str, *, now: datetime | None = None) -> PushDecision:
     """Decide whether ``customer_id`` may get a push of ``kind`` (reminder/offer) at ``now`` (default: the
-    current time), and on which linked messenger account (module docstring: channel, consent, quiet hours).
+    current time), and on which channel: a linked messenger account or a live web chat conversation (module
+    docstring: channel, consent, quiet hours).
 
     Raises:
         InvalidInput: (field ``kind``) unknown kind; (``quiet_hours``/``push_timezone``) bad settings.
@@ -187,19 +239,27 @@ def decide_push(customer_id: int, kind: str, *, now: datetime | None = None) -> 
             .where(MessengerLink.customer_id == customer_id, MessengerLink.channel.in_(PUSH_CHANNELS))
             .order_by(MessengerLink.linked_at.desc(), MessengerLink.id.desc())
         ).all()
-    if not links:
-        return PushDecision(customer_id, "no_channel", "no linked messenger account (telegram/facebook)",
-                            None, None, first_name)
-    channel, sender_id = next(((c, e) for c, e in links if c == preferred), links[0])
-    if k == "offer" and not has_consent(customer_id, MARKETING, channel):
-        return PushDecision(customer_id, "no_consent", f"no marketing consent on {channel}", channel, sender_id,
-                            first_name)
+        web = live_web_conversation(session, customer_id, moment)
+    if web is not None and (not links or preferred in (WEB_CHANNEL, WEB_CONSENT_CHANNEL)):
+        channel, sender_id = WEB_CHANNEL, web[0]
+        minutes = max(0, int((moment.replace(tzinfo=moment.tzinfo or UTC) - web[1]).total_seconds() // 60))
+        via = f"live web chat conversation (customer's last message {minutes} min ago)"
+    elif links:
+        channel, sender_id = next(((c, e) for c, e in links if c == preferred), links[0])
+        via = f"linked {channel} account"
+    else:
+        return PushDecision(customer_id, "no_channel",
+                            "no linked messenger account (telegram/facebook) and no web chat conversation with a "
+                            f"message in the last {WEB_LIVE_MINUTES} min", None, None, first_name)
+    if k == "offer" and not has_consent(customer_id, MARKETING, consent_channel(channel)):
+        return PushDecision(customer_id, "no_consent", f"no marketing consent on {consent_channel(channel)}",
+                            channel, sender_id, first_name)
     if in_quiet_hours(moment):
         s = get_settings()
         return PushDecision(customer_id, "quiet_hours",
                             f"quiet hours {s.quiet_hours_start:02d}:00-{s.quiet_hours_end:02d}:00 {s.push_timezone}",
                             channel, sender_id, first_name)
-    return PushDecision(customer_id, "allowed", f"linked {channel} account", channel, sender_id, first_name)
+    return PushDecision(customer_id, "allowed", via, channel, sender_id, first_name)
 
 
 def record_delivery(

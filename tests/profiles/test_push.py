@@ -1,5 +1,5 @@
-"""Proactive push decisions and delivery records (profiles/push.py) on both database backends: channel choice,
-consent per kind and channel, quiet hours across midnight and in the push time zone, the audit of attempts."""
+"""Proactive push decisions and delivery records (profiles/push.py) on both database backends: channel choice
+(messenger links, live web chat conversations), consent per kind and channel, quiet hours across midnight and in the push time zone, the audit of attempts."""
 
 from __future__ import annotations
 
@@ -13,8 +13,18 @@ from sqlalchemy import Engine, func, select
 from profiles.consent import set_consent
 from profiles.db import session_scope
 from profiles.errors import InvalidInput, NotFound
-from profiles.models import Customer, CustomerScore, Interaction, MessengerLink, PushDelivery, utcnow
+from profiles.models import (
+    ConversationEvent,
+    ConversationLink,
+    Customer,
+    CustomerScore,
+    Interaction,
+    MessengerLink,
+    PushDelivery,
+    utcnow,
+)
 from profiles.push import (
+    WEB_LIVE_MINUTES,
     check_message,
     decide_push,
     in_quiet_hours,
@@ -33,6 +43,20 @@ def link(customer_id: int, channel: str, external_id: str, *, minutes_ago: int =
     with session_scope() as s:
         s.add(MessengerLink(customer_id=customer_id, channel=channel, external_id=external_id,
                             linked_at=utcnow() - timedelta(minutes=minutes_ago)))
+
+
+def web_chat(customer_id: int | None, sender_id: str, *, minutes_ago: float, text: str = "hello",
+             channel: str = "socketio", now: datetime = NOON_LISBON) -> None:
+    """Store what the feed stores for a web chat message ``minutes_ago`` before ``now``: the conversation's link to
+    ``customer_id`` (None: anonymous) and the user event."""
+    with session_scope() as s:
+        if customer_id is not None and s.get(ConversationLink, sender_id) is None:
+            s.add(ConversationLink(sender_id=sender_id, customer_id=customer_id, channel=channel))
+            s.flush()
+        at = now - timedelta(minutes=minutes_ago)
+        s.add(ConversationEvent(event_key=f"{sender_id}:{at.isoformat()}:{text}", sender_id=sender_id,
+                                customer_id=customer_id, event_type="user", timestamp=at, channel=channel,
+                                text=text, intent=None, data={"event": "user", "text": text}))
 
 
 def test_no_linked_messenger_is_no_channel(db: Engine) -> None:
@@ -203,3 +227,72 @@ def test_select_audience_by_segment(db: Engine) -> None:
     with pytest.raises(InvalidInput) as err:
         select_audience(SearchQuery())
     assert err.value.field == "segment"
+
+
+def test_a_live_web_chat_conversation_is_the_channel_without_a_messenger(db: Engine) -> None:
+    cid = build_customer(consent=True).customer_id
+    web_chat(cid, "web-live-1", minutes_ago=5)
+    decision = decide_push(cid, "offer", now=NOON_LISBON)
+    assert decision.allowed
+    assert (decision.channel, decision.sender_id) == ("socketio", "web-live-1")
+    assert "5 min ago" in decision.reason
+
+
+def test_a_web_conversation_older_than_the_window_is_no_channel(db: Engine) -> None:
+    cid = build_customer(consent=True).customer_id
+    web_chat(cid, "web-old-1", minutes_ago=WEB_LIVE_MINUTES + 1)
+    decision = decide_push(cid, "reminder", now=NOON_LISBON)
+    assert (decision.status, decision.channel) == ("no_channel", None)
+    assert f"last {WEB_LIVE_MINUTES} min" in decision.reason
+    # the bank's own pushes (external events) do not keep a conversation live
+    web_chat(cid, "web-old-1", minutes_ago=1, text="EXTERNAL: EXTERNAL_offer")
+    assert decide_push(cid, "reminder", now=NOON_LISBON).status == "no_channel"
+    # just inside the window it is live again
+    web_chat(cid, "web-old-1", minutes_ago=WEB_LIVE_MINUTES - 1)
+    assert decide_push(cid, "reminder", now=NOON_LISBON).sender_id == "web-old-1"
+
+
+def test_only_the_customers_own_linked_web_conversations_count(db: Engine) -> None:
+    cid = build_customer(consent=True).customer_id
+    other = build_customer(consent=True).customer_id
+    web_chat(None, "web-anonymous", minutes_ago=1)  # never linked (no token)
+    web_chat(other, "web-other", minutes_ago=1)  # another customer's
+    web_chat(cid, "rest-own", minutes_ago=1, channel="rest")  # not the web chat
+    assert decide_push(cid, "reminder", now=NOON_LISBON).status == "no_channel"
+    # of two live conversations, the one with the latest message
+    web_chat(cid, "web-tab-a", minutes_ago=10)
+    web_chat(cid, "web-tab-b", minutes_ago=2)
+    assert decide_push(cid, "reminder", now=NOON_LISBON).sender_id == "web-tab-b"
+    # a conversation re-linked to someone else stops being this customer's
+    with session_scope() as s:
+        s.get(ConversationLink, "web-tab-b").customer_id = other  # type: ignore[union-attr]
+    assert decide_push(cid, "reminder", now=NOON_LISBON).sender_id == "web-tab-a"
+
+
+def test_messenger_wins_unless_the_web_chat_is_preferred(db: Engine) -> None:
+    cid = build_customer(consent=True).customer_id
+    link(cid, "telegram", "tg-web-1")
+    web_chat(cid, "web-pref-1", minutes_ago=3)
+    assert decide_push(cid, "reminder", now=NOON_LISBON).channel == "telegram"
+    with session_scope() as s:
+        s.get(Customer, cid).preferred_channel = "socketio"  # type: ignore[union-attr]
+    decision = decide_push(cid, "reminder", now=NOON_LISBON)
+    assert (decision.channel, decision.sender_id) == ("socketio", "web-pref-1")
+    # web preferred but no live page: the messenger
+    later = NOON_LISBON + timedelta(minutes=WEB_LIVE_MINUTES + 5)
+    assert (decide_push(cid, "reminder", now=later).channel, decide_push(cid, "reminder", now=later).sender_id) == (
+        "telegram", "tg-web-1")
+
+
+def test_web_push_consent_is_the_web_channels_and_quiet_hours_apply(db: Engine) -> None:
+    cid = build_customer(consent=True).customer_id  # marketing/all granted
+    web_chat(cid, "web-consent-1", minutes_ago=1)
+    set_consent(cid, "marketing", "web", False, source="test", actor="staff:test")
+    offer = decide_push(cid, "offer", now=NOON_LISBON)
+    assert (offer.status, offer.channel, offer.reason) == ("no_consent", "socketio", "no marketing consent on web")
+    assert decide_push(cid, "reminder", now=NOON_LISBON).allowed  # a service message needs none
+    set_consent(cid, "marketing", "web", True, source="test", actor="staff:test")
+    assert decide_push(cid, "offer", now=NOON_LISBON).allowed
+    web_chat(cid, "web-consent-1", minutes_ago=1, now=LATE_LISBON)
+    late = decide_push(cid, "offer", now=LATE_LISBON)
+    assert (late.status, late.channel) == ("quiet_hours", "socketio")
