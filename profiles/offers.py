@@ -11,7 +11,7 @@ from profiles.audit import require_text
 from profiles.customers import load_customer
 from profiles.db import session_scope
 from profiles.errors import InvalidInput
-from profiles.models import OfferEvent, utcnow
+from profiles.models import Interaction, OfferEvent, utcnow
 from profiles.schemas import OFFER_OUTCOMES, PRODUCT_IDS, LeadView
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,9 @@ def _check_product(product: str) -> str:
 def record_offer(customer_id: int, product: str, outcome: str, *, channel: str) -> None:
     """Record that ``product`` (a ``PRODUCT_IDS`` key) was ``"shown"``, ``"accepted"`` or ``"declined"``.
 
+    Also a timeline item (``Interaction`` kind ``offer``: outbound when shown, inbound when answered), in the
+    same transaction.
+
     Raises:
         InvalidInput: unknown product or outcome, empty channel.
         NotFound: no such customer.
@@ -36,10 +39,21 @@ def record_offer(customer_id: int, product: str, outcome: str, *, channel: str) 
     channel = require_text(channel, "channel", 30)
     with session_scope(write=True) as session:
         load_customer(session, customer_id)
+        now = utcnow()
         session.add(
             OfferEvent(
-                customer_id=customer_id, product=product, outcome=outcome, channel=channel,
-                created_at=utcnow(),
+                customer_id=customer_id, product=product, outcome=outcome, channel=channel, created_at=now,
+            )
+        )
+        title = product.replace("_", " ")
+        shown = outcome == "shown"
+        session.add(
+            Interaction(
+                customer_id=customer_id, kind="offer", channel=channel,
+                direction="outbound" if shown else "inbound",
+                summary=f"Offered the {title}" if shown else f"{outcome.capitalize()} the {title} offer",
+                actor="bot" if shown else f"customer:{customer_id}",
+                details={"product": product, "outcome": outcome}, occurred_at=now,
             )
         )
     log.info("offer %s %s for customer %s", product, outcome, customer_id)

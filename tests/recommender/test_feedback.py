@@ -59,7 +59,7 @@ def test_recorded_answers_grow_the_training_set_and_the_metadata_says_so(db: Eng
     fb = with_answers["feedback"]
     assert (fb["answers"], fb["accepted"], fb["declined"]) == (5, 3, 2)
     assert fb["weight"] == FEEDBACK_WEIGHT and fb["rows_added"] == 5 * FEEDBACK_WEIGHT
-    assert fb["sources"] == ["offer_events"]
+    assert fb["sources"] == ["interactions", "offer_events"]  # record_offer writes both; each answer counted once
     rows = with_answers["rows"]
     assert rows["feedback"] == 5 and rows["train_total"] == rows["train"] + 5 * FEEDBACK_WEIGHT
 
