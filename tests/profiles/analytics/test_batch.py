@@ -115,16 +115,18 @@ def _peak(chunk: int, models: Models, expected: int) -> int:
 
 
 def test_memory_is_bounded_by_the_chunk(sqlite_db: Engine, models: Models) -> None:
-    """Peak Python memory follows the chunk, not the table: 3x the customers at the same chunk costs about the
-    same peak, while a chunk holding the whole table costs clearly more."""
+    """Peak Python memory follows the chunk, not the table: 10x the customers at the same chunk costs about the
+    same peak, while a chunk holding the whole table costs clearly more (at 300 customers the fixed overhead
+    hid the difference under load: 10x keeps it well apart)."""
     seed(100, as_of=date(2026, 1, 1), progress=False)
     run(100, progress=False, as_of=AS_OF, models=models)  # warm caches (SQL compilation, sklearn)
     small_table = _peak(20, models, 100)
-    seed(300, as_of=date(2026, 1, 1), progress=False)  # adds rows 101..300
-    big_table = _peak(20, models, 300)
-    whole_table = _peak(300, models, 300)
-    assert big_table < 1.25 * small_table
-    assert whole_table > 1.25 * big_table
+    seed(1000, as_of=date(2026, 1, 1), progress=False)  # adds rows 101..1000
+    big_table = _peak(20, models, 1000)
+    whole_table = _peak(1000, models, 1000)
+    print(f"peak bytes: chunk 20 of 100 {small_table}, chunk 20 of 1000 {big_table}, chunk 1000 of 1000 {whole_table}")
+    assert big_table < 1.5 * small_table
+    assert whole_table > 2 * big_table
 
 
 def test_the_command_scores_every_customer(sqlite_db: Engine, models: Models) -> None:
