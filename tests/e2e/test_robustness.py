@@ -207,6 +207,7 @@ def test_run_binds_to_localhost_keeps_old_logs_and_ctrl_c_through_tee_stops_ever
     group = subprocess.Popen(
         ["bash", "-c", f"bash scripts/run.sh 2>&1 | tee {out}"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        preexec_fn=_terminal_signals,
     )
     try:
         t0 = time.monotonic()
@@ -231,6 +232,14 @@ def test_run_binds_to_localhost_keeps_old_logs_and_ctrl_c_through_tee_stops_ever
         if group.poll() is None:
             os.killpg(group.pid, signal.SIGKILL)
         _kill_leftovers(ports.values())
+
+
+def _terminal_signals() -> None:
+    """In the child, before exec: SIGINT as a terminal delivers it (default action, not blocked). A shell that
+    starts with SIGINT ignored can never trap it (bash), and the pytest process may have it ignored or blocked
+    by then (libraries of earlier tests), which made Ctrl-C look ignored by run.sh in the full suite."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _kill_leftovers(ports: Any) -> None:
