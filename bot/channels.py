@@ -35,6 +35,10 @@ from sanic.response import HTTPResponse
 logger = logging.getLogger(__name__)
 
 MAX_SENDER_LENGTH = 256
+# A chat message longer than this is refused before the NLU sees it (one 5 MB message took 16 s of the event
+# loop every conversation shares); the socket.io channel has the same limit.
+MAX_MESSAGE_CHARS = 5000
+MAX_BODY_BYTES = 64 * 1024
 
 
 def _bad_request(error: str) -> HTTPResponse:
@@ -47,6 +51,8 @@ def validation_error(body: bytes) -> str | None:
     Valid: a JSON object with ``sender`` (a non-empty string), ``message`` (a string; empty and
     whitespace-only are allowed, the NLU fallback answers them) and optional ``metadata`` (an object or null).
     """
+    if len(body) > MAX_BODY_BYTES:
+        return f"the request body is larger than {MAX_BODY_BYTES // 1024} kB"
     if not body or not body.strip():
         return "empty request body: send a JSON object {\"sender\": ..., \"message\": ..., \"metadata\": {...}}"
     try:
@@ -64,6 +70,8 @@ def validation_error(body: bytes) -> str | None:
         return "\"message\" is required (a string)"
     if not isinstance(payload["message"], str):
         return "\"message\" must be a string"
+    if len(payload["message"]) > MAX_MESSAGE_CHARS:
+        return f"\"message\" must be at most {MAX_MESSAGE_CHARS} characters"
     metadata = payload.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         return "\"metadata\" must be a JSON object"

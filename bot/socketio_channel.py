@@ -166,6 +166,9 @@ class NovaSocketIOInput(SocketIOInput):
         super().__init__(*args, **kwargs)
         self.cors_allowed_origins: Origins = []
         self.tokens: dict[str, str] = {}  # socket id -> the customer token declared in session_request
+        # socket id -> the session (conversation) it joined in session_request: a socket speaks only there.
+        # The session id is the browser's secret (localStorage), like a session cookie: never shown to others.
+        self.sessions: dict[str, str] = {}
 
     def get_output_channel(self) -> RoomCheckedSocketIOOutput | None:
         """The output for external events (module docstring); None (Rasa's warning) without a server."""
@@ -197,6 +200,7 @@ class NovaSocketIOInput(SocketIOInput):
         @sio.on("disconnect", namespace=namespace)
         async def disconnect(sid: str, *_: Any) -> None:
             self.tokens.pop(sid, None)
+            self.sessions.pop(sid, None)
             logger.debug("socket.io %s disconnected", sid)
 
         @sio.on("session_request", namespace=namespace)
@@ -221,6 +225,10 @@ class NovaSocketIOInput(SocketIOInput):
             else:
                 self.tokens.pop(sid, None)
             if self.session_persistence:
+                previous = self.sessions.get(sid)
+                if previous is not None and previous != session_id:
+                    await sio.leave_room(sid, previous, namespace=namespace)
+                self.sessions[sid] = session_id
                 await sio.enter_room(sid, session_id, namespace=namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
 
@@ -236,6 +244,9 @@ class NovaSocketIOInput(SocketIOInput):
             token = self.tokens.get(sid)
             if token:
                 metadata["token"] = token
+            if self.session_persistence and data["session_id"] != self.sessions.get(sid):
+                await refuse(sid, "\"session_id\" must be the session this socket joined (session_request first)")
+                return
             sender_id = data["session_id"] if self.session_persistence else sid
             output = SocketIOOutput(sio, self.bot_message_evt)
             await on_new_message(

@@ -168,6 +168,9 @@ def test_buttons_are_clickable_and_a_reload_keeps_the_conversation(page: Any, ch
     assert user_texts[-1] == "yes"
 
 
+OTHER_SESSION = "0123456789abcdef0123456789abcdef"  # a session this test's socket never joined
+
+
 async def _socket_checks(socketio: Any, rasa_url: str, web_origin: str) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     # a page on another origin is refused at the handshake
@@ -200,6 +203,9 @@ async def _socket_checks(socketio: Any, rasa_url: str, web_origin: str) -> dict[
         seen["no_session_id"] = await asyncio.wait_for(errors.get(), 10)
         await client.emit("user_uttered", {"message": "hi", "session_id": seen["session"], "metadata": [1]})
         seen["bad_metadata"] = await asyncio.wait_for(errors.get(), 10)
+        # a socket speaks only in the session it joined: not into another conversation by naming its id
+        await client.emit("user_uttered", {"message": "what's my balance?", "session_id": OTHER_SESSION})
+        seen["other_session"] = await asyncio.wait_for(errors.get(), 10)
         seen["connected_after"] = client.connected
     finally:
         await client.disconnect()
@@ -219,6 +225,8 @@ def test_socketio_channel_refuses_foreign_origins_and_malformed_events(chat_site
     assert "\"message\"" in seen["bad_message"]["error"]
     assert "session_id" in seen["no_session_id"]["error"]
     assert "metadata" in seen["bad_metadata"]["error"]
+    assert "the session this socket joined" in seen["other_session"]["error"]
+    assert [e for e in chat_site.stack.tracker(OTHER_SESSION)["events"] if e["event"] == "user"] == []
     assert seen["connected_after"] is True
     # nothing of that reached the dialogue
     assert [e for e in chat_site.stack.tracker(seen["session"])["events"] if e["event"] == "user"] == []

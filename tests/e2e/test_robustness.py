@@ -95,6 +95,8 @@ BAD_REQUESTS: list[tuple[str, Any, str]] = [
     ("list-metadata", {"sender": "bad-x", "message": "hi", "metadata": []}, '"metadata"'),
     ("no-sender", {"message": "hi"}, '"sender"'),
     ("number-sender", {"sender": 5, "message": "hi"}, '"sender"'),
+    ("long-message", {"sender": "bad-x", "message": "a" * 5001}, "at most 5000 characters"),
+    ("huge-body", {"sender": "bad-x", "message": "a" * 100_000}, "larger than 64 kB"),
 ]
 
 
