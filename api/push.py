@@ -13,6 +13,11 @@ so the conversation history shows the external intent and the bot's message, and
   also ``no_channel`` when the push went to a live web chat conversation whose page is no longer open: the
   web chat channel (``bot/socketio_channel.py``) refuses to send to a room no socket is in, Rasa answers 500
   with that error (``WEB_PAGE_CLOSED``) and stores nothing;
+- ``not_eligible`` (offers only, after an allowed decision): the recommender would not suggest this product
+  to this customer (``offer_ineligibility``: the bot's own rules, ``recommender.scoring.ineligibility`` —
+  products held, age, credit record and band, marketing consent — and ``recommender.offers.in_cooloff``: the
+  product was accepted or declined within ``offer_cooloff_days``, or shown within ``offer_reshow_days``);
+  nothing sent, the reason names the rule;
 - ``invalid``: an entity value outside its closed set (never sent: Rasa 3.6 answers malformed entities with a
   500, RasaHQ/rasa#11422), or an unknown customer id in a campaign;
 - ``channel_error``: Rasa unreachable or timing out, any non-200 answer (5xx included: the Telegram output
@@ -36,7 +41,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -55,6 +60,8 @@ from profiles.push import (
 )
 from profiles.schemas import PRODUCT_IDS
 from profiles.settings import get_settings
+from recommender.offers import customer_context, in_cooloff, offer_history
+from recommender.scoring import ineligibility
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +79,14 @@ _pool = ThreadPoolExecutor(max_workers=PUSH_CONCURRENCY, thread_name_prefix="pus
 @dataclass(frozen=True, slots=True)
 class PushResult:
     """The outcome for one customer: ``status`` one of ``profiles.push.PUSH_STATUSES``; ``delivery_id`` the
-    recorded ``PushDelivery``; ``text`` the message the bot sent (delivered only)."""
+    recorded ``PushDelivery``; ``text`` the message the bot sent (delivered only). The Rasa ``sender_id`` is
+    not here on purpose: a web chat's session id is the key to that conversation; it stays in the
+    ``PushDelivery`` row."""
 
     customer_id: int
     status: str
     reason: str | None
     channel: str | None
-    sender_id: str | None
     delivery_id: int | None
     text: str | None = None
 
@@ -120,6 +128,34 @@ def _bot_text_after(events: list[dict[str, Any]], intent: str) -> str | None:
         return None
     texts = [str(e.get("text") or "") for e in events[last + 1:] if e.get("event") == "bot"]
     return "\n".join(t for t in texts if t) or None
+
+
+def offer_ineligibility(customer_id: int, product: str, *, now: datetime | None = None) -> str | None:
+    """Why the bot would not suggest ``product`` to ``customer_id`` at ``now`` (default: the current time), or
+    None if it would: the recommender's eligibility (``recommender.scoring.ineligibility``: marketing consent,
+    product already held, age, credit record and band, required products) and then its cool-off
+    (``recommender.offers.in_cooloff`` on the product's latest offer event: accepted/declined within
+    ``settings.offer_cooloff_days`` days, shown within ``settings.offer_reshow_days``). Read-only.
+
+    Raises:
+        NotFound: no such customer.
+        KeyError: a product outside the catalogue (``check_message`` prevents it).
+    """
+    moment = now or datetime.now(UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    ctx = customer_context(customer_id, now=moment)
+    consent = bool(getattr(ctx.customer, "marketing_consent", False))
+    why = ineligibility(product, ctx.customer, consent=consent, held=ctx.held, credit_band=ctx.credit_band)
+    if why is not None:
+        return f"{product}: {why}"
+    settings = get_settings()
+    window = timedelta(days=max(settings.offer_cooloff_days, settings.offer_reshow_days) + 1)
+    history = offer_history(customer_id, moment - window)
+    last = history.by_product.get(product)
+    if in_cooloff(last, moment, cooloff_days=settings.offer_cooloff_days, reshow_days=settings.offer_reshow_days):
+        assert last is not None
+        return f"{product}: {last[0]} on {last[1]:%Y-%m-%d}, cooling off"
+    return None
 
 
 def trigger(client: httpx.Client, decision: PushDecision, message: PushMessage) -> tuple[str, str | None, str | None]:
@@ -171,8 +207,14 @@ def push_to_customer(
         InvalidInput: bad actor, or bad quiet-hours/time-zone settings.
     """
     decision = decide_push(customer_id, message.kind, now=now)
-    text = None
-    if decision.allowed:
+    text: str | None = None
+    reason: str | None
+    refusal = None
+    if decision.allowed and message.kind == "offer" and message.product is not None:
+        refusal = offer_ineligibility(customer_id, message.product, now=now)
+    if refusal is not None:
+        status, reason = "not_eligible", refusal
+    elif decision.allowed:
         if client is None:
             with httpx.Client(timeout=TIMEOUT_S) as own:
                 status, reason, text = trigger(own, decision, message)
@@ -182,7 +224,7 @@ def push_to_customer(
         status, reason = decision.status, decision.reason
     view = record_delivery(message, customer_id, status, actor=actor, channel=decision.channel,
                            sender_id=decision.sender_id, reason=reason, text=text)
-    return PushResult(customer_id, status, reason, decision.channel, decision.sender_id, view.id, text)
+    return PushResult(customer_id, status, reason, decision.channel, view.id, text)
 
 
 @dataclass
@@ -228,11 +270,10 @@ def _push_one(job: _Job, customer_id: int, client: httpx.Client) -> None:
         result = push_to_customer(customer_id, job.message, actor=job.actor, now=job.now, client=client)
     except NotFound:
         view = record_delivery(job.message, None, "invalid", actor=job.actor, reason="no such customer")
-        result = PushResult(customer_id, "invalid", "no such customer", None, None, view.id)
+        result = PushResult(customer_id, "invalid", "no such customer", None, view.id)
     except Exception as exc:  # one customer's failure never stops the campaign
         log.exception("push %s to customer %s failed", job.message.campaign, customer_id)
-        result = PushResult(customer_id, "channel_error", f"unexpected error: {type(exc).__name__}", None, None,
-                            None)
+        result = PushResult(customer_id, "channel_error", f"unexpected error: {type(exc).__name__}", None, None)
     with job.lock:
         job.results.append(result)
 

@@ -24,6 +24,11 @@ Rules, checked in this order for one customer (the first that fails names the st
    ``settings.quiet_hours_end`` (exclusive), hours of the local time in ``settings.push_timezone``; a window
    whose start is after its end runs across midnight (21..8 = 21:00-07:59); start == end = no quiet hours.
    The decision takes ``now`` so that callers and tests can pin the time.
+4. **Eligibility** (``not_eligible``, offers only): the same rules as the bot's own suggestion (products held,
+   age, credit record and band, marketing consent; and the offer cool-off after an accept/decline, or a recent
+   showing). Those are the recommender's (``recommender.scoring.ineligibility``, ``recommender.offers.in_cooloff``),
+   which this package may not import: ``api/push.py`` applies them after an allowed decision and records the
+   refusal here like the other statuses.
 
 Message templates are a closed set (``REMINDER_TEMPLATES``; offers name a product of ``PRODUCT_IDS``): the bot's
 texts are responses in ``domain.yml`` (``utter_push_reminder`` / ``utter_push_offer``), chosen by the slots the
@@ -68,7 +73,8 @@ WEB_CONSENT_CHANNEL: Final = "web"  # its channel in profiles.consent.CONSENT_CH
 WEB_LIVE_MINUTES: Final = 30  # a web conversation is live if the customer wrote in it this recently (minutes)
 EXTERNAL_PREFIX: Final = "EXTERNAL: "  # text of Rasa's external user events (pushes), not the customer's
 REMINDER_TEMPLATES: Final = ("statement_ready", "card_expiry", "payment_due", "update_contact")
-PUSH_STATUSES: Final = ("delivered", "no_channel", "no_consent", "quiet_hours", "channel_error", "invalid")
+PUSH_STATUSES: Final = ("delivered", "no_channel", "no_consent", "quiet_hours", "not_eligible", "channel_error",
+                         "invalid")
 CAMPAIGN_MAX: Final = 80  # PushDelivery.campaign length
 AUDIENCE_MAX: Final = 100_000  # customers one campaign may select
 

@@ -2,7 +2,8 @@
 background. Marketing and admin roles only (staff: 403).
 
 - ``POST /customers/{id}/push``: decide and deliver one push synchronously; 200 with the outcome (delivered or
-  why not: ``no_channel``, ``no_consent``, ``quiet_hours``, ``channel_error``, ``invalid``), 404 unknown customer.
+  why not: ``no_channel``, ``no_consent``, ``quiet_hours``, ``not_eligible``, ``channel_error``, ``invalid``),
+  404 unknown customer.
 - ``POST /campaigns/push``: the audience is either ``customer_ids`` (1..10,000) or filters over the latest scores
   (``segment``, churn/CLV/loyalty ranges as ``GET /customers``, at most ``limit`` customers); 202 with the job
   and ``Location: /campaigns/{id}``. Unknown ids in the list become per-customer ``invalid`` outcomes.
@@ -87,10 +88,9 @@ class PushResultOut(BaseModel):
     """One customer's outcome."""
 
     customer_id: int
-    status: str = Field(description="delivered, no_channel, no_consent, quiet_hours, channel_error or invalid")
+    status: str = Field(description="delivered, no_channel, no_consent, quiet_hours, not_eligible, channel_error or invalid")
     reason: str | None
     channel: str | None
-    sender_id: str | None
     delivery_id: int | None
     text: str | None = Field(description="the message the bot sent (delivered only)")
 
@@ -115,7 +115,7 @@ class CampaignOut(BaseModel):
 
 def _result_out(r: PushResult) -> PushResultOut:
     return PushResultOut(customer_id=r.customer_id, status=r.status, reason=r.reason, channel=r.channel,
-                         sender_id=r.sender_id, delivery_id=r.delivery_id, text=r.text)
+                         delivery_id=r.delivery_id, text=r.text)
 
 
 def _campaign_out(s: CampaignStatus) -> CampaignOut:

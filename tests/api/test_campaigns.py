@@ -4,9 +4,11 @@ channel_error. Delivery through a real Rasa server is tests/e2e/test_push.py's."
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,7 +18,8 @@ from sqlalchemy import Engine, func, select
 from api.main import app
 from api.push import GENERIC_NAME, external_entities, safe_name
 from profiles.db import session_scope
-from profiles.models import CustomerScore, Interaction, MessengerLink, PushDelivery, utcnow
+from profiles.models import CustomerScore, Interaction, MessengerLink, OfferEvent, PushDelivery, utcnow
+from profiles.offers import record_offer
 from profiles.push import PushMessage, check_message
 from profiles.staff import issue_staff_token
 from tests.profiles.conftest import build_customer
@@ -133,19 +136,90 @@ def test_bad_paths(client: TestClient) -> None:
 def test_single_push_statuses(client: TestClient) -> None:
     no_consent = linked_customer(consent=False)
     body = client.post(f"/customers/{no_consent}/push", json=OFFER, headers=auth("marketing")).json()
-    assert (body["status"], body["channel"], body["sender_id"]) == ("no_consent", "telegram", f"tg-{no_consent}")
+    assert (body["status"], body["channel"]) == ("no_consent", "telegram")
+    assert "sender_id" not in body  # a conversation's key (a web chat session id) is never handed out
     # A reminder needs no marketing consent: it is tried, and Rasa being down is a channel_error.
     body = client.post(f"/customers/{no_consent}/push", json=REMINDER, headers=auth("marketing")).json()
     assert body["status"] == "channel_error"
     assert body["reason"].startswith("Rasa unreachable")
     with session_scope() as s:
         rows = s.scalars(select(PushDelivery).order_by(PushDelivery.id)).all()
-        assert [(r.status, r.actor, r.campaign) for r in rows] == [
-            ("no_consent", "staff:marketing-user", "td-test"),
-            ("channel_error", "staff:marketing-user", "statements-test"),
-        ]
+        assert [(r.status, r.actor, r.campaign, r.sender_id) for r in rows] == [
+            ("no_consent", "staff:marketing-user", "td-test", f"tg-{no_consent}"),
+            ("channel_error", "staff:marketing-user", "statements-test", f"tg-{no_consent}"),
+        ]  # the row keeps the conversation
         assert s.scalar(select(func.count()).select_from(Interaction)
                         .where(Interaction.kind == "campaign_message")) == 0  # nothing was delivered
+
+
+@pytest.fixture
+def rasa_calls(override_settings: Callable[..., None]) -> Iterator[list[str]]:
+    """A stand-in Rasa on a free local port that records each request path and answers 500 (channel_error)."""
+    calls: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            calls.append(self.path)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"message": "recorded"}')
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    override_settings(rasa_url=f"http://127.0.0.1:{server.server_address[1]}", quiet_hours_start=0,
+                      quiet_hours_end=0)
+    try:
+        yield calls
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def push_rows(cid: int) -> list[tuple[str, str | None, str | None]]:
+    with session_scope() as s:
+        return [(r.status, r.sender_id, r.reason) for r in s.scalars(
+            select(PushDelivery).where(PushDelivery.customer_id == cid).order_by(PushDelivery.id))]
+
+
+def test_offer_of_a_held_product_is_not_eligible(client: TestClient, rasa_calls: list[str]) -> None:
+    cid = linked_customer(consent=True)  # holds a current and a savings account
+    body = client.post(f"/customers/{cid}/push", json=OFFER | {"product": "current_account"},
+                       headers=auth("marketing")).json()
+    assert body["status"] == "not_eligible", body
+    assert "already held" in body["reason"]
+    assert rasa_calls == []  # nothing sent
+    assert push_rows(cid) == [("not_eligible", f"tg-{cid}", body["reason"])]
+    # the same customer and channel with a product they may have: Rasa is called (and answers 500)
+    other = client.post(f"/customers/{cid}/push", json=OFFER, headers=auth("marketing")).json()
+    assert other["status"] == "channel_error", other
+    assert len(rasa_calls) == 1 and rasa_calls[0].startswith(f"/conversations/tg-{cid}/trigger_intent")
+
+
+def test_offer_declined_within_the_cooloff_is_not_eligible(client: TestClient, rasa_calls: list[str]) -> None:
+    declined = linked_customer(consent=True)
+    record_offer(declined, "term_deposit", "declined", channel="telegram")
+    long_ago = linked_customer(consent=True)  # declined 40 days ago: the 30-day cool-off is over
+    with session_scope() as s:
+        s.add(OfferEvent(customer_id=long_ago, product="term_deposit", outcome="declined", channel="telegram",
+                         created_at=utcnow() - timedelta(days=40)))
+    body = client.post(f"/customers/{declined}/push", json=OFFER, headers=auth("marketing")).json()
+    assert body["status"] == "not_eligible", body
+    assert "declined" in body["reason"]
+    assert rasa_calls == []
+    # a campaign applies the same rule per customer
+    started = client.post("/campaigns/push", json=OFFER | {"customer_ids": [declined, long_ago]},
+                          headers=auth("marketing"))
+    status = wait_finished(client, started.json()["id"])
+    outcome = {r["customer_id"]: r["status"] for r in status["results"]}
+    assert outcome == {declined: "not_eligible", long_ago: "channel_error"}
+    assert status["counts"]["not_eligible"] == 1
+    assert len(rasa_calls) == 1 and rasa_calls[0].startswith(f"/conversations/tg-{long_ago}/")
 
 
 def test_quiet_hours(client: TestClient, override_settings: Callable[..., None]) -> None:
@@ -169,7 +243,8 @@ def test_campaign_reports_each_customer(client: TestClient) -> None:
     status = wait_finished(client, started.json()["id"])
     assert status["finished"] and status["done"] == 4
     assert status["counts"] == {"delivered": 0, "no_channel": 1, "no_consent": 1, "quiet_hours": 0,
-                                "channel_error": 1, "invalid": 1}
+                                "not_eligible": 0, "channel_error": 1, "invalid": 1}
+    assert all("sender_id" not in r for r in status["results"])
     outcome = {r["customer_id"]: r["status"] for r in status["results"]}
     assert outcome == {no_link: "no_channel", no_consent: "no_consent", reachable: "channel_error",
                        999_999: "invalid"}
