@@ -104,6 +104,14 @@ def test_logged_in_customer_sees_their_balance_from_the_database(page: Any, chat
     assert user_events[-1]["input_channel"] == "socketio"
     assert user_events[-1]["metadata"]["token"] == page.locator("#nova-chat").get_attribute("data-token")
 
+    # "Log out" forgets the conversation in this browser: the session id is the key to it
+    stored = "() => Object.keys(window.localStorage).filter(k => k.startsWith('nova-chat:1')).sort()"
+    assert page.evaluate(stored) == ["nova-chat:1", "nova-chat:1:messages"]
+    with page.expect_navigation():
+        page.get_by_role("link", name="Log out").click()
+    assert "not logged in" in page.locator("#identity").inner_text()
+    assert page.evaluate(stored) == []
+
 
 def test_anonymous_visitor_asking_for_the_balance_is_asked_to_log_in(page: Any, chat_database: ChatSite) -> None:
     open_chat(page, chat_database)

@@ -4,7 +4,8 @@
  * identity: its session id and its messages are kept in localStorage, so a reload continues the same Rasa
  * conversation (session_persistence) and shows what was said. The customer token, if any, goes only in the
  * session_request; messages carry the session id. Bot messages with buttons or quick replies get a group of
- * buttons that send the payload and show the title. */
+ * buttons that send the payload and show the title. "Log out" (#chat-logout) forgets the conversation: its
+ * session id is the key to it, so neither it nor the messages stay in this browser. */
 (function () {
   "use strict";
   var root = document.getElementById("nova-chat");
@@ -23,10 +24,12 @@
   var typing = document.getElementById("chat-typing");
   var status = document.getElementById("chat-status");
   var restart = document.getElementById("chat-new");
+  var logout = document.getElementById("chat-logout");
 
   var sessionId = null;
   var history = [];
   var waitTimer = null;
+  var forgotten = false;  // logged out: nothing is stored any more
   try {
     sessionId = window.localStorage.getItem(key);
     history = JSON.parse(window.localStorage.getItem(historyKey) || "[]");
@@ -34,6 +37,7 @@
   } catch (e) { history = []; }
 
   function save() {
+    if (forgotten) { return; }
     try {
       window.localStorage.setItem(historyKey, JSON.stringify(history.slice(-MAX_HISTORY)));
       if (sessionId) { window.localStorage.setItem(key, sessionId); }
@@ -164,7 +168,7 @@
     input.focus();
   });
 
-  restart.addEventListener("click", function () {
+  function forget() {
     history = [];
     sessionId = null;
     log.textContent = "";
@@ -172,6 +176,18 @@
       window.localStorage.removeItem(key);
       window.localStorage.removeItem(historyKey);
     } catch (e) { /* nothing stored */ }
+  }
+
+  if (logout) {
+    logout.addEventListener("click", function () {  // the link then loads the logged-out page
+      forget();
+      forgotten = true;
+      socket.disconnect();
+    });
+  }
+
+  restart.addEventListener("click", function () {
+    forget();
     setReady(false);
     if (socket.connected) { socket.emit("session_request", {session_id: null, token: token}); }
     input.focus();
