@@ -492,7 +492,7 @@ class MessengerLink(Base):
 class PushDelivery(Base):
     """One attempt to push a proactive message (reminder, offer) to one customer, and its outcome.
 
-    status: delivered, no_channel, no_consent, quiet_hours, channel_error, invalid.
+    status: delivered, no_channel, no_consent, quiet_hours, not_eligible, channel_error, invalid.
     """
 
     __tablename__ = "push_deliveries"
