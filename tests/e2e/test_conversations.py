@@ -135,8 +135,8 @@ def test_faq_answers(live_stack: Any) -> None:
 
 @pytest.mark.parametrize(
     "message",
-    ["", "   ", "\n\t", "?", "a" * 10_000, "💳💸🤔", "Olá, qual é o meu saldo?", "<script>alert(1)</script>", "/transfer_money{\"amount\": \"-1\"}"],
-    ids=["empty", "spaces", "newline-tab", "question-mark", "10k-chars", "emoji", "portuguese", "html", "injected-intent"],
+    ["", "   ", "\n\t", "?", "a" * 5_000, "💳💸🤔", "Olá, qual é o meu saldo?", "<script>alert(1)</script>", "/transfer_money{\"amount\": \"-1\"}"],
+    ids=["empty", "spaces", "newline-tab", "question-mark", "5k-chars-the-limit", "emoji", "portuguese", "html", "injected-intent"],
 )
 def test_odd_messages_get_a_reply_not_an_error(live_stack: Any, message: str) -> None:
     response = live_stack.post_raw({"sender": new_sender(), "message": message})
