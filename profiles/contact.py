@@ -108,25 +108,30 @@ def update_contact(customer_id: int, field: str, value: str, *, channel: str, ac
     new_value = normalise_contact(key, value)
     channel = require_text(channel, "channel", 30)
     actor = require_text(actor, "actor", 80)
-    try:
-        with session_scope(write=True) as session:
-            customer = load_customer(session, customer_id)
-            old_value: str = getattr(customer, key)
-            if old_value == new_value:
-                return ContactChange(field=key, old_value=old_value, new_value=new_value)
-            setattr(customer, key, new_value)
-            record_audit(
-                session,
-                customer_id=customer_id,
-                entity="customer",
-                entity_id=customer_id,
-                field=key,
-                old_value=old_value,
-                new_value=new_value,
-                channel=channel,
-                actor=actor,
-            )
-    except StaleDataError:
-        raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
+    # A concurrent writer (the feed, the API) may win the optimistic lock between our read and our write: the
+    # change is read and applied again once, then reported as a Conflict.
+    for attempt in range(2):
+        try:
+            with session_scope(write=True) as session:
+                customer = load_customer(session, customer_id)
+                old_value: str = getattr(customer, key)
+                if old_value == new_value:
+                    return ContactChange(field=key, old_value=old_value, new_value=new_value)
+                setattr(customer, key, new_value)
+                record_audit(
+                    session,
+                    customer_id=customer_id,
+                    entity="customer",
+                    entity_id=customer_id,
+                    field=key,
+                    old_value=old_value,
+                    new_value=new_value,
+                    channel=channel,
+                    actor=actor,
+                )
+            break
+        except StaleDataError:
+            if attempt:
+                raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
     log.info("customer %s updated %s via %s", customer_id, key, channel)
     return ContactChange(field=key, old_value=old_value, new_value=new_value)
