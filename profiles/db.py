@@ -176,6 +176,8 @@ def init_db() -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         current = MigrationContext.configure(conn).get_current_revision()
         if current == head:
+            # Tables dropped without the version table (``drop_all`` in tests) come back here.
+            Base.metadata.create_all(conn)
             return
         if conn.dialect.name == "sqlite":
             _upgrade_sqlite_money_to_cents(conn)
