@@ -1,7 +1,7 @@
 """The bank's staff and marketing API (FastAPI): ``uvicorn api.main:app``.
 
 One router per resource lives in ``api/routes/`` and is mounted here; shared dependencies are in
-``api/deps.py``. OpenAPI docs at ``/docs``. Expected errors of profiles/ services become JSON 4xx answers here,
+``api/deps.py``. OpenAPI docs at ``/docs`` (Swagger UI from local assets: ``api/docs_page.py``). Expected errors of profiles/ services become JSON 4xx answers here,
 in one place: NotFound 404, InvalidInput 422 (``detail[0].loc`` names the field, as FastAPI's own validation
 errors do), Conflict 409, NotAllowed 403, IdentityError 401.
 
@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.docs_page import mount_docs
 from api.routes import campaigns, chat_page, customers, erasures, handoffs, health, recommendations, staff_pages
 from profiles.errors import Conflict, IdentityError, InvalidInput, NotAllowed, NotFound, ProfileError
 
@@ -128,6 +129,7 @@ def create_app() -> FastAPI:
     """Build the application with every router mounted."""
     app = FastAPI(
         title="Atlantic Bank CRM API",
+        docs_url=None, redoc_url=None,  # served by api.docs_page from local assets (no CDN)
         version="0.2.0",
         description="Customer 360, transcripts and campaigns for staff and marketing. Every route needs a staff "
                     "token (`python -m profiles.staff staff|marketing|admin`) as `Authorization: Bearer ...`.",
@@ -143,6 +145,7 @@ def create_app() -> FastAPI:
     app.include_router(chat_page.router)
     app.include_router(campaigns.router)
     app.include_router(recommendations.router)
+    mount_docs(app)
     return app
 
 

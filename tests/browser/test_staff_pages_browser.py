@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -95,3 +96,23 @@ def test_without_a_token_the_browser_gets_the_sign_in_page(page: Any, staff_site
     assert "not a valid staff token" in page.get_by_role("alert").inner_text()
     assert page.context.cookies() == []
     page.screenshot(path=str(ARTIFACTS / "sign-in-refused.png"), full_page=True)
+
+
+def _foreign(requested: list[str], site: StaffSite) -> list[str]:
+    """The requested http(s) URLs that are not on the API's own host."""
+    host = urlsplit(site.base_url).netloc
+    return [url for url in requested if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != host]
+
+
+def test_swagger_ui_renders_offline_from_local_assets(page: Any, staff_site: StaffSite) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{staff_site.base_url}/docs")
+    # Swagger UI builds the operation list from /openapi.json: it only appears when its script ran.
+    page.locator(".opblock").first.wait_for(timeout=15_000)
+    assert page.locator(".opblock").count() > 10
+    assert any(path.startswith("/customers") for path in page.locator(".opblock-summary-path").all_inner_texts())
+    page.screenshot(path=str(ARTIFACTS / "api_docs.png"))
+    assert _foreign(requested, staff_site) == []
+    assert any(url.endswith("/static/swagger/swagger-ui-bundle.js") for url in requested)
+
