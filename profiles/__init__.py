@@ -47,7 +47,14 @@ from profiles.schemas import (
     TransferResult,
 )
 from profiles.staff import issue_staff_token, verify_staff_token
-from profiles.transfers import remaining_daily_limit, transfer, validate_amount
+from profiles.transfers import (
+    AlreadyExecuted,
+    MadeTransfer,
+    find_transfer,
+    remaining_daily_limit,
+    transfer,
+    validate_amount,
+)
 
 __all__ = [
     "PRODUCT_IDS",
@@ -98,6 +105,9 @@ __all__ = [
     "set_marketing_consent",
     "transactions_summary",
     "transfer",
+    "AlreadyExecuted",
+    "MadeTransfer",
+    "find_transfer",
     "update_contact",
     "validate_amount",
     "verify_token",

@@ -209,6 +209,9 @@ class Transfer(Base):
     channel: Mapped[str] = mapped_column(String(30))
     actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # One confirmation the customer saw = one key (actions/transfer.py): the database refuses a second
+    # execution of the same confirmation (a replayed "yes"). NULL for transfers made without one.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class Transaction(Base):

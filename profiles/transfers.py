@@ -10,15 +10,21 @@ Rules, all in EUR:
 The debit, the credit, both transaction rows, the transfer row and the audit row are written in one database
 transaction, with the customer and the source account locked (``SELECT ... FOR UPDATE`` on PostgreSQL,
 ``BEGIN IMMEDIATE`` on SQLite), so concurrent transfers can neither overdraw nor pass the daily limit.
+
+Exactly once: a transfer made with an ``idempotency_key`` (one per confirmation the customer saw) is stored
+with it under a unique constraint, so a replayed confirmation raises ``AlreadyExecuted`` instead of moving the
+money again; ``find_transfer`` tells whether a key's transfer was made (after an error of unknown outcome).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from profiles.accounts import account_view, load_own_account
@@ -31,6 +37,7 @@ from profiles.errors import (
     LimitExceeded,
     NotAllowed,
     NotFound,
+    ProfileError,
 )
 from profiles.masking import mask_number
 from profiles.models import Account, Payee, Transaction, Transfer, utcnow
@@ -66,6 +73,54 @@ def parse_amount(amount: AmountInput) -> Decimal:
     if value != value.quantize(CENT):
         raise InvalidInput("Amounts can have at most 2 decimals (cents).", field="amount")
     return value.quantize(CENT)
+
+
+KEY_MAX_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class MadeTransfer:
+    """A transfer already in the database, found by its idempotency key (amount in EUR)."""
+
+    transfer_id: int
+    amount: Decimal
+    from_account_id: int
+    to_account_id: int | None
+    to_payee_id: int | None
+
+
+class AlreadyExecuted(ProfileError):
+    """The confirmation with this idempotency key was executed before: nothing was moved this time.
+
+    ``made`` is the earlier transfer."""
+
+    default_message = "That transfer was already made, so I did not send it again."
+
+    def __init__(self, made: MadeTransfer) -> None:
+        super().__init__(
+            f"That transfer was already made (reference T{made.transfer_id}), so I did not send it again.",
+            detail=f"idempotency key already used by transfer {made.transfer_id}",
+        )
+        self.made = made
+
+
+def _made(session: Session, customer_id: int, key: str) -> MadeTransfer | None:
+    record = session.scalars(
+        select(Transfer).where(Transfer.idempotency_key == key, Transfer.customer_id == customer_id)
+    ).one_or_none()
+    if record is None:
+        return None
+    return MadeTransfer(record.id, record.amount, record.from_account_id, record.to_account_id, record.to_payee_id)
+
+
+def find_transfer(customer_id: int, idempotency_key: str) -> MadeTransfer | None:
+    """The customer's transfer made with ``idempotency_key``, or ``None`` if that key never executed.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database could not be read (the outcome stays unknown).
+    """
+    with session_scope() as session:
+        return _made(session, customer_id, idempotency_key)
 
 
 def available_balance(account: Account) -> Decimal:
@@ -155,12 +210,14 @@ def transfer(
     amount: AmountInput,
     channel: str,
     actor: str,
+    idempotency_key: str | None = None,
 ) -> TransferResult:
     """Move ``amount`` EUR from the customer's account to another own account or a saved payee.
 
     Give exactly one of ``to_account_id`` / ``to_payee_id``. Everything is written in one transaction: the
     debit, the credit (own account), a transaction row on each account, the transfer row and an audit row.
-    Returns the transfer id and both accounts after the move (numbers masked).
+    Returns the transfer id and both accounts after the move (numbers masked). With ``idempotency_key``
+    (at most 64 characters, one per confirmation) the same key never executes twice, also under races.
 
     Raises:
         InvalidInput: bad amount, no or two destinations, same source and destination, empty channel/actor.
@@ -168,7 +225,34 @@ def transfer(
         NotAllowed: a term deposit as source or destination.
         InsufficientFunds: amount above the source's available balance.
         LimitExceeded: today's transfers plus amount above ``settings.daily_transfer_limit``.
+        AlreadyExecuted: ``idempotency_key`` was executed before (nothing moved this time).
     """
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= KEY_MAX_LENGTH:
+        raise InvalidInput("That confirmation is not valid. Please start the transfer again.", field="key")
+    try:
+        return _transfer(
+            customer_id, from_account_id, to_account_id=to_account_id, to_payee_id=to_payee_id,
+            amount=amount, channel=channel, actor=actor, idempotency_key=idempotency_key,
+        )
+    except IntegrityError:
+        # a concurrent execution of the same key won the unique constraint; anything else is re-raised
+        made = find_transfer(customer_id, idempotency_key) if idempotency_key else None
+        if made is None:
+            raise
+        raise AlreadyExecuted(made) from None
+
+
+def _transfer(
+    customer_id: int,
+    from_account_id: int,
+    *,
+    to_account_id: int | None,
+    to_payee_id: int | None,
+    amount: AmountInput,
+    channel: str,
+    actor: str,
+    idempotency_key: str | None,
+) -> TransferResult:
     value = parse_amount(amount)
     if (to_account_id is None) == (to_payee_id is None):
         raise InvalidInput("Please choose one account or payee to send the money to.", field="to_account")
@@ -181,6 +265,8 @@ def transfer(
 
     with session_scope(write=True) as session:
         load_customer(session, customer_id, lock=True)  # serialises this customer's transfers (daily limit)
+        if idempotency_key is not None and (made := _made(session, customer_id, idempotency_key)) is not None:
+            raise AlreadyExecuted(made)
         source = load_own_account(session, customer_id, from_account_id, lock=True)
         destination: Account | None = None
         payee: Payee | None = None
@@ -211,6 +297,7 @@ def transfer(
             channel=channel,
             actor=actor,
             created_at=now,
+            idempotency_key=idempotency_key,
         )
         session.add(record)
         session.flush()
