@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.context import latest_intent
 
 FORM_SLOTS = {
-    "transfer_form": ("amount", "from_account", "to_account", "transfer_confirmed"),
+    "transfer_form": ("amount", "from_account", "to_account", "transfer_confirmed", "transfer_quote"),
     "block_card_form": ("card_id", "block_confirmed"),
     "contact_form": ("contact_field", "contact_value", "contact_confirmed"),
 }

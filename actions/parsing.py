@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
@@ -59,10 +60,107 @@ def parse_amount(text: str) -> Decimal | None:
         return value * _SCALES[words[1].lower()] if value is not None else None
     if re.search(r"\d", cleaned):
         return None
+    number_words = cleaned.lower().replace("-", " ").split()
+    if not all(w in _NUMBER_WORDS or w == "and" for w in number_words):
+        return None  # "thanks, have a good one" is not €1: only a message made of number words is a number
     try:
-        return Decimal(w2n.word_to_num(cleaned))
+        return Decimal(w2n.word_to_num(" ".join(number_words)))
     except ValueError:
         return None
+
+
+# A foreign currency anywhere in the message: we never read "$20" or "20 dollars" as euros.
+_FOREIGN = re.compile(
+    r"[$£¥₹₽]|\b(usd|gbp|chf|brl|jpy|dollars?|bucks?|pounds?|quid|yen|francs?|reais|real|pesos?|rupees?)\b",
+    re.IGNORECASE,
+)
+# "30 not 20", "thirty instead of twenty": the amount meant is the one before the marker.
+_CORRECTION = re.compile(r"\b(?:not|instead of|rather than|in place of)\b", re.IGNORECASE)
+# A written number inside a sentence (account digits are removed first).
+_ACCOUNT_DIGITS = re.compile(r"[*•·]+\s*\d+|\bending(\s+in)?\s+\d+", re.IGNORECASE)
+_NUMBER_IN_TEXT = re.compile(
+    r"(?<![\w*•·.,\-])(\d{1,3}(?:[.,]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)"
+    r"(?:\s*(k|thousand|hundred)\b)?(?![\w.,]*\d)",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS = frozenset(w2n.american_number_system) - {"point", "billion"}  # whole euros, sane sizes
+_EURO_AFTER = re.compile(r"^\s*(€|eur(os?)?\b)", re.IGNORECASE)
+_EURO_BEFORE = re.compile(r"€\s*$")
+# Words that may surround a bare amount answer without making it part of an unrelated sentence.
+_ANSWER_FILLER = re.compile(
+    r"\b(yes|yeah|no|ok|okay|but|actually|sorry|please|make it|change it to|let'?s say|say|it'?s|it is|"
+    r"only|just|about|around|send|transfer|move|pay|of|euros?|eur)\b|€|[,.!?;:\-]",
+    re.IGNORECASE,
+)
+_TRANSFER_VERB_BEFORE = re.compile(r"\b(send|transfer|move|pay|make it|change it to)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class AmountReading:
+    """What a message says about an amount: ``amount`` (EUR, unchecked) or why none was taken.
+
+    ``problem`` is ``None`` (``amount`` set, or no amount mentioned), ``"foreign"`` (another currency),
+    or ``"ambiguous"`` (more than one amount: we never pick or combine)."""
+
+    amount: Decimal | None = None
+    problem: str | None = None
+
+
+def _word_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each run of number words ("twenty five", "one hundred and five", "twenty-five")."""
+    spans: list[tuple[int, int]] = []
+    tokens = list(re.finditer(r"[a-z]+", text.lower()))
+    i = 0
+    while i < len(tokens):
+        if tokens[i].group() not in _NUMBER_WORDS:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(tokens) and (
+            tokens[j + 1].group() in _NUMBER_WORDS
+            or (tokens[j + 1].group() == "and" and j + 2 < len(tokens) and tokens[j + 2].group() in _NUMBER_WORDS)
+        ) and not re.search(r"[^\s\-]", text[tokens[j].end():tokens[j + 1].start()]):
+            j += 1
+        spans.append((tokens[i].start(), tokens[j].end()))
+        i = j + 1
+    return spans
+
+
+def read_amount(text: str) -> AmountReading:
+    """Read the one amount in EUR a customer's sentence states.
+
+    "move 20 to savings", "send €50 please", "transfer €1,250.50 to Maria", "pay Pedro 35 euros", "no, 30 not
+    20" (30), "yes but make it 3" (3). Number words count only as the whole answer ("twenty five"), next to a
+    euro sign or word ("thirty euros") or right after a transfer verb ("send fifty to Ana"): "thanks, have a
+    good one" states no amount. Two amounts ("make it 30, or 40") are ``ambiguous``; a foreign currency
+    ("$20", "20 dollars", "bucks") is ``foreign``. Never raises.
+    """
+    if _FOREIGN.search(text):
+        return AmountReading(problem="foreign")
+    bare = parse_amount(text)
+    if bare is not None:
+        return AmountReading(bare)
+    text = _ACCOUNT_DIGITS.sub(" ", text)  # "•••• 8431", "ending in 8431": an account, not an amount
+    marker = _CORRECTION.search(text)
+    if marker is not None and (_NUMBER_IN_TEXT.search(text[marker.end():]) or _word_spans(text[marker.end():])):
+        text = text[:marker.start()]  # "30 not 20": what follows the marker is the old value
+    found: list[Decimal] = []
+    for m in _NUMBER_IN_TEXT.finditer(text):
+        value = _numeral(m.group(1))
+        if value is not None:
+            found.append(value * _SCALES[m.group(2).lower()] if m.group(2) else value)
+    for start, end in _word_spans(text):
+        rest = _ANSWER_FILLER.sub(" ", text[:start] + " " + text[end:]).strip()
+        euro = _EURO_AFTER.match(text[end:]) or _EURO_BEFORE.search(text[:start])
+        if rest and not euro and not _TRANSFER_VERB_BEFORE.search(text[:start]):
+            continue  # a number word in an unrelated sentence ("a good one")
+        try:
+            found.append(Decimal(w2n.word_to_num(text[start:end].replace("-", " "))))
+        except ValueError:
+            continue
+    if len(found) > 1:
+        return AmountReading(problem="ambiguous")
+    return AmountReading(found[0] if found else None)
 
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}

@@ -1,16 +1,28 @@
 """Transfer money between the customer's own accounts or to a saved payee (``transfer_form``).
 
 Slot values: ``amount`` a decimal string in EUR, ``from_account`` an account id, ``to_account``
-``"acc:<id>"`` or ``"payee:<id>"``, ``transfer_confirmed`` a bool. The limits themselves are checked in
+``"acc:<id>"`` or ``"payee:<id>"``, ``transfer_confirmed`` a bool, ``transfer_quote`` the JSON read back at the
+last confirmation (``{"key", "amount", "from_account", "to_account"}``). The limits themselves are checked in
 ``profiles`` (``validate_amount`` while asking, ``transfer`` again inside the write transaction).
+
+Money moves exactly once, and only as read back: every confirmation question stores its values with a fresh
+idempotency key (kept while the values stay the same within one form); "yes" executes the quote's values
+under its key, so a replayed "yes" (a tracker store that lost the turn) is refused by the database; slots that
+changed since the read-back are refused. Any failure while submitting clears the form and tells the customer,
+checked by key, whether the money moved.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import uuid
 from decimal import Decimal
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -21,12 +33,98 @@ from actions.context import (
     latest_text,
     owning_customer,
 )
-from actions.formtools import ANSWER_INTENTS, answering, reset, resolved, yes_no
-from actions.parsing import match_account, match_payee, money, parse_amount
-from profiles import list_accounts, list_payees, transfer, validate_amount
+from actions.formtools import ANSWER_INTENTS, answering, asking_for, reset, resolved, yes_no
+from actions.parsing import AmountReading, match_account, match_payee, money, read_amount
+from profiles import AlreadyExecuted, find_transfer, list_accounts, list_payees, transfer, validate_amount
 from profiles.errors import ProfileError
+from profiles.schemas import AccountView, PayeeView
+
+log = logging.getLogger(__name__)
 
 FORM = "transfer_form"
+QUOTE = "transfer_quote"
+QUOTED = ("amount", "from_account", "to_account")
+# Slots a new transfer must never inherit from an earlier one that did not finish cleanly.
+_FORM_STATE = (*QUOTED, "transfer_confirmed", QUOTE)
+
+
+def read_quote(tracker: Tracker) -> dict[str, str] | None:
+    """The values read back at the last confirmation and their key, or ``None`` (none, or malformed)."""
+    try:
+        quote = json.loads(str(tracker.get_slot(QUOTE)))
+    except ValueError:
+        return None
+    if not isinstance(quote, dict) or not all(isinstance(quote.get(k), str) for k in ("key", *QUOTED)):
+        return None
+    return {k: quote[k] for k in ("key", *QUOTED)}
+
+
+def _current_values(tracker: Tracker) -> dict[str, str]:
+    return {slot: str(tracker.get_slot(slot)) for slot in QUOTED}
+
+
+# A natural closing or refusal inside the form ("no thanks, that's all", "nevermind", "thanks, bye"): the
+# form ends with nothing changed. A bare "no" is left to the cancel rules (formtools.is_no).
+_EXIT = re.compile(
+    r"^\s*(no,?\s+thanks?( you)?\b.*|no,? that'?s (all|it)\b.*|that'?s (all|it)\b.*|never\s?mind\b.*|nvm\b.*|"
+    r"forget (it|about it|that)\b.*|thanks?( you)?\b(?!.*\d).*|thank you\b(?!.*\d).*|cheers\b.*|(good)?bye\b.*|"
+    r"see you\b.*|have a (good|nice) (one|day)\b.*|i'?m done\b.*|not anymore\b.*|i changed my mind\b.*)$",
+    re.IGNORECASE,
+)
+_TO = re.compile(r"\b(?:to|into)\s+(?P<to>.*?)(?=\s+from\b|$)", re.IGNORECASE)
+_FROM = re.compile(r"\bfrom\s+(?P<from>.*?)(?=\s+(?:to|into)\b|$)", re.IGNORECASE)
+_PAY = re.compile(r"\bpay\s+(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"\b([^\W\d_]+)['’]s\b")
+_NOT_A_NAME = {
+    "my", "me", "myself", "the", "a", "an", "our", "savings", "saving", "current", "checking", "main", "account",
+    "accounts", "other", "deposit", "it", "them", "her", "him", "this", "that", "someone", "somebody", "euros",
+    "euro", "eur", "money", "back", "please", "pay", "send", "transfer", "move",
+}
+
+
+def is_exit(text: str) -> bool:
+    """Whether ``text`` closes the conversation or refuses ("nevermind", "no thanks, that's all", "bye")."""
+    return bool(_EXIT.match(text))
+
+
+def _payee_list(payees: list[PayeeView]) -> str:
+    return ", ".join(p.name for p in payees) if payees else "none yet (add one in the app under Payments)"
+
+
+def _destination(text: str, payees: list[PayeeView], own: list[AccountView]) -> tuple[str | None, str | None]:
+    """Where the message says the money goes: (``"payee:<id>"``/``"acc:<id>"`` or ``None``, a name that is not
+    a saved payee or ``None``). "Diego's savings" is never one of the customer's own accounts."""
+    to_match = _TO.search(text)
+    pay = _PAY.search(text)
+    target = to_match.group("to") if to_match else pay.group("name") if pay else None
+    if not target:
+        return None, None
+    plain = _POSSESSIVE.sub(r"\1", target)
+    payee = match_payee(plain, payees)
+    if payee is not None:
+        return f"payee:{payee.id}", None
+    possessive = next((m.group(1) for m in _POSSESSIVE.finditer(target) if m.group(1).lower() not in _NOT_A_NAME), None)
+    if possessive is not None:
+        return None, possessive  # someone else's account: only a saved payee can be paid
+    account = match_account(target, own)
+    if account is not None:
+        return f"acc:{account.id}", None
+    words = re.findall(r"[^\W\d_][\w'’-]*", target)
+    name = words[0] if words and words[0].lower() not in _NOT_A_NAME else None
+    return None, name
+
+
+def _first_turn(tracker: Tracker) -> bool:
+    """The form is being activated: nothing asked yet, so every slot may come from this first message."""
+    return tracker.get_slot("requested_slot") is None
+
+
+def _amount_message(reading: AmountReading) -> str:
+    if reading.problem == "foreign":
+        return "I can only send euros. How much would you like to transfer, in euros?"
+    if reading.problem == "ambiguous":
+        return "I saw more than one amount there. Please tell me just the amount in euros, for example 50 or 12.50."
+    return "Please tell me the amount in euros, for example 50 or 12.50."
 
 
 def _answers_question(tracker: Tracker, understood: bool) -> bool:
@@ -52,12 +150,31 @@ class ValidateTransferForm(FormValidationAction):
     def name(self) -> str:
         return "validate_transfer_form"
 
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        """On activation (no question asked yet) clear what an earlier, unfinished transfer left behind, so a
+        new request never reuses an old amount, account or "yes"; then extract and validate as usual."""
+        stale: list[dict[str, Any]] = []
+        if tracker.get_slot("requested_slot") is None:
+            stale = [SlotSet(slot, None) for slot in _FORM_STATE if tracker.get_slot(slot) is not None]
+            tracker.slots.update(dict.fromkeys(_FORM_STATE))
+        return [*stale, *await super().run(dispatcher, tracker, domain)]
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        """No slot is left to ask once the customer closes or refuses: the form ends, and the submit action
+        (no "yes") says nothing was changed and clears it."""
+        if not _first_turn(tracker) and is_exit(latest_text(tracker)):
+            return []
+        return domain_slots
+
     async def extract_amount(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        first_turn = tracker.get_slot("requested_slot") is None and latest_intent(tracker)[0] == "transfer_money"
+        first_turn = _first_turn(tracker)
         if not (answering(tracker, "amount") or first_turn):
             return {}
         text = latest_text(tracker)
-        understood = parse_amount(text) is not None
+        reading = read_amount(text)
+        understood = reading.amount is not None or reading.problem is not None
         if first_turn:
             return {"amount": text} if understood else {}
         return {"amount": text} if _answers_question(tracker, understood) else {}
@@ -67,9 +184,10 @@ class ValidateTransferForm(FormValidationAction):
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")
             return {"amount": None}
-        amount = parse_amount(str(value))
+        reading = read_amount(str(value))
+        amount = reading.amount
         if amount is None:
-            dispatcher.utter_message(text="Please tell me the amount in euros, for example 50 or 12.50.")
+            dispatcher.utter_message(text=_amount_message(reading))
             return {"amount": None}
         source = tracker.get_slot("from_account")
         try:
@@ -80,6 +198,8 @@ class ValidateTransferForm(FormValidationAction):
         return {"amount": str(checked)}
 
     async def extract_from_account(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if _first_turn(tracker):
+            return self._source_from_first_message(tracker)
         if not answering(tracker, "from_account"):
             return {}
         customer_id = owning_customer(tracker)
@@ -89,6 +209,24 @@ class ValidateTransferForm(FormValidationAction):
         if found is not None:
             return {"from_account": str(found.id)}
         return {"from_account": "?"} if _answers_question(tracker, False) else {}
+
+    @staticmethod
+    def _source_from_first_message(tracker: Tracker) -> dict[str, Any]:
+        """"from my savings" in the first message, else the customer's only current account (unless the money
+        goes to it); ``{}`` when unsure (the form asks)."""
+        customer_id = owning_customer(tracker)
+        if customer_id is None:
+            return {}
+        accounts = list_accounts(customer_id)
+        text = latest_text(tracker)
+        if (said := _FROM.search(text)) is not None:
+            found = match_account(said.group("from"), accounts)
+            return {"from_account": str(found.id)} if found is not None else {}
+        current = [a for a in accounts if a.kind == "current"]
+        destination, _ = _destination(text, list_payees(customer_id), accounts)
+        if len(current) == 1 and destination != f"acc:{current[0].id}":
+            return {"from_account": str(current[0].id)}
+        return {}
 
     async def validate_from_account(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         customer_id = owning_customer(tracker)
@@ -104,20 +242,33 @@ class ValidateTransferForm(FormValidationAction):
         return {"from_account": str(value)}
 
     async def extract_to_account(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if not answering(tracker, "to_account"):
+        first_turn = _first_turn(tracker)
+        if not (first_turn or answering(tracker, "to_account")):
             return {}
         customer_id = owning_customer(tracker)
         if customer_id is None:
-            return {"to_account": "?"}
+            return {} if first_turn else {"to_account": "?"}
         text = latest_text(tracker)
-        payee = match_payee(text, list_payees(customer_id))
-        if payee is not None:
-            return {"to_account": f"payee:{payee.id}"}
+        payees = list_payees(customer_id)
         source = tracker.get_slot("from_account")
         own = [a for a in list_accounts(customer_id) if str(a.id) != source]
-        account = match_account(text, own)
-        if account is not None:
-            return {"to_account": f"acc:{account.id}"}
+        destination, unknown = _destination(text, payees, own)
+        if destination is None and not first_turn:
+            # a bare answer to "where should the money go?": a payee name or one of their accounts
+            payee = match_payee(text, payees)
+            account = match_account(text, own) if payee is None and not _POSSESSIVE.search(text) else None
+            destination = f"payee:{payee.id}" if payee else f"acc:{account.id}" if account else None
+            if destination is None and unknown is None and re.fullmatch(r"\s*[^\W\d_][\w'’-]*\s*", text):
+                unknown = text.strip() if text.strip().lower() not in _NOT_A_NAME else None
+        if destination is not None:
+            return {"to_account": destination}
+        if unknown is not None:
+            dispatcher.utter_message(
+                text=f"{unknown} is not one of your saved payees: your payees are {_payee_list(payees)}."
+            )
+            return {} if first_turn else {"to_account": None}
+        if first_turn:
+            return {}
         return {"to_account": "?"} if _answers_question(tracker, False) else {}
 
     async def validate_to_account(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
@@ -127,6 +278,16 @@ class ValidateTransferForm(FormValidationAction):
         return {"to_account": None}
 
     async def extract_transfer_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        """Yes/no to the read-back; a new amount in the answer ("no, 30 not 20", "yes but make it 3") replaces
+        the amount and the form reads the transfer back again (never the old amount)."""
+        if not asking_for(tracker, "transfer_confirmed"):
+            return {}
+        reading = read_amount(latest_text(tracker))
+        if reading.problem is not None:
+            dispatcher.utter_message(text=_amount_message(reading))
+            return {"transfer_confirmed": None, "amount": None} if reading.problem == "ambiguous" else {"transfer_confirmed": None}
+        if reading.amount is not None and reading.amount != Decimal(str(tracker.get_slot("amount"))):
+            return {"amount": str(reading.amount), "transfer_confirmed": None}
         return yes_no(tracker, "transfer_confirmed")
 
 
@@ -183,20 +344,36 @@ class ActionAskTransferConfirmed(Action):
         target = _describe_destination(customer_id, str(tracker.get_slot("to_account")))
         amount = Decimal(str(tracker.get_slot("amount")))
         origin = f"your {source.name} {source.masked_number}" if source else "your account"
+        values = _current_values(tracker)
+        values["amount"] = str(amount)
+        quote = read_quote(tracker)
+        # the same read-back keeps its key (asked again after an FAQ); new values get a new one
+        key = quote["key"] if quote and {k: quote[k] for k in QUOTED} == values else uuid.uuid4().hex
         dispatcher.utter_message(
             text=f"Please confirm: transfer {money(amount)} from {origin} to {target}?",
             buttons=[{"title": "Yes, transfer", "payload": "/affirm"}, {"title": "No, cancel", "payload": "/deny"}],
         )
-        return []
+        return [SlotSet(QUOTE, json.dumps({"key": key, **values}))]
 
 
 class ActionSubmitTransfer(Action):
-    """Execute a confirmed transfer through ``profiles.transfer`` (atomic, limit-checked, audited)."""
+    """Execute the last confirmation the customer saw through ``profiles.transfer`` (atomic, limit-checked,
+    audited, at most once per confirmation key). Every outcome clears the form."""
 
     def name(self) -> str:
         return "action_submit_transfer"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        quote = read_quote(tracker)
+        try:
+            return self._submit(dispatcher, tracker, quote)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the form must not stay armed
+            # the class only: a database error's text carries the statement's parameters
+            log.error("transfer submit failed with %s (conversation %s)", type(exc).__name__, tracker.sender_id)
+            dispatcher.utter_message(text=self._outcome_after_error(tracker, quote))
+            return reset(FORM)
+
+    def _submit(self, dispatcher: CollectingDispatcher, tracker: Tracker, quote: dict[str, str] | None) -> list[dict[str, Any]]:
         customer_id = owning_customer(tracker)
         if tracker.get_slot("transfer_confirmed") is not True:
             dispatcher.utter_message(response="utter_cancelled")
@@ -204,17 +381,27 @@ class ActionSubmitTransfer(Action):
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")
             return reset(FORM)
-        kind, _, ident = str(tracker.get_slot("to_account")).partition(":")
+        if quote is None or {k: quote[k] for k in QUOTED} != _current_values(tracker):
+            dispatcher.utter_message(
+                text="The details changed after I read them back, so I have not sent anything. "
+                "Please start the transfer again."
+            )
+            return reset(FORM)
+        kind, _, ident = quote["to_account"].partition(":")
         try:
             result = transfer(
                 customer_id,
-                int(tracker.get_slot("from_account")),
+                int(quote["from_account"]),
                 to_account_id=int(ident) if kind == "acc" else None,
                 to_payee_id=int(ident) if kind == "payee" else None,
-                amount=Decimal(str(tracker.get_slot("amount"))),
+                amount=Decimal(quote["amount"]),
                 channel=channel_of(tracker),
                 actor=actor_of(tracker),
+                idempotency_key=quote["key"],
             )
+        except AlreadyExecuted as exc:
+            dispatcher.utter_message(text=exc.user_message)
+            return [*reset(FORM), resolved()]
         except ProfileError as exc:
             dispatcher.utter_message(text=f"The transfer was not made: {exc.user_message}")
             return reset(FORM)
@@ -227,3 +414,22 @@ class ActionSubmitTransfer(Action):
             )
         )
         return [*reset(FORM), resolved()]
+
+    @staticmethod
+    def _outcome_after_error(tracker: Tracker, quote: dict[str, str] | None) -> str:
+        """What to tell the customer after an unexpected error: whether the money moved, checked by key."""
+        sorry = "Sorry, something went wrong on our side while making the transfer."
+        owner = tracker.get_slot("owner")
+        if quote is None or not str(owner).isdigit():
+            return f"{sorry} No money was moved. Please start the transfer again."
+        try:
+            made = find_transfer(int(str(owner)), quote["key"])
+        except Exception as exc:  # noqa: BLE001 - the outcome stays unknown: say so
+            log.error("could not check the transfer key after a failed submit: %s", type(exc).__name__)
+            return (
+                f"{sorry} I could not check whether it went through: please look at your balance before "
+                "trying again."
+            )
+        if made is not None:
+            return f"{sorry} The transfer was made: {money(made.amount)}, reference T{made.transfer_id}."
+        return f"{sorry} The transfer was not made: no money was moved. Please start the transfer again."

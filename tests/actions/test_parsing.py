@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from actions.parsing import match_account, money, parse_amount, parse_period
+from actions.parsing import match_account, money, parse_amount, parse_period, read_amount
 from profiles.schemas import AccountView
 
 
@@ -77,3 +77,38 @@ def test_match_account_by_digits_kind_and_ambiguity() -> None:
 def test_money_format() -> None:
     assert money(Decimal("1234.5")) == "€1,234.50"
     assert money(Decimal("-5")) == "-€5.00"
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "problem"),
+    [
+        ("move 20 to savings", Decimal("20"), None),
+        ("send €50 please", Decimal("50"), None),
+        ("transfer €1,250.50 to Maria", Decimal("1250.50"), None),
+        ("pay Pedro 35 euros", Decimal("35"), None),
+        ("I want to transfer 35 euros", Decimal("35"), None),
+        ("no, 30 not 20", Decimal("30"), None),
+        ("yes but make it 3", Decimal("3"), None),
+        ("make it thirty instead of twenty", Decimal("30"), None),  # never 50: numbers are not combined
+        ("thirty euros", Decimal("30"), None),
+        ("send fifty to Ana", Decimal("50"), None),
+        ("twenty-five", Decimal("25"), None),
+        ("thanks, have a good one", None, None),  # not €1
+        ("the one ending in 4521", None, None),
+        ("Current account •••• 8431", None, None),
+        ("I want to transfer money", None, None),
+        ("move 20 or 30", None, "ambiguous"),
+        ("send 20 dollars", None, "foreign"),
+        ("$20", None, "foreign"),
+        ("20 bucks", None, "foreign"),
+        ("£5 to Ana", None, "foreign"),
+    ],
+)
+def test_read_amount_in_a_sentence(text: str, amount: Decimal | None, problem: str | None) -> None:
+    reading = read_amount(text)
+    assert (reading.amount, reading.problem) == (amount, problem)
+
+
+@pytest.mark.parametrize("text", ["thanks, have a good one", "one of those", "make it thirty instead of twenty"])
+def test_parse_amount_never_reads_a_number_out_of_a_sentence(text: str) -> None:
+    assert parse_amount(text) is None

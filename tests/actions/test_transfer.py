@@ -1,12 +1,21 @@
 """The transfer form's validation and submission against a real seeded CRM database."""
 
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from actions.transfer import ActionAskFromAccount, ActionSubmitTransfer, ValidateTransferForm
-from profiles import issue_token, list_accounts, list_payees
+import actions.transfer as transfer_actions
+from actions.transfer import (
+    ActionAskFromAccount,
+    ActionAskTransferConfirmed,
+    ActionSubmitTransfer,
+    ValidateTransferForm,
+    read_quote,
+)
+from profiles import find_transfer, issue_token, list_accounts, list_payees
 from tests.actions.conftest import make_tracker, run_action, slots_of, texts
 
 pytestmark = pytest.mark.usefixtures("crm")
@@ -77,10 +86,111 @@ def test_confirmation_yes_and_no(domain: dict[str, Any]) -> None:
     assert _validate("no", "transfer_confirmed", domain, intent="deny")[0]["transfer_confirmed"] is False
 
 
-def _submit(domain: dict[str, Any], **slots: Any) -> tuple[dict[str, Any], str]:
-    tracker = make_tracker("yes", "affirm", token=issue_token(1), slots={"owner": "1", **slots})
+def _quote(domain: dict[str, Any], **slots: Any) -> str:
+    """The quote the confirmation question stores for these slots (as the customer saw it)."""
+    tracker = make_tracker("x", "inform", token=issue_token(1), slots={"owner": "1", **slots})
+    events, _ = run_action(ActionAskTransferConfirmed(), tracker, domain)
+    return str(slots_of(events)["transfer_quote"])
+
+
+def _submit(domain: dict[str, Any], quote: str | None = "ask", **slots: Any) -> tuple[dict[str, Any], str]:
+    """Submit with ``slots``; by default after asking the confirmation question for them (its quote)."""
+    if quote == "ask":
+        quote = _quote(domain, **{k: v for k, v in slots.items() if k != "transfer_confirmed"})
+    tracker = make_tracker("yes", "affirm", token=issue_token(1), slots={"owner": "1", "transfer_quote": quote, **slots})
     events, messages = run_action(ActionSubmitTransfer(), tracker, domain)
     return slots_of(events), texts(messages)
+
+
+def _own(amount: str) -> dict[str, Any]:
+    current, savings = _current_and_savings()
+    return {"amount": amount, "from_account": str(current.id), "to_account": f"acc:{savings.id}"}
+
+
+def test_the_confirmation_question_keeps_its_key_only_while_the_values_stay(domain: dict[str, Any]) -> None:
+    first = json.loads(_quote(domain, **_own("7.00")))
+    tracker = make_tracker("x", "inform", token=issue_token(1), slots={"owner": "1", "transfer_quote": json.dumps(first), **_own("7.00")})
+    again = slots_of(run_action(ActionAskTransferConfirmed(), tracker, domain)[0])["transfer_quote"]
+    assert json.loads(again) == first  # asked again (after an FAQ): same confirmation, same key
+    tracker = make_tracker("x", "inform", token=issue_token(1), slots={"owner": "1", "transfer_quote": json.dumps(first), **_own("8.00")})
+    changed = json.loads(slots_of(run_action(ActionAskTransferConfirmed(), tracker, domain)[0])["transfer_quote"])
+    assert changed["amount"] == "8.00" and changed["key"] != first["key"]
+
+
+def test_a_replayed_yes_moves_the_money_once(domain: dict[str, Any]) -> None:
+    slots = {**_own("3.21"), "transfer_confirmed": True}
+    quote = _quote(domain, **_own("3.21"))
+    before = _current_and_savings()
+    _, said = _submit(domain, quote, **slots)
+    assert "Done" in said
+    _, said = _submit(domain, quote, **slots)  # the tracker store lost the turn: the same "yes" again
+    assert "already made" in said and "Done" not in said
+    after = _current_and_savings()
+    assert after[0].balance == before[0].balance - Decimal("3.21")
+    assert after[1].balance == before[1].balance + Decimal("3.21")
+
+
+@pytest.mark.parametrize("quote", [None, "not json", json.dumps({"key": "k"})])
+def test_a_yes_without_a_read_back_moves_nothing(domain: dict[str, Any], quote: str | None) -> None:
+    before = _current_and_savings()
+    slots, said = _submit(domain, quote, **_own("20.00"), transfer_confirmed=True)
+    assert _current_and_savings() == before
+    assert "have not sent anything" in said and slots["transfer_confirmed"] is None
+
+
+def test_slots_changed_after_the_read_back_are_refused(domain: dict[str, Any]) -> None:
+    before = _current_and_savings()
+    quote = _quote(domain, **_own("20.00"))
+    slots, said = _submit(domain, quote, **_own("200.00"), transfer_confirmed=True)
+    assert _current_and_savings() == before and "have not sent anything" in said
+    assert all(slots[s] is None for s in ("amount", "transfer_confirmed", "transfer_quote"))
+
+
+def test_a_database_error_at_submit_clears_the_form_and_says_nothing_moved(
+    domain: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("INSERT INTO transfers", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(transfer_actions, "transfer", broken)
+    before = _current_and_savings()
+    quote = _quote(domain, **_own("20.00"))
+    slots, said = _submit(domain, quote, **_own("20.00"), transfer_confirmed=True)
+    assert _current_and_savings() == before
+    assert "not made" in said and "no money was moved" in said
+    assert all(slots[s] is None for s in ("amount", "from_account", "to_account", "transfer_confirmed", "transfer_quote", "requested_slot"))
+    assert "INSERT" not in said
+
+
+def test_an_error_after_the_money_moved_says_it_moved(domain: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    real = transfer_actions.transfer
+
+    def moved_then_failed(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        raise OperationalError("COMMIT", {}, Exception("connection lost"))  # e.g. the reply never came back
+
+    monkeypatch.setattr(transfer_actions, "transfer", moved_then_failed)
+    quote = _quote(domain, **_own("4.56"))
+    slots, said = _submit(domain, quote, **_own("4.56"), transfer_confirmed=True)
+    made = find_transfer(1, json.loads(quote)["key"])
+    assert made is not None and f"T{made.transfer_id}" in said and "was made" in said and "€4.56" in said
+    assert slots["transfer_confirmed"] is None
+
+
+def test_a_new_transfer_request_never_inherits_an_unfinished_one(domain: dict[str, Any]) -> None:
+    """The form closed with amount, accounts and a "yes" still set (an earlier submit died): the next
+    request starts from nothing but what it says."""
+    stale = {**_own("20.00"), "transfer_confirmed": True, "transfer_quote": _quote(domain, **_own("20.00"))}
+    tracker = make_tracker("I want to transfer 35 euros", "transfer_money", token=issue_token(1),
+                           slots={"owner": "1", "requested_slot": None, **stale}, active_loop=FORM)
+    events, _ = run_action(ValidateTransferForm(), tracker, domain)
+    slots = slots_of(events)
+    assert slots["transfer_confirmed"] is None and slots["transfer_quote"] is None
+    assert slots["to_account"] is None and slots["amount"] == "35.00"
+    current = [a for a in list_accounts(1) if a.kind == "current"]
+    # the source is only the customer's one current account by default, never the old one by inheritance
+    assert slots["from_account"] == (str(current[0].id) if len(current) == 1 else None)
+    assert read_quote(tracker) is None
 
 
 def test_confirmed_transfer_moves_exactly_the_amount(domain: dict[str, Any]) -> None:
@@ -137,3 +247,24 @@ def test_a_form_started_by_one_customer_cannot_be_completed_by_another(domain: d
 def test_no_at_a_question_is_left_to_the_cancel_rule(domain: dict[str, Any], requested: str) -> None:
     slots, _ = _validate("no", requested, domain, intent="deny", amount="5.00", from_account="1")
     assert requested not in slots  # the form rejects: the "deny cancels transfer_form" rule takes over
+
+
+@pytest.mark.parametrize("text", ["nevermind", "forget it", "no thanks, that's all", "thanks, bye", "goodbye", "that's all"])
+def test_natural_exits_end_the_form_without_a_yes(domain: dict[str, Any], text: str) -> None:
+    slots, _ = _validate(text, "amount", domain, intent="goodbye")
+    assert slots.get("requested_slot", "unset") is None and "amount" not in slots
+
+
+@pytest.mark.parametrize(("text", "expected"), [("no, 30 not 20", "30.00"), ("yes but make it 3", "3.00")])
+def test_a_correction_at_the_confirmation_replaces_the_amount(domain: dict[str, Any], text: str, expected: str) -> None:
+    slots, _ = _validate(text, "transfer_confirmed", domain, intent="deny", **_own("20.00"))
+    assert slots["amount"] == expected and slots["transfer_confirmed"] is None
+    assert slots.get("requested_slot", "transfer_confirmed") == "transfer_confirmed"  # read back again
+
+
+def test_another_persons_savings_is_not_the_customers_own(domain: dict[str, Any]) -> None:
+    tracker = make_tracker("send 20 to Diego's savings", "transfer_money", token=issue_token(1),
+                           slots={"owner": "1", "requested_slot": None}, active_loop=FORM)
+    events, messages = run_action(ValidateTransferForm(), tracker, domain)
+    assert slots_of(events).get("to_account") is None
+    assert "Diego is not one of your saved payees: your payees are" in texts(messages)
