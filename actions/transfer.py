@@ -71,7 +71,8 @@ _EXIT = re.compile(
     r"see you\b.*|have a (good|nice) (one|day)\b.*|i'?m done\b.*|not anymore\b.*|i changed my mind\b.*)$",
     re.IGNORECASE,
 )
-_TO = re.compile(r"\b(?:to|into)\s+(?P<to>.*?)(?=\s+from\b|$)", re.IGNORECASE)
+# The last "to"/"into" names the destination ("I want to send 20 to Maria" -> "Maria").
+_TO = re.compile(r".*\b(?:to|into)\s+(?P<to>.*?)(?=\s+from\b|$)", re.IGNORECASE)
 _FROM = re.compile(r"\bfrom\s+(?P<from>.*?)(?=\s+(?:to|into)\b|$)", re.IGNORECASE)
 _PAY = re.compile(r"\bpay\s+(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"\b([^\W\d_]+)['’]s\b")
@@ -278,16 +279,26 @@ class ValidateTransferForm(FormValidationAction):
         return {"to_account": None}
 
     async def extract_transfer_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        """Yes/no to the read-back; a new amount in the answer ("no, 30 not 20", "yes but make it 3") replaces
-        the amount and the form reads the transfer back again (never the old amount)."""
+        """Yes/no to the read-back; a new amount or destination in the answer ("no, 30 not 20", "yes but make
+        it 3", "no, to Pedro") replaces it and the form reads the transfer back again (never the old values)."""
         if not asking_for(tracker, "transfer_confirmed"):
             return {}
         reading = read_amount(latest_text(tracker))
         if reading.problem is not None:
             dispatcher.utter_message(text=_amount_message(reading))
             return {"transfer_confirmed": None, "amount": None} if reading.problem == "ambiguous" else {"transfer_confirmed": None}
+        changes: dict[str, Any] = {}
         if reading.amount is not None and reading.amount != Decimal(str(tracker.get_slot("amount"))):
-            return {"amount": str(reading.amount), "transfer_confirmed": None}
+            changes["amount"] = str(reading.amount)
+        customer_id = owning_customer(tracker)
+        if customer_id is not None and _TO.search(latest_text(tracker)):  # "no, send it to my savings"
+            source = tracker.get_slot("from_account")
+            own = [a for a in list_accounts(customer_id) if str(a.id) != source]
+            destination, _ = _destination(latest_text(tracker), list_payees(customer_id), own)
+            if destination is not None and destination != tracker.get_slot("to_account"):
+                changes["to_account"] = destination
+        if changes:
+            return {**changes, "transfer_confirmed": None}
         return yes_no(tracker, "transfer_confirmed")
 
 

@@ -268,3 +268,18 @@ def test_another_persons_savings_is_not_the_customers_own(domain: dict[str, Any]
     events, messages = run_action(ValidateTransferForm(), tracker, domain)
     assert slots_of(events).get("to_account") is None
     assert "Diego is not one of your saved payees: your payees are" in texts(messages)
+
+
+def test_a_new_destination_at_the_confirmation_replaces_the_old_one(domain: dict[str, Any]) -> None:
+    payee = list_payees(1)[0]
+    slots, _ = _validate(f"no, send it to {payee.name.split()[0]}", "transfer_confirmed", domain, intent="deny", **_own("20.00"))
+    assert slots["to_account"] == f"payee:{payee.id}" and slots["transfer_confirmed"] is None
+    assert "amount" not in slots or slots["amount"] == "20.00"
+
+
+def test_the_destination_is_the_last_to_in_the_message(domain: dict[str, Any]) -> None:
+    tracker = make_tracker("I want to send 20 to Zacarias", "transfer_money", token=issue_token(1),
+                           slots={"owner": "1", "requested_slot": None}, active_loop=FORM)
+    events, messages = run_action(ValidateTransferForm(), tracker, domain)
+    assert slots_of(events)["amount"] == "20.00"
+    assert "Zacarias is not one of your saved payees" in texts(messages)

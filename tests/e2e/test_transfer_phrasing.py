@@ -156,3 +156,15 @@ def test_an_unknown_payee_is_named_with_the_saved_ones(live_stack: Any) -> None:
     assert "Where should the money go" in reply
     assert chat.slots()["amount"] == "50.00"
     chat("nevermind")
+
+
+def test_a_new_destination_at_the_confirmation_is_read_back_before_anything_moves(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)
+    before = _balances(2)
+    assert "€12.00" in chat("move 12 to savings")
+    reply = chat("no, send it to Pedro")
+    assert "Please confirm: transfer €12.00" in reply and "Pedro Lopes" in reply
+    assert _balances(2) == before
+    assert "Pedro Lopes" in chat("yes")
+    after = _balances(2)
+    assert after["current"] == before["current"] - Decimal("12") and after["savings"] == before["savings"]
