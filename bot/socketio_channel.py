@@ -7,8 +7,13 @@ Listed in ``bot/credentials.yml`` as ``bot.socketio_channel.NovaSocketIOInput``;
 - **Origins.** Rasa's channel turns python-socketio's origin check off (``cors_allowed_origins=[]``). Here the
   allowed browser origins come from the credential ``cors_allowed_origins`` (a list, or ``"*"``), replaced by
   the environment variable ``WEB_CHAT_ORIGINS`` (comma-separated) when it is set. A browser on another origin
-  is refused at the handshake (HTTP 400); clients that send no ``Origin`` (servers, the benchmark) are
-  accepted, as python-engineio does.
+  is refused at the handshake (HTTP 400). A client that sends no ``Origin`` is refused too when
+  ``ENVIRONMENT`` is not ``development`` (a ``connect_error``); in development it is accepted (tests, tools).
+- **Sessions.** The channel mints every session (``bot/web_sessions.py``): ``session_confirm`` answers
+  ``{"session_id": ..., "session_secret": ...}``. A ``session_request`` rejoins an existing session only with
+  its ``session_secret`` and a token of the same customer (same ``sub``; no token for an anonymous one);
+  otherwise, whatever session id it names, it gets a new session. So a session id seen somewhere (a log, a
+  screen) is no key to the conversation: only the browser that started it holds the secret.
 - **Identity.** The page sends the logged-in customer's signed token once, in ``session_request``
   (``{"session_id": ..., "token": ...}``); the channel keeps it in memory for that socket (dropped on
   disconnect) and puts it in every message's metadata as ``token``, where the action server verifies it
@@ -21,7 +26,7 @@ Listed in ``bot/credentials.yml`` as ``bot.socketio_channel.NovaSocketIOInput``;
   ``{"error": "..."}`` on that socket and nothing reaches the dialogue.
 - **Output channel for external events (proactive push)**: ``get_output_channel`` (what Rasa's
   ``trigger_intent?output_channel=socketio`` uses) sends to the room named after the conversation's
-  ``sender_id`` (the session id, which the widget's socket joins with session persistence) and refuses, with
+  ``sender_id`` (the session id, whose room only sockets that proved the session's secret join) and refuses, with
   ``NoOpenPage`` (whose message starts with ``NO_OPEN_PAGE``), to send to a conversation no socket is
   connected to: Rasa then answers 500 before it stores anything, and the API reports ``no_channel`` instead
   of a push nobody saw (docs/PUSH.md). Without a server (several Sanic workers) it is Rasa's ``None`` with a
@@ -45,7 +50,6 @@ import json
 import logging
 import os
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -55,10 +59,14 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from bot.web_sessions import WebSessions, session_store, token_subject
 
 logger = logging.getLogger(__name__)
 
 ORIGINS_ENV = "WEB_CHAT_ORIGINS"
+MAX_SECRET_CHARS = 128
 MAX_MESSAGE_CHARS = 5000
 MAX_TOKEN_CHARS = 4096
 # A session id is the Rasa sender_id of the conversation: hex from uuid4 (ours) or any 8-64 safe characters.
@@ -160,14 +168,17 @@ class NovaSocketIOInput(SocketIOInput):
             credentials.get("metadata_key", "metadata"),
         )
         channel.cors_allowed_origins = allowed_origins(credentials.get("cors_allowed_origins"))
+        channel.require_origin = os.environ.get("ENVIRONMENT", "development") != "development"
         return channel
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cors_allowed_origins: Origins = []
+        self.require_origin = False  # refuse clients without an Origin header (outside development)
+        self.web_sessions = WebSessions(session_store())
         self.tokens: dict[str, str] = {}  # socket id -> the customer token declared in session_request
         # socket id -> the session (conversation) it joined in session_request: a socket speaks only there.
-        # The session id is the browser's secret (localStorage), like a session cookie: never shown to others.
+        # Only a socket that proved the session's secret (bot/web_sessions.py) joins its room.
         self.sessions: dict[str, str] = {}
 
     def get_output_channel(self) -> RoomCheckedSocketIOOutput | None:
@@ -194,6 +205,9 @@ class NovaSocketIOInput(SocketIOInput):
 
         @sio.on("connect", namespace=namespace)
         async def connect(sid: str, environ: dict, auth: dict | None = None) -> bool:
+            if self.require_origin and not environ.get("HTTP_ORIGIN"):
+                logger.info("socket.io %s: refused: no Origin header (required outside development)", sid)
+                raise Refused("an Origin header is required")
             logger.debug("socket.io %s connected", sid)
             return True
 
@@ -211,26 +225,40 @@ class NovaSocketIOInput(SocketIOInput):
                 await refuse(sid, "session_request takes a JSON object {\"session_id\": ..., \"token\": ...}")
                 return
             session_id = data.get("session_id")
-            if session_id is None or session_id == "":
-                session_id = uuid.uuid4().hex
-            elif not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+            if session_id is not None and session_id != "" and (
+                not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id)
+            ):
                 await refuse(sid, "\"session_id\" must be 8-64 letters, digits or _.:- (or absent for a new one)")
                 return
             token = data.get("token")
             if token is not None and (not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS):
                 await refuse(sid, "\"token\" must be a string (the signed customer token) or absent")
                 return
+            secret = data.get("session_secret")
+            if secret is not None and (not isinstance(secret, str) or len(secret) > MAX_SECRET_CHARS):
+                await refuse(sid, "\"session_secret\" must be the string from session_confirm, or absent")
+                return
+            subject = token_subject(token)
+            session = None
+            if session_id:
+                session = await self.web_sessions.resume(session_id, secret, subject)
+                if session is None:
+                    logger.info("socket.io %s: session not resumed (unknown, wrong secret or other customer): "
+                                "a new one", sid)
+            if session is None:
+                session = await self.web_sessions.start(subject)
             if token:
                 self.tokens[sid] = token
             else:
                 self.tokens.pop(sid, None)
+            previous = self.sessions.get(sid)
+            if previous is not None and previous != session.session_id and self.session_persistence:
+                await sio.leave_room(sid, previous, namespace=namespace)
+            self.sessions[sid] = session.session_id
             if self.session_persistence:
-                previous = self.sessions.get(sid)
-                if previous is not None and previous != session_id:
-                    await sio.leave_room(sid, previous, namespace=namespace)
-                self.sessions[sid] = session_id
-                await sio.enter_room(sid, session_id, namespace=namespace)
-            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+                await sio.enter_room(sid, session.session_id, namespace=namespace)
+            await sio.emit("session_confirm", {"session_id": session.session_id, "session_secret": session.secret},
+                           room=sid, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: str, data: Any = None) -> None:
