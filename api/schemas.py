@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from profiles.access import AccessRecord
 from profiles.consent import CONSENT_CHANNELS, CONSENT_PURPOSES, ConsentView
+from profiles.conversation_ref import conversation_ref
 from profiles.customer360 import (
     AccountHolding,
     CardHolding,
@@ -180,7 +181,8 @@ class InteractionOut(BaseModel):
     direction: Literal["inbound", "outbound", "internal"]
     summary: str
     actor: str
-    sender_id: str | None
+    conversation: str | None = Field(description="opaque conversation id (c-...), the same in hand-offs; never "
+                                                  "Rasa's sender id", examples=["c-3f9a0c1b2d4e5f607182"])
     details: dict[str, Any] | None
     occurred_at: datetime
 
@@ -335,9 +337,9 @@ class NoteIn(BaseModel):
 
 class ConversationErasureOut(BaseModel):
     """Whether one conversation was removed from Rasa's tracker store (``method``: ``redis`` key deleted, or
-    ``rasa_api`` events replaced by none); ``error`` says why not."""
+    ``rasa_api`` events replaced by none); ``error`` says why not. ``conversation`` is the opaque id (c-...)."""
 
-    sender_id: str
+    conversation: str
     erased: bool
     method: str | None
     error: str | None
@@ -358,9 +360,9 @@ class ErasureOut(BaseModel):
 
 class ErasureConversationOut(BaseModel):
     """One conversation of an erasure record: ``erased_at`` once gone from the tracker store, else the last
-    attempt's ``last_error``."""
+    attempt's ``last_error``. ``conversation`` is the opaque id (c-...), never Rasa's sender id."""
 
-    sender_id: str
+    conversation: str
     erased_at: datetime | None
     last_error: str | None
 
@@ -380,7 +382,7 @@ class ErasureRecordOut(BaseModel):
     def from_view(cls, view: ErasureView) -> ErasureRecordOut:
         return cls(id=view.id, customer_id=view.customer_id, actor=view.actor, requested_at=view.requested_at,
                    completed_at=view.completed_at, complete=view.completed_at is not None,
-                   conversations=[ErasureConversationOut(sender_id=c.sender_id, erased_at=c.erased_at,
+                   conversations=[ErasureConversationOut(conversation=conversation_ref(c.sender_id), erased_at=c.erased_at,
                                                          last_error=c.last_error) for c in view.conversations])
 
 

@@ -61,6 +61,8 @@ TARGET_RATIO = 2.0
 REPLY_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 30.0
 QUIET_S = 0.5  # a turn's replies have stopped when none came for this long
+# The clients send this Origin, as the widget's page would (Rasa refuses a missing one outside development).
+ORIGIN = "http://127.0.0.1:8000"
 QUESTIONS = ("hi", "what's my balance?", "what exchange rate do you use?", "how do I top up my card?",
              "thanks")
 
@@ -164,7 +166,7 @@ async def session(rasa_url: str, token: str | None, turns: int, think: tuple[flo
     """One web-chat session as the widget runs it (see the module docstring)."""
     client = socketio.AsyncClient(reconnection=False)
     inbox: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
-    confirmed: asyncio.Queue[str] = asyncio.Queue()
+    confirmed: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     refused: list[str] = []
 
     async def on_bot(message: dict[str, Any]) -> None:
@@ -179,9 +181,10 @@ async def session(rasa_url: str, token: str | None, turns: int, think: tuple[flo
     await asyncio.sleep(rng.uniform(*think))  # sessions start spread out, as visitors arrive
     t0 = time.perf_counter()
     try:
-        await client.connect(rasa_url, transports=["websocket"], wait_timeout=CONNECT_TIMEOUT_S)
+        await client.connect(rasa_url, transports=["websocket"], wait_timeout=CONNECT_TIMEOUT_S,
+                             headers={"Origin": ORIGIN})
         await client.emit("session_request", {"session_id": None, "token": token})
-        session_id = await asyncio.wait_for(confirmed.get(), CONNECT_TIMEOUT_S)
+        session_id = (await asyncio.wait_for(confirmed.get(), CONNECT_TIMEOUT_S))["session_id"]
         phase.connect_ms.append((time.perf_counter() - t0) * 1000)
         for turn in range(turns):
             if turn:
@@ -281,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     jwt_secret = secrets.token_hex(32)
     rasa_token = secrets.token_hex(16)
     database_url = f"sqlite:///{tmp / 'crm.db'}"
-    env = base_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret)
+    env = base_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret, WEB_CHAT_ORIGINS=ORIGIN)
     env.pop("RABBITMQ_URL", None)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:

@@ -11,6 +11,7 @@ from profiles.accounts import list_accounts, list_payees, list_transactions, tra
 from profiles.cards import block_card, list_cards
 from profiles.consent import has_marketing_consent, set_marketing_consent
 from profiles.contact import normalise_contact, update_contact
+from profiles.conversation_ref import conversation_ref
 from profiles.customers import get_customer, products_held
 from profiles.db import (
     get_engine,
@@ -77,6 +78,7 @@ __all__ = [
     "TransactionView",
     "TransferResult",
     "block_card",
+    "conversation_ref",
     "create_handoff",
     "list_handoffs",
     "list_leads",

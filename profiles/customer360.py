@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from profiles.audit import record_audit, require_text
 from profiles.consent import ConsentView, load_consents
+from profiles.conversation_ref import optional_ref
 from profiles.customers import ACCOUNT_PRODUCTS, load_customer
 from profiles.db import session_scope
 from profiles.errors import InvalidInput
@@ -163,7 +164,7 @@ class InteractionView:
     direction: str
     summary: str
     actor: str
-    sender_id: str | None
+    conversation: str | None  # the opaque conversation reference (profiles.conversation_ref), never the sender id
     details: dict[str, Any] | None
     occurred_at: datetime
 
@@ -220,7 +221,7 @@ class TimelinePage:
 def interaction_view(row: Interaction) -> InteractionView:
     """The plain view of an interaction row."""
     return InteractionView(id=row.id, kind=row.kind, channel=row.channel, direction=row.direction,
-                           summary=row.summary, actor=row.actor, sender_id=row.sender_id, details=row.details,
+                           summary=row.summary, actor=row.actor, conversation=optional_ref(row.sender_id), details=row.details,
                            occurred_at=row.occurred_at)
 
 

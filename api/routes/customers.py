@@ -40,6 +40,7 @@ from api.schemas import (
 )
 from profiles.access import list_access, record_access, record_accesses
 from profiles.consent import list_consents, set_consent
+from profiles.conversation_ref import conversation_ref, hide_sender_ids
 from profiles.customer360 import add_staff_note, get_customer_360, list_timeline
 from profiles.errors import InvalidInput
 from profiles.privacy import erase_broker_events, erase_customer, export_customer, record_conversation_outcomes
@@ -197,7 +198,7 @@ def add_note(customer_id: CustomerId, body: NoteIn, staff: StaffDep) -> Interact
 @router.get("/{customer_id}/export", response_model=dict[str, Any], responses=_ONE)
 def export(customer_id: CustomerId, staff: AdminDep, response: Response) -> dict[str, Any]:
     """All data held on the customer, one list of rows per table (data-subject access request). Admin only."""
-    data = export_customer(customer_id)
+    data = hide_sender_ids(export_customer(customer_id))  # conversations by opaque id, never Rasa's sender id
     record_access(staff.username, staff.role, customer_id, "export")
     response.headers["Content-Disposition"] = f'attachment; filename="customer-{customer_id}.json"'
     return data
@@ -230,7 +231,7 @@ def erase(customer_id: CustomerId, staff: AdminDep) -> ErasureOut:
                   f"conversations: {len(conversations)}, erased: {sum(c.erased for c in conversations)}")
     return ErasureOut(
         customer_id=customer_id, deleted=result.deleted,
-        conversations=[ConversationErasureOut(sender_id=c.sender_id, erased=c.erased, method=c.method,
+        conversations=[ConversationErasureOut(conversation=conversation_ref(c.sender_id), erased=c.erased, method=c.method,
                                               error=c.error) for c in conversations],
         broker_events_deleted=broker, audit_id=result.audit_id, erasure_id=result.erasure_id,
         complete=all(c.erased for c in conversations),

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import SalesDep, StaffDep
-from profiles import list_handoffs, list_leads
+from profiles import conversation_ref, list_handoffs, list_leads
 
 router = APIRouter(tags=["handoffs"])
 
@@ -19,7 +19,8 @@ class HandoffPublic(BaseModel):
     status: str
     created_at: datetime
     customer_id: int | None
-    sender_id: str
+    conversation: str = Field(description="opaque conversation id (c-...), as in the customer's timeline; never "
+                                          "Rasa's sender id", examples=["c-3f9a0c1b2d4e5f607182"])
     channel: str
     reason: str
 
@@ -39,7 +40,9 @@ def get_handoffs(
 ) -> list[HandoffPublic]:
     """Hand-off requests, oldest first (the queue order). Staff and admin roles."""
     rows = list_handoffs(None if status == "all" else status, limit)
-    return [HandoffPublic(**{f: getattr(r, f) for f in HandoffPublic.model_fields}) for r in rows]
+    return [HandoffPublic(id=r.id, status=r.status, created_at=r.created_at, customer_id=r.customer_id,
+                          conversation=conversation_ref(r.sender_id), channel=r.channel, reason=r.reason)
+            for r in rows]
 
 
 @router.get("/leads", response_model=list[LeadPublic])

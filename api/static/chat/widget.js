@@ -1,11 +1,12 @@
 /* Nova web chat widget: talks to Rasa's socket.io channel (bot/socketio_channel.py).
  *
  * Reads its settings from #nova-chat's data attributes (rasa-url, token, identity). One conversation per
- * identity: its session id and its messages are kept in localStorage, so a reload continues the same Rasa
- * conversation (session_persistence) and shows what was said. The customer token, if any, goes only in the
+ * identity: the session id and session secret the channel minted (session_confirm) and the messages are kept in
+ * localStorage, so a reload continues the same Rasa conversation (session_persistence: the channel lets a socket
+ * rejoin only with the secret) and shows what was said. The customer token, if any, goes only in the
  * session_request; messages carry the session id. Bot messages with buttons or quick replies get a group of
  * buttons that send the payload and show the title. "Log out" (#chat-logout) forgets the conversation: its
- * session id is the key to it, so neither it nor the messages stay in this browser. */
+ * session secret is the key to it, so neither it nor the messages stay in this browser. */
 (function () {
   "use strict";
   var root = document.getElementById("nova-chat");
@@ -14,6 +15,7 @@
   var token = root.dataset.token || null;
   var key = "nova-chat:" + (root.dataset.identity || "anonymous");
   var historyKey = key + ":messages";
+  var secretKey = key + ":secret";
   var MAX_HISTORY = 200;
   var ANSWER_TIMEOUT_MS = 30000;
 
@@ -27,11 +29,13 @@
   var logout = document.getElementById("chat-logout");
 
   var sessionId = null;
+  var sessionSecret = null;
   var history = [];
   var waitTimer = null;
   var forgotten = false;  // logged out: nothing is stored any more
   try {
     sessionId = window.localStorage.getItem(key);
+    sessionSecret = window.localStorage.getItem(secretKey);
     history = JSON.parse(window.localStorage.getItem(historyKey) || "[]");
     if (!Array.isArray(history)) { history = []; }
   } catch (e) { history = []; }
@@ -41,6 +45,7 @@
     try {
       window.localStorage.setItem(historyKey, JSON.stringify(history.slice(-MAX_HISTORY)));
       if (sessionId) { window.localStorage.setItem(key, sessionId); }
+      if (sessionSecret) { window.localStorage.setItem(secretKey, sessionSecret); }
     } catch (e) { /* storage full or disabled: the conversation still works, a reload starts afresh */ }
   }
 
@@ -125,14 +130,17 @@
 
   socket.on("connect", function () {
     setStatus("Connecting to Nova…");
-    socket.emit("session_request", {session_id: sessionId, token: token});
+    socket.emit("session_request", {session_id: sessionId, session_secret: sessionSecret, token: token});
   });
-  socket.on("session_confirm", function (id) {
+  socket.on("session_confirm", function (session) {
+    var id = session && session.session_id;
+    if (!id) { return; }
     if (sessionId && id !== sessionId) {  // the server started a different conversation
       history = [];
       log.textContent = "";
     }
     sessionId = id;
+    sessionSecret = session.session_secret || null;
     root.dataset.sessionId = id;
     save();
     setReady(true);
@@ -171,9 +179,11 @@
   function forget() {
     history = [];
     sessionId = null;
+    sessionSecret = null;
     log.textContent = "";
     try {
       window.localStorage.removeItem(key);
+      window.localStorage.removeItem(secretKey);
       window.localStorage.removeItem(historyKey);
     } catch (e) { /* nothing stored */ }
   }
@@ -189,7 +199,7 @@
   restart.addEventListener("click", function () {
     forget();
     setReady(false);
-    if (socket.connected) { socket.emit("session_request", {session_id: null, token: token}); }
+    if (socket.connected) { socket.emit("session_request", {session_id: null, session_secret: null, token: token}); }
     input.focus();
   });
 })();
