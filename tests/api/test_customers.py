@@ -3,6 +3,7 @@ rows, nothing written on refused requests, erasure of the conversations in a rea
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from api.main import app
 from profiles.access import list_access
+from profiles.conversation_ref import conversation_ref
 from profiles.db import session_scope
 from profiles.identity import issue_token
 from profiles.models import AuditLog, Customer
@@ -334,6 +336,9 @@ def test_export_is_everything_for_admin(client: TestClient, rich: Rich) -> None:
     data = response.json()
     assert data["customer"]["id"] == rich.built.customer_id
     assert len(data["conversation_events"]) == 2 and len(data["interactions"]) == 4
+    # conversations by their opaque id only: Rasa's sender id (a web chat session's address) is not in it
+    assert rich.sender_id not in json.dumps(data)
+    assert {e["sender_id"] for e in data["conversation_events"]} == {conversation_ref(rich.sender_id)}
 
 
 def test_erase_reports_a_conversation_rasa_could_not_erase(client: TestClient, rich: Rich) -> None:
@@ -342,8 +347,9 @@ def test_erase_reports_a_conversation_rasa_could_not_erase(client: TestClient, r
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["complete"] is False
-    assert [(c["sender_id"], c["erased"], c["method"]) for c in body["conversations"]] == sorted(
-        [(rich.sender_id, False, "rasa_api"), (rich.messenger_id, False, "rasa_api")])
+    assert sorted((c["conversation"], c["erased"], c["method"]) for c in body["conversations"]) == sorted(
+        [(conversation_ref(rich.sender_id), False, "rasa_api"), (conversation_ref(rich.messenger_id), False, "rasa_api")])
+    assert rich.sender_id not in response.text
     assert all("unreachable" in c["error"] for c in body["conversations"])
     assert body["deleted"]["customers"] == 1
     assert client.get(f"/customers/{cid}", headers=auth("admin")).status_code == 404
@@ -360,7 +366,9 @@ def test_erase_reports_a_conversation_rasa_could_not_erase(client: TestClient, r
     assert [(e["id"], e["customer_id"], e["actor"], e["complete"]) for e in pending] == [
         (body["erasure_id"], cid, "staff:root", False)]
     conversations = pending[0]["conversations"]
-    assert [c["sender_id"] for c in conversations] == sorted([rich.sender_id, rich.messenger_id])
+    assert sorted(c["conversation"] for c in conversations) == sorted(
+        [conversation_ref(rich.sender_id), conversation_ref(rich.messenger_id)])
+    assert rich.sender_id not in str(pending)
     assert all(c["erased_at"] is None and "unreachable" in c["last_error"] for c in conversations)
     assert "Test" not in str(pending) and "@example.com" not in str(pending)
 
@@ -422,8 +430,9 @@ def test_erase_deletes_the_conversation_from_the_redis_tracker_store(
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["complete"] is True
-        assert body["conversations"] == [{"sender_id": s, "erased": True, "method": "redis", "error": None}
-                                         for s in sorted((rich.sender_id, rich.messenger_id))]
+        assert sorted(body["conversations"], key=lambda c: c["conversation"]) == sorted(
+            ({"conversation": conversation_ref(s), "erased": True, "method": "redis", "error": None}
+             for s in (rich.sender_id, rich.messenger_id)), key=lambda c: c["conversation"])
         assert red.exists(f"nova:tracker:{rich.sender_id}") == 0
         assert red.exists(other_key) == 1
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import jwt
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.main import app
-from profiles import create_handoff, issue_staff_token, issue_token, record_offer
+from profiles import conversation_ref, create_handoff, issue_staff_token, issue_token, record_offer
 from profiles.seed import seed
 
 
@@ -33,7 +34,10 @@ def test_staff_see_open_handoffs_in_queue_order(client: TestClient) -> None:
     response = client.get("/handoffs", headers=auth(issue_staff_token("ana", "staff")))
     assert response.status_code == 200
     rows = response.json()
-    assert [(r["sender_id"], r["customer_id"], r["status"]) for r in rows] == [("web-anon", None, "open"), ("web-2", 2, "open")]
+    assert [(r["conversation"], r["customer_id"], r["status"]) for r in rows] == [
+        (conversation_ref("web-anon"), None, "open"), (conversation_ref("web-2"), 2, "open")]
+    assert "web-anon" not in response.text and "web-2" not in response.text  # never Rasa's sender id
+    assert all(re.fullmatch(r"c-[0-9a-f]{20}", r["conversation"]) for r in rows)
     assert rows[1]["reason"] == "card stuck in ATM"
 
 
