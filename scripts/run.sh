@@ -33,7 +33,7 @@ STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-300}"
 HOST="${HOST:-127.0.0.1}"
 # Where this script (health checks) and Rasa (action endpoint) reach the servers.
 case "$HOST" in 0.0.0.0|::|"[::]") LOCAL_HOST=127.0.0.1 ;; *) LOCAL_HOST="$HOST" ;; esac
-ENVIRONMENT="${ENVIRONMENT:-development}"
+export ENVIRONMENT="${ENVIRONMENT:-development}"  # Rasa too: its socket.io channel refuses no-Origin clients outside development
 DEV_RASA_TOKEN="dev-rasa-token-change-me"
 LOG_DIR="${LOG_DIR:-$ROOT/var/log}"
 RUN_DIR="$ROOT/var/run"

@@ -104,9 +104,9 @@ def test_logged_in_customer_sees_their_balance_from_the_database(page: Any, chat
     assert user_events[-1]["input_channel"] == "socketio"
     assert user_events[-1]["metadata"]["token"] == page.locator("#nova-chat").get_attribute("data-token")
 
-    # "Log out" forgets the conversation in this browser: the session id is the key to it
+    # "Log out" forgets the conversation in this browser: its session id and secret are the key to it
     stored = "() => Object.keys(window.localStorage).filter(k => k.startsWith('nova-chat:1')).sort()"
-    assert page.evaluate(stored) == ["nova-chat:1", "nova-chat:1:messages"]
+    assert page.evaluate(stored) == ["nova-chat:1", "nova-chat:1:messages", "nova-chat:1:secret"]
     with page.expect_navigation():
         page.get_by_role("link", name="Log out").click()
     assert "not logged in" in page.locator("#identity").inner_text()
@@ -204,7 +204,7 @@ async def _socket_checks(socketio: Any, rasa_url: str, web_origin: str) -> dict[
         await client.emit("session_request", {"session_id": "../../etc"})
         seen["bad_session_id"] = await asyncio.wait_for(errors.get(), 10)
         await client.emit("session_request", {})
-        seen["session"] = await asyncio.wait_for(confirmed.get(), 10)
+        seen["session"] = (await asyncio.wait_for(confirmed.get(), 10))["session_id"]
         await client.emit("user_uttered", {"message": 42, "session_id": seen["session"]})
         seen["bad_message"] = await asyncio.wait_for(errors.get(), 10)
         await client.emit("user_uttered", {"message": "hi"})

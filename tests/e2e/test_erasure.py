@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import app
+from profiles.conversation_ref import conversation_ref
 from profiles.db import reset_engine, session_scope
 from profiles.models import AuditLog, ConversationEvent, ConversationLink, Customer, Interaction
 from profiles.settings import get_settings
@@ -88,11 +89,13 @@ def test_erasing_a_customer_erases_their_conversations(live_stack: Any, api: Tes
     assert response.status_code == 200, response.text
     body = response.json()
     method = "redis" if live_stack.redis_url else "rasa_api"
-    assert body["conversations"] == [{"sender_id": sender, "erased": True, "method": method, "error": None}]
+    assert body["conversations"] == [{"conversation": conversation_ref(sender), "erased": True, "method": method,
+                                      "error": None}]
+    assert sender not in response.text  # conversations by opaque id only
     assert body["complete"] is True
     record = api.get(f"/erasures/{body['erasure_id']}", headers=admin).json()  # the erasure record, completed
     assert (record["customer_id"], record["complete"]) == (CUSTOMER, True)
-    assert [c["sender_id"] for c in record["conversations"]] == [sender] and record["conversations"][0]["erased_at"]
+    assert [c["conversation"] for c in record["conversations"]] == [conversation_ref(sender)] and record["conversations"][0]["erased_at"]
     assert body["deleted"]["customers"] == 1 and body["deleted"]["conversation_events"] >= 2
     if live_stack.events_db_url:  # embedded mode: events the feed had not consumed yet go too (none left here)
         assert body["broker_events_deleted"] == 0
