@@ -301,7 +301,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         procs.append(_start([sys.executable, "-m", "profiles.feed"], logs["feed"], env))
         feed_proc = procs[-1]
         procs.append(_start(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+            [sys.executable, "-m", "actions.server", "--actions", "actions", "--port", str(action_port)],
             logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"},  # rasa_sdk's only host setting
         ))
         procs.append(_start(
