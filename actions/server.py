@@ -28,7 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
-from profiles.settings import get_settings
+from profiles.settings import DEV_ACTION_SERVER_TOKEN, Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +59,27 @@ def require_secret(app: Sanic, secret: str) -> None:
         return response.json({"error": "wrong or missing Authorization: Bearer <ACTION_SERVER_TOKEN>"}, status=401)
 
 
+def secret_problem(settings: Settings) -> str | None:
+    """Why the configured secret must not be used (empty; the development default outside development),
+    or None."""
+    if not settings.action_server_token:
+        return "ACTION_SERVER_TOKEN is empty: set it to a random secret (e.g. `openssl rand -hex 32`)"
+    if settings.environment != "development" and settings.action_server_token == DEV_ACTION_SERVER_TOKEN:
+        return (f"ENVIRONMENT={settings.environment} but ACTION_SERVER_TOKEN is the development default: "
+                "set it to a random secret (e.g. `openssl rand -hex 32`)")
+    return None
+
+
 def create_app(action_executor: ActionExecutor, **options: Any) -> Sanic:
     """rasa-sdk's app (``create_app_for_serve`` with ``options``) behind :func:`require_secret`.
 
     Module-level so Sanic's worker processes can build it again (the secret is read in each one)."""
     app = create_app_for_serve(action_executor, **options)
-    require_secret(app, get_settings().action_server_token)
+    settings = get_settings()
+    problem = secret_problem(settings)
+    if problem:
+        raise ValueError(problem)
+    require_secret(app, settings.action_server_token)
     return app
 
 
@@ -77,11 +92,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.grpc:
         sys.exit("ERROR: the gRPC action server is not supported (no secret check): drop --grpc")
     try:
-        secret = get_settings().action_server_token
-        if not secret:
-            raise ValueError("ACTION_SERVER_TOKEN is empty: set it to a random secret")
-    except ValueError as exc:
-        sys.exit(f"ERROR: {exc}")
+        problem = secret_problem(get_settings())
+    except ValueError as exc:  # the settings' own checks (JWT_SECRET, RASA_TOKEN outside development)
+        problem = str(exc)
+    if problem:
+        sys.exit(f"ERROR: {problem}")
     utils.configure_colored_logging(args.loglevel)
     utils.configure_file_logging(logging.getLogger(APPLICATION_ROOT_LOGGER_NAME), args.log_file, args.loglevel,
                                  args.logging_config_file)

@@ -18,10 +18,10 @@ from actions.engagement import (
 from profiles import get_customer, has_marketing_consent, issue_token, last_offer_outcome
 from profiles.db import session_scope
 from profiles.models import HandoffRequest
+from profiles.sealing import seal_owner
 from profiles.settings import get_settings
 from recommender import registry, suggest_offer
 from recommender.train import train
-from profiles.sealing import seal_owner
 from tests.actions.conftest import SENDER, make_tracker, run_action, slots_of, texts
 
 

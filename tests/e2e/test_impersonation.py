@@ -8,6 +8,9 @@ The victim is a customer whose Telegram chat / Messenger PSID is linked in the C
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import time
 import uuid
 from decimal import Decimal
@@ -166,3 +169,19 @@ def test_rasa_passes_the_secret_so_real_conversations_still_work(live_stack: Any
     text = " ".join(live_stack.texts(sender, "what's my balance?", token=token))
     for account in list_accounts(16):
         assert account.masked_number in text
+
+
+def _production_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("ACTION_SERVER_TOKEN", "REDIS_URL", "HOST")}
+    return {**env, "ENVIRONMENT": "production", "JWT_SECRET": "j" * 40, "RASA_TOKEN": "r" * 40, **extra}
+
+
+def test_outside_development_the_default_or_no_secret_stops_the_action_server_and_run_sh(tmp_path: Any) -> None:
+    for extra in ({}, {"ACTION_SERVER_TOKEN": ""}):
+        done = subprocess.run([sys.executable, "-m", "actions.server", "--actions", "actions", "--port", "1"],
+                              cwd=ROOT, env=_production_env(**extra), capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0 and "ACTION_SERVER_TOKEN" in done.stderr, done.stderr[-2000:]
+    done = subprocess.run(["bash", "scripts/run.sh"], cwd=ROOT, env=_production_env(LOG_DIR=str(tmp_path)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "ACTION_SERVER_TOKEN" in done.stderr and "development default" in done.stderr
