@@ -6,14 +6,17 @@ import logging
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 
-from profiles import verify_token
+from profiles import conversation_ref, verify_token
 from profiles.errors import IdentityError
 from profiles.linking import MESSENGER_CHANNELS, linked_customer
+from profiles.sealing import seal, seal_owner, sealed_owner, unseal
 
 logger = logging.getLogger(__name__)
 
 TOKEN_KEY = "token"
+OWNER_SLOT = "owner"
 
 
 def message_token(tracker: Tracker) -> str | None:
@@ -46,17 +49,42 @@ def verified_customer(tracker: Tracker) -> int | None:
         return None
 
 
+def owner_slot(tracker: Tracker, customer_id: int | None) -> SlotSet:
+    """The event that makes ``customer_id`` the owner of what this conversation begins next (slot ``owner``,
+    sealed to this conversation: :mod:`profiles.sealing`), or clears it (``None``)."""
+    return SlotSet(OWNER_SLOT, None if customer_id is None else seal_owner(tracker.sender_id, customer_id))
+
+
+def slot_owner(tracker: Tracker) -> int | None:
+    """The customer the slot ``owner`` names, only if this action server sealed it in this conversation
+    (a plain or copied value, e.g. in a hand-made tracker, is no one)."""
+    return sealed_owner(tracker.sender_id, tracker.get_slot(OWNER_SLOT))
+
+
 def owning_customer(tracker: Tracker) -> int | None:
     """The verified customer of the latest message, only if it is the customer who started the current
-    form or received the current offer (slot ``owner``); otherwise ``None``.
+    form or received the current offer (slot ``owner``, sealed: :func:`slot_owner`); otherwise ``None``.
 
     A conversation id can be reused with another customer's token: a form or offer begun by one customer
     must never be completed as another.
     """
     customer_id = verified_customer(tracker)
-    if customer_id is None or tracker.get_slot("owner") != str(customer_id):
+    if customer_id is None or slot_owner(tracker) != customer_id:
         return None
     return customer_id
+
+
+def seal_for_conversation(tracker: Tracker, purpose: str, value: str) -> str:
+    """``value`` sealed to ``purpose`` and this conversation, for a slot that must prove the action server set
+    it here (e.g. a confirmation bound to what was confirmed: ``seal_for_conversation(t, "transfer",
+    f"{amount}|{source}|{target}")``)."""
+    return seal(purpose, tracker.sender_id, value)
+
+
+def unseal_in_conversation(tracker: Tracker, purpose: str, sealed: object) -> str | None:
+    """The value of :func:`seal_for_conversation` if it was sealed for ``purpose`` in this conversation,
+    else ``None``."""
+    return unseal(purpose, tracker.sender_id, sealed)
 
 
 def channel_of(tracker: Tracker) -> str:
@@ -66,7 +94,7 @@ def channel_of(tracker: Tracker) -> str:
 
 def actor_of(tracker: Tracker) -> str:
     """Who made a change, for the audit log: which customer, through the bot, on which channel and conversation."""
-    return f"customer {tracker.get_slot('owner') or '?'} via bot ({channel_of(tracker)}, conversation {tracker.sender_id})"[:100]
+    return f"customer {slot_owner(tracker) or '?'} via bot ({channel_of(tracker)}, conversation {conversation_ref(tracker.sender_id)})"[:100]
 
 
 def latest_text(tracker: Tracker) -> str:

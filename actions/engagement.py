@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import actor_of, channel_of, latest_intent, owning_customer, verified_customer
+from actions.context import actor_of, channel_of, latest_intent, owner_slot, owning_customer, verified_customer
 from profiles import (
     PRODUCT_IDS,
     create_handoff,
@@ -148,7 +148,7 @@ class ActionOfferProduct(Action):
         return [
             SlotSet("offered_product", offer.product),
             SlotSet("offer_made", True),
-            SlotSet("owner", str(customer_id)),
+            owner_slot(tracker, customer_id),
             SlotSet("resolved", None),
         ]
 

@@ -32,6 +32,7 @@ from actions.context import (
     latest_intent,
     latest_text,
     owning_customer,
+    slot_owner,
 )
 from actions.formtools import ANSWER_INTENTS, answering, asking_for, reset, resolved, yes_no
 from actions.parsing import AmountReading, match_account, match_payee, money, read_amount
@@ -430,11 +431,11 @@ class ActionSubmitTransfer(Action):
     def _outcome_after_error(tracker: Tracker, quote: dict[str, str] | None) -> str:
         """What to tell the customer after an unexpected error: whether the money moved, checked by key."""
         sorry = "Sorry, something went wrong on our side while making the transfer."
-        owner = tracker.get_slot("owner")
-        if quote is None or not str(owner).isdigit():
+        owner = slot_owner(tracker)
+        if quote is None or owner is None:
             return f"{sorry} No money was moved. Please start the transfer again."
         try:
-            made = find_transfer(int(str(owner)), quote["key"])
+            made = find_transfer(owner, quote["key"])
         except Exception as exc:  # noqa: BLE001 - the outcome stays unknown: say so
             log.error("could not check the transfer key after a failed submit: %s", type(exc).__name__)
             return (

@@ -8,12 +8,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import verified_customer
+from actions.context import owner_slot, verified_customer
 
 
 class ActionVerifyCustomer(Action):
     """Set ``verified`` from the signed token of the latest message (rules branch on it) and ``owner``, the
-    customer the form that follows belongs to."""
+    customer the form that follows belongs to (sealed to this conversation: a hand-made ``owner`` is no one)."""
 
     def name(self) -> str:
         return "action_verify_customer"
@@ -22,5 +22,5 @@ class ActionVerifyCustomer(Action):
         customer_id = verified_customer(tracker)
         return [
             SlotSet("verified", customer_id is not None),
-            SlotSet("owner", str(customer_id) if customer_id is not None else None),
+            owner_slot(tracker, customer_id),  # sealed to this conversation (actions.context.slot_owner)
         ]

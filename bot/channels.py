@@ -39,6 +39,15 @@ MAX_SENDER_LENGTH = 256
 # loop every conversation shares); the socket.io channel has the same limit.
 MAX_MESSAGE_CHARS = 5000
 MAX_BODY_BYTES = 64 * 1024
+# Telegram chat ids and Messenger PSIDs are (optionally negative) integers, and they are those channels' Rasa
+# sender ids: a REST or socket.io conversation under such an id would share that messenger user's tracker.
+MESSENGER_SHAPED_ID = re.compile(r"-?[0-9]+")
+
+
+def messenger_shaped(sender_id: str) -> bool:
+    """Is ``sender_id`` in the messengers' id space (digits, optional leading ``-``)? Such ids are refused on
+    the REST and socket.io channels, so a web conversation never shares a messenger user's tracker."""
+    return MESSENGER_SHAPED_ID.fullmatch(sender_id.strip()) is not None
 
 
 def _bad_request(error: str) -> HTTPResponse:
@@ -66,6 +75,8 @@ def validation_error(body: bytes) -> str | None:
         return "\"sender\" is required and must be a non-empty string"
     if len(sender) > MAX_SENDER_LENGTH:
         return f"\"sender\" must be at most {MAX_SENDER_LENGTH} characters"
+    if messenger_shaped(sender):
+        return "\"sender\" must not be only digits (that id space belongs to Telegram and Messenger): e.g. prefix it"
     if "message" not in payload or payload["message"] is None:
         return "\"message\" is required (a string)"
     if not isinstance(payload["message"], str):
@@ -84,11 +95,19 @@ class NovaRestInput(RestInput):
     Rasa's own channel answers 500 for an empty body, a JSON body that is not an object or metadata that is
     not an object, and passes a missing or non-string message on to the pipeline. Here each gets
     ``400 {"error": "..."}`` before anything reaches Rasa; valid requests are handled by RestInput as before.
+
+    Identity: every message is reported as channel ``rest`` (Rasa 3.6's RestInput takes ``input_channel``
+    from the body, so a client could claim ``telegram`` and be treated as the linked messenger user), and a
+    ``sender`` shaped like a messenger id (:func:`messenger_shaped`) is refused with 400.
     """
 
     @classmethod
     def name(cls) -> str:
         return "rest"
+
+    def _extract_input_channel(self, req: Request) -> str:
+        """Always ``rest``: the connector that received the message says which channel it came in on."""
+        return self.name()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         webhook = super().blueprint(on_new_message)

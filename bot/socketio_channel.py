@@ -69,8 +69,9 @@ ORIGINS_ENV = "WEB_CHAT_ORIGINS"
 MAX_SECRET_CHARS = 128
 MAX_MESSAGE_CHARS = 5000
 MAX_TOKEN_CHARS = 4096
-# A session id is the Rasa sender_id of the conversation: hex from uuid4 (ours) or any 8-64 safe characters.
-SESSION_ID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
+# A session id is the Rasa sender_id of the conversation: hex from uuid4 (ours) or any 8-64 safe characters,
+# but not only digits: that is the Telegram/Messenger sender id space (bot/channels.py messenger_shaped).
+SESSION_ID = re.compile(r"(?!-?[0-9]+$)[A-Za-z0-9_.:-]{8,64}")
 
 Origins = str | list[str]
 # Start of the error a push to a closed web chat page ends in; api/push.py (WEB_PAGE_CLOSED) matches it.
@@ -228,7 +229,7 @@ class NovaSocketIOInput(SocketIOInput):
             if session_id is not None and session_id != "" and (
                 not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id)
             ):
-                await refuse(sid, "\"session_id\" must be 8-64 letters, digits or _.:- (or absent for a new one)")
+                await refuse(sid, "\"session_id\" must be 8-64 letters, digits or _.:-, not only digits (or absent for a new one)")
                 return
             token = data.get("token")
             if token is not None and (not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS):

@@ -132,7 +132,8 @@ class WebSessions:
 
     async def start(self, subject: str) -> WebSession:
         """A new session for ``subject`` (the token's ``sub``, ``""`` anonymous), stored hashed."""
-        session = WebSession(uuid.uuid4().hex, secrets.token_urlsafe(32))
+        session = WebSession(f"w{uuid.uuid4().hex}",  # "w": never all digits (messenger ids)
+                              secrets.token_urlsafe(32))
         await self.store.put(session.session_id, digest(session.secret), subject)
         return session
 

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 DEV_RASA_TOKEN = "dev-rasa-token-change-me"
+DEV_ACTION_SERVER_TOKEN = "dev-action-server-token-change-me"
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,7 @@ class Settings(BaseSettings):
     Raises:
         ValueError: outside ``ENVIRONMENT=development`` when ``JWT_SECRET`` is still the development
             placeholder or shorter than 32 characters, or ``RASA_TOKEN`` is the development default.
+            (``ACTION_SERVER_TOKEN``'s default is refused by the action server itself: actions/server.py.)
     """
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
@@ -37,6 +39,9 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = DEV_RASA_TOKEN  # token of Rasa's HTTP API (--auth-token)
     action_server_url: str = "http://127.0.0.1:5055/webhook"
+    # The secret Rasa sends the action server (bot/endpoints*.yml: Authorization: Bearer ...); actions/server.py
+    # refuses every other call with 401.
+    action_server_token: str = DEV_ACTION_SERVER_TOKEN
     # Business limits (EUR). One place: profiles.transfers reads them.
     daily_transfer_limit: Decimal = Decimal("5000.00")
     # Offer frequency (recommender.offers): no re-offer of a product within offer_cooloff_days of an answer

@@ -9,7 +9,8 @@
 # (amqp://user:password@host:port/%2F). The feed consumer (python -m profiles.feed) reads the same broker.
 #
 # Environment: RASA_TOKEN (Rasa HTTP API token; a development default, refused unless ENVIRONMENT is
-# development), ACTION_PORT (5055), RASA_PORT (5005), API_PORT (8000), HOST (the address all three servers
+# development), ACTION_SERVER_TOKEN (the secret Rasa sends the action server: actions/server.py; same rule),
+# ACTION_PORT (5055), RASA_PORT (5005), API_PORT (8000), HOST (the address all three servers
 # listen on: 127.0.0.1, so only this machine can reach them; HOST=0.0.0.0 exposes them on every interface,
 # e.g. behind a reverse proxy or in a container), STARTUP_TIMEOUT (seconds per service, 300), LOG_DIR
 # (var/log; the previous run's logs are kept as *.log.1).
@@ -35,9 +36,12 @@ HOST="${HOST:-127.0.0.1}"
 case "$HOST" in 0.0.0.0|::|"[::]") LOCAL_HOST=127.0.0.1 ;; *) LOCAL_HOST="$HOST" ;; esac
 export ENVIRONMENT="${ENVIRONMENT:-development}"  # Rasa too: its socket.io channel refuses no-Origin clients outside development
 DEV_RASA_TOKEN="dev-rasa-token-change-me"
+DEV_ACTION_SERVER_TOKEN="dev-action-server-token-change-me"  # = profiles/settings.py DEV_ACTION_SERVER_TOKEN
 LOG_DIR="${LOG_DIR:-$ROOT/var/log}"
 RUN_DIR="$ROOT/var/run"
 export RASA_TOKEN="${RASA_TOKEN:-$DEV_RASA_TOKEN}"
+# The secret Rasa sends the action server (bot/endpoints*.yml); actions/server.py refuses calls without it.
+export ACTION_SERVER_TOKEN="${ACTION_SERVER_TOKEN:-$DEV_ACTION_SERVER_TOKEN}"
 # The API reaches Rasa's HTTP API here (erasure of tracker-store conversations, proactive push, web chat):
 # it must follow RASA_PORT/HOST, or the API would talk to another Rasa on the default port.
 export RASA_URL="http://$LOCAL_HOST:$RASA_PORT"
@@ -59,6 +63,10 @@ if [ "$ENVIRONMENT" != development ] && [ "$RASA_TOKEN" = "$DEV_RASA_TOKEN" ]; t
     die "ENVIRONMENT=$ENVIRONMENT but RASA_TOKEN is the development default: anyone could use Rasa's HTTP API; set RASA_TOKEN to a random secret (e.g. \`openssl rand -hex 32\`)"
 fi
 [ -n "$RASA_TOKEN" ] || die "RASA_TOKEN is empty: set it to a random secret"
+if [ "$ENVIRONMENT" != development ] && [ "$ACTION_SERVER_TOKEN" = "$DEV_ACTION_SERVER_TOKEN" ]; then
+    die "ENVIRONMENT=$ENVIRONMENT but ACTION_SERVER_TOKEN is the development default: anyone who reaches the action server could run actions as any customer; set ACTION_SERVER_TOKEN to a random secret (e.g. \`openssl rand -hex 32\`)"
+fi
+[ -n "$ACTION_SERVER_TOKEN" ] || die "ACTION_SERVER_TOKEN is empty: set it to a random secret"
 if [ "$ENVIRONMENT" != development ] && [ -n "${TELEGRAM_TOKEN:-}" ] && [ -z "${TELEGRAM_SECRET_TOKEN:-}" ]; then
     die "ENVIRONMENT=$ENVIRONMENT and TELEGRAM_TOKEN is set but TELEGRAM_SECRET_TOKEN is not: anyone could post fake Telegram updates to the webhook; set TELEGRAM_SECRET_TOKEN (1-256 of A-Za-z0-9_-, e.g. \`openssl rand -hex 32\`)"
 fi
@@ -207,8 +215,9 @@ echo "==> mode: $MODE"
 # Rasa publishes is missed; Rasa never waits on it.
 start "feed consumer" "$LOG_DIR/feed.log" "$PY" -m profiles.feed
 FEED_PID=${PIDS[-1]}
-# rasa_sdk has no host option: its Sanic server listens on $SANIC_HOST (default 0.0.0.0).
-start "action server" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT"
+# rasa_sdk's server behind the ACTION_SERVER_TOKEN check (actions/server.py). It has no host option: it
+# listens on $SANIC_HOST (default 0.0.0.0).
+start "action server" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" "$PY" -m actions.server --actions actions --port "$ACTION_PORT"
 ACTION_PID=${PIDS[-1]}
 start "Rasa server" "$LOG_DIR/rasa.log" "$RASA" run --enable-api --auth-token "$RASA_TOKEN" --cors '*' \
     -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -i "$HOST" -p "$RASA_PORT"

@@ -13,7 +13,8 @@ What each event becomes (all in the caller's transaction, so a batch is written 
 - a user message carrying a valid customer token (checked by ``profiles.identity.verify_token``, the same
   check the actions make), a user message on Telegram/Messenger from a messenger account linked to a
   customer (``profiles.linking.linked_customer``: there the sender id is the messenger's user id), or the
-  slot ``owner`` being set (``action_verify_customer`` sets it to the verified customer's id) ->
+  slot ``owner`` being set (``action_verify_customer`` sets it to the verified customer's id, sealed to the
+  conversation: ``profiles.sealing``; an unsealed value links nothing) ->
   :class:`~profiles.models.ConversationLink` ``sender_id -> customer``; the sender's earlier events without a
   customer are back-filled (customer id, and their timeline items below). A later valid token of another
   customer re-links the conversation from that event on; a message without a token does not unlink it, but a
@@ -51,6 +52,7 @@ from profiles.linking import linked_customer
 from profiles.masking import redact
 from profiles.models import ContactPoint, ConversationEvent, ConversationLink, Customer, Interaction, utcnow
 from profiles.schemas import PRODUCT_IDS
+from profiles.sealing import sealed_owner
 
 log = logging.getLogger(__name__)
 
@@ -215,16 +217,13 @@ def _token_customer(event: Mapping[str, Any]) -> int | None:
 
 
 def _owner_customer(session: Session, event: Mapping[str, Any]) -> int | None:
-    """The customer id the slot ``owner`` was set to, when it names an existing customer."""
+    """The customer id the slot ``owner`` was set to, when the action server sealed it for this conversation
+    (profiles.sealing: a plain or copied value names no one) and it names an existing customer."""
     if event.get("name") != OWNER_SLOT:
         return None
-    value = event.get("value")
-    if isinstance(value, bool) or value is None:
+    customer_id = sealed_owner(str(event.get("sender_id")), event.get("value"))
+    if customer_id is None:
         return None
-    text = str(value).strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 12:
-        return None
-    customer_id = int(text)
     return customer_id if session.get(Customer, customer_id) is not None else None
 
 

@@ -13,6 +13,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 ROOT = Path(__file__).resolve().parents[2]
+SENDER = "test-sender"  # every make_tracker conversation
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +64,17 @@ def make_tracker(
     channel: str = "rest",
     active_loop: str | None = None,
     history: list[dict[str, Any]] | None = None,
+    seal_owner: bool = True,
 ) -> Tracker:
-    """A tracker whose latest user message is ``text`` with ``intent`` (and a token in its metadata)."""
+    """A tracker whose latest user message is ``text`` with ``intent`` (and a token in its metadata).
+
+    A slot ``owner`` given as a customer id is sealed to the tracker's conversation, as the action server
+    itself sets it (profiles.sealing); ``seal_owner=False`` keeps it plain, as a hand-made tracker would."""
+    slots = dict(slots or {})
+    if seal_owner and isinstance(slots.get("owner"), str) and slots["owner"].isdigit():
+        from profiles.sealing import seal_owner as seal
+
+        slots["owner"] = seal(SENDER, int(slots["owner"]))
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": confidence},
@@ -73,8 +83,8 @@ def make_tracker(
     }
     events = [*(history or []), {"event": "user", "text": text, "parse_data": latest, "input_channel": channel}]
     return Tracker(
-        sender_id="test-sender",
-        slots=slots or {},
+        sender_id=SENDER,
+        slots=slots,
         latest_message=latest,
         events=events,
         paused=False,

@@ -18,10 +18,11 @@ from actions.engagement import (
 from profiles import get_customer, has_marketing_consent, issue_token, last_offer_outcome
 from profiles.db import session_scope
 from profiles.models import HandoffRequest
+from profiles.sealing import seal_owner
 from profiles.settings import get_settings
 from recommender import registry, suggest_offer
 from recommender.train import train
-from tests.actions.conftest import make_tracker, run_action, slots_of, texts
+from tests.actions.conftest import SENDER, make_tracker, run_action, slots_of, texts
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,8 @@ def test_offer_once_per_session_then_cooloff_after_decline(domain: dict[str, Any
     events, messages = run_action(
         ActionOfferProduct(), make_tracker("balance", "check_balance", token=token, slots={"resolved": True}), domain
     )
-    assert slots_of(events) == {"offered_product": product, "offer_made": True, "owner": str(cid), "resolved": None}
+    assert slots_of(events) == {"offered_product": product, "offer_made": True, "owner": seal_owner(SENDER, cid),
+                                "resolved": None}
     assert messages[0]["buttons"] and last_offer_outcome(cid, product)[0] == "shown"
 
     again = make_tracker("balance", "check_balance", token=token, slots={"offer_made": True, "resolved": True})

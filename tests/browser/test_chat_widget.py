@@ -229,7 +229,7 @@ def test_socketio_channel_refuses_foreign_origins_and_malformed_events(chat_site
     assert seen["foreign"].startswith("refused")
     assert "JSON object" in seen["bad_session_request"]["error"]
     assert "session_id" in seen["bad_session_id"]["error"]
-    assert re.fullmatch(r"[0-9a-f]{32}", seen["session"])
+    assert re.fullmatch(r"w[0-9a-f]{32}", seen["session"])
     assert "\"message\"" in seen["bad_message"]["error"]
     assert "session_id" in seen["no_session_id"]["error"]
     assert "metadata" in seen["bad_metadata"]["error"]

@@ -64,6 +64,7 @@ class LiveStack:
     rasa_token: str
     redis_url: str | None
     logs: dict[str, Path]
+    action_token: str = ""  # the secret Rasa sends the action server (ACTION_SERVER_TOKEN)
     rabbitmq_url: str | None = None
     event_queue: str | None = None
     events_db_url: str | None = None
@@ -245,6 +246,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
     database = _fresh_database(tmp)
     redis_url = os.environ.get("REDIS_URL") or None
     rasa_token = secrets.token_hex(16)
+    action_token = secrets.token_hex(16)  # ACTION_SERVER_TOKEN: the action server accepts only Rasa's calls
     action_port, rasa_port = _free_port(), _free_port()
     web_port = _free_port()  # for a page embedding the web chat widget (tests/browser): WEB_CHAT_ORIGINS below
     procs: list[subprocess.Popen[bytes]] = []
@@ -258,6 +260,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         TF_CPP_MIN_LOG_LEVEL="2",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         PYTHONUNBUFFERED="1",
+        ACTION_SERVER_TOKEN=action_token,  # bot/endpoints*.yml interpolate it; actions/server.py checks it
         WEB_CHAT_ORIGINS=f"http://127.0.0.1:{web_port}",  # bot/socketio_channel.py: browser origins accepted
     )
     # Telegram and Messenger channels on (bot/channels.py), their outbound calls to a local fake (tests/channels).
@@ -298,7 +301,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         procs.append(_start([sys.executable, "-m", "profiles.feed"], logs["feed"], env))
         feed_proc = procs[-1]
         procs.append(_start(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+            [sys.executable, "-m", "actions.server", "--actions", "actions", "--port", str(action_port)],
             logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"},  # rasa_sdk's only host setting
         ))
         procs.append(_start(
@@ -324,7 +327,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
 
         stack = LiveStack(
             rasa_url=rasa_url, action_url=action_url, database_url=database.url, rasa_token=rasa_token,
-            redis_url=redis_url, logs=logs, rabbitmq_url=rabbitmq_url, event_queue=event_queue,
+            redis_url=redis_url, logs=logs, action_token=action_token, rabbitmq_url=rabbitmq_url, event_queue=event_queue,
             events_db_url=events_db_url, web_port=web_port, messenger_cloud=messenger_cloud,
         )
         _STACK = stack

@@ -152,7 +152,8 @@ def test_redis_url_scheme_selects_tls_in_rasas_stores(url: str, connection: str)
         "    pool = store.red.connection_pool\n"
         "    print(pool.connection_class.__name__, pool.connection_kwargs['port'], pool.connection_kwargs['db'])\n"
     )
-    env = {**os.environ, **_redis_env(url), "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, **_redis_env(url), "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "ACTION_SERVER_TOKEN": "test"}  # the action endpoint's header interpolates it
     done = subprocess.run([str(RASA_PY), "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()[-2:]

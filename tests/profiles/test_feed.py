@@ -37,6 +37,7 @@ from profiles.models import (
     Interaction,
     utcnow,
 )
+from profiles.sealing import seal_owner
 from profiles.settings import get_settings
 from tests.profiles.conftest import Built
 
@@ -56,7 +57,7 @@ def captured(customer_id: int, *, tokens: bool = True) -> list[dict[str, Any]]:
                 else:
                     del holder["token"]
         if e["event"] == "slot" and e.get("name") == "owner" and e.get("value") == "1":
-            e["value"] = str(customer_id)
+            e["value"] = seal_owner(e["sender_id"], customer_id)  # as the action server sets it
     return events
 
 
@@ -199,9 +200,12 @@ def test_invalid_or_forged_identity_never_links(alice: Built) -> None:
         user_event("anon-2", "hello", token=issue_token(999_999)),  # no such customer
         {**user_event("anon-3", "x"), "event": "slot", "name": "owner", "value": "999999"},
         {**user_event("anon-4", "x"), "event": "slot", "name": "owner", "value": "-1"},
+        # an unsealed owner, and one sealed for another conversation (profiles.sealing)
+        {**user_event("anon-6", "x"), "event": "slot", "name": "owner", "value": str(alice.customer_id)},
+        {**user_event("anon-7", "x"), "event": "slot", "name": "owner", "value": seal_owner("anon-6", alice.customer_id)},
     ])
     assert rows(ConversationLink) == [] and rows(Interaction) == []
-    assert len(rows(ConversationEvent)) == 6  # all in the transcript store, none linked
+    assert len(rows(ConversationEvent)) == 8  # all in the transcript store, none linked
 
 
 def test_payloads_that_are_not_events_are_skipped_without_writing(db: Engine) -> None:
