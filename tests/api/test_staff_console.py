@@ -108,7 +108,7 @@ def test_pages_need_the_staff_role_and_same_origin_posts(client: TestClient) -> 
                       headers={**FORM, **bearer("staff"), **ORIGIN}, follow_redirects=False)
     assert "error=" in bad.headers["location"]
     client.post(f"/staff/conversations/{ref}/review", content="reviewed=1", headers={**FORM, **bearer("staff"), **ORIGIN})
-    after = client.get(f"/staff/conversations?reviewed=1&tag=wrong-intent", headers=bearer("staff"))
+    after = client.get("/staff/conversations?reviewed=1&tag=wrong-intent", headers=bearer("staff"))
     assert ref in after.text
     bulk = client.post("/staff/conversations/bulk", content="filter_channel=rest&action=assign&value=bruno",
                        headers={**FORM, **bearer("staff"), **ORIGIN}, follow_redirects=False)
