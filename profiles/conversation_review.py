@@ -246,13 +246,13 @@ def export_conversations(filters: ConversationFilters, *, staff: str, role: str)
                     .order_by(ConversationEvent.timestamp, ConversationEvent.id)):
                 messages[e.sender_id].append({"from": e.event_type, "at": e.timestamp.isoformat(),
                                               "text": redact_all(e.text or "")})
-    out = []
+    out: list[dict[str, Any]] = []
     for sender_id, s in rows:
         out.append({"ref": s.ref, "customer_id": s.customer_id, "channel": s.channel,
                     "started_at": s.started_at.isoformat(), "last_at": s.last_at.isoformat(), "turns": s.turns,
                     **s.flags, "tags": list(s.tags), "reviewed": s.reviewed, "assignee": s.assignee,
                     "messages": messages.get(sender_id, [])})
-    record_accesses(staff, role, [r["customer_id"] for r in out if r["customer_id"] is not None], "export",
+    record_accesses(staff, role, [s.customer_id for _, s in rows if s.customer_id is not None], "export",
                     f"conversation export of {len(out)}")
     return out
 
