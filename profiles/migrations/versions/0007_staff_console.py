@@ -1,7 +1,7 @@
 """staff console: conversation reviews, tags, notes, saved filters, unmask records, message full-text search
 
 Revision ID: 0007_staff_console
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03 17:10:00
 
 """
@@ -15,7 +15,7 @@ from profiles import conversation_search
 
 # revision identifiers, used by Alembic.
 revision: str = '0007_staff_console'
-down_revision: str | Sequence[str] | None = '0005'
+down_revision: str | Sequence[str] | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
