@@ -21,7 +21,17 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.docs_page import mount_docs
-from api.routes import campaigns, chat_page, customers, erasures, handoffs, health, recommendations, staff_pages
+from api.routes import (
+    campaigns,
+    chat_page,
+    customers,
+    erasures,
+    handoffs,
+    health,
+    recommendations,
+    staff_console,
+    staff_pages,
+)
 from profiles.errors import Conflict, IdentityError, InvalidInput, NotAllowed, NotFound, ProfileError
 
 MAX_BODY_BYTES: Final = 1_000_000  # 1 MB: the largest legitimate body (a 2,000-character note) is far smaller
@@ -141,6 +151,8 @@ def create_app() -> FastAPI:
     app.include_router(handoffs.router)
     app.include_router(customers.router)
     app.include_router(erasures.router)
+    app.include_router(staff_console.api)
+    app.include_router(staff_console.pages)  # before staff_pages: /staff/conversations/... are its own
     app.include_router(staff_pages.router)
     app.include_router(chat_page.router)
     app.include_router(campaigns.router)

@@ -61,3 +61,35 @@ def redact(text: str) -> str:
     """
     out = _IBAN.sub(_mask_iban, text[:_REDACT_INPUT_MAX])
     return _DIGIT_RUN.sub(lambda m: mask_number(m.group(0)), out)
+
+
+# E-mail addresses and phone numbers in free text (transcripts): 9 to 11 digits, optional leading +, single
+# spaces/dashes between digits (longer runs are masked above as account/card numbers).
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"(?<![\w+])\+?[0-9](?:[ -]?[0-9]){8,10}(?![0-9])")
+
+
+def mask_email(address: str) -> str:
+    """``'ana.silva@example.com'`` -> ``'a••••@example.com'`` (first character and domain kept)."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}{MASK}@{domain}" if domain else MASK
+
+
+def sensitive_values(text: str) -> list[str]:
+    """The e-mail addresses and phone numbers in ``text``, in order of appearance (what :func:`redact_all`
+    masks beyond :func:`redact`; card/IBAN numbers are already masked where texts are stored)."""
+    found = [(m.start(), m.group(0)) for m in _EMAIL.finditer(text[:_REDACT_INPUT_MAX])]
+    no_email = _EMAIL.sub(lambda m: " " * len(m.group(0)), text[:_REDACT_INPUT_MAX])
+    found += [(m.start(), m.group(0)) for m in _PHONE.finditer(no_email)]
+    return [value for _, value in sorted(found)]
+
+
+def redact_all(text: str, *, reveal: int | None = None) -> str:
+    """:func:`redact` plus e-mail addresses (``a••••@example.com``) and phone numbers (``•••• 5678``): the
+    transcript view's rule. ``reveal`` leaves the value with that index in :func:`sensitive_values` (of the
+    :func:`redact`-ed text) unmasked, every occurrence of it: an admin's audited unmask."""
+    out = redact(text)
+    values = sensitive_values(out)
+    shown = values[reveal] if reveal is not None and 0 <= reveal < len(values) else None
+    out = _EMAIL.sub(lambda m: m.group(0) if m.group(0) == shown else mask_email(m.group(0)), out)
+    return _PHONE.sub(lambda m: m.group(0) if m.group(0) == shown else mask_number(m.group(0)), out)

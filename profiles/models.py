@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -542,3 +543,85 @@ class ErasureConversation(Base):
     sender_id: Mapped[str] = mapped_column(String(128))
     erased_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class ConversationReview(Base):
+    """Staff review state of one conversation (Rasa ``sender_id``, never shown: staff see its opaque ref).
+
+    ``ref`` is ``profiles.conversations.conversation_ref(sender_id)``, kept so a ref finds its conversation
+    without hashing every sender id. A row exists once a conversation was opened or reviewed.
+    """
+
+    __tablename__ = "conversation_reviews"
+
+    sender_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(80))
+    reviewed_at: Mapped[datetime | None]
+    assignee: Mapped[str | None] = mapped_column(String(80), index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationTag(Base):
+    """One tag on a conversation (free text or one of ``profiles.conversation_review.STANDARD_TAGS``)."""
+
+    __tablename__ = "conversation_tags"
+    __table_args__ = (UniqueConstraint("sender_id", "tag"), Index("ix_conversation_tags_tag", "tag"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(128))
+    tag: Mapped[str] = mapped_column(String(40))
+    added_by: Mapped[str] = mapped_column(String(80))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationNote(Base):
+    """A staff note on a conversation (internal; masked like the transcript when shown or exported)."""
+
+    __tablename__ = "conversation_notes"
+    __table_args__ = (Index("ix_conversation_notes_sender", "sender_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(128))
+    staff: Mapped[str] = mapped_column(String(80))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SavedFilter(Base):
+    """A staff member's named inbox filter: ``query`` is the inbox's query string (``channel=rest&fallback=1``)."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("staff", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff: Mapped[str] = mapped_column(String(80), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    query: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationUnmask(Base):
+    """An admin showed one masked value of a transcript in full: who, which event and value, and why."""
+
+    __tablename__ = "conversation_unmasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(128), index=True)
+    event_id: Mapped[int] = mapped_column(Integer)  # no foreign key: the record outlives an erased transcript
+    item: Mapped[int] = mapped_column(Integer)
+    staff: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _install_search(target: Any, connection: Any, **_: Any) -> None:
+    from profiles.conversation_search import install  # noqa: PLC0415 - imports this module
+
+    install(connection)
+
+
+# Full-text search over message texts (FTS5 on SQLite, a GIN expression index on PostgreSQL): created with the
+# table by create_all, and by migration 0007 on an upgraded database.
+event.listen(ConversationEvent.__table__, "after_create", _install_search)

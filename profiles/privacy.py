@@ -2,7 +2,8 @@
 
 ``export_customer`` returns a JSON-able dict with one list of rows per table that references the customer:
 profile, consents, accounts, transactions, transfers, payees, cards, loans, insurance policies, contact points,
-interactions, conversation links, conversation events (the transcript store), scores, offer events, push
+interactions, conversation links, conversation events (the transcript store), the staff console's reviews,
+tags and notes of those conversations, scores, offer events, push
 deliveries, messenger link codes and linked messenger accounts, hand-off requests, audit rows about them and the
 staff reads of their record (access log). Values: datetimes ISO 8601 UTC, money as decimal strings (EUR), JSON
 columns as they are. Account, IBAN and card numbers are masked (last 4 digits, ``profiles.masking``): the one
@@ -32,7 +33,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Column, ColumnElement, MetaData, Table, create_engine, delete, inspect, or_, select
+from sqlalchemy import Column, ColumnElement, MetaData, Table, create_engine, delete, false, inspect, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -51,6 +52,9 @@ from profiles.models import (
     ContactPoint,
     ConversationEvent,
     ConversationLink,
+    ConversationNote,
+    ConversationReview,
+    ConversationTag,
     Customer,
     CustomerScore,
     Erasure,
@@ -150,6 +154,9 @@ def _selections(customer_id: int, senders: list[str]) -> dict[str, tuple[type[Ba
         condition: ColumnElement[bool] = model.customer_id == customer_id
         return or_(condition, model.sender_id.in_(senders)) if senders else condition
 
+    def by_sender(model: Any) -> ColumnElement[bool]:
+        return model.sender_id.in_(senders) if senders else false()
+
     return {
         "transactions": (Transaction, Transaction.account_id.in_(account_ids)),
         "transfers": (Transfer, or_(Transfer.customer_id == customer_id, Transfer.from_account_id.in_(account_ids),
@@ -164,6 +171,10 @@ def _selections(customer_id: int, senders: list[str]) -> dict[str, tuple[type[Ba
         "interactions": (Interaction, Interaction.customer_id == customer_id),
         "conversation_events": (ConversationEvent, by_customer_or_sender(ConversationEvent)),
         "conversation_links": (ConversationLink, ConversationLink.customer_id == customer_id),
+        # the staff console's review data about their conversations (tags, notes may hold personal data)
+        "conversation_reviews": (ConversationReview, by_sender(ConversationReview)),
+        "conversation_tags": (ConversationTag, by_sender(ConversationTag)),
+        "conversation_notes": (ConversationNote, by_sender(ConversationNote)),
         "customer_scores": (CustomerScore, CustomerScore.customer_id == customer_id),
         "offer_events": (OfferEvent, OfferEvent.customer_id == customer_id),
         "push_deliveries": (PushDelivery, by_customer_or_sender(PushDelivery)),
