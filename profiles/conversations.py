@@ -16,7 +16,6 @@ Reads are access-logged (``profiles.access``): ``conversations`` per linked cust
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from profiles.access import add_access, record_accesses
+from profiles.conversation_ref import HEX_DIGITS, PREFIX, conversation_ref
 from profiles.conversation_search import QUERY_MAX, matching_senders
 from profiles.db import session_scope
 from profiles.errors import InvalidInput, NotFound
@@ -40,10 +40,9 @@ from profiles.models import (
     CustomerScore,
     utcnow,
 )
-from profiles.settings import get_settings
 
-REF_PREFIX: Final = "c_"
-REF_LENGTH: Final = 2 + 24
+REF_PREFIX: Final = PREFIX  # one opaque-id rule: profiles/conversation_ref.py
+REF_LENGTH: Final = len(PREFIX) + HEX_DIGITS
 CHANNELS: Final = ("rest", "socketio", "telegram", "facebook")
 FLAGS: Final = ("handoff", "fallback", "form_abandoned", "transfer_done", "complaint")
 PER_PAGE_MAX: Final = 200
@@ -58,15 +57,6 @@ FLAG_RULES: Final[dict[str, ColumnElement[bool]]] = {
     "transfer_done": E.action_name == "action_submit_transfer",
     "complaint": E.intent == "complain",
 }
-
-
-def conversation_ref(sender_id: str) -> str:
-    """The opaque id staff see for a conversation: ``'c_'`` + 24 hex digits of HMAC-SHA256(secret, sender id).
-
-    Stable for a sender id and a secret (``JWT_SECRET``); the sender id cannot be read back from it.
-    """
-    key = hashlib.sha256(b"conversation-ref:" + get_settings().jwt_secret.encode()).digest()
-    return REF_PREFIX + hmac.new(key, sender_id.encode(), hashlib.sha256).hexdigest()[: REF_LENGTH - 2]
 
 
 # --------------------------------------------------------------------------------------------------- filters

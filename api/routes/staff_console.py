@@ -39,6 +39,7 @@ from api.deps import StaffDep
 from api.routes.staff_pages import FORM_MAX, PAGE_ROLES, SECURITY_HEADERS, STATIC, _authenticate, _error, _page
 from api.schemas import ErrorOut, ValidationErrorOut
 from profiles import StaffIdentity
+from profiles.conversation_ref import HEX_DIGITS, PREFIX
 from profiles.conversation_review import (
     BULK_ACTIONS,
     STANDARD_TAGS,
@@ -71,7 +72,7 @@ from profiles.errors import InvalidInput, NotAllowed, NotFound
 
 FLAG_LABELS: Final = {"handoff": "hand-off requested", "fallback": "fallback hit", "form_abandoned": "form abandoned",
                       "transfer_done": "transfer done", "complaint": "complaint"}
-REF_PATTERN: Final = r"^c_[0-9a-f]{24}$"
+REF_PATTERN: Final = rf"^{PREFIX}[0-9a-f]{{{HEX_DIGITS}}}$"
 
 
 # ------------------------------------------------------------------------------------------ origin (CSRF)

@@ -63,7 +63,7 @@ def test_api_transcript_review_and_export(client: TestClient) -> None:
     assert (user["intent"], user["confidence"]) == ("card_swallowed", 0.88)
     assert t["turns"][1]["buttons"] == ["Block a lost or stolen card"]
     assert client.get(f"/conversations/{ref}", headers=bearer("marketing")).status_code == 403
-    assert client.get("/conversations/c_" + "0" * 24, headers=bearer("staff")).status_code == 404
+    assert client.get("/conversations/c-" + "0" * 20, headers=bearer("staff")).status_code == 404
     assert client.get("/conversations/rest-a", headers=bearer("staff")).status_code == 422
     assert client.post(f"/conversations/{ref}/tags", json={"tag": "bad answer"}, headers=bearer("staff")).json()["tags"] == ["bad-answer"]
     assert client.post(f"/conversations/{ref}/tags", json={"tag": "<b>"}, headers=bearer("staff")).status_code == 422
@@ -94,7 +94,7 @@ def test_pages_need_the_staff_role_and_same_origin_posts(client: TestClient) -> 
     assert "tg-b" not in page.text
     assert client.get("/staff/conversations?min_confidence=x", headers=bearer("staff")).status_code == 422
     assert client.get(f"/staff/conversations/{ref}", headers=bearer("marketing")).status_code == 403
-    assert client.get("/staff/conversations/c_" + "1" * 24, headers=bearer("staff")).status_code == 404
+    assert client.get("/staff/conversations/c-" + "1" * 20, headers=bearer("staff")).status_code == 404
     transcript = client.get(f"/staff/conversations/{ref}", headers=bearer("staff"))
     assert "nlu_fallback" in transcript.text and "utter_fallback" in transcript.text
     for headers in ({}, {"Origin": "https://evil.example"}, {"Origin": "null"}):

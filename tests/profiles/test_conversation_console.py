@@ -33,6 +33,7 @@ from profiles.conversations import (
     parse_filters,
 )
 from profiles.db import session_scope
+from profiles.sealing import seal_owner
 from profiles.errors import InvalidInput, NotAllowed, NotFound
 from profiles.feed.translate import apply_event
 from profiles.models import AccessLog, ConversationEvent, ConversationUnmask
@@ -76,7 +77,7 @@ def inbox(db: Engine) -> Iterator[dict[str, str]]:
         _user("web-transfer", T0, "send 20 euros to mum", "transfer_money", 0.93, "socketio",
               [{"entity": "amount", "value": "20"}]),
         _action("web-transfer", T0 + 1, "action_verify_customer"),
-        _slot("web-transfer", T0 + 1.1, "owner", str(built.customer_id)),
+        _slot("web-transfer", T0 + 1.1, "owner", seal_owner("web-transfer", built.customer_id)),
         _action("web-transfer", T0 + 2, "action_submit_transfer"),
         _slot("web-transfer", T0 + 2.1, "amount", 20.0),
         _bot("web-transfer", T0 + 3, "Done: EUR 20.00 sent."),
@@ -163,7 +164,7 @@ def test_transcript_shows_intents_actions_slots_masked_and_is_access_logged(inbo
     assert [(r.staff, r.customer_id) for r in rows] == [("ana", int(inbox["customer_id"])), ("ana", None)]
     assert all("tg-" not in (r.detail or "") and "web-" not in (r.detail or "") for r in rows)
     with pytest.raises(NotFound):
-        get_transcript("c_" + "0" * 24, staff="ana", role="staff")
+        get_transcript("c-" + "0" * 20, staff="ana", role="staff")
     with pytest.raises(NotFound):
         get_transcript("rest-fallback", staff="ana", role="staff")  # a sender id is not a ref
 
@@ -187,7 +188,7 @@ def test_review_workflow_tags_notes_assign_reviewed(inbox: dict[str, str]) -> No
     assert t.summary.tags == ("bad-answer",) and t.summary.reviewed and t.summary.assignee == "bruno"
     assert t.notes[0].text == "Customer typed card •••• 1111 — check"
     with pytest.raises(NotFound):
-        add_tag("c_" + "1" * 24, "x", staff="ana")
+        add_tag("c-" + "1" * 20, "x", staff="ana")
 
 
 def test_bulk_actions_apply_to_the_filtered_list(inbox: dict[str, str]) -> None:
