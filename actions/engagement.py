@@ -10,14 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import actor_of, channel_of, latest_intent, owner_slot, owning_customer, verified_customer
-from profiles import (
-    PRODUCT_IDS,
-    create_handoff,
-    has_marketing_consent,
-    products_held,
-    record_offer,
-    set_marketing_consent,
-)
+from profiles import PRODUCT_IDS, create_handoff, record_offer, set_marketing_consent
 from profiles.errors import ProfileError
 
 logger = logging.getLogger(__name__)
@@ -71,8 +64,11 @@ LIFE_EVENT_PRODUCTS = {
 
 class ActionAcknowledgeLifeEvent(Action):
     """Acknowledge a stated life event (slot ``life_event``); mention the product it makes relevant only to a
-    verified customer who has opted in to marketing and does not hold it (an anonymous visitor or a customer
-    without consent gets the acknowledgement alone). The profile change is the feed's (profiles.feed)."""
+    verified customer the recommender's offer gate allows it for on this channel (``recommender.offer_gate``:
+    marketing consent on the channel, not held, age, credit record and band, cool-off). An anonymous visitor,
+    or a customer the gate refuses, gets the acknowledgement alone. The one-offer-a-day cap does not apply: the
+    mention answers what the customer just said, and records no offer event. The profile change is the
+    feed's (profiles.feed)."""
 
     def name(self) -> str:
         return "action_acknowledge_life_event"
@@ -84,10 +80,16 @@ class ActionAcknowledgeLifeEvent(Action):
         if product is None or customer_id is None:
             return []
         try:
-            if has_marketing_consent(customer_id) and product not in products_held(customer_id):
-                dispatcher.utter_message(response="utter_life_event_product")
+            from recommender import offer_gate  # the model is not needed, only the CRM reads
+
+            gate = offer_gate(customer_id, product, channel_of(tracker), frequency_cap=False)
         except ProfileError:
             logger.warning("life event: customer %s could not be read; no product mentioned", customer_id)
+            return []
+        if gate.eligible:
+            dispatcher.utter_message(response="utter_life_event_product")
+        else:
+            logger.info("life event: no %s mention for customer %s (%s)", product, customer_id, gate.reason)
         return []
 
 
@@ -116,8 +118,9 @@ class ActionHumanHandoff(Action):
 class ActionOfferProduct(Action):
     """After a resolved request, suggest at most one product per conversation session, when welcome.
 
-    The decision (consent, products held, eligibility, propensity threshold, 30-day cool-off after a
-    decline) is ``recommender.suggest_offer``'s; this action only asks once per session and records it.
+    The decision (consent on this chat's channel, products held, eligibility, propensity threshold, 30-day
+    cool-off after a decline, one a day) is ``recommender.suggest_offer``'s; this action only asks once per
+    session and records it.
     """
 
     def name(self) -> str:
@@ -134,7 +137,7 @@ class ActionOfferProduct(Action):
                 suggest_offer,  # the model loads on first use, not at action-server start
             )
 
-            offer = suggest_offer(customer_id)
+            offer = suggest_offer(customer_id, channel=channel_of(tracker))
         except Exception:  # a recommender failure must never break the conversation
             logger.exception("next-best-offer failed for customer %s", customer_id)
             return [SlotSet("resolved", None)]

@@ -13,11 +13,12 @@ so the conversation history shows the external intent and the bot's message, and
   also ``no_channel`` when the push went to a live web chat conversation whose page is no longer open: the
   web chat channel (``bot/socketio_channel.py``) refuses to send to a room no socket is in, Rasa answers 500
   with that error (``WEB_PAGE_CLOSED``) and stores nothing;
-- ``not_eligible`` (offers only, after an allowed decision): the recommender would not suggest this product
-  to this customer (``offer_ineligibility``: the bot's own rules, ``recommender.scoring.ineligibility`` —
-  products held, age, credit record and band, marketing consent — and ``recommender.offers.in_cooloff``: the
-  product was accepted or declined within ``offer_cooloff_days``, or shown within ``offer_reshow_days``);
-  nothing sent, the reason names the rule;
+- ``not_eligible`` (offers only, after an allowed decision): the recommender's one offer gate refuses this
+  product to this customer on this channel (``offer_ineligibility`` -> ``recommender.offers.offer_gate``, the
+  bot's own rules: marketing consent on the channel, products held, age, credit record and band, the product
+  accepted or declined within ``offer_cooloff_days`` or shown within ``offer_reshow_days``, any offer within
+  ``offer_reshow_days``: one a day); nothing sent, the reason names the rule. A delivered offer records a
+  ``shown`` offer event with its delivery row (``profiles.push.record_delivery``), so the gate sees it;
 - ``invalid``: an entity value outside its closed set (never sent: Rasa 3.6 answers malformed entities with a
   500, RasaHQ/rasa#11422), or an unknown customer id in a campaign;
 - ``channel_error``: Rasa unreachable or timing out, any non-200 answer (5xx included: the Telegram output
@@ -41,7 +42,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -60,8 +61,7 @@ from profiles.push import (
 )
 from profiles.schemas import PRODUCT_IDS
 from profiles.settings import get_settings
-from recommender.offers import customer_context, in_cooloff, offer_history
-from recommender.scoring import ineligibility
+from recommender.offers import offer_gate
 
 log = logging.getLogger(__name__)
 
@@ -130,32 +130,18 @@ def _bot_text_after(events: list[dict[str, Any]], intent: str) -> str | None:
     return "\n".join(t for t in texts if t) or None
 
 
-def offer_ineligibility(customer_id: int, product: str, *, now: datetime | None = None) -> str | None:
-    """Why the bot would not suggest ``product`` to ``customer_id`` at ``now`` (default: the current time), or
-    None if it would: the recommender's eligibility (``recommender.scoring.ineligibility``: marketing consent,
-    product already held, age, credit record and band, required products) and then its cool-off
-    (``recommender.offers.in_cooloff`` on the product's latest offer event: accepted/declined within
-    ``settings.offer_cooloff_days`` days, shown within ``settings.offer_reshow_days``). Read-only.
+def offer_ineligibility(customer_id: int, product: str, *, channel: str | None,
+                        now: datetime | None = None) -> str | None:
+    """Why the bot would not offer ``product`` to ``customer_id`` on ``channel`` at ``now`` (default: the
+    current time), prefixed by the product, or None if it would: the recommender's one offer gate
+    (``recommender.offers.offer_gate``: consent on the channel, eligibility, cool-off, one offer a day).
 
     Raises:
         NotFound: no such customer.
         KeyError: a product outside the catalogue (``check_message`` prevents it).
     """
-    moment = now or datetime.now(UTC)
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    ctx = customer_context(customer_id, now=moment)
-    consent = bool(getattr(ctx.customer, "marketing_consent", False))
-    why = ineligibility(product, ctx.customer, consent=consent, held=ctx.held, credit_band=ctx.credit_band)
-    if why is not None:
-        return f"{product}: {why}"
-    settings = get_settings()
-    window = timedelta(days=max(settings.offer_cooloff_days, settings.offer_reshow_days) + 1)
-    history = offer_history(customer_id, moment - window)
-    last = history.by_product.get(product)
-    if in_cooloff(last, moment, cooloff_days=settings.offer_cooloff_days, reshow_days=settings.offer_reshow_days):
-        assert last is not None
-        return f"{product}: {last[0]} on {last[1]:%Y-%m-%d}, cooling off"
-    return None
+    gate = offer_gate(customer_id, product, channel, now=now)
+    return None if gate.eligible else f"{product}: {gate.reason}"
 
 
 def trigger(client: httpx.Client, decision: PushDecision, message: PushMessage) -> tuple[str, str | None, str | None]:
@@ -211,7 +197,7 @@ def push_to_customer(
     reason: str | None
     refusal = None
     if decision.allowed and message.kind == "offer" and message.product is not None:
-        refusal = offer_ineligibility(customer_id, message.product, now=now)
+        refusal = offer_ineligibility(customer_id, message.product, channel=decision.channel, now=now)
     if refusal is not None:
         status, reason = "not_eligible", refusal
     elif decision.allowed:

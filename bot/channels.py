@@ -125,7 +125,7 @@ class NovaRestInput(RestInput):
 # --- Telegram and Facebook Messenger ------------------------------------------------------------------------
 
 #: A one-time link code as profiles/linking.py issues it (8 symbols without 0/O/1/I/L, optional separator).
-_CODE = r"[2-9A-HJ-NP-Za-hj-np-z]{4}[\s-]?[2-9A-HJ-NP-Za-hj-np-z]{4}"
+_CODE = r"[2-9A-HJKMNP-Za-hjkmnp-z]{4}[\s-]?[2-9A-HJKMNP-Za-hjkmnp-z]{4}"
 _BARE_CODE = re.compile(rf"\s*({_CODE})\s*")
 _LINK_CODE = re.compile(rf"\s*(?:link|code|link code)\s*:?\s*({_CODE})\s*", re.IGNORECASE)
 _START = re.compile(r"\s*/start(?:@\w+)?(?:\s+(\S+))?\s*", re.IGNORECASE)

@@ -53,18 +53,24 @@ def load_own_account(session: Session, customer_id: int, account_id: int, *, loc
     return account
 
 
+def load_accounts(session: Session, customer_id: int) -> list[AccountView]:
+    """The customer's accounts in the caller's session (no customer check): current first, then savings, then
+    term deposits (balances in EUR)."""
+    accounts = session.scalars(
+        select(Account).where(Account.customer_id == customer_id).order_by(_KIND_ORDER, Account.id)
+    )
+    return [account_view(a) for a in accounts]
+
+
 def list_accounts(customer_id: int) -> list[AccountView]:
-    """Return the customer's accounts: current first, then savings, then term deposits (balances in EUR).
+    """Return the customer's accounts (:func:`load_accounts`).
 
     Raises:
         NotFound: no such customer.
     """
     with session_scope() as session:
         load_customer(session, customer_id)
-        accounts = session.scalars(
-            select(Account).where(Account.customer_id == customer_id).order_by(_KIND_ORDER, Account.id)
-        )
-        return [account_view(a) for a in accounts]
+        return load_accounts(session, customer_id)
 
 
 def _as_utc(value: datetime | date, *, end_of_day: bool) -> datetime:

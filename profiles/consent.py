@@ -1,16 +1,25 @@
 """Consent per purpose and channel: the one place that records and answers it.
 
 A consent row is (purpose, channel) -> granted, with the time it was recorded (``updated_at``, UTC) and where
-(``source``: seed, web, telegram, staff_api ...). Channel ``all`` covers every channel; a row for one channel
-overrides it for that channel (``has_consent``). ``Customer.marketing_consent`` mirrors the row
-(marketing, all) for segment queries and the bot; it is kept in step here, in the same transaction.
+(``source``: seed, web, telegram, staff_api ...). The decision (:func:`decide_consent`, the one rule every
+caller uses: chat offers, the recommender, push, campaigns, the API) for purpose P on channel C is:
+
+1. the (P, C) row if one is recorded: a per-channel choice overrides ``all``, in both directions
+   ("all" granted + Telegram withdrawn = no marketing on Telegram; "all" withdrawn + Telegram granted =
+   marketing on Telegram only);
+2. else the (P, ``all``) row;
+3. else no consent (nothing recorded is a no).
+
+Callers name the channel as Rasa does (``socketio``, ``rest``, ``telegram``, ``facebook``) or as here;
+:func:`consent_channel` maps it. ``Customer.marketing_consent`` is derived: it mirrors the (marketing, all)
+row, kept in step here in the same transaction, for segment queries and the analyses only; no decision reads it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from sqlalchemy import select
@@ -87,31 +96,85 @@ def check_purpose_channel(purpose: str, channel: str) -> tuple[str, str]:
     return p, c
 
 
-def has_consent(customer_id: int, purpose: str, channel: str = ALL_CHANNELS) -> bool:
-    """True when the customer has granted ``purpose`` on ``channel``: that channel's row if recorded, else the
-    ``all`` row, else False (no consent without a record).
+#: Rasa input/output channel names -> consent channels (the REST webhook and the socket.io widget are the web).
+_RASA_CHANNELS: Final = {"socketio": "web", "rest": "web"}
+
+
+def consent_channel(channel: str | None) -> str:
+    """The consent channel (``CONSENT_CHANNELS``) of a channel as Rasa or a caller names it: ``socketio`` and
+    ``rest`` -> ``web``; a consent channel (``telegram``, ``facebook``, ``web`` ...) itself; anything else (no
+    channel, ``cmdline``) -> ``all`` (only the customer-wide row decides)."""
+    c = (channel or "").strip().lower()
+    c = _RASA_CHANNELS.get(c, c)
+    return c if c in CONSENT_CHANNELS else ALL_CHANNELS
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentDecision:
+    """The consent in force for ``purpose`` on ``channel``: ``granted``, decided by the row of channel
+    ``decided_by`` (``channel`` itself or ``all``; None: nothing recorded, no consent) recorded at
+    ``recorded_at`` (UTC; None when nothing is recorded)."""
+
+    purpose: str
+    channel: str
+    granted: bool
+    decided_by: str | None
+    recorded_at: datetime | None
+
+    @property
+    def reason(self) -> str:
+        """Why, for staff: e.g. ``no marketing consent on telegram``."""
+        return f"{'' if self.granted else 'no '}{self.purpose} consent on {self.channel}"
+
+
+def decide_consent(session: Session, customer_id: int, purpose: str, channel: str | None) -> ConsentDecision:
+    """The one consent rule (module docstring), in the caller's session; no customer check (an unknown
+    customer has no consent). ``channel`` goes through :func:`consent_channel`.
 
     Raises:
-        InvalidInput: unknown purpose or channel.
+        InvalidInput: unknown purpose.
+    """
+    purpose, channel = check_purpose_channel(purpose, consent_channel(channel))
+    rows = {r.channel: r for r in session.scalars(
+        select(Consent).where(Consent.customer_id == customer_id, Consent.purpose == purpose,
+                              Consent.channel.in_({channel, ALL_CHANNELS})))}
+    row = rows.get(channel) or rows.get(ALL_CHANNELS)
+    if row is None:
+        return ConsentDecision(purpose, channel, False, None, None)
+    at = row.updated_at if row.updated_at is None or row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+    return ConsentDecision(purpose, channel, row.granted, row.channel, at)
+
+
+def consent_decision(customer_id: int, purpose: str, channel: str | None = ALL_CHANNELS) -> ConsentDecision:
+    """:func:`decide_consent` in its own read-only session, for an existing customer.
+
+    Raises:
+        InvalidInput: unknown purpose.
         NotFound: no such customer.
     """
-    purpose, channel = check_purpose_channel(purpose, channel)
     with session_scope() as session:
         load_customer(session, customer_id)
-        rows = {r.channel: r.granted for r in session.scalars(
-            select(Consent).where(Consent.customer_id == customer_id, Consent.purpose == purpose,
-                                  Consent.channel.in_({channel, ALL_CHANNELS})))}
-    return rows.get(channel, rows.get(ALL_CHANNELS, False))
+        return decide_consent(session, customer_id, purpose, channel)
 
 
-def has_marketing_consent(customer_id: int) -> bool:
-    """True when the customer has opted in to marketing (offers may be shown/sent).
+def has_consent(customer_id: int, purpose: str, channel: str | None = ALL_CHANNELS) -> bool:
+    """True when the customer has granted ``purpose`` on ``channel`` (:func:`decide_consent`).
+
+    Raises:
+        InvalidInput: unknown purpose.
+        NotFound: no such customer.
+    """
+    return consent_decision(customer_id, purpose, channel).granted
+
+
+def has_marketing_consent(customer_id: int, channel: str | None = ALL_CHANNELS) -> bool:
+    """True when offers may be shown or sent to the customer on ``channel`` (default ``all``: the
+    customer-wide choice) — :func:`has_consent` for marketing.
 
     Raises:
         NotFound: no such customer.
     """
-    with session_scope() as session:
-        return load_customer(session, customer_id).marketing_consent
+    return has_consent(customer_id, MARKETING, channel)
 
 
 def apply_consent(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from profiles.audit import require_text
 from profiles.customers import load_customer
@@ -21,6 +23,32 @@ def _check_product(product: str) -> str:
     if product not in PRODUCT_IDS:
         raise InvalidInput("We don't offer that product.", field="product")
     return product
+
+
+def add_offer_event(
+    session: Session, customer_id: int, product: str, outcome: str, *, channel: str, now: datetime,
+    timeline: bool = True,
+) -> None:
+    """Add one offer event in the caller's transaction (checked already: ``product``, ``outcome``, ``channel``).
+
+    ``timeline`` also adds the ``offer`` Interaction (outbound when shown, inbound when answered); a pushed
+    offer has its own ``campaign_message`` item instead (``profiles.push.record_delivery``).
+    """
+    session.add(OfferEvent(customer_id=customer_id, product=product, outcome=outcome, channel=channel,
+                           created_at=now))
+    if not timeline:
+        return
+    title = product.replace("_", " ")
+    shown = outcome == "shown"
+    session.add(
+        Interaction(
+            customer_id=customer_id, kind="offer", channel=channel,
+            direction="outbound" if shown else "inbound",
+            summary=f"Offered the {title}" if shown else f"{outcome.capitalize()} the {title} offer",
+            actor="bot" if shown else f"customer:{customer_id}",
+            details={"product": product, "outcome": outcome}, occurred_at=now,
+        )
+    )
 
 
 def record_offer(customer_id: int, product: str, outcome: str, *, channel: str) -> None:
@@ -39,24 +67,53 @@ def record_offer(customer_id: int, product: str, outcome: str, *, channel: str) 
     channel = require_text(channel, "channel", 30)
     with session_scope(write=True) as session:
         load_customer(session, customer_id)
-        now = utcnow()
-        session.add(
-            OfferEvent(
-                customer_id=customer_id, product=product, outcome=outcome, channel=channel, created_at=now,
-            )
-        )
-        title = product.replace("_", " ")
-        shown = outcome == "shown"
-        session.add(
-            Interaction(
-                customer_id=customer_id, kind="offer", channel=channel,
-                direction="outbound" if shown else "inbound",
-                summary=f"Offered the {title}" if shown else f"{outcome.capitalize()} the {title} offer",
-                actor="bot" if shown else f"customer:{customer_id}",
-                details={"product": product, "outcome": outcome}, occurred_at=now,
-            )
-        )
+        add_offer_event(session, customer_id, product, outcome, channel=channel, now=utcnow())
     log.info("offer %s %s for customer %s", product, outcome, customer_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferHistory:
+    """The offer events the recommender's frequency rules read.
+
+    Attributes:
+        latest: the latest event of any product, ``(product, outcome, when)`` (UTC), or None.
+        by_product: product -> ``(outcome, when)`` of its latest event, for the events since the ``since``
+            given to :func:`load_offer_history` only (an older event cools nothing off).
+    """
+
+    latest: tuple[str, str, datetime] | None
+    by_product: dict[str, tuple[str, datetime]]
+
+
+_NEWEST = (OfferEvent.created_at.desc(), OfferEvent.id.desc())  # ties by id
+
+
+def _latest(session: Session, customer_id: int, product: str | None = None) -> tuple[str, str, datetime] | None:
+    stmt = select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at).where(
+        OfferEvent.customer_id == customer_id)
+    if product is not None:
+        stmt = stmt.where(OfferEvent.product == product)
+    row = session.execute(stmt.order_by(*_NEWEST).limit(1)).one_or_none()
+    return (row.product, row.outcome, _utc(row.created_at)) if row is not None else None
+
+
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def load_offer_history(session: Session, customer_id: int, since: datetime) -> OfferHistory:
+    """The customer's offer history in the caller's session (at most two indexed queries): the latest event,
+    and per product its latest event since ``since`` (aware; naive = UTC)."""
+    latest = _latest(session, customer_id)
+    by_product: dict[str, tuple[str, datetime]] = {}
+    if latest is not None and latest[2] >= _utc(since):
+        for row in session.execute(
+            select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
+            .where(OfferEvent.customer_id == customer_id, OfferEvent.created_at >= since)
+            .order_by(*_NEWEST)
+        ):
+            by_product.setdefault(row.product, (row.outcome, _utc(row.created_at)))
+    return OfferHistory(latest, by_product)
 
 
 def last_offer_outcome(customer_id: int, product: str) -> tuple[str, datetime] | None:
@@ -67,13 +124,8 @@ def last_offer_outcome(customer_id: int, product: str) -> tuple[str, datetime] |
     """
     _check_product(product)
     with session_scope() as session:
-        row = session.execute(
-            select(OfferEvent.outcome, OfferEvent.created_at)
-            .where(OfferEvent.customer_id == customer_id, OfferEvent.product == product)
-            .order_by(OfferEvent.created_at.desc(), OfferEvent.id.desc())
-            .limit(1)
-        ).one_or_none()
-        return (row.outcome, row.created_at) if row is not None else None
+        latest = _latest(session, customer_id, product)
+    return latest[1:] if latest is not None else None
 
 
 def latest_offer_event(customer_id: int) -> tuple[str, str, datetime] | None:
@@ -83,13 +135,7 @@ def latest_offer_event(customer_id: int) -> tuple[str, str, datetime] | None:
     events (None).
     """
     with session_scope() as session:
-        row = session.execute(
-            select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
-            .where(OfferEvent.customer_id == customer_id)
-            .order_by(OfferEvent.created_at.desc(), OfferEvent.id.desc())
-            .limit(1)
-        ).one_or_none()
-        return (row.product, row.outcome, row.created_at) if row is not None else None
+        return _latest(session, customer_id)
 
 
 def list_leads(limit: int = 100) -> list[LeadView]:

@@ -31,15 +31,11 @@ from profiles.customers import load_customer
 from profiles.db import session_scope
 from profiles.errors import Conflict, InvalidInput
 from profiles.models import Customer, Interaction, utcnow
+from profiles.schemas import EDUCATION, JOBS, MARITAL
 from profiles.seed import REGIONS
 
 log = logging.getLogger(__name__)
 
-# Categories of the UCI bank-marketing data the profiles are seeded from (and the analyses are trained on).
-JOBS: Final = ("admin.", "blue-collar", "entrepreneur", "housemaid", "management", "retired", "self-employed",
-               "services", "student", "technician", "unemployed", "unknown")
-MARITAL: Final = ("married", "single", "divorced")
-EDUCATION: Final = ("primary", "secondary", "tertiary", "unknown")
 REGION_NAMES: Final = tuple(name for name, _, _ in REGIONS)
 AGE_RANGE: Final = (18, 120)
 HOUSEHOLD_MAX: Final = 20

@@ -16,19 +16,20 @@ Rules, checked in this order for one customer (the first that fails names the st
    socket.io channel (``bot/socketio_channel.py``) refuses to send to a conversation no socket is in, which
    ``api/push.py`` reports as ``no_channel``. E-mail/SMS are outside this bot.
 2. **Consent** (``no_consent``): an offer is direct marketing: it needs the ``marketing`` consent on that
-   channel (the channel's own row, else the ``all`` row, else none: ``profiles.consent.has_consent``, the one
-   place for the rule; the web chat's consent channel is ``web``). A reminder is a service message under the customer's contract (statement ready, card
+   channel (the channel's own row, else the ``all`` row, else none: ``profiles.consent.decide_consent``, the
+   one place for the rule, which the bot and the recommender use too; the web chat's consent channel is ``web``). A reminder is a service message under the customer's contract (statement ready, card
    expiring, payment due): it needs no marketing consent. (A separate ``service`` opt-out purpose would go in
    ``profiles.consent.CONSENT_PURPOSES``; it does not exist today, so reminders are never ``no_consent``.)
 3. **Quiet hours** (``quiet_hours``): nothing is pushed from ``settings.quiet_hours_start`` (inclusive) to
    ``settings.quiet_hours_end`` (exclusive), hours of the local time in ``settings.push_timezone``; a window
    whose start is after its end runs across midnight (21..8 = 21:00-07:59); start == end = no quiet hours.
    The decision takes ``now`` so that callers and tests can pin the time.
-4. **Eligibility** (``not_eligible``, offers only): the same rules as the bot's own suggestion (products held,
-   age, credit record and band, marketing consent; and the offer cool-off after an accept/decline, or a recent
-   showing). Those are the recommender's (``recommender.scoring.ineligibility``, ``recommender.offers.in_cooloff``),
-   which this package may not import: ``api/push.py`` applies them after an allowed decision and records the
-   refusal here like the other statuses.
+4. **Eligibility** (``not_eligible``, offers only): the bot's own offer gate (``recommender.offers.offer_gate``:
+   marketing consent on the channel, products held, age, credit record and band, the cool-off after an
+   accept/decline or a recent showing, and at most one offer a day), which this package may not import:
+   ``api/push.py`` applies it after an allowed decision and records the refusal here like the other statuses.
+   A delivered offer is a ``shown`` offer event (written with its delivery row), so the cool-off and the daily
+   cap see pushes as they see the bot's suggestions.
 
 Message templates are a closed set (``REMINDER_TEMPLATES``; offers name a product of ``PRODUCT_IDS``): the bot's
 texts are responses in ``domain.yml`` (``utter_push_reminder`` / ``utter_push_offer``), chosen by the slots the
@@ -47,7 +48,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from profiles.audit import require_text
-from profiles.consent import MARKETING, has_consent
+from profiles.consent import MARKETING, consent_decision
 from profiles.customers import load_customer
 from profiles.db import get_engine, session_scope
 from profiles.errors import InvalidInput
@@ -60,6 +61,7 @@ from profiles.models import (
     PushDelivery,
     utcnow,
 )
+from profiles.offers import add_offer_event
 from profiles.schemas import PRODUCT_IDS
 from profiles.search import SearchQuery, build_search
 from profiles.settings import get_settings
@@ -218,11 +220,6 @@ def live_web_conversation(session: Session, customer_id: int, now: datetime) -> 
     return str(row.sender_id), at
 
 
-def consent_channel(channel: str) -> str:
-    """The ``profiles.consent`` channel of a push channel (``socketio`` -> ``web``; messengers keep their name)."""
-    return WEB_CONSENT_CHANNEL if channel == WEB_CHANNEL else channel
-
-
 def decide_push(customer_id: int, kind: str, *, now: datetime | None = None) -> PushDecision:
     """Decide whether ``customer_id`` may get a push of ``kind`` (reminder/offer) at ``now`` (default: the
     current time), and on which channel: a linked messenger account or a live web chat conversation (module
@@ -257,9 +254,10 @@ def decide_push(customer_id: int, kind: str, *, now: datetime | None = None) -> 
         return PushDecision(customer_id, "no_channel",
                             "no linked messenger account (telegram/facebook) and no web chat conversation with a "
                             f"message in the last {WEB_LIVE_MINUTES} min", None, None, first_name)
-    if k == "offer" and not has_consent(customer_id, MARKETING, consent_channel(channel)):
-        return PushDecision(customer_id, "no_consent", f"no marketing consent on {consent_channel(channel)}",
-                            channel, sender_id, first_name)
+    if k == "offer":
+        consent = consent_decision(customer_id, MARKETING, channel)
+        if not consent.granted:
+            return PushDecision(customer_id, "no_consent", consent.reason, channel, sender_id, first_name)
     if in_quiet_hours(moment):
         s = get_settings()
         return PushDecision(customer_id, "quiet_hours",
@@ -273,7 +271,8 @@ def record_delivery(
     sender_id: str | None = None, reason: str | None = None, text: str | None = None, now: datetime | None = None,
 ) -> DeliveryView:
     """Write one ``PushDelivery`` row (the outcome of one attempt) and, when ``status`` is ``delivered``, an
-    outbound ``campaign_message`` Interaction on the customer's timeline, in one transaction. ``text`` is the
+    outbound ``campaign_message`` Interaction on the customer's timeline and, for an offer, a ``shown`` offer
+    event on the delivery's channel (``profiles.offers``: the cool-off and the daily cap), in one transaction. ``text`` is the
     message as the bot sent it (the Interaction's summary; a generic one without it).
 
     ``customer_id`` may be None for an attempt refused before a customer was known (``invalid``); ``reason``
@@ -310,6 +309,10 @@ def record_delivery(
                 details={"campaign": message.campaign, "push_kind": message.kind, "template": message.template,
                          "product": message.product, "delivery_id": row.id},
             ))
+            if message.kind == "offer" and message.product is not None:
+                assert customer_id is not None and channel is not None  # checked above for delivered
+                add_offer_event(session, customer_id, message.product, "shown", channel=channel, now=at,
+                                timeline=False)
         view = _delivery_view(row)
     log.info("push %s to customer %s via %s: %s", message.campaign, customer_id, channel, status)
     return view

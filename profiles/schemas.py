@@ -20,6 +20,12 @@ PRODUCT_IDS: Final = (
     "personal_loan",
     "mortgage",
 )
+# Categories of the UCI bank-marketing data the profiles are seeded from: the values of the profile's job,
+# marital and education fields (profiles.profile_update checks them; recommender.features reads them).
+JOBS: Final = ("admin.", "blue-collar", "entrepreneur", "housemaid", "management", "retired", "self-employed",
+               "services", "student", "technician", "unemployed", "unknown")
+MARITAL: Final = ("married", "single", "divorced")
+EDUCATION: Final = ("primary", "secondary", "tertiary", "unknown")
 OfferOutcome = Literal["shown", "accepted", "declined"]
 OFFER_OUTCOMES: Final = ("shown", "accepted", "declined")
 CONTACT_FIELDS: Final = ("email", "phone", "address")

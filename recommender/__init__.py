@@ -1,7 +1,9 @@
 """Next-best-offer engine: calibrated per-product propensity models, eligibility, ranking and explanations.
 
-Public API (defined in :mod:`recommender.offers`): :func:`suggest_offer` (the bot's one suggestion),
-:func:`next_best_offers` (a ranked list, for staff and campaigns) and :class:`Offer`. Training:
+Public API (defined in :mod:`recommender.offers`): :func:`offer_gate` (may this product be offered to this
+customer on this channel now, or why not: the bot, the life-event reply, push and campaigns), :func:`suggest_offer`
+(the bot's one suggestion), :func:`next_best_offers` (a ranked list, for staff and campaigns), :class:`Offer`
+and :class:`Eligibility`. Training:
 ``python -m recommender.train``; evaluation: ``python -m recommender.evaluate``; registry:
 ``python -m recommender.registry list|promote VERSION|rollback|check``. Reads profiles/ and nothing else of ours.
 
@@ -14,9 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recommender.offers import Offer, next_best_offers, suggest_offer
+    from recommender.offers import Eligibility, Offer, next_best_offers, offer_gate, suggest_offer
 
-__all__ = ["Offer", "next_best_offers", "suggest_offer"]
+__all__ = ["Eligibility", "Offer", "next_best_offers", "offer_gate", "suggest_offer"]
 
 
 def __getattr__(name: str) -> Any:

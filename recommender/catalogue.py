@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from profiles.schemas import PRODUCT_IDS
+
 #: Credit bands (``CustomerScore.credit_band`` from the CRM analyses) under which no credit product is offered.
 HIGH_RISK_BANDS: frozenset[str] = frozenset({"d", "e", "high", "very_high", "very high"})
 
@@ -113,7 +115,9 @@ CATALOGUE: dict[str, Product] = {
     )
 }
 
-PRODUCT_IDS: tuple[str, ...] = tuple(CATALOGUE)
+# The catalogue ids are the CRM's (one definition: profiles.schemas.PRODUCT_IDS, docs/CONTRACTS.md).
+if tuple(CATALOGUE) != PRODUCT_IDS:  # pragma: no cover - a programming error caught at import
+    raise RuntimeError(f"catalogue {tuple(CATALOGUE)} differs from profiles.schemas.PRODUCT_IDS {PRODUCT_IDS}")
 
 
 def get_product(product_id: str) -> Product:

@@ -69,6 +69,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
+from profiles.schemas import EDUCATION, JOBS, MARITAL
+
 logger = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
@@ -96,24 +98,9 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri")
 
 #: The categories of the bank-marketing sources (bank-names.txt, bank-additional-names.txt) after mapping.
 CATEGORIES: Mapping[str, frozenset[str]] = {
-    "job": frozenset(
-        {
-            "admin.",
-            "blue-collar",
-            "entrepreneur",
-            "housemaid",
-            "management",
-            "retired",
-            "self-employed",
-            "services",
-            "student",
-            "technician",
-            "unemployed",
-            UNKNOWN,
-        }
-    ),
-    "marital": frozenset({"married", "single", "divorced", UNKNOWN}),
-    "education": frozenset({"primary", "secondary", "tertiary", UNKNOWN}),
+    "job": frozenset({*JOBS, UNKNOWN}),  # the profile's vocabularies: one definition, profiles.schemas
+    "marital": frozenset({*MARITAL, UNKNOWN}),
+    "education": frozenset({*EDUCATION, UNKNOWN}),
     "default": frozenset({"yes", "no", UNKNOWN}),
     "housing": frozenset({"yes", "no", UNKNOWN}),
     "loan": frozenset({"yes", "no", UNKNOWN}),

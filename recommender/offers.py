@@ -1,10 +1,14 @@
 """Next best offers: the eligible products a customer does not hold, ranked by expected value, with reasons.
 
-Each rule has one home: marketing consent, products held and offer history are read from ``profiles``;
-eligibility and scores from :mod:`recommender.scoring`; thresholds and values from :mod:`recommender.catalogue`;
-the reason from :mod:`recommender.explain`; the frequency rules (how soon a product, or any product, may be
-suggested again) are :func:`in_cooloff` and :func:`recently_suggested`, side by side below.
-:func:`next_best_offers` applies them all; :func:`suggest_offer` (the bot) is its first item.
+Each rule has one home: marketing consent on a channel (``profiles.consent.decide_consent``), products held,
+offer history and the credit band are read through ``profiles`` services; eligibility and scores from
+:mod:`recommender.scoring`; thresholds and values from :mod:`recommender.catalogue`; the reason from
+:mod:`recommender.explain`; the frequency rules (how soon a product, or any product, may be suggested again)
+are :func:`in_cooloff` and :func:`recently_suggested`, side by side below.
+
+:func:`offer_gate` (customer, product, channel, now -> eligible or the reason) is the one offer gate: the bot's
+suggestion, the life-event reply, the push API and campaigns ask it. :func:`next_best_offers` ranks the
+products that pass the same gate and their propensity threshold; :func:`suggest_offer` (the bot) is its first item.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
+from profiles.accounts import load_accounts
+from profiles.consent import ALL_CHANNELS, MARKETING, ConsentDecision, decide_consent
+from profiles.customers import customer_view, load_credit_band, load_customer, load_products_held
 from profiles.db import session_scope
-from profiles.models import CustomerScore
+from profiles.offers import OfferHistory, load_offer_history
 from profiles.schemas import AccountView
 from profiles.settings import get_settings
 from recommender.catalogue import get_product
 from recommender.explain import explain
 from recommender.features import CustomerContext
-from recommender.scoring import score_products
+from recommender.scoring import ineligibility, score_products
 
 logger = logging.getLogger(__name__)
 
@@ -110,163 +116,131 @@ def total_balance(accounts: Iterable[AccountView]) -> Decimal:
     return total
 
 
-def credit_band(customer_id: int) -> str | None:
-    """The CRM analyses' credit band of the customer (``CustomerScore.credit_band``), ``None`` if not scored.
-
-    A read of one column; to move to a ``profiles`` service when one exposes it. A database without the
-    scores table (created before the CRM analyses existed) reads as "not scored", with a warning.
-    """
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        with session_scope() as session:
-            band: str | None = session.scalar(
-                select(CustomerScore.credit_band).where(CustomerScore.customer_id == customer_id)
-            )
-    except SQLAlchemyError as exc:
-        logger.warning("credit band not read (%s); credit products rely on the default flag", type(exc).__name__)
-        return None
-    return band
-
-
-@dataclass(frozen=True)
-class OfferHistory:
-    """The offer events the frequency rules and the features read, from one database session.
-
-    Attributes:
-        latest: the latest event of any product, ``(product, outcome, when)`` (``profiles.latest_offer_event``),
-            or ``None``.
-        by_product: product → ``(outcome, when)`` of its latest event (``profiles.last_offer_outcome``), for
-            the events since ``since`` only: an older latest event cools nothing off (:func:`in_cooloff`).
-        credit_band: ``CustomerScore.credit_band`` (:func:`credit_band`), read in the same session.
-    """
-
-    latest: tuple[str, str, datetime] | None
-    by_product: dict[str, tuple[str, datetime]]
-    credit_band: str | None
-
-
-def offer_history(customer_id: int, since: datetime) -> OfferHistory:
-    """The customer's offer history and credit band in one read-only session (three indexed queries).
-
-    The same rows ``profiles.latest_offer_event`` / ``profiles.last_offer_outcome`` / :func:`credit_band`
-    read (``OfferEvent`` newest first, ties by id), in one session instead of one per product: the action
-    server's latency budget. ``since`` must reach back at least ``max(offer_cooloff_days, offer_reshow_days)``.
-    A database without the scores table reads as "no credit band" (warning in the log).
-    """
-    with session_scope() as session:
-        return _offer_history(session, customer_id, since)
-
-
-def _offer_history(session: Any, customer_id: int, since: datetime) -> OfferHistory:
-    """:func:`offer_history` in the caller's session (its last statement: see the credit band below)."""
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from profiles.models import OfferEvent
-
-    order = (OfferEvent.created_at.desc(), OfferEvent.id.desc())
-    first = session.execute(
-        select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
-        .where(OfferEvent.customer_id == customer_id)
-        .order_by(*order)
-        .limit(1)
-    ).one_or_none()
-    by_product: dict[str, tuple[str, datetime]] = {}
-    if first is not None and _aware(first.created_at) >= _aware(since):
-        for row in session.execute(
-            select(OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
-            .where(OfferEvent.customer_id == customer_id, OfferEvent.created_at >= since)
-            .order_by(*order)
-        ):
-            by_product.setdefault(row.product, (row.outcome, row.created_at))
-    band: str | None = None
-    try:  # last: on PostgreSQL a failed statement ends the transaction
-        band = session.scalar(select(CustomerScore.credit_band).where(CustomerScore.customer_id == customer_id))
-    except SQLAlchemyError as exc:
-        session.rollback()
-        logger.warning("credit band not read (%s); credit products rely on the default flag", type(exc).__name__)
-    latest = (first.product, first.outcome, first.created_at) if first is not None else None
-    return OfferHistory(latest, by_product, band)
-
-
 def customer_context(customer_id: int, *, now: datetime | None = None) -> CustomerContext:
     """Everything the recommender reads about one customer, in one read-only database session.
 
     The profile (``profiles.customers.customer_view``), the EUR balance of the accounts
-    (``profiles.accounts.account_view``), the products held, the latest offer event and the credit band: the
-    same values as ``profiles.get_customer``, ``list_accounts``, ``products_held``, ``latest_offer_event`` and
-    :func:`credit_band` (``tests/recommender/test_offers_db.py`` holds them equal), read in one session
-    instead of five: the action server's latency budget.
+    (``profiles.accounts.load_accounts``), the products held (``load_products_held``), the latest offer event
+    (``profiles.offers.load_offer_history``) and the credit band (``load_credit_band``): the same services
+    ``profiles.get_customer``, ``list_accounts``, ``products_held`` and ``latest_offer_event`` use
+    (``tests/recommender/test_offers_db.py`` holds them equal), in one session instead of five: the action
+    server's latency budget.
 
     Raises:
         profiles.errors.NotFound: no such customer.
     """
-    ctx, _history = _read(customer_id, now=now)
-    return ctx
+    return _read(customer_id, ALL_CHANNELS, now=now).ctx
 
 
-def _held(session: Any, customer_id: int, account_kinds: Iterable[str]) -> frozenset[str]:
-    """``profiles.products_held`` in the caller's session (the same three rules: accounts, credit card, loans)."""
-    from sqlalchemy import select
-
-    from profiles.customers import ACCOUNT_PRODUCTS
-    from profiles.models import Card, Loan
-
-    held = {ACCOUNT_PRODUCTS[k] for k in account_kinds}
-    has_credit = session.scalar(
-        select(Card.id).where(Card.customer_id == customer_id, Card.kind == "credit").limit(1)
-    )
-    if has_credit is not None:
-        held.add("credit_card")
-    held.update(session.scalars(select(Loan.kind).where(Loan.customer_id == customer_id).distinct()))
-    return frozenset(held)
+@dataclass(frozen=True)
+class _Snapshot:
+    ctx: CustomerContext
+    history: OfferHistory
+    consent: ConsentDecision
 
 
-def _read(customer_id: int, *, now: datetime | None = None) -> tuple[CustomerContext, OfferHistory]:
-    from sqlalchemy import select
-
-    from profiles.accounts import account_view
-    from profiles.customers import customer_view, load_customer
-    from profiles.models import Account
-
+def _read(customer_id: int, channel: str | None, *, now: datetime | None = None) -> _Snapshot:
     now = _aware(now or datetime.now(UTC))
     settings = get_settings()
     window = timedelta(days=max(settings.offer_cooloff_days, settings.offer_reshow_days) + 1)
     with session_scope() as session:
         customer = customer_view(load_customer(session, customer_id))  # NotFound for an unknown customer
-        accounts = list(session.scalars(select(Account).where(Account.customer_id == customer_id)))
-        balance = total_balance(account_view(a) for a in accounts)
-        held = _held(session, customer_id, {a.kind for a in accounts})
-        history = _offer_history(session, customer_id, now - window)  # last: it may end the transaction
-    ctx = CustomerContext(
-        customer=customer,
-        total_balance=balance,
-        held=held,
-        last_offer=history.latest,
-        credit_band=history.credit_band,
-        now=now,
-    )
-    return ctx, history
+        balance = total_balance(load_accounts(session, customer_id))
+        held = load_products_held(session, customer_id)
+        consent = decide_consent(session, customer_id, MARKETING, channel)
+        history = load_offer_history(session, customer_id, now - window)
+        band = load_credit_band(session, customer_id)  # last: it may end the transaction
+    ctx = CustomerContext(customer=customer, total_balance=balance, held=held, last_offer=history.latest,
+                          credit_band=band, now=now)
+    return _Snapshot(ctx, history, consent)
+
+
+def _refusal(product: str, snap: _Snapshot, *, frequency_cap: bool) -> str | None:
+    """The gate's rules in order (consent, eligibility, cool-off, daily cap); the first that refuses, or None."""
+    ctx = snap.ctx
+    if not snap.consent.granted:
+        return snap.consent.reason
+    why = ineligibility(product, ctx.customer, consent=True, held=ctx.held, credit_band=ctx.credit_band)
+    if why is not None:
+        return why
+    settings = get_settings()
+    last = snap.history.by_product.get(product)
+    if in_cooloff(last, ctx.now, cooloff_days=settings.offer_cooloff_days, reshow_days=settings.offer_reshow_days):
+        assert last is not None
+        return f"{last[0]} on {last[1]:%Y-%m-%d}, cooling off"
+    if frequency_cap and recently_suggested(ctx.last_offer, ctx.now, reshow_days=settings.offer_reshow_days):
+        assert ctx.last_offer is not None
+        return f"{ctx.last_offer[0]} {ctx.last_offer[1]} on {ctx.last_offer[2]:%Y-%m-%d}: at most one offer a day"
+    return None
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """The offer gate's answer for one customer, product and channel.
+
+    Attributes:
+        customer_id: the customer.
+        product: the catalogue id asked about.
+        channel: the consent channel the answer is for (``profiles.consent.consent_channel``).
+        reason: None when the product may be offered now; else why not, for staff (``no marketing consent on
+            telegram``, ``already held``, ``credit record not known to be clean``, ``credit band E``, ``declined
+            on 2025-01-02, cooling off``, ``... at most one offer a day``).
+    """
+
+    customer_id: int
+    product: str
+    channel: str
+    reason: str | None
+
+    @property
+    def eligible(self) -> bool:
+        """True when the product may be offered now."""
+        return self.reason is None
+
+
+def offer_gate(
+    customer_id: int, product: str, channel: str | None = ALL_CHANNELS, *, now: datetime | None = None,
+    frequency_cap: bool = True,
+) -> Eligibility:
+    """May ``product`` be offered to ``customer_id`` on ``channel`` at ``now``? The one offer gate, in order:
+
+    1. marketing consent on that channel (``profiles.consent.decide_consent``: the channel's row overrides
+       ``all``); ``channel`` as Rasa names it (``socketio``, ``telegram`` ...) or a consent channel;
+    2. eligibility (``scoring.ineligibility``: not held, age, credit record and band, required products);
+    3. the product's cool-off (:func:`in_cooloff`: accepted/declined within ``offer_cooloff_days``, shown
+       within ``offer_reshow_days``);
+    4. with ``frequency_cap`` (the bot's suggestion and pushes): no offer event of any product within
+       ``offer_reshow_days`` (:func:`recently_suggested`: at most one offer a day).
+
+    The propensity threshold is not part of it: it chooses *which* product to suggest (:func:`next_best_offers`),
+    not whether one named product may be offered. Read-only; one database session.
+
+    Raises:
+        profiles.errors.NotFound: no such customer.
+        KeyError: a product outside the catalogue.
+    """
+    get_product(product)
+    snap = _read(customer_id, channel, now=now)
+    return Eligibility(customer_id, product, snap.consent.channel, _refusal(product, snap, frequency_cap=frequency_cap))
 
 
 def next_best_offers(
-    customer_id: int, k: int = 3, *, now: datetime | None = None, frequency_cap: bool = True
+    customer_id: int, k: int = 3, *, channel: str | None = ALL_CHANNELS, now: datetime | None = None,
+    frequency_cap: bool = True,
 ) -> list[Offer]:
     """Up to ``k`` products to offer ``customer_id``, best expected value (propensity × value) first.
 
-    A product is listed when it is eligible (``scoring.is_eligible``: marketing consent, not held, age, credit
-    record and band, required products), its propensity reaches the catalogue threshold and it is not cooling
-    off (``in_cooloff`` on the product's latest offer event, :func:`offer_history`: accepted or declined within
-    ``settings.offer_cooloff_days``, shown within ``settings.offer_reshow_days``). With ``frequency_cap`` (the
-    default, as the bot uses it) the list is empty when the customer had any suggestion within
-    ``settings.offer_reshow_days`` (``recently_suggested``): at most one suggestion a day. Missing profile
-    attributes are imputed (``recommender.features``); they never raise. Read-only.
+    A product is listed when it passes :func:`offer_gate` on ``channel`` (marketing consent on that channel,
+    eligibility, cool-off and, with ``frequency_cap``, the one-offer-a-day rule) and its propensity reaches the
+    catalogue threshold. With ``frequency_cap`` (the default, as the bot uses it) the list is empty when the
+    customer had any suggestion within ``settings.offer_reshow_days``. Missing profile attributes are imputed
+    (``recommender.features``); they never raise. Read-only.
 
     Args:
         customer_id: a verified customer's id.
         k: how many offers at most (≥ 1).
+        channel: where the offer would be made (consent is per channel; default ``all``, the customer-wide
+            choice): a Rasa channel name (``telegram``, ``socketio`` ...) or a ``profiles.consent`` channel.
         now: the current time for the frequency rules (default: now, UTC).
         frequency_cap: apply the one-suggestion-a-day rule (staff views may pass ``False``).
 
@@ -276,19 +250,18 @@ def next_best_offers(
     """
     if k < 1:
         raise ValueError("k must be at least 1")
-    ctx, history = _read(customer_id, now=now)  # NotFound for an unknown customer
-    consent = bool(getattr(ctx.customer, "marketing_consent", False))  # the flag profiles.has_marketing_consent reads
-    if not consent:
+    snap = _read(customer_id, channel, now=now)  # NotFound for an unknown customer
+    ctx = snap.ctx
+    if not snap.consent.granted:
         return []
     settings = get_settings()
     if frequency_cap and recently_suggested(ctx.last_offer, ctx.now, reshow_days=settings.offer_reshow_days):
         return []
     offers: list[Offer] = []
-    for score in score_products(ctx, consent=consent):
+    for score in score_products(ctx, consent=True):
         if not score.passes:  # thresholds differ per product: a lower score may still pass its own
             continue
-        last = history.by_product.get(score.product)
-        if in_cooloff(last, ctx.now, cooloff_days=settings.offer_cooloff_days, reshow_days=settings.offer_reshow_days):
+        if _refusal(score.product, snap, frequency_cap=False) is not None:  # the daily cap was checked above
             continue
         why = explain(score.product, ctx)
         offers.append(
@@ -306,14 +279,18 @@ def next_best_offers(
     return offers
 
 
-def suggest_offer(customer_id: int, *, now: datetime | None = None) -> Offer | None:
-    """The one product to suggest to ``customer_id`` now (the first of :func:`next_best_offers`), or ``None``.
+def suggest_offer(
+    customer_id: int, *, channel: str | None = ALL_CHANNELS, now: datetime | None = None
+) -> Offer | None:
+    """The one product to suggest to ``customer_id`` on ``channel`` now (the first of :func:`next_best_offers`),
+    or ``None``.
 
-    ``None`` without marketing consent, within a day of any suggestion, or when no product passes every rule.
+    ``None`` without marketing consent on that channel, within a day of any suggestion, or when no product
+    passes every rule.
     Read-only: recording that the offer was shown is the caller's job (``profiles.record_offer``).
 
     Raises:
         profiles.errors.NotFound: no such customer.
     """
-    offers = next_best_offers(customer_id, 1, now=now)
+    offers = next_best_offers(customer_id, 1, channel=channel, now=now)
     return offers[0] if offers else None

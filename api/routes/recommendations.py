@@ -1,14 +1,17 @@
 """Next best offers for one customer, for staff and marketing: ``GET /customers/{id}/recommendations``.
 
 The same engine as the bot's proactive suggestion (``recommender.next_best_offers``; the bot takes its first item
-through ``suggest_offer``): eligibility (marketing consent, products held, age, credit record and band), the
-calibrated propensity models of the promoted registry version, ranking by expected value, the cool-off after an
-answer. The staff view skips only the one-suggestion-a-day frequency cap (``frequency_cap=False``). Read-only;
+through ``suggest_offer``): the one offer gate (``recommender.offer_gate``: marketing consent on ``channel``,
+products held, age, credit record and band, the cool-off after an answer), the calibrated propensity models of
+the promoted registry version, ranking by expected value. ``channel`` (default ``all``: the customer-wide
+choice) is the channel the offer would be made on: consent is per channel (``profiles.consent``), so the answer
+for ``channel=telegram`` is the bot's and the push API's on Telegram. The staff view skips only the
+one-suggestion-a-day frequency cap (``frequency_cap=False``). Read-only;
 the read of the customer's record is written to the access log (``profiles.access``, action
 ``recommendations``), as every customer read of this API.
 
 Roles: staff, marketing and admin (``api/deps.py`` ``SalesDep``). Errors: 401/403 token, 404 no such customer,
-422 a bad ``k``, an unknown ``product`` or a ``version`` that is not the promoted one (the message lists the
+422 a bad ``k``, an unknown ``product`` or ``channel``, or a ``version`` that is not the promoted one (the message lists the
 valid values).
 """
 
@@ -21,8 +24,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import SalesDep
 from api.schemas import ErrorOut, ValidationErrorOut
-from profiles import has_marketing_consent
 from profiles.access import record_access
+from profiles.consent import ALL_CHANNELS, CONSENT_CHANNELS, MARKETING, check_purpose_channel, has_marketing_consent
 from profiles.errors import InvalidInput
 from recommender import next_best_offers, registry
 from recommender.catalogue import CATALOGUE, PRODUCT_IDS
@@ -55,7 +58,8 @@ class RecommendationsOut(BaseModel):
 
     customer_id: int
     k: int
-    marketing_consent: bool
+    channel: str = Field(description="the consent channel the answer is for (all, web, telegram, facebook ...)")
+    marketing_consent: bool = Field(description="marketing consent on that channel (its own row, else 'all')")
     recommendations: list[RecommendationOut]
 
 
@@ -94,21 +98,27 @@ def recommendations(
     version: Annotated[
         str | None, Query(max_length=40, description="the model version you expect (422 unless it is promoted)")
     ] = None,
+    channel: Annotated[
+        str, Query(max_length=20, description=f"where the offer would be made: one of {', '.join(CONSENT_CHANNELS)}")
+    ] = ALL_CHANNELS,
 ) -> RecommendationsOut:
     """Up to ``k`` products to offer the customer now, best expected value first, each with its reason."""
     if product is not None and product not in CATALOGUE:
         raise InvalidInput(f"Unknown product {product!r}; valid: {', '.join(PRODUCT_IDS)}.", field="product")
+    _, channel = check_purpose_channel(MARKETING, channel)  # 422 names the field
     if version is not None:
         _check_version(version)
-    offers = next_best_offers(customer_id, MAX_K if product else k, frequency_cap=False)  # NotFound -> 404
+    offers = next_best_offers(customer_id, MAX_K if product else k, channel=channel,
+                              frequency_cap=False)  # NotFound -> 404
     if product is not None:
         offers = [o for o in offers if o.product == product][:k]
-    consent = has_marketing_consent(customer_id)
+    consent = has_marketing_consent(customer_id, channel)
     versions = _promoted_versions()
     record_access(staff.username, staff.role, customer_id, "recommendations", f"k={k}" + (f" product={product}" if product else ""))
     return RecommendationsOut(
         customer_id=customer_id,
         k=k,
+        channel=channel,
         marketing_consent=consent,
         recommendations=[
             RecommendationOut(

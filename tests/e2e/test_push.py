@@ -21,7 +21,7 @@ from api.main import app
 from api.push import trigger
 from profiles.consent import set_consent
 from profiles.db import session_scope
-from profiles.models import Customer, Interaction, MessengerLink, PushDelivery
+from profiles.models import Customer, Interaction, MessengerLink, OfferEvent, PushDelivery
 from profiles.push import PushDecision, PushMessage, check_message
 from profiles.settings import get_settings
 from profiles.staff import issue_staff_token
@@ -118,6 +118,14 @@ def test_offer_reaches_telegram_and_the_conversation(live_stack: LiveStack, clou
                                                    Interaction.kind == "campaign_message")).one()
         assert item.details is not None
         assert (item.direction, item.summary, item.details["delivery_id"]) == ("outbound", body["text"], row.id)
+        # the delivered offer is a shown offer event, written with its delivery row (issue 10) ...
+        shown = s.scalars(select(OfferEvent).where(OfferEvent.customer_id == cid)).one()
+        assert (shown.product, shown.outcome, shown.channel, shown.created_at) == (
+            "term_deposit", "shown", "telegram", row.created_at)
+    # ... so the offer gate's cool-off and daily cap see the push: a second one is not sent
+    again = api.post(f"/customers/{cid}/push", json=OFFER, headers=MARKETING).json()
+    assert again["status"] == "not_eligible" and "cooling off" in again["reason"], again
+    assert cloud.telegram_texts(chat_id) == [body["text"]]
 
 
 def test_reminder_reaches_messenger(live_stack: LiveStack, cloud: Any, api: TestClient) -> None:

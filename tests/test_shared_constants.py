@@ -1,0 +1,39 @@
+"""The bot's copies of constants shared with our packages (bot/ runs in the Rasa process and may not import
+them: shared/DESIGN.md) must equal the originals. bot/ needs Rasa's environment, so its source is read as text."""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from api.push import WEB_PAGE_CLOSED
+from profiles.linking import CODE_ALPHABET
+
+BOT = Path(__file__).resolve().parents[1] / "bot"
+
+
+def _constant(path: Path, name: str) -> str:
+    """The string value of the module-level ``name = "..."`` assignment in ``path``."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                assert isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+                return node.value.value
+    raise AssertionError(f"{name} not found in {path}")
+
+
+def test_the_bots_link_code_symbols_are_the_code_alphabet() -> None:
+    code = _constant(BOT / "channels.py", "_CODE")
+    symbol = re.compile(code.split("{", 1)[0])  # the first half's character class: one symbol
+    accepted = {c for c in string.printable if symbol.fullmatch(c)}
+    assert accepted == set(CODE_ALPHABET) | set(CODE_ALPHABET.lower())
+    assert re.compile(code).fullmatch(CODE_ALPHABET[:4] + "-" + CODE_ALPHABET[-4:])
+
+
+def test_the_bots_no_open_page_message_is_the_push_apis() -> None:
+    assert _constant(BOT / "socketio_channel.py", "NO_OPEN_PAGE") == WEB_PAGE_CLOSED
