@@ -181,7 +181,10 @@ def init_db() -> None:
             return
         if conn.dialect.name == "sqlite":
             _upgrade_sqlite_money_to_cents(conn)
-        tables = set(inspect(conn).get_table_names()) - {"alembic_version"}
+        from profiles.conversation_search import is_search_object  # import here: it needs the models loaded
+
+        # The staff console's full-text index (FTS5 table, not a model) outlives a drop_all: it is no "older schema"
+        tables = {t for t in inspect(conn).get_table_names() if t != "alembic_version" and not is_search_object(t, "table")}
         if current is None and not tables:
             Base.metadata.create_all(conn)
             command.stamp(_alembic_config(conn), head)
