@@ -244,8 +244,6 @@ wait_healthy "Rasa server" "$LOG_DIR/rasa.log" "$RASA_PID" \
     "http://$LOCAL_HOST:$RASA_PORT/status?token=$RASA_TOKEN" '"model_file":"[^"]'
 
 # --- how to chat -----------------------------------------------------------------------------------------
-# The demo customers' tokens, as `python -m profiles.seed --demo-tokens` prints them, without running the
-# import again (`make run` has just seeded; an empty database simply has no demo customers).
 # Messenger channels: on when their credentials are set (bot/channels.py reads them from this environment).
 MESSENGERS=""
 if [ -n "${TELEGRAM_TOKEN:-}" ]; then
@@ -257,13 +255,13 @@ if [ -n "${FACEBOOK_SECRET:-}" ] && [ -n "${FACEBOOK_PAGE_ACCESS_TOKEN:-}" ]; th
     MESSENGERS+="Messenger on (webhook /webhooks/facebook/webhook); "
 fi
 MESSENGERS="${MESSENGERS:-off (set TELEGRAM_TOKEN, or FACEBOOK_SECRET and FACEBOOK_PAGE_ACCESS_TOKEN: docs/MESSENGERS.md)}"
-TOKENS="$("$PY" -c 'from profiles.seed import demo_tokens
-for cid, name, token in demo_tokens(): print(f"{cid}\t{name}\t{token}")' 2>/dev/null || true)"
-FIRST_TOKEN="$(head -n1 <<<"$TOKENS" | cut -f3)"
+# The demo customers' and a staff token in development only; elsewhere no credential is printed
+# (profiles/demo.py, tested in tests/profiles/test_demo.py).
+CHAT_HELP="$("$PY" -m profiles.demo --api-port "$API_PORT" --rasa-port "$RASA_PORT" 2>/dev/null \
+    || echo ' (could not list the demo customers: see `.venv/bin/python -m profiles.demo`)')"
 # The Rasa token is printed only in development (its default value); elsewhere it is a secret.
 SHOWN_RASA_TOKEN='$RASA_TOKEN'
 [ "$ENVIRONMENT" = development ] && SHOWN_RASA_TOKEN="$RASA_TOKEN"
-STAFF_TOKEN="$("$PY" -m profiles.staff staff 2>/dev/null || echo '<run: .venv/bin/python -m profiles.staff staff>')"
 cat <<EOF
 
 ================================================================================================
@@ -272,28 +270,7 @@ cat <<EOF
  Messengers: $MESSENGERS
  Logs: ${LOG_DIR#"$ROOT"/}/{rasa,actions,api,feed}.log
 
- Chat as a demo customer over the REST channel:
-
-   curl -s -X POST http://localhost:$RASA_PORT/webhooks/rest/webhook -H 'Content-Type: application/json' \\
-     -d '{"sender": "demo-1", "message": "what is my balance?", "metadata": {"token": "${FIRST_TOKEN:-<token>}"}}'
-
- Without a token you are an anonymous visitor (FAQ answers only). Demo customer tokens (valid 24 h):
-EOF
-if [ -n "$TOKENS" ]; then
-    while IFS=$'\t' read -r cid name token; do printf '   %s  %s: %s\n' "$cid" "$name" "$token"; done <<<"$TOKENS"
-else
-    echo "   (none: the CRM has no demo customers yet; run \`make seed\`)"
-fi
-cat <<EOF
-
- Web chat: http://localhost:$API_PORT/chat  (as demo customer 1: http://localhost:$API_PORT/chat?demo_customer=1)
- API docs: http://localhost:$API_PORT/docs
- Staff pages (dashboard: segments, churn risk, CLV; a customer's 360 and timeline):
-   http://localhost:$API_PORT/staff  (sign in with the staff token below; docs/STAFF_PAGES.md)
- Staff token (role staff; \`.venv/bin/python -m profiles.staff marketing|admin\` for the others):
-   $STAFF_TOKEN
-   curl -s http://localhost:$API_PORT/customers/1 -H "Authorization: Bearer \$STAFF_TOKEN"    # customer 360
-   curl -s http://localhost:$API_PORT/handoffs -H "Authorization: Bearer \$STAFF_TOKEN"
+$CHAT_HELP
  Rasa HTTP API token: $SHOWN_RASA_TOKEN
    (e.g. curl -s "http://localhost:$RASA_PORT/conversations/demo-1/tracker?token=$SHOWN_RASA_TOKEN")
  Ctrl-C stops all four.
