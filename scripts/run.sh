@@ -50,6 +50,10 @@ export WEB_CHAT_ORIGINS="${WEB_CHAT_ORIGINS:-http://localhost:$API_PORT,http://1
 export RASA_TELEMETRY_ENABLED="${RASA_TELEMETRY_ENABLED:-false}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
+# Sanic's access log (Rasa, action server) would write URLs with Rasa's ?token= (LOG_LEVEL_LIBRARIES=INFO): off.
+export SANIC_ACCESS_LOG=false
+# Files and directories this run creates (var/, logs, SQLite databases and their -wal/-shm): owner only.
+umask 077
 
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 # A write to a closed stdout (`make run | tee log` after Ctrl-C killed tee) must fail like any other command,
@@ -222,7 +226,9 @@ ACTION_PID=${PIDS[-1]}
 start "Rasa server" "$LOG_DIR/rasa.log" "$RASA" run --enable-api --auth-token "$RASA_TOKEN" --cors '*' \
     -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -i "$HOST" -p "$RASA_PORT"
 RASA_PID=${PIDS[-1]}
-start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT"
+# api/logging.json: the access log has method, path and status only (no query string: e-mails, tokens).
+start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT" \
+    --log-config api/logging.json
 API_PID=${PIDS[-1]}
 
 # The consumer has no HTTP port: it is up once its log says it started (and it is still running).
