@@ -174,7 +174,7 @@ def test_erasure_finds_a_conversation_by_an_expired_token_and_leaves_nothing_in_
     response = api.delete(f"/customers/{EXPIRED_CUSTOMER}", headers=admin)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert [(c["sender_id"], c["erased"]) for c in body["conversations"]] == [(sender, True)], body
+    assert [(c["conversation"], c["erased"]) for c in body["conversations"]] == [(conversation_ref(sender), True)], body
     assert body["complete"] is True
 
     assert spoken(live_stack.tracker(sender)) == []
