@@ -9,6 +9,7 @@ a read-then-write unit of work never fails half way with "database is locked".
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +44,25 @@ _write_engine: Engine | None = None
 _sessionmaker: sessionmaker[Session] | None = None
 
 
+def private_sqlite_file(path: str | Path) -> Path:
+    """Make a SQLite database file owner-only before SQLite opens it: missing directories are created 0700, a
+    missing file is created empty with mode 0600, an existing one loses any group/other permission. SQLite
+    creates the ``-wal`` and ``-shm`` files with the database file's permissions, so they are 0600 too.
+    Returns the path. Raises OSError when the directory cannot be created."""
+    file = Path(path)
+    missing = [p for p in (file.parent, *file.parent.parents) if not p.exists()]
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for directory in missing:  # mkdir's mode is masked by the umask, and parents get the default mode
+        directory.chmod(0o700)
+    try:
+        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+        if file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+    except PermissionError:  # someone else's file: its mode is its owner's business
+        log.warning("cannot make %s owner-only", file.name)
+    return file
+
+
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -52,7 +72,7 @@ def _create_engine(url: str) -> Engine:
     if in_memory:
         kwargs["poolclass"] = StaticPool
     elif parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(parsed.database)  # 0600 (its -wal/-shm follow), new directories 0700
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

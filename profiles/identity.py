@@ -75,3 +75,20 @@ def verify_token(token: str | None) -> int:
         log.warning("token for unknown customer %s refused", customer_id)
         raise IdentityError(detail="unknown customer")
     return customer_id
+
+
+def token_subject(token: object) -> int | None:
+    """The customer id a genuine token names, *expired or not* (signature, algorithm and issuer verified; the
+    customer need not exist): for erasure, which must find every conversation that ever carried the customer's
+    identity. Never use it to authenticate (``verify_token`` does). None for anything else; never raises."""
+    if not isinstance(token, str) or not token:
+        return None
+    try:
+        claims = jwt.decode(token, get_settings().jwt_secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                            options={"verify_exp": False, "require": ["sub", "iss"]})
+    except jwt.InvalidTokenError:
+        return None
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or _SUBJECT.fullmatch(sub) is None or int(sub) > MAX_CUSTOMER_ID:
+        return None
+    return int(sub)

@@ -12,11 +12,14 @@ masking rule holds for exports too.
 ``erase_customer`` deletes all of it in one transaction (the customer row locked first, so nothing new can
 be linked to them meanwhile) and writes one audit row recording that the erasure happened: customer_id NULL,
 entity ``customer``, entity_id = the erased id, field ``erasure``, new_value = row counts only (no personal
-data). It returns the Rasa ``sender_id`` of every conversation linked to the customer (feed links and linked
-messenger accounts), so the caller can erase those conversations from Rasa's tracker store
+data). It returns the Rasa ``sender_id`` of every conversation that ever carried the customer's identity (feed
+links, linked messenger accounts, and any conversation with a user message whose token named them, expired or
+not: the feed records that subject, ``profiles.identity.token_subject``; events not consumed yet are searched in
+the broker's table), so the caller can erase those conversations from Rasa's tracker store
 (``api/rasa_client.py``); ``erase_broker_events`` removes any of their events the feed has not consumed yet from
 the embedded SQL event broker's table. The access log is kept (it records staff reads, not customer data, and
-must outlive the erasure).
+must outlive the erasure). ``compact_after_erasure`` then VACUUMs the SQLite files (CRM, events) and truncates
+their WAL, so the erased values are not left in free pages or WAL frames.
 
 The erasure itself is recorded without personal data (``profiles.models.Erasure``: customer id, seed source row,
 actor, when; one ``ErasureConversation`` per sender id) in the same transaction as the deletion: the seed never
@@ -26,21 +29,38 @@ re-imports an erased source row, and the tracker-store conversations can be retr
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Column, ColumnElement, MetaData, Table, create_engine, delete, false, inspect, or_, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    delete,
+    false,
+    inspect,
+    or_,
+    select,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from profiles.audit import record_audit, require_text
 from profiles.customers import load_customer
-from profiles.db import session_scope
+from profiles.db import get_engine, session_scope
 from profiles.errors import NotFound
+from profiles.feed.translate import TOKEN_SUBJECT_KEY
+from profiles.identity import token_subject
 from profiles.masking import mask_number
 from profiles.models import (
     AccessLog,
@@ -79,6 +99,8 @@ log = logging.getLogger(__name__)
 EXPORT_FORMAT: Final = "atlantic-bank-customer-export/1"
 # Columns holding account, IBAN or card numbers: exported masked.
 _MASKED: Final = {("accounts", "number"), ("payees", "iban"), ("cards", "number")}
+COMPACT_ATTEMPTS: Final = 10
+COMPACT_BUSY_MS: Final = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +160,17 @@ def _row(obj: Base) -> dict[str, Any]:
     return {c.name: _value(table.name, c.name, getattr(obj, c.key)) for c in table.columns}
 
 
-def _senders(session: Session, customer_id: int) -> list[str]:
-    """The customer's conversations (Rasa sender ids): those the feed linked to them, and their linked messenger
-    accounts (a messenger's user id is the conversation's sender id)."""
+def _senders(session: Session, customer_id: int, extra: Iterable[str] = ()) -> list[str]:
+    """Every conversation (Rasa sender id) that ever carried the customer's identity: those the feed linked to
+    them, their linked messenger accounts (a messenger's user id is the conversation's sender id), those with a
+    stored user event whose token named them, expired or not (``TOKEN_SUBJECT_KEY``, set by the feed), and
+    ``extra`` (found in the event broker's table: ``broker_senders``)."""
     linked = session.scalars(select(ConversationLink.sender_id).where(ConversationLink.customer_id == customer_id))
     messengers = session.scalars(select(MessengerLink.external_id).where(MessengerLink.customer_id == customer_id))
-    return sorted({*linked, *messengers})
+    named = session.scalars(select(ConversationEvent.sender_id).distinct().where(
+        ConversationEvent.event_type == "user",
+        ConversationEvent.data[TOKEN_SUBJECT_KEY].as_string() == str(customer_id)))
+    return sorted({*linked, *messengers, *named, *extra})
 
 
 def _selections(customer_id: int, senders: list[str]) -> dict[str, tuple[type[Base], ColumnElement[bool]]]:
@@ -226,7 +253,7 @@ def erase_customer(customer_id: int, *, actor: str, channel: str = "staff_api") 
     channel = require_text(channel, "channel", 30)
     with session_scope(write=True) as session:
         source_row = load_customer(session, customer_id, lock=True).source_row
-        senders = _senders(session, customer_id)
+        senders = _senders(session, customer_id, broker_senders(customer_id))
         deleted: dict[str, int] = {}
         for name, (model, where) in _selections(customer_id, senders).items():
             result = session.execute(delete(model).where(where).execution_options(synchronize_session=False))
@@ -319,6 +346,85 @@ def record_conversation_outcomes(erasure_id: int, outcomes: Iterable[tuple[str, 
         return _erasure_view(session, erasure)
 
 
+def _events_engine() -> Engine | None:
+    """An engine on the embedded SQL event broker's database, or None (RabbitMQ broker, or no file yet)."""
+    settings = get_settings()
+    if settings.rabbitmq_url:
+        return None
+    url = settings.events_db_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    return create_engine(url)
+
+
+def broker_senders(customer_id: int) -> set[str]:
+    """Sender ids of events still in the embedded SQL event broker's table (not consumed by the feed yet) whose
+    user message carried a genuine token naming the customer, expired or not. Empty on RabbitMQ or when the
+    table is unreadable (logged)."""
+    engine = _events_engine()
+    if engine is None:
+        return set()
+    found: set[str] = set()
+    try:
+        if not inspect(engine).has_table("events"):
+            return found
+        events = Table("events", MetaData(), Column("sender_id"), Column("data"))
+        with engine.connect() as conn:
+            for sender, data in conn.execute(select(events.c.sender_id, events.c.data)
+                                             .where(events.c.data.like('%"token"%'))):
+                try:
+                    metadata = json.loads(data).get("metadata")
+                except (TypeError, ValueError, AttributeError):
+                    continue
+                if isinstance(metadata, dict) and token_subject(metadata.get("token")) == customer_id:
+                    found.add(str(sender))
+    except SQLAlchemyError:
+        log.warning("erasure: could not read the event broker table for tokens")
+    finally:
+        engine.dispose()
+    return found
+
+
+def _compact(engine: Engine, label: str) -> bool:
+    """VACUUM a SQLite file and truncate its WAL, so erased values are in neither (deleted rows otherwise stay in
+    free pages and WAL frames). Retries while another process holds a read snapshot. False if it could not."""
+    for _ in range(COMPACT_ATTEMPTS):
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={COMPACT_BUSY_MS}")
+            cursor.execute("VACUUM")
+            busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+            if busy is None or not busy[0]:
+                return True
+        except Exception as exc:  # noqa: BLE001 - sqlite3.OperationalError (locked) among others: retry
+            log.info("erasure: compacting the %s database failed once (%s)", label, type(exc).__name__)
+        finally:
+            raw.close()
+        time.sleep(0.2)
+    log.warning("erasure: the %s database could not be vacuumed and checkpointed", label)
+    return False
+
+
+def compact_after_erasure() -> dict[str, bool]:
+    """On SQLite, VACUUM and checkpoint (TRUNCATE) the CRM database and the embedded event broker's database
+    after an erasure: ``{"crm": done, "events": done}`` for those that are SQLite files (nothing on
+    PostgreSQL/RabbitMQ, whose storage reclaims deleted rows itself)."""
+    out: dict[str, bool] = {}
+    crm = get_engine()
+    if crm.dialect.name == "sqlite" and crm.url.database not in (None, "", ":memory:"):
+        out["crm"] = _compact(crm, "CRM")
+    events = _events_engine()
+    if events is not None:
+        try:
+            if events.dialect.name == "sqlite":
+                out["events"] = _compact(events, "events")
+        finally:
+            events.dispose()
+    return out
+
+
 def erase_broker_events(sender_ids: Iterable[str]) -> int | None:
     """Delete the conversations' rows from the embedded SQL event broker (``settings.events_db_url``, Rasa's
     ``events`` table): the feed consumes that table as a queue, so these are events not yet in the CRM, which
@@ -329,16 +435,9 @@ def erase_broker_events(sender_ids: Iterable[str]) -> int | None:
         sqlalchemy.exc.SQLAlchemyError: the events database is unreachable or refused the delete.
     """
     senders = list(dict.fromkeys(sender_ids))
-    settings = get_settings()
-    if not senders or settings.rabbitmq_url:
+    engine = _events_engine() if senders else None
+    if engine is None:
         return None
-    url = settings.events_db_url
-    if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        if not Path(url.removeprefix("sqlite:///")).exists():
-            return None
-    engine = create_engine(url)
     try:
         if not inspect(engine).has_table("events"):
             return None

@@ -15,7 +15,7 @@ payments over the 60 days before ``--as-of``, ~60% marketing consent) is synthet
 already imported (by ``customers.source_row``) are skipped, so running it twice gives the same database; so
 are rows of erased customers (``erasures.source_row``): an erasure is never undone by a later seed.
 
-``--demo-tokens`` only prints the demo customers' tokens (it imports nothing).
+``--demo-tokens`` only prints the demo customers' tokens (it imports nothing; development only, ``profiles.demo``).
 
 Customers 1..5 are demo customers: each has a current account with at least 1,000 EUR, a savings account,
 at least one payee and an active debit card; 1..3 have a credit card; 1 and 2 have marketing consent and no
@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from profiles.db import get_engine, init_db, session_scope
-from profiles.identity import issue_token
+from profiles.demo import DEMO_CUSTOMERS, DemoDisabled, demo_tokens
 from profiles.models import (
     Account,
     Base,
@@ -60,8 +60,6 @@ from profiles.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-DEMO_CUSTOMERS = (1, 2, 3, 4, 5)
-DEMO_TOKEN_TTL_MINUTES = 24 * 60
 CHUNK = 2000
 BANK_CODE = "0999"  # fictitious bank code of "Atlantic Bank"
 OTHER_BANKS = ("0033", "0007", "0010", "0036", "0018", "0269", "0079")
@@ -360,17 +358,6 @@ def seed(
     return report
 
 
-def demo_tokens(ttl_minutes: int = DEMO_TOKEN_TTL_MINUTES) -> list[tuple[int, str, str]]:
-    """Return ``(id, full name, token)`` for each demo customer present in the database."""
-    with session_scope() as session:
-        found = session.execute(
-            select(Customer.id, Customer.first_name, Customer.last_name)
-            .where(Customer.id.in_(DEMO_CUSTOMERS))
-            .order_by(Customer.id)
-        ).all()
-    return [(r.id, f"{r.first_name} {r.last_name}", issue_token(r.id, ttl_minutes)) for r in found]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profiles.seed", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="import only the first N rows")
@@ -385,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo_tokens:
         try:
             tokens = demo_tokens()
+        except DemoDisabled as exc:
+            print(f"seed: {exc} (demo customers exist only in development)", file=sys.stderr)
+            return 1
         except SQLAlchemyError:  # no database or no schema yet
             tokens = []
         for cid, name, token in tokens:

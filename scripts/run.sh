@@ -50,6 +50,10 @@ export WEB_CHAT_ORIGINS="${WEB_CHAT_ORIGINS:-http://localhost:$API_PORT,http://1
 export RASA_TELEMETRY_ENABLED="${RASA_TELEMETRY_ENABLED:-false}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
+# Sanic's access log (Rasa, action server) would write URLs with Rasa's ?token= (LOG_LEVEL_LIBRARIES=INFO): off.
+export SANIC_ACCESS_LOG=false
+# Files and directories this run creates (var/, logs, SQLite databases and their -wal/-shm): owner only.
+umask 077
 
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 # A write to a closed stdout (`make run | tee log` after Ctrl-C killed tee) must fail like any other command,
@@ -222,7 +226,9 @@ ACTION_PID=${PIDS[-1]}
 start "Rasa server" "$LOG_DIR/rasa.log" "$RASA" run --enable-api --auth-token "$RASA_TOKEN" --cors '*' \
     -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -i "$HOST" -p "$RASA_PORT"
 RASA_PID=${PIDS[-1]}
-start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT"
+# api/logging.json: the access log has method, path and status only (no query string: e-mails, tokens).
+start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT" \
+    --log-config api/logging.json
 API_PID=${PIDS[-1]}
 
 # The consumer has no HTTP port: it is up once its log says it started (and it is still running).
@@ -244,8 +250,6 @@ wait_healthy "Rasa server" "$LOG_DIR/rasa.log" "$RASA_PID" \
     "http://$LOCAL_HOST:$RASA_PORT/status?token=$RASA_TOKEN" '"model_file":"[^"]'
 
 # --- how to chat -----------------------------------------------------------------------------------------
-# The demo customers' tokens, as `python -m profiles.seed --demo-tokens` prints them, without running the
-# import again (`make run` has just seeded; an empty database simply has no demo customers).
 # Messenger channels: on when their credentials are set (bot/channels.py reads them from this environment).
 MESSENGERS=""
 if [ -n "${TELEGRAM_TOKEN:-}" ]; then
@@ -257,13 +261,13 @@ if [ -n "${FACEBOOK_SECRET:-}" ] && [ -n "${FACEBOOK_PAGE_ACCESS_TOKEN:-}" ]; th
     MESSENGERS+="Messenger on (webhook /webhooks/facebook/webhook); "
 fi
 MESSENGERS="${MESSENGERS:-off (set TELEGRAM_TOKEN, or FACEBOOK_SECRET and FACEBOOK_PAGE_ACCESS_TOKEN: docs/MESSENGERS.md)}"
-TOKENS="$("$PY" -c 'from profiles.seed import demo_tokens
-for cid, name, token in demo_tokens(): print(f"{cid}\t{name}\t{token}")' 2>/dev/null || true)"
-FIRST_TOKEN="$(head -n1 <<<"$TOKENS" | cut -f3)"
+# The demo customers' and a staff token in development only; elsewhere no credential is printed
+# (profiles/demo.py, tested in tests/profiles/test_demo.py).
+CHAT_HELP="$("$PY" -m profiles.demo --api-port "$API_PORT" --rasa-port "$RASA_PORT" 2>/dev/null \
+    || echo ' (could not list the demo customers: see `.venv/bin/python -m profiles.demo`)')"
 # The Rasa token is printed only in development (its default value); elsewhere it is a secret.
 SHOWN_RASA_TOKEN='$RASA_TOKEN'
 [ "$ENVIRONMENT" = development ] && SHOWN_RASA_TOKEN="$RASA_TOKEN"
-STAFF_TOKEN="$("$PY" -m profiles.staff staff 2>/dev/null || echo '<run: .venv/bin/python -m profiles.staff staff>')"
 cat <<EOF
 
 ================================================================================================
@@ -272,28 +276,7 @@ cat <<EOF
  Messengers: $MESSENGERS
  Logs: ${LOG_DIR#"$ROOT"/}/{rasa,actions,api,feed}.log
 
- Chat as a demo customer over the REST channel:
-
-   curl -s -X POST http://localhost:$RASA_PORT/webhooks/rest/webhook -H 'Content-Type: application/json' \\
-     -d '{"sender": "demo-1", "message": "what is my balance?", "metadata": {"token": "${FIRST_TOKEN:-<token>}"}}'
-
- Without a token you are an anonymous visitor (FAQ answers only). Demo customer tokens (valid 24 h):
-EOF
-if [ -n "$TOKENS" ]; then
-    while IFS=$'\t' read -r cid name token; do printf '   %s  %s: %s\n' "$cid" "$name" "$token"; done <<<"$TOKENS"
-else
-    echo "   (none: the CRM has no demo customers yet; run \`make seed\`)"
-fi
-cat <<EOF
-
- Web chat: http://localhost:$API_PORT/chat  (as demo customer 1: http://localhost:$API_PORT/chat?demo_customer=1)
- API docs: http://localhost:$API_PORT/docs
- Staff pages (dashboard: segments, churn risk, CLV; a customer's 360 and timeline):
-   http://localhost:$API_PORT/staff  (sign in with the staff token below; docs/STAFF_PAGES.md)
- Staff token (role staff; \`.venv/bin/python -m profiles.staff marketing|admin\` for the others):
-   $STAFF_TOKEN
-   curl -s http://localhost:$API_PORT/customers/1 -H "Authorization: Bearer \$STAFF_TOKEN"    # customer 360
-   curl -s http://localhost:$API_PORT/handoffs -H "Authorization: Bearer \$STAFF_TOKEN"
+$CHAT_HELP
  Rasa HTTP API token: $SHOWN_RASA_TOKEN
    (e.g. curl -s "http://localhost:$RASA_PORT/conversations/demo-1/tracker?token=$SHOWN_RASA_TOKEN")
  Ctrl-C stops all four.

@@ -3,8 +3,10 @@
     GET /chat                          the page; an anonymous visitor (FAQ answers, product information, asked
                                        to log in for anything about their accounts)
     GET /chat?demo_customer=N          development only (``ENVIRONMENT=development``): the page as if customer N
-                                       had logged in to online banking; 404 in any other environment, 404 for
-                                       an unknown customer, 422 for an id that is not a positive 32-bit integer
+                                       had logged in to online banking, for the demo customers 1..5 only
+                                       (``profiles.demo.DEMO_CUSTOMERS``); 404 in any other environment, 404
+                                       for any other customer id, 422 for an id that is not a positive 32-bit
+                                       integer
     GET /chat/static/{name}            the widget's script and stylesheet and the vendored socket.io client
 
 A logged-in customer's page carries a signed customer token (``profiles.identity.issue_token``, valid
@@ -26,6 +28,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from profiles.customers import get_customer
+from profiles.demo import DEMO_CUSTOMERS, demo_enabled, is_demo_customer
 from profiles.errors import NotFound
 from profiles.identity import MAX_CUSTOMER_ID, issue_token
 from profiles.settings import get_settings
@@ -39,7 +42,6 @@ STATIC_FILES: Final = {
     "widget.css": "text/css",
     "socket.io.min.js": "text/javascript",
 }
-DEMO_CUSTOMERS: Final = (1, 2, 3, 4, 5)
 
 router = APIRouter(prefix="/chat", tags=["web chat"], include_in_schema=False)
 
@@ -73,16 +75,19 @@ def chat_page(
     """The web chat page, anonymous or (development only) as demo customer ``demo_customer``.
 
     Raises:
-        NotFound: ``demo_customer`` outside development, or no such customer (404 page).
+        NotFound: ``demo_customer`` outside development, not a demo customer, or no such customer (404 page).
     """
     settings = get_settings()
-    development = settings.environment == "development"
+    development = demo_enabled()
     headers = _headers(settings.rasa_url)
     customer = token = None
     if demo_customer is not None:
         try:
             if not development:
                 raise NotFound("Demo log-in exists only in development.", detail="demo log-in outside development")
+            if not is_demo_customer(demo_customer):
+                raise NotFound(f"Demo log-in exists only for the demo customers {DEMO_CUSTOMERS[0]}-{DEMO_CUSTOMERS[-1]}.",
+                               detail="demo log-in for a customer who is not a demo customer")
             customer = get_customer(demo_customer)
         except NotFound as exc:
             return TEMPLATES.TemplateResponse(

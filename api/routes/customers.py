@@ -43,7 +43,13 @@ from profiles.consent import list_consents, set_consent
 from profiles.conversation_ref import conversation_ref, hide_sender_ids
 from profiles.customer360 import add_staff_note, get_customer_360, list_timeline
 from profiles.errors import InvalidInput
-from profiles.privacy import erase_broker_events, erase_customer, export_customer, record_conversation_outcomes
+from profiles.privacy import (
+    compact_after_erasure,
+    erase_broker_events,
+    erase_customer,
+    export_customer,
+    record_conversation_outcomes,
+)
 from profiles.profile_update import update_profile
 from profiles.search import SearchQuery, search_customers
 
@@ -216,7 +222,9 @@ def access_log(
 @router.delete("/{customer_id}", response_model=ErasureOut, responses=_ONE)
 def erase(customer_id: CustomerId, staff: AdminDep) -> ErasureOut:
     """Erase the customer: every row about them in one transaction (audited as an erasure, without personal
-    data), then their conversations in Rasa's tracker store and the event broker's table. ``complete`` is false
+    data), then every conversation that ever carried their identity (linked, messenger, or any token naming
+    them, even expired) in Rasa's tracker store and the event broker's table; on SQLite both files are then
+    vacuumed and their WAL truncated. ``complete`` is false
     when a conversation could not be erased (``conversations[i].error`` says why): the erasure record
     ``erasure_id`` keeps the pending conversations, retried with ``POST /erasures/{erasure_id}/retry``. Admin
     only."""
@@ -227,6 +235,7 @@ def erase(customer_id: CustomerId, staff: AdminDep) -> ErasureOut:
         broker = erase_broker_events(result.sender_ids)
     except SQLAlchemyError:
         broker = None
+    compact_after_erasure()  # SQLite: the erased values must not stay in free pages or the WAL
     record_access(staff.username, staff.role, customer_id, "erase",
                   f"conversations: {len(conversations)}, erased: {sum(c.erased for c in conversations)}")
     return ErasureOut(

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -46,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from profiles.db import session_scope
+from profiles.db import private_sqlite_file, session_scope
 from profiles.feed.translate import FeedStats, InvalidEvent, apply_event, parse_event, refresh_preferred_channels
 from profiles.settings import Settings, get_settings
 
@@ -171,7 +170,7 @@ class SQLBrokerSource:
         self.engine: Engine
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite_file(parsed.database)  # 0600 (its -wal/-shm follow), new directories 0700
             self.engine = create_engine(url, connect_args={"timeout": 15})
 
             @event.listens_for(self.engine, "connect")

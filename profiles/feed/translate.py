@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from profiles.audit import record_audit
 from profiles.errors import IdentityError
-from profiles.identity import verify_token
+from profiles.identity import token_subject, verify_token
 from profiles.linking import MESSENGER_CHANNELS as LINKABLE_CHANNELS
 from profiles.linking import linked_customer
 from profiles.masking import redact
@@ -55,6 +55,9 @@ from profiles.schemas import PRODUCT_IDS
 from profiles.sealing import sealed_owner
 
 log = logging.getLogger(__name__)
+
+# Key of a stored user event's data naming the customer its token named (expired or not): profiles.privacy.
+TOKEN_SUBJECT_KEY = "token_subject"
 
 # Keys whose values are credentials: removed, at any depth, from the stored event JSON.
 CREDENTIAL_KEYS = frozenset(
@@ -255,6 +258,13 @@ def apply_event(session: Session, event: Mapping[str, Any], stats: FeedStats | N
     sender_id = str(event["sender_id"])[:MAX_SENDER]
     event_type = str(event["event"])[:40]
     data = _stored_form(event)
+    if event_type == "user":
+        # The customer a genuine token names, even expired (never used for linking): erasure finds the
+        # conversation by it (profiles.privacy). The token itself is not stored.
+        metadata = event.get("metadata")
+        subject = token_subject(metadata.get("token")) if isinstance(metadata, Mapping) else None
+        if subject is not None:
+            data[TOKEN_SUBJECT_KEY] = str(subject)
 
     input_channel = event.get("input_channel") if event_type == "user" else None
     channel = (

@@ -9,8 +9,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -18,6 +21,7 @@ from sqlalchemy import select
 from api.main import app
 from profiles.conversation_ref import conversation_ref
 from profiles.db import reset_engine, session_scope
+from profiles.identity import ALGORITHM, ISSUER
 from profiles.models import AuditLog, ConversationEvent, ConversationLink, Customer, Interaction
 from profiles.settings import get_settings
 from profiles.staff import issue_staff_token
@@ -130,3 +134,55 @@ def _linked(sender: str) -> bool:
     with session_scope() as s:
         link = s.get(ConversationLink, sender)
         return link is not None and link.customer_id == CUSTOMER
+
+
+EXPIRED_CUSTOMER = 293  # of the 300 seeded customers; no other e2e test uses it
+
+
+def _expired_token(customer_id: int) -> str:
+    """A genuine token of the customer (the servers' secret) that expired an hour ago."""
+    now = datetime.now(UTC)
+    claims = {"sub": str(customer_id), "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1),
+              "iss": ISSUER}
+    return jwt.encode(claims, get_settings().jwt_secret, algorithm=ALGORITHM)
+
+
+def _sqlite_files(url: str | None) -> list[Path]:
+    if not url or not url.startswith("sqlite:///"):
+        return []
+    db = Path(url.removeprefix("sqlite:///"))
+    return [p for p in (db, db.with_name(db.name + "-wal")) if p.exists()]
+
+
+def test_erasure_finds_a_conversation_by_an_expired_token_and_leaves_nothing_in_the_files(
+    live_stack: Any, api: TestClient
+) -> None:
+    """A conversation whose token had expired was never linked to the customer; it still carried their
+    identity, so the erasure removes it: tracker, transcript, and (SQLite) the bytes of both database files."""
+    sender = f"e2e-erase-old-{uuid.uuid4().hex[:10]}"
+    email = f"erase.me.{uuid.uuid4().hex[:8]}@example.org"
+    expired = _expired_token(EXPIRED_CUSTOMER)
+    live_stack.texts(sender, "what is my balance?", token=expired)
+    live_stack.texts(sender, f"my email is {email}", token=expired)
+    wait_for(lambda: any(email in (e.text or "") for e in transcript(sender)),
+             "the feed did not store the message with the e-mail address")
+    with session_scope() as s:
+        assert s.get(ConversationLink, sender) is None  # an expired token never links
+    files = _sqlite_files(live_stack.database_url) + _sqlite_files(live_stack.events_db_url)
+
+    admin = {"Authorization": f"Bearer {issue_staff_token('root', 'admin')}"}
+    response = api.delete(f"/customers/{EXPIRED_CUSTOMER}", headers=admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(c["conversation"], c["erased"]) for c in body["conversations"]] == [(conversation_ref(sender), True)], body
+    assert body["complete"] is True
+
+    assert spoken(live_stack.tracker(sender)) == []
+    time.sleep(2)  # anything still in flight in the feed
+    left = transcript(sender)
+    assert all(not e.text and e.event_type not in ("user", "bot") for e in left), [(e.event_type, e.text)
+                                                                                  for e in left]
+    # SQLite: vacuumed and checkpointed, so the e-mail is not in free pages or WAL frames either
+    for path in files:
+        if path.exists():
+            assert email.encode() not in path.read_bytes(), f"the erased e-mail is still in {path}"

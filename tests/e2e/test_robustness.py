@@ -220,6 +220,8 @@ def test_run_binds_to_localhost_keeps_old_logs_and_ctrl_c_through_tee_stops_ever
             time.sleep(1)
 
         assert (log_dir / "rasa.log.1").read_text() == "the previous run\n"
+        for name in ("rasa", "actions", "api", "feed"):  # umask 077: the logs are owner-only
+            assert (log_dir / f"{name}.log").stat().st_mode & 0o077 == 0, f"{name}.log is readable by others"
         assert "the previous run" not in (log_dir / "rasa.log").read_text()
         for name, port in ports.items():
             assert _listening(port) == ["0100007F"], f"{name} {port} listens on {_listening(port)}, not 127.0.0.1"

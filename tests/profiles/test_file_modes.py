@@ -1,0 +1,75 @@
+"""Database files are owner-only whatever the umask: the CRM's and the event broker's SQLite files, their
+-wal/-shm files (SQLite gives them the database's mode) and the directories created for them."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from profiles.db import get_engine, init_db, reset_engine
+from profiles.feed.consumer import SQLBrokerSource
+from profiles.settings import get_settings
+
+
+@pytest.fixture
+def loose_umask() -> Iterator[None]:
+    old = os.umask(0o022)  # the usual default: files 0644, directories 0755
+    yield
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_crm_database_files_and_directories_are_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loose_umask: None
+) -> None:
+    db = tmp_path / "var" / "data" / "crm.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
+    get_settings.cache_clear()
+    reset_engine()
+    try:
+        init_db()
+        with get_engine().connect() as conn:  # keep it open: -wal and -shm exist while connected
+            conn.execute(text("SELECT count(*) FROM customers"))
+            assert {p.name: _mode(p) for p in db.parent.iterdir()} == {
+                "crm.db": 0o600, "crm.db-wal": 0o600, "crm.db-shm": 0o600}
+        assert _mode(tmp_path / "var") == 0o700 and _mode(db.parent) == 0o700
+    finally:
+        reset_engine()
+        get_settings.cache_clear()
+
+
+def test_an_existing_world_readable_database_is_made_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loose_umask: None
+) -> None:
+    db = tmp_path / "crm.db"
+    db.touch(mode=0o644)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
+    get_settings.cache_clear()
+    reset_engine()
+    try:
+        init_db()
+        assert _mode(db) == 0o600
+    finally:
+        reset_engine()
+        get_settings.cache_clear()
+
+
+def test_event_broker_database_files_are_owner_only(tmp_path: Path, loose_umask: None) -> None:
+    db = tmp_path / "var" / "events.db"
+    source = SQLBrokerSource(f"sqlite:///{db}")
+    try:
+        with source.engine.connect() as conn:
+            conn.execute(text("SELECT count(*) FROM events"))
+            assert {p.name: _mode(p) for p in db.parent.iterdir()} == {
+                "events.db": 0o600, "events.db-wal": 0o600, "events.db-shm": 0o600}
+        assert _mode(db.parent) == 0o700
+    finally:
+        source.engine.dispose()
