@@ -132,13 +132,25 @@ def process_batch(deliveries: Sequence[Delivery]) -> FeedStats:
         except (OperationalError, DBAPIError) as exc:
             if _unreachable(exc):
                 raise
-            log.exception("feed: dropping event %s of sender %s", item.get("event"), item.get("sender_id"))
+            _log_dropped(item, exc)
             continue
-        except Exception:  # noqa: BLE001
-            log.exception("feed: dropping event %s of sender %s", item.get("event"), item.get("sender_id"))
+        except Exception as exc:  # noqa: BLE001
+            _log_dropped(item, exc)
             continue
         stats.add(one)
     return stats
+
+
+def _log_dropped(item: dict[str, Any], exc: BaseException) -> None:
+    """One line with the reason for an event the CRM refused; the traceback only at DEBUG level (a
+    RecursionError's ran to thousands of lines). A database error is named by its driver error class only:
+    its text holds the statement's parameters (message texts, e-mails)."""
+    if isinstance(exc, DBAPIError):
+        reason = f"database error {type(exc.orig).__name__}"
+    else:
+        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+    log.error("feed: dropping event %s of sender %s: %s", item.get("event"), item.get("sender_id"), reason)
+    log.debug("feed: traceback of the dropped event", exc_info=exc)
 
 
 def _unreachable(exc: DBAPIError) -> bool:

@@ -86,6 +86,10 @@ LIFE_EVENT_CHANGES: dict[str, str] = {
 }
 MAX_SENDER = 128
 MAX_CHANNEL = 30
+# Deepest nesting of objects/arrays accepted in an event (Rasa's own go ~6 deep; the channels cap message
+# metadata at 20): deeper ones are dropped as invalid, before any recursive code (json, strip_credentials)
+# could overflow the stack and log a traceback thousands of lines long.
+MAX_EVENT_DEPTH = 64
 
 
 class InvalidEvent(ValueError):
@@ -150,14 +154,47 @@ def parse_event(payload: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
             payload = json.loads(payload)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidEvent(f"not JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidEvent("nested too deeply for the JSON parser") from None
     if not isinstance(payload, Mapping):
         raise InvalidEvent("not a JSON object")
-    event = dict(payload)
+    if _depth_exceeds(payload, MAX_EVENT_DEPTH):
+        raise InvalidEvent(f"nested more than {MAX_EVENT_DEPTH} levels deep")
+    event: dict[str, Any] = _escape_surrogates(dict(payload))
     if not isinstance(event.get("event"), str) or not event["event"]:
         raise InvalidEvent("no 'event' type")
     if not isinstance(event.get("sender_id"), str) or not event["sender_id"]:
         raise InvalidEvent("no 'sender_id'")
     return event
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` nests dicts/lists more than ``limit`` levels deep (iterative: any depth is safe)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping | list):
+            if depth + 1 > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, Mapping) else item))
+    return False
+
+
+def _escape_surrogates(value: Any) -> Any:
+    """``value`` with every string made encodable as UTF-8: a lone surrogate (``"\\ud800"`` in JSON, which
+    Python decodes but PostgreSQL and SQLite cannot store, so the whole event was lost) becomes the text
+    ``\\ud800``. Call only on values within :data:`MAX_EVENT_DEPTH` (it recurses)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, Mapping):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_surrogates(v) for v in value]
+    return value
 
 
 def _stored_form(event: Mapping[str, Any]) -> dict[str, Any]:

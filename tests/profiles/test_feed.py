@@ -328,3 +328,31 @@ def test_a_proactive_push_is_not_a_customer_message(alice: Built) -> None:
     assert not any("EXTERNAL" in s or "reminder" in s for s in summaries)
     points = rows(ContactPoint, customer_id=cid)
     assert [p.message_count for p in points] == [1]
+
+
+def _deep(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+@pytest.mark.parametrize("levels", [100, 3000], ids=["under-the-parser-limit", "over-the-parser-limit"])
+def test_a_deeply_nested_event_is_dropped_with_one_line(db: Engine, caplog: pytest.LogCaptureFixture,
+                                                         levels: int) -> None:
+    """3,000 levels made strip_credentials overflow the stack; the feed logged ~3,000 traceback lines."""
+    event = json.dumps(user_event("deep-1", "hi"))
+    deep = event[:-1] + ', "metadata": ' + _deep(levels) + "}"
+    with caplog.at_level("INFO", logger="profiles.feed"):
+        stats = process_batch([Delivery(1, deep), Delivery(2, event)])
+    assert (stats.invalid, stats.stored) == (1, 1)  # the deep one skipped, the next one stored
+    text = caplog.text
+    assert "Traceback" not in text and len(text.splitlines()) <= 3, text[:2000]
+    assert "nested" in text
+
+
+def test_a_lone_surrogate_is_stored_escaped_not_dropped(db: Engine) -> None:
+    """JSON "\\ud800" decodes to a string neither PostgreSQL nor SQLite can store: the message was lost."""
+    payload = json.dumps(user_event("surrogate-1", "hello \ud800 there"))  # json.dumps writes \ud800 escaped
+    stats = process_batch([Delivery(1, payload)])
+    assert stats.stored == 1
+    [row] = rows(ConversationEvent, sender_id="surrogate-1")
+    assert row.text == "hello \\ud800 there"
+    assert row.data["parse_data"]["text"] == "hello \\ud800 there"
