@@ -58,8 +58,11 @@ def validation_error(body: bytes) -> str | None:
     """Why a REST webhook body is unusable, or None when it is a valid message.
 
     Valid: a JSON object with ``sender`` (a non-empty string), ``message`` (a string; empty and
-    whitespace-only are allowed, the NLU fallback answers them) and optional ``metadata`` (an object or null).
+    whitespace-only are allowed, the NLU fallback answers them) and optional ``metadata`` (an object or null)
+    nested at most ``bot.json_limits.MAX_JSON_DEPTH`` levels (deeper ones made Rasa answer 500).
     """
+    from bot.json_limits import MAX_JSON_DEPTH, too_deep  # (local: this function is the only user here)
+
     if len(body) > MAX_BODY_BYTES:
         return f"the request body is larger than {MAX_BODY_BYTES // 1024} kB"
     if not body or not body.strip():
@@ -68,6 +71,8 @@ def validation_error(body: bytes) -> str | None:
         payload: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return "the request body is not valid JSON"
+    except RecursionError:  # json.loads itself gives up on ~1,000+ levels of nesting
+        return "the request body is nested too deeply"
     if not isinstance(payload, dict):
         return f"the request body must be a JSON object, not {type(payload).__name__}"
     sender = payload.get("sender")
@@ -86,7 +91,7 @@ def validation_error(body: bytes) -> str | None:
     metadata = payload.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         return "\"metadata\" must be a JSON object"
-    return None
+    return too_deep(metadata) or too_deep(payload, "the request body", MAX_JSON_DEPTH + 1)
 
 
 class NovaRestInput(RestInput):

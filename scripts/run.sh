@@ -223,7 +223,9 @@ FEED_PID=${PIDS[-1]}
 # listens on $SANIC_HOST (default 0.0.0.0).
 start "action server" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" "$PY" -m actions.server --actions actions --port "$ACTION_PORT"
 ACTION_PID=${PIDS[-1]}
-start "Rasa server" "$LOG_DIR/rasa.log" "$RASA" run --enable-api --auth-token "$RASA_TOKEN" --cors '*' \
+# CORS only for the web chat origins (not '*': sanic-cors echoes any Origin with credentials allowed).
+read -r -a RASA_CORS <<< "${WEB_CHAT_ORIGINS//,/ }"
+start "Rasa server" "$LOG_DIR/rasa.log" "$RASA" run --enable-api --auth-token "$RASA_TOKEN" --cors "${RASA_CORS[@]}" \
     -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -i "$HOST" -p "$RASA_PORT"
 RASA_PID=${PIDS[-1]}
 # api/logging.json: the access log has method, path and status only (no query string: e-mails, tokens).

@@ -306,6 +306,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         ))
         procs.append(_start(
             [str(RASA_BIN), "run", "--enable-api", "--auth-token", rasa_token, "-m", str(MODELS),
+             "--cors", *env["WEB_CHAT_ORIGINS"].split(","),  # as scripts/run.sh: the web chat origins only
              "--endpoints", str(endpoints), "--credentials", str(ROOT / "bot" / "credentials.yml"),
              "-i", "127.0.0.1", "-p", str(rasa_port)],
             logs["rasa"], env,

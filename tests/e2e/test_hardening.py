@@ -1,0 +1,77 @@
+"""Hardening of the real stack (issue 9, item 6): deep metadata, odd Unicode, Rasa's CORS, chat rate limits.
+
+Over the real Rasa server, action server and feed consumer of ``live_stack``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import LiveStack
+from tests.e2e.test_feed import transcript, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _nested(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+@pytest.mark.parametrize("levels", [25, 3000], ids=["over-our-limit", "over-the-json-parser-limit"])
+def test_deeply_nested_metadata_is_a_400(live_stack: LiveStack, levels: int) -> None:
+    sender = live_stack.new_sender("deep")
+    body = f'{{"sender": "{sender}", "message": "hello", "metadata": {_nested(levels)}}}'
+
+    response = live_stack.post_raw(body.encode())
+
+    assert response.status_code == 400, response.text[:500]
+    assert "nested too deeply" in response.json()["error"]
+    assert live_stack.texts(sender, "hello"), "the conversation must still work afterwards"
+
+
+def test_metadata_within_the_depth_limit_is_accepted(live_stack: LiveStack) -> None:
+    sender = live_stack.new_sender("deep")
+    response = live_stack.post_raw({"sender": sender, "message": "hello", "metadata": json.loads(_nested(15))})
+    assert response.status_code == 200 and response.json(), response.text[:500]
+
+
+def test_a_lone_surrogate_reaches_the_transcript_escaped(live_stack: LiveStack) -> None:
+    sender = live_stack.new_sender("surrogate")
+    body = f'{{"sender": "{sender}", "message": "hello \\ud800 friend"}}'  # JSON escape of a lone surrogate
+
+    response = live_stack.post_raw(body.encode())
+
+    assert response.status_code == 200, response.text[:500]
+    user_rows = wait_for(lambda: [r for r in transcript(sender) if r.event_type == "user"])
+    assert user_rows[0].text == "hello \\ud800 friend"
+
+
+def test_rasa_cors_answers_only_the_web_chat_origins(live_stack: LiveStack) -> None:
+    """Rasa ran with --cors '*': sanic-cors echoed any Origin with Allow-Credentials."""
+    allowed = f"http://127.0.0.1:{live_stack.web_port}"
+    url = f"{live_stack.rasa_url}/webhooks/rest/webhook"
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    http = live_stack._http
+
+    foreign = http.options(url, headers={"Origin": "https://evil.example", **preflight})
+    foreign_get = http.get(f"{live_stack.rasa_url}/", headers={"Origin": "https://evil.example"})
+    own = http.options(url, headers={"Origin": allowed, **preflight})
+
+    for r in (foreign, foreign_get):
+        assert r.headers.get("access-control-allow-origin") in (None, ""), dict(r.headers)
+    assert own.headers.get("access-control-allow-origin") == allowed, dict(own.headers)
+
+
+def test_run_sh_gives_rasa_the_web_chat_origins_as_cors() -> None:
+    """scripts/run.sh started Rasa with ``--cors '*'``; now its CORS list is WEB_CHAT_ORIGINS (as live_stack's)."""
+    run_sh = (Path(__file__).resolve().parents[2] / "scripts" / "run.sh").read_text()
+    assert "--cors '*'" not in run_sh and '--cors "*"' not in run_sh
+    [setter] = [line for line in run_sh.splitlines() if line.startswith("read -r -a RASA_CORS")]
+    assert '--cors "${RASA_CORS[@]}"' in run_sh
+    out = subprocess.run(["bash", "-c", f'{setter}; printf "%s|" "${{RASA_CORS[@]}}"'], capture_output=True, text=True,
+                         env={"WEB_CHAT_ORIGINS": "http://localhost:8000,http://127.0.0.1:8000"}, check=True)
+    assert out.stdout == "http://localhost:8000|http://127.0.0.1:8000|"
