@@ -79,9 +79,10 @@ _pool = ThreadPoolExecutor(max_workers=PUSH_CONCURRENCY, thread_name_prefix="pus
 @dataclass(frozen=True, slots=True)
 class PushResult:
     """The outcome for one customer: ``status`` one of ``profiles.push.PUSH_STATUSES``; ``delivery_id`` the
-    recorded ``PushDelivery``; ``text`` the message the bot sent (delivered only). The Rasa ``sender_id`` is
-    not here on purpose: a web chat's session id is the key to that conversation; it stays in the
-    ``PushDelivery`` row."""
+    recorded ``PushDelivery``; ``template`` / ``product`` what was sent; ``text`` the message the bot sent
+    (delivered only; it holds the customer's first name, so the API never returns it to marketing: it stays
+    in the ``PushDelivery`` row and the customer's timeline). The Rasa ``sender_id`` is not here on purpose: a
+    web chat's session id is the key to that conversation; it stays in the ``PushDelivery`` row."""
 
     customer_id: int
     status: str
@@ -89,6 +90,8 @@ class PushResult:
     channel: str | None
     delivery_id: int | None
     text: str | None = None
+    template: str | None = None
+    product: str | None = None
 
 
 def safe_name(first_name: str | None) -> str:
@@ -210,7 +213,8 @@ def push_to_customer(
         status, reason = decision.status, decision.reason
     view = record_delivery(message, customer_id, status, actor=actor, channel=decision.channel,
                            sender_id=decision.sender_id, reason=reason, text=text)
-    return PushResult(customer_id, status, reason, decision.channel, view.id, text)
+    return PushResult(customer_id, status, reason, decision.channel, view.id, text,
+                      template=message.template, product=message.product)
 
 
 @dataclass

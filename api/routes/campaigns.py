@@ -92,7 +92,8 @@ class PushResultOut(BaseModel):
     reason: str | None
     channel: str | None
     delivery_id: int | None
-    text: str | None = Field(description="the message the bot sent (delivered only)")
+    template: str | None = Field(description="the template sent: a reminder's, or product_offer")
+    product: str | None = Field(description="the product offered (offers), as requested")
 
 
 class CampaignOut(BaseModel):
@@ -115,7 +116,7 @@ class CampaignOut(BaseModel):
 
 def _result_out(r: PushResult) -> PushResultOut:
     return PushResultOut(customer_id=r.customer_id, status=r.status, reason=r.reason, channel=r.channel,
-                         delivery_id=r.delivery_id, text=r.text)
+                         delivery_id=r.delivery_id, template=r.template, product=r.product)
 
 
 def _campaign_out(s: CampaignStatus) -> CampaignOut:

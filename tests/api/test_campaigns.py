@@ -289,3 +289,16 @@ def test_unsafe_first_names_are_not_sent(name: str | None) -> None:
 def test_openapi_lists_the_push_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/customers/{customer_id}/push", "/campaigns/push", "/campaigns/{job_id}"} <= set(paths)
+
+
+def test_push_answer_names_the_template_and_product_never_the_text(client: TestClient) -> None:
+    """The rendered text greets the customer by first name: marketing gets what was sent, not the text."""
+    cid = linked_customer(consent=False)
+    reminder = client.post(f"/customers/{cid}/push", json=REMINDER, headers=auth("marketing")).json()
+    offer = client.post(f"/customers/{cid}/push", json=OFFER, headers=auth("marketing")).json()
+    assert set(reminder) == {"customer_id", "status", "reason", "channel", "delivery_id", "template", "product"}
+    assert (reminder["template"], reminder["product"]) == ("statement_ready", None)
+    assert (offer["template"], offer["product"]) == ("product_offer", "term_deposit")
+    started = client.post("/campaigns/push", json={**REMINDER, "customer_ids": [cid]}, headers=auth("marketing"))
+    [result] = wait_finished(client, started.json()["id"])["results"]
+    assert "text" not in result and result["template"] == "statement_ready"

@@ -94,25 +94,26 @@ def test_offer_reaches_the_open_web_chat_and_a_closed_page_gets_nothing(
     body = response.json()
     assert (body["status"], body["channel"]) == ("delivered", "socketio"), body
     assert "sender_id" not in body  # the session id is the key to the conversation: only in push_deliveries
-    assert body["text"].startswith(f"Hi {name}, something you may like from Atlantic Bank: an Atlantic Term Deposit")
+    assert "text" not in body and body["product"] == "term_deposit" and name not in response.text  # no names
 
     # the customer sees it in the open widget, with its button, without having said anything
     page.wait_for_function(f"() => document.querySelectorAll('#chat-log li.from-bot').length > {before}",
                            timeout=REPLY_TIMEOUT_MS)
     page.wait_for_timeout(400)
     shown = bot_messages(page)[before:]
-    assert shown == [part.strip() for part in body["text"].strip().split("\n\n")]
+    assert shown[0].startswith(f"Hi {name}, something you may like from Atlantic Bank: an Atlantic Term Deposit")
     assert page.locator("#chat-log li.from-bot button", has_text="Tell me more").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "chat-web-push.png"), full_page=True)
 
     events = chat_database.stack.tracker(conversation)["events"]
     user = [e for e in events if e["event"] == "user"]
     assert user[-1]["parse_data"]["intent"]["name"] == "EXTERNAL_offer"
-    assert [e for e in events if e["event"] == "bot"][-1]["text"] == body["text"]
+    sent = [e for e in events if e["event"] == "bot"][-1]["text"]
+    assert [part.strip() for part in sent.strip().split("\n\n")] == shown
     with session_scope() as s:
         item = s.scalars(select(Interaction).where(Interaction.customer_id == WEB_CUSTOMER,
                                                    Interaction.kind == "campaign_message")).one()
-        assert (item.channel, item.summary) == ("socketio", body["text"])
+        assert (item.channel, item.summary) == ("socketio", sent)
 
     # the customer answers the push in the same conversation
     assert say(page, "Tell me more about term deposits")
@@ -133,7 +134,7 @@ def test_offer_reaches_the_open_web_chat_and_a_closed_page_gets_nothing(
 def test_no_live_web_chat_and_no_messenger_is_no_channel(chat_database: ChatSite, push_api: TestClient) -> None:
     web_only_customer(SILENT_CUSTOMER)
     body = push_api.post(f"/customers/{SILENT_CUSTOMER}/push", json=OFFER, headers=MARKETING).json()
-    assert (body["status"], body["channel"], body["text"]) == ("no_channel", None, None)
+    assert (body["status"], body["channel"], body["product"]) == ("no_channel", None, "term_deposit")
     assert "sender_id" not in body
     assert "no web chat conversation" in body["reason"]
     assert deliveries(SILENT_CUSTOMER) == [("no_channel", None, None)]

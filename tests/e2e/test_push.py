@@ -94,10 +94,13 @@ def test_offer_reaches_telegram_and_the_conversation(live_stack: LiveStack, clou
     assert (body["status"], body["channel"]) == ("delivered", "telegram"), body
     assert "sender_id" not in body
     name = first_name(cid)
-    assert body["text"].startswith(f"Hi {name}, something you may like from Atlantic Bank: an Atlantic Term Deposit")
+    # Marketing sees what was sent (the product), never the rendered text with the customer's name.
+    assert "text" not in body and (body["product"], body["template"]) == ("term_deposit", "product_offer"), body
+    assert name not in response.text
 
     sent = cloud.telegram_texts(chat_id)
-    assert sent == [body["text"]]  # what Telegram was asked to send is what the API reports
+    assert len(sent) == 1 and sent[0].startswith(
+        f"Hi {name}, something you may like from Atlantic Bank: an Atlantic Term Deposit")
     button = [r for r in cloud.recorded("telegram", "sendMessage") if str(r.params.get("chat_id")) == chat_id]
     assert "Tell me more" in str(button[0].params.get("reply_markup"))
 
@@ -107,7 +110,7 @@ def test_offer_reaches_telegram_and_the_conversation(live_stack: LiveStack, clou
     assert {e["entity"]: e["value"] for e in user[-1]["parse_data"]["entities"]} == {
         "push_product": "term_deposit", "push_name": name}
     bots = [e for e in events if e["event"] == "bot"]
-    assert bots[-1]["text"] == body["text"]
+    assert bots[-1]["text"] == sent[0]
     assert bots[-1]["metadata"].get("utter_action") == "utter_push_offer"
 
     [row] = deliveries(cid)
@@ -117,7 +120,7 @@ def test_offer_reaches_telegram_and_the_conversation(live_stack: LiveStack, clou
         item = s.scalars(select(Interaction).where(Interaction.customer_id == cid,
                                                    Interaction.kind == "campaign_message")).one()
         assert item.details is not None
-        assert (item.direction, item.summary, item.details["delivery_id"]) == ("outbound", body["text"], row.id)
+        assert (item.direction, item.summary, item.details["delivery_id"]) == ("outbound", sent[0], row.id)
         # the delivered offer is a shown offer event, written with its delivery row (issue 10) ...
         shown = s.scalars(select(OfferEvent).where(OfferEvent.customer_id == cid)).one()
         assert (shown.product, shown.outcome, shown.channel, shown.created_at) == (
@@ -125,15 +128,16 @@ def test_offer_reaches_telegram_and_the_conversation(live_stack: LiveStack, clou
     # ... so the offer gate's cool-off and daily cap see the push: a second one is not sent
     again = api.post(f"/customers/{cid}/push", json=OFFER, headers=MARKETING).json()
     assert again["status"] == "not_eligible" and "cooling off" in again["reason"], again
-    assert cloud.telegram_texts(chat_id) == [body["text"]]
+    assert cloud.telegram_texts(chat_id) == sent
 
 
 def test_reminder_reaches_messenger(live_stack: LiveStack, cloud: Any, api: TestClient) -> None:
     cid, psid = linked_customer(live_stack, consent=False, channel="facebook")  # a reminder needs no marketing consent
     body = api.post(f"/customers/{cid}/push", json=REMINDER, headers=MARKETING).json()
     assert (body["status"], body["channel"]) == ("delivered", "facebook"), body
-    assert "a loan or card payment is due" in body["text"]
-    assert cloud.facebook_texts(psid) == [body["text"]]
+    assert "text" not in body and body["template"] == REMINDER["template"], body
+    [sent] = cloud.facebook_texts(psid)
+    assert "a loan or card payment is due" in sent and first_name(cid) not in str(body)
 
 
 def test_no_consent_sends_nothing(live_stack: LiveStack, cloud: Any, api: TestClient) -> None:
