@@ -9,6 +9,7 @@
     GET  /staff/sign-in               sign-in form: paste a staff token (``python -m profiles.staff staff``)
     POST /staff/sign-in               token checked, kept in an HttpOnly, SameSite=Strict cookie
     POST /staff/sign-out              cookie removed
+    (both POSTs: 403 unless from these pages: Sec-Fetch-Site / Origin / Referer, see ``_same_origin``)
     GET  /staff/static/staff.css      the stylesheet
 
 A page accepts either ``Authorization: Bearer <staff token>`` or the sign-in cookie. Without either a browser is
@@ -286,15 +287,24 @@ def sign_in_form(request: Request, next: str | None = None, expired: int | None 
 
 
 def _same_origin(request: Request) -> bool:
-    """Whether a form post comes from these pages (login CSRF): the browser's ``Sec-Fetch-Site`` when sent,
-    else the ``Origin`` host; a request with neither (a script, curl) is let through."""
+    """Whether a form post comes from these pages (CSRF check on every state-changing form).
+
+    The browser's ``Sec-Fetch-Site`` when sent (``same-origin`` or ``none``), else the ``Origin`` host, else the
+    ``Referer`` host must be this server's ``Host``. A post with none of them is let through only without the
+    sign-in cookie (a script or curl, which has no ambient credentials to abuse); a browser always sends
+    ``Origin`` on a POST, so a cookie-carrying post without it is refused.
+    """
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None:
         return fetch_site in ("same-origin", "none")
+    host = request.headers.get("host", "")
     origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    return origin != "null" and urlsplit(origin).netloc == request.headers.get("host", "")
+    if origin is not None:
+        return origin != "null" and urlsplit(origin).netloc == host
+    referer = request.headers.get("referer")
+    if referer:
+        return urlsplit(referer).netloc == host
+    return COOKIE not in request.cookies
 
 
 @router.post("/sign-in")
@@ -326,7 +336,9 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/sign-out")
 def sign_out(request: Request) -> Response:
-    """Forget the sign-in cookie and show the sign-in page."""
+    """Forget the sign-in cookie and show the sign-in page; 403 for a post from another site (CSRF)."""
+    if not _same_origin(request):
+        return _error(request, 403, "Not allowed", "Sign out from this site's own pages.")
     response = RedirectResponse("/staff/sign-in", status_code=303)
     response.headers.update(SECURITY_HEADERS)
     response.delete_cookie(COOKIE, path="/staff")

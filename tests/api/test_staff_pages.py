@@ -94,7 +94,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_that_opens_the_pages(client: Tes
     page = client.get("/staff/customers/2")  # the client keeps the cookie
     assert page.status_code == 200
     assert "<h2 id=\"timeline-heading\">Timeline</h2>" in page.text
-    out = client.post("/staff/sign-out", follow_redirects=False)
+    out = client.post("/staff/sign-out", headers={"Origin": "http://testserver"}, follow_redirects=False)
     assert out.status_code == 303 and 'nova_staff=""' in out.headers["set-cookie"]
     client.cookies.clear()
     assert client.get("/staff", follow_redirects=False).status_code == 303
@@ -130,6 +130,34 @@ def test_sign_in_from_the_own_page_is_accepted(client: TestClient) -> None:
     headers = {**FORM, "Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
     response = client.post("/staff/sign-in", content=f"token={token}", headers=headers, follow_redirects=False)
     assert response.status_code == 303 and response.headers["set-cookie"].startswith("nova_staff=")
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Origin": "null"},
+                                     {"Sec-Fetch-Site": "cross-site", "Origin": "http://testserver"},
+                                     {"Referer": "https://evil.example/page"}, {}],
+                         ids=["other-origin", "opaque-origin", "cross-site-fetch", "other-referer", "no-origin"])
+def test_sign_out_from_another_site_is_refused(client: TestClient, headers: dict[str, str]) -> None:
+    """A cross-site form could sign staff out (CSRF); SameSite=Strict alone left posts without a cookie check."""
+    client.cookies.set("nova_staff", issue_staff_token("ana", "staff"), path="/staff")
+    response = client.post("/staff/sign-out", headers=headers, follow_redirects=False)
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers  # still signed in
+    assert client.get("/staff", follow_redirects=False).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "http://testserver"}, {"Sec-Fetch-Site": "same-origin"},
+                                     {"Referer": "http://testserver/staff"}], ids=["origin", "fetch-site", "referer"])
+def test_sign_out_from_the_own_pages_is_accepted(client: TestClient, headers: dict[str, str]) -> None:
+    client.cookies.set("nova_staff", issue_staff_token("ana", "staff"), path="/staff")
+    response = client.post("/staff/sign-out", headers=headers, follow_redirects=False)
+    assert response.status_code == 303 and 'nova_staff=""' in response.headers["set-cookie"]
+
+
+def test_sign_in_with_a_cookie_and_no_origin_is_refused(client: TestClient) -> None:
+    client.cookies.set("nova_staff", issue_staff_token("ana", "staff"), path="/staff")
+    token = issue_staff_token("eve", "admin")
+    response = client.post("/staff/sign-in", content=f"token={token}", headers=FORM, follow_redirects=False)
+    assert response.status_code == 403 and "set-cookie" not in response.headers
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/staff", "/docs", "/staff\\@evil"])
