@@ -31,7 +31,7 @@ rc=0; $(1) $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; exit $$rc
 endef
 
-.PHONY: help setup lock train seed recommender analytics eval-recommender bench-batch bench-recommender run test lint validate pytest pytest-prod test-core \
+.PHONY: help setup lock train seed recommender analytics eval-recommender bench-batch bench-recommender run test lint validate pytest pytest-prod test-core fuzz-api \
         check-services bench eval-nlu clean
 
 help:  ## list the targets
@@ -88,6 +88,9 @@ pytest:  ## pytest in embedded mode: SQLite and the in-memory tracker store
 pytest-prod: check-services  ## pytest in production mode: PostgreSQL, Redis and RabbitMQ
 	@echo "==> pytest, production mode (DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) RABBITMQ_URL=$(TEST_RABBITMQ_URL))"
 	@$(call run_pytest,env DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) RABBITMQ_URL='$(TEST_RABBITMQ_URL)')
+
+fuzz-api: setup  ## schemathesis over every API operation, all responses checked (FUZZ_EXAMPLES per operation, 100)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(PY) -m pytest tests/api/test_api_fuzz.py -q $(PYTEST_ARGS)
 
 check-services:  ## fail early and clearly when PostgreSQL, Redis or RabbitMQ is unreachable
 	@$(PY) -c 'import sys, pika, psycopg, redis; from sqlalchemy import make_url; \

@@ -13,10 +13,11 @@ larger than ``MAX_BODY_BYTES`` are refused with 413 before any route reads them 
 from __future__ import annotations
 
 import json
-from typing import Final
+from typing import Any, Final
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -135,6 +136,36 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
 
+_COMMON_ERRORS: Final[dict[str, tuple[str, str]]] = {
+    # status: (when the operation has it, description)
+    "400": ("body", "the body could not be parsed (malformed JSON, or not UTF-8)"),
+    "401": ("security", "no, malformed, expired or forged staff token"),
+    "403": ("security", "the token's role may not do this"),
+    "413": ("body", f"the request body is larger than {MAX_BODY_BYTES} bytes"),
+}
+
+
+def document_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add to each operation of an OpenAPI ``schema`` (in place) the answers every such route can give but
+    FastAPI does not list: 401/403 where a staff token is required (``security``), 400 (unparsable body) and
+    413 where there is a request body. Existing entries are kept. Returns ``schema``."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+    schema.setdefault("components", {}).setdefault("schemas", {}).setdefault("ErrorOut", {
+        "title": "ErrorOut", "type": "object", "required": ["detail"],
+        "properties": {"detail": {"title": "Detail", "type": "string"}},
+        "description": "A refused request: ``detail`` says why (safe to show).",
+    })
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            has = {"security": bool(operation.get("security")), "body": "requestBody" in operation}
+            for code, (when, description) in _COMMON_ERRORS.items():
+                if has[when]:
+                    operation["responses"].setdefault(code, {"description": description, "content": error})
+    return schema
+
+
 def create_app() -> FastAPI:
     """Build the application with every router mounted."""
     app = FastAPI(
@@ -158,6 +189,14 @@ def create_app() -> FastAPI:
     app.include_router(campaigns.router)
     app.include_router(recommendations.router)
     mount_docs(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_common_errors(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
