@@ -11,7 +11,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import actor_of, channel_of, latest_intent, owner_slot, owning_customer, verified_customer
 from profiles import PRODUCT_IDS, create_handoff, record_offer, set_marketing_consent
-from profiles.errors import ProfileError
+from profiles.errors import IdentityError, ProfileError
+from profiles.identity import verify_token
+from profiles.ratelimit import allow
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,35 @@ class ActionAcknowledgeLifeEvent(Action):
         return []
 
 
+HANDOFF_SLOW_DOWN = ("You've already asked for a colleague several times: your request is in our queue and "
+                     "someone will answer in this chat. Please don't send another one for now.")
+
+
+def own_turns(tracker: Tracker, customer_id: int | None) -> list[str]:
+    """The texts of this conversation's user messages that were the requester's own: on a messenger channel
+    every message (the account is the identity); elsewhere the messages whose token verifies as
+    ``customer_id`` (for an anonymous requester: the messages sent without any token). A conversation id can
+    carry several customers' turns; a hand-off must never show staff another customer's messages."""
+    texts = []
+    messenger = channel_of(tracker) in ("telegram", "facebook")
+    users = [e for e in tracker.events if e.get("event") == "user" and e.get("text")]
+    for n, event in enumerate(users, 1):
+        if not messenger and n < len(users):  # the latest one, the request itself, is the requester's
+            metadata = event.get("metadata")
+            token = metadata.get("token") if isinstance(metadata, dict) else None
+            if token is None:
+                who: int | str | None = None
+            else:  # a token that no longer verifies (expired) is nobody's here: left out, never shared
+                try:
+                    who = verify_token(token) if isinstance(token, str) else "?"
+                except IdentityError:
+                    who = "?"
+            if who != customer_id:
+                continue
+        texts.append(str(event["text"]))
+    return texts
+
+
 class ActionHumanHandoff(Action):
     """Store a handoff request staff can pick up, and tell the customer what happens next."""
 
@@ -101,7 +132,10 @@ class ActionHumanHandoff(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         customer_id = verified_customer(tracker)
-        recent = [str(e.get("text")) for e in tracker.events if e.get("event") == "user" and e.get("text")][-3:]
+        if not allow("handoff", tracker.sender_id, customer_id):
+            dispatcher.utter_message(text=HANDOFF_SLOW_DOWN)
+            return []
+        recent = own_turns(tracker, customer_id)[-3:]
         handoff = create_handoff(
             customer_id=customer_id, sender_id=tracker.sender_id, channel=channel_of(tracker), reason=" | ".join(recent)[:500]
         )

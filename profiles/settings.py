@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     facebook_api_url: str = "https://graph.facebook.com"
     facebook_api_version: str = "18.0"  # Graph API version in the send URL
     link_code_ttl_minutes: int = 10
+    # Rate limits (profiles.ratelimit; `limits` notation "N/period"): chat turns that reach the action server
+    # and hand-off requests, each per conversation (sender id) and per verified customer.
+    chat_rate_limit: str = "30/minute"
+    chat_customer_rate_limit: str = "60/minute"
+    handoff_rate_limit: str = "3/10 minutes"
+    handoff_customer_rate_limit: str = "5/hour"
     # Proactive push: no message in the customer's quiet hours (local time of push_timezone).
     quiet_hours_start: int = 21  # hour, 0-23
     quiet_hours_end: int = 8

@@ -1,0 +1,80 @@
+"""Rate limits on what customers can make the bank do, with the `limits` library (moving windows).
+
+Storage: Redis when ``settings.redis_url`` is set (production: every action-server process shares the
+counts), else in the process's memory (embedded mode: one action server). Keys are namespaced by a hash of
+``settings.database_url``, so two deployments (or test sessions) sharing one Redis never share counters.
+
+Each limit is a pair (per conversation = sender id, per verified customer): one customer opening many
+conversations is held by the second. Limits come from the settings (``chat_rate_limit``,
+``chat_customer_rate_limit``, ``handoff_rate_limit``, ``handoff_customer_rate_limit``) in `limits` notation,
+e.g. ``"30/minute"`` or ``"3/10 minutes"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from typing import Final, Literal
+
+from limits import RateLimitItem, parse
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from profiles.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["chat", "handoff"]
+KINDS: Final = ("chat", "handoff")
+
+_lock = threading.Lock()
+_state: dict[str, tuple[Storage, MovingWindowRateLimiter]] = {}
+
+
+def _limiter() -> tuple[str, MovingWindowRateLimiter]:
+    """(namespace, limiter) for the current settings (rebuilt when REDIS_URL or DATABASE_URL change)."""
+    settings = get_settings()
+    uri = settings.redis_url or "memory://"
+    namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+    with _lock:
+        if uri not in _state:
+            storage = storage_from_string(uri)
+            assert isinstance(storage, Storage)  # a synchronous storage (memory:// or redis://)
+            _state[uri] = (storage, MovingWindowRateLimiter(storage))
+        return namespace, _state[uri][1]
+
+
+def _limits(kind: Kind) -> tuple[RateLimitItem, RateLimitItem]:
+    settings = get_settings()
+    if kind == "chat":
+        return parse(settings.chat_rate_limit), parse(settings.chat_customer_rate_limit)
+    return parse(settings.handoff_rate_limit), parse(settings.handoff_customer_rate_limit)
+
+
+def allow(kind: Kind, sender_id: str, customer_id: int | None) -> bool:
+    """Count one ``kind`` request of conversation ``sender_id`` (and of ``customer_id`` when verified);
+    False when either is over its limit (then nothing is counted, so waiting always helps).
+
+    Raises:
+        ValueError: unknown ``kind`` or a limit setting `limits` cannot parse.
+        limits' storage errors (Redis unreachable) are not caught here: the caller decides.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown rate limit kind {kind!r}")
+    namespace, limiter = _limiter()
+    per_sender, per_customer = _limits(kind)
+    checks = [(per_sender, namespace, kind, "sender", str(sender_id))]
+    if customer_id is not None:
+        checks.append((per_customer, namespace, kind, "customer", str(customer_id)))
+    if not all(limiter.test(item, *keys) for item, *keys in checks):
+        log.info("rate limit: %s refused for conversation %s (customer %s)", kind, sender_id, customer_id)
+        return False
+    hits = [limiter.hit(item, *keys) for item, *keys in checks]  # every one counted: no short-circuit
+    return all(hits)
+
+
+def reset() -> None:
+    """Drop the in-memory counts (tests). Redis counts are left alone: that server is shared."""
+    with _lock:
+        _state.pop("memory://", None)

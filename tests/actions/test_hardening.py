@@ -1,0 +1,103 @@
+"""Hand-off content and rate limits in the action server (issue 9, item 6), on the real CRM database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rasa_sdk.executor import ActionExecutor
+from sqlalchemy import select
+
+from actions.engagement import HANDOFF_SLOW_DOWN, ActionHumanHandoff
+from actions.ratelimit import SLOW_DOWN
+from profiles import issue_token, ratelimit
+from profiles.db import session_scope
+from profiles.models import HandoffRequest
+from tests.actions.conftest import make_tracker, run_action, texts
+
+pytestmark = pytest.mark.usefixtures("crm")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counts() -> Iterator[None]:
+    ratelimit.reset()
+    yield
+    ratelimit.reset()
+
+
+def user(text: str, token: str | None) -> dict[str, Any]:
+    return {"event": "user", "text": text, "metadata": {"token": token} if token else {}, "input_channel": "rest"}
+
+
+def latest_handoff() -> HandoffRequest:
+    with session_scope() as s:
+        row = s.scalars(select(HandoffRequest).order_by(HandoffRequest.id.desc())).first()
+        assert row is not None
+        s.expunge(row)
+        return row
+
+
+def test_a_handoff_carries_only_the_requesting_customers_turns(domain: dict[str, Any]) -> None:
+    """Customer B asking for a human in a conversation A used first stored A's messages under B."""
+    a, b = issue_token(1), issue_token(2)
+    history = [user("my salary is late, IBAN PT50000201231234567890154", a), user("anonymous question", None),
+               user("B here, hello", b)]
+    tracker = make_tracker("I want a human", "human_handoff", token=b, history=history)
+    run_action(ActionHumanHandoff(), tracker, domain)
+    row = latest_handoff()
+    assert row.customer_id == 2
+    assert row.reason == "B here, hello | I want a human"
+    assert "salary" not in row.reason and "anonymous" not in row.reason
+
+
+def test_an_anonymous_handoff_leaves_out_every_signed_in_turn(domain: dict[str, Any]) -> None:
+    history = [user("A's secret", issue_token(1)), user("hi", None), user("expired one", "not.a.valid.token")]
+    run_action(ActionHumanHandoff(), make_tracker("human please", "human_handoff", history=history), domain)
+    row = latest_handoff()
+    assert row.customer_id is None and row.reason == "hi | human please"
+
+
+def test_handoffs_are_rate_limited_per_conversation_and_per_customer(domain: dict[str, Any]) -> None:
+    token = issue_token(3)
+    said = [texts(run_action(ActionHumanHandoff(), make_tracker("human", "human_handoff", token=token), domain)[1])
+            for _ in range(4)]
+    assert all(s.startswith("I've asked a colleague") for s in said[:3])
+    assert said[3] == HANDOFF_SLOW_DOWN  # polite, and no fourth row
+    with session_scope() as s:
+        assert len(s.scalars(select(HandoffRequest).where(HandoffRequest.customer_id == 3)).all()) == 3
+
+    other = make_tracker("human", "human_handoff", token=token)  # the same customer from another conversation
+    other.sender_id = "another-conversation"
+    assert texts(run_action(ActionHumanHandoff(), other, domain)[1]).startswith("I've asked a colleague")
+    assert texts(run_action(ActionHumanHandoff(), other, domain)[1]).startswith("I've asked a colleague")
+    assert texts(run_action(ActionHumanHandoff(), other, domain)[1]) == HANDOFF_SLOW_DOWN  # 5/hour per customer
+
+
+def _call(sender: str, message_id: str) -> dict[str, Any]:
+    return {"next_action": "action_product_info", "sender_id": sender, "domain": {},
+            "tracker": {"sender_id": sender, "slots": {}, "events": [], "paused": False, "followup_action": None,
+                        "active_loop": {}, "latest_action_name": "action_listen",
+                        "latest_message": {"text": "products?", "message_id": message_id,
+                                           "intent": {"name": "product_info", "confidence": 0.9},
+                                           "entities": [], "metadata": {}}}}
+
+
+def test_chat_messages_over_the_limit_get_a_polite_reply_and_run_no_action(
+    domain: dict[str, Any], override_settings: Any,
+) -> None:
+    override_settings(chat_rate_limit="3/minute")
+    executor = ActionExecutor()
+    executor.register_action(ActionHumanHandoff())
+    from actions.engagement import ActionProductInfo
+
+    executor.register_action(ActionProductInfo())
+    results = [asyncio.run(executor.run(_call("fast-sender", f"m{n}"))) for n in range(4)]
+    assert all(r is not None for r in results)
+    assert [r.responses[0].get("text") for r in results if r][3] == SLOW_DOWN
+    assert results[3] is not None and results[3].events == [{"event": "followup", "name": "action_listen"}]
+    assert all(r.responses[0].get("response") == "utter_product_overview" for r in results[:3] if r)
+    # the same message running a second action counts once; another conversation has its own count
+    assert asyncio.run(executor.run(_call("fast-sender", "m3"))).responses[0]["text"] == SLOW_DOWN  # type: ignore[union-attr]
+    assert asyncio.run(executor.run(_call("calm-sender", "m0"))).responses[0]["response"] == "utter_product_overview"  # type: ignore[union-attr]
