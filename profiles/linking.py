@@ -11,10 +11,13 @@ Rules:
   shown as ``XXXX-XXXX``; typed case-, space- and hyphen-insensitively; only their SHA-256 is stored;
   they expire after ``settings.link_code_ttl_minutes`` and are spent once; a new code replaces the customer's
   unused ones.
-- rate limit: at most ``MAX_FAILED_ATTEMPTS`` wrong codes per messenger account (channel + external id) in
-  ``ATTEMPT_WINDOW``; further attempts are refused (``NotAllowed``) until the window has passed, even with a
-  right code. Failed attempts are audit rows (``entity="messenger_link"``, ``field="link_code_rejected"``),
-  so the limit holds across processes and restarts.
+- rate limits, each over ``ATTEMPT_WINDOW``: at most ``MAX_FAILED_ATTEMPTS`` wrong codes per messenger
+  account (channel + external id); at most ``MAX_FAILED_PER_CODE`` failed attempts with one code value from
+  any accounts (many accounts trying one code); at most ``MAX_FAILED_GLOBAL`` failed attempts in all (many
+  accounts guessing many codes). Beyond any of them attempts are refused (``NotAllowed``) until the window
+  has passed, even with a right code. Failed attempts are audit rows (``entity="messenger_link"``,
+  ``field="link_code_rejected"``, ``old_value`` a SHA-256 prefix of the typed code, never the code), so the
+  limits hold across processes and restarts.
 - every change (code issued, account linked, unlinked) writes an audit row.
 """
 
@@ -24,6 +27,7 @@ import hashlib
 import logging
 import re
 import secrets
+from contextlib import suppress
 from datetime import timedelta
 from typing import Final
 
@@ -45,6 +49,9 @@ MESSENGER_CHANNELS: Final = ("telegram", "facebook")
 CODE_ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH: Final = 8
 MAX_FAILED_ATTEMPTS: Final = 5
+MAX_FAILED_PER_CODE: Final = 5
+#: ~400 guesses an hour at most over all accounts: finding one live code among 8.5e11 stays out of reach.
+MAX_FAILED_GLOBAL = 100
 ATTEMPT_WINDOW: Final = timedelta(minutes=15)
 REJECTED_FIELD: Final = "link_code_rejected"
 ENTITY: Final = "messenger_link"
@@ -154,6 +161,20 @@ def _failures(session: Session, channel: str, external: str) -> int:
     ) or 0)
 
 
+def _code_tag(canonical: str) -> str:
+    """What a rejected attempt records of the typed code: a SHA-256 prefix (the per-code limit's key)."""
+    return "code:" + _hash(canonical)[:16]
+
+
+def _recent_rejections(session: Session, **where: str) -> int:
+    since = utcnow() - ATTEMPT_WINDOW
+    query = select(func.count()).select_from(AuditLog).where(
+        AuditLog.entity == ENTITY, AuditLog.field == REJECTED_FIELD, AuditLog.created_at >= since)
+    for column, value in where.items():
+        query = query.where(getattr(AuditLog, column) == value)
+    return int(session.scalar(query) or 0)
+
+
 def _actor(channel: str, external: str) -> str:
     return f"{channel}:{external}"[:80]
 
@@ -171,18 +192,30 @@ def redeem_link_code(channel: str, external_id: str | int, code: str | None) -> 
             8 symbols of the alphabet (field ``code``; counts as a failed attempt).
         NotFound: unknown code, or one already replaced by a newer code (counts as a failed attempt).
         NotAllowed: code expired or already used (counts as a failed attempt), or too many failed attempts
-            from this messenger account in the last ``ATTEMPT_WINDOW`` (checked first).
+            in the last ``ATTEMPT_WINDOW`` from this messenger account, with this code, or in all (checked
+            first; see the module docstring).
     """
     channel, external = _channel(channel), _external_id(external_id)
     actor = _actor(channel, external)
     error: ProfileError | None = None
     customer_id: int | None = None
     with session_scope(write=True) as session:
+        minutes = int(ATTEMPT_WINDOW.total_seconds() // 60)
         if _failures(session, channel, external) >= MAX_FAILED_ATTEMPTS:
-            minutes = int(ATTEMPT_WINDOW.total_seconds() // 60)
             raise NotAllowed(
                 f"Too many wrong codes. Please wait {minutes} minutes, then ask for a new code in online banking.",
                 detail=f"link attempts rate-limited for {actor}",
+            )
+        tag = None
+        with suppress(InvalidInput):
+            tag = _code_tag(normalise_code(code))
+        per_code = tag is not None and _recent_rejections(session, old_value=tag) >= MAX_FAILED_PER_CODE
+        if per_code or _recent_rejections(session) >= MAX_FAILED_GLOBAL:
+            log.warning("link code attempts paused (%s limit reached)", "per-code" if per_code else "global")
+            raise NotAllowed(
+                f"Linking is paused for safety after many wrong codes. Please try again in {minutes} minutes "
+                "with a new code from online banking.",
+                detail="link attempts rate-limited (per code or globally)",
             )
         now = utcnow()
         try:
@@ -207,7 +240,7 @@ def redeem_link_code(channel: str, external_id: str | int, code: str | None) -> 
             error = exc
             record_audit(
                 session, customer_id=None, entity=ENTITY, entity_id=None, field=REJECTED_FIELD,
-                old_value=None, new_value=type(exc).__name__, channel=channel, actor=actor,
+                old_value=tag, new_value=type(exc).__name__, channel=channel, actor=actor,
             )
         else:
             customer_id = row.customer_id

@@ -128,3 +128,36 @@ def test_find_and_normalise() -> None:
     assert normalise_code("7kq2 9xpa") == "7KQ29XPA"
     with pytest.raises(InvalidInput):
         normalise_code("7KQ2-9XP0")  # 0 is not in the alphabet
+
+
+def test_one_code_tried_from_many_accounts_is_limited(alice: Built) -> None:
+    """Only the per-account limit existed: N accounts could each try a code 5 times."""
+    from profiles.linking import MAX_FAILED_PER_CODE
+
+    for n in range(MAX_FAILED_PER_CODE):
+        with pytest.raises(NotFound):
+            redeem_link_code("telegram", f"acct-{n}", "ZZZZ-9999")
+    with pytest.raises(NotAllowed) as err:
+        redeem_link_code("telegram", "fresh-account", "zzzz 9999")  # same code, any spelling, a new account
+    assert "paused" in err.value.user_message
+    assert redeem_link_code("telegram", "fresh-account", issue_link_code(alice.customer_id)) == alice.customer_id
+    with session_scope() as s:
+        stored = [a.old_value for a in s.scalars(select(AuditLog).where(AuditLog.field == "link_code_rejected"))]
+    assert stored and all(v and v.startswith("code:") and "ZZZZ" not in v for v in stored)  # never the code
+
+
+def test_many_accounts_guessing_many_codes_hit_the_global_limit(alice: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    import profiles.linking as linking
+
+    monkeypatch.setattr(linking, "MAX_FAILED_GLOBAL", 6)
+    for n, guess in enumerate(["ZZZZ-9992", "ZZZZ-9993", "ZZZZ-9994", "ZZZZ-9995", "ZZZZ-9996", "ZZZZ-9997"]):
+        with pytest.raises(NotFound):
+            redeem_link_code("facebook", f"bot-{n}", guess)  # each account and each code once: no other limit
+    right = issue_link_code(alice.customer_id)
+    with pytest.raises(NotAllowed):
+        redeem_link_code("facebook", "bot-new", right)
+    assert linked_customer("facebook", "bot-new") is None
+    with session_scope() as s:  # once the window has passed, linking works again
+        s.execute(update(AuditLog).where(AuditLog.field == "link_code_rejected")
+                  .values(created_at=utcnow() - timedelta(hours=1)))
+    assert redeem_link_code("facebook", "bot-new", right) == alice.customer_id
