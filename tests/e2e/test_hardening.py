@@ -6,6 +6,7 @@ Over the real Rasa server, action server and feed consumer of ``live_stack``.
 from __future__ import annotations
 
 import json
+from typing import Any
 import subprocess
 from pathlib import Path
 
@@ -75,3 +76,38 @@ def test_run_sh_gives_rasa_the_web_chat_origins_as_cors() -> None:
     out = subprocess.run(["bash", "-c", f'{setter}; printf "%s|" "${{RASA_CORS[@]}}"'], capture_output=True, text=True,
                          env={"WEB_CHAT_ORIGINS": "http://localhost:8000,http://127.0.0.1:8000"}, check=True)
     assert out.stdout == "http://localhost:8000|http://127.0.0.1:8000|"
+
+
+def _handoffs_of(sender: str) -> list[Any]:
+    from profiles import list_handoffs
+
+    return [h for h in list_handoffs(None, 500) if h.sender_id == sender]
+
+
+def test_a_handoff_by_b_in_as_conversation_carries_only_bs_turns(live_stack: LiveStack) -> None:
+    sender = live_stack.new_sender("handoff-ab")
+    live_stack.chat(sender, "what is my balance", token=live_stack.token_for(11))
+    live_stack.chat(sender, "my new email is a.private@example.com", token=live_stack.token_for(11))
+    replies = live_stack.texts(sender, "I want to talk to a human", token=live_stack.token_for(12))
+    assert any("asked a colleague" in r for r in replies), replies
+    [handoff] = _handoffs_of(sender)
+    assert handoff.customer_id == 12
+    assert "balance" not in handoff.reason and "example.com" not in handoff.reason, handoff.reason
+    assert "human" in handoff.reason
+
+
+def test_handoff_requests_are_rate_limited_with_a_polite_answer(live_stack: LiveStack) -> None:
+    sender = live_stack.new_sender("handoff-flood")
+    answers = [" ".join(live_stack.texts(sender, "I want to talk to a human")) for _ in range(4)]
+    assert all("asked a colleague" in a for a in answers[:3]), answers
+    assert "already asked for a colleague" in answers[3], answers[3]
+    assert len(_handoffs_of(sender)) == 3
+
+
+def test_chat_turns_over_the_limit_get_a_polite_answer(live_stack: LiveStack) -> None:
+    sender = live_stack.new_sender("chat-flood")
+    answers = [" ".join(live_stack.texts(sender, "show my balance")) for _ in range(31)]
+    assert not any("faster than I can keep up" in a for a in answers[:30]), answers[:30]
+    assert "faster than I can keep up" in answers[30], answers[30]
+    other = live_stack.new_sender("chat-calm")
+    assert "faster" not in " ".join(live_stack.texts(other, "show my balance"))
