@@ -6,9 +6,9 @@ Over the real Rasa server, action server and feed consumer of ``live_stack``.
 from __future__ import annotations
 
 import json
-from typing import Any
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
