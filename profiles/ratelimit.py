@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 Kind = Literal["chat", "handoff"]
 KINDS: Final = ("chat", "handoff")
 
+#: Mixed into the key namespace: tests set a fresh one so runs sharing one Redis never share counts.
+namespace_salt = ""
 _lock = threading.Lock()
 _state: dict[str, tuple[Storage, MovingWindowRateLimiter]] = {}
 
@@ -36,7 +38,7 @@ def _limiter() -> tuple[str, MovingWindowRateLimiter]:
     """(namespace, limiter) for the current settings (rebuilt when REDIS_URL or DATABASE_URL change)."""
     settings = get_settings()
     uri = settings.redis_url or "memory://"
-    namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+    namespace = hashlib.sha256(f"{namespace_salt}{settings.database_url}".encode()).hexdigest()[:12]
     with _lock:
         if uri not in _state:
             storage = storage_from_string(uri)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.usefixtures("crm")
 
 
 @pytest.fixture(autouse=True)
-def _fresh_counts() -> Iterator[None]:
+def _fresh_counts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Counts of this test only (memory, or Redis in a production-mode run: a fresh namespace there)."""
+    monkeypatch.setattr(ratelimit, "namespace_salt", uuid.uuid4().hex)
     ratelimit.reset()
     yield
     ratelimit.reset()
