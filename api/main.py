@@ -28,6 +28,7 @@ from api.routes import (
     erasures,
     handoffs,
     health,
+    marketing_campaigns,
     recommendations,
     staff_console,
     staff_pages,
@@ -156,6 +157,7 @@ def create_app() -> FastAPI:
     app.include_router(staff_pages.router)
     app.include_router(chat_page.router)
     app.include_router(campaigns.router)
+    app.include_router(marketing_campaigns.router)
     app.include_router(recommendations.router)
     mount_docs(app)
     return app
