@@ -29,7 +29,7 @@ from api.routes.marketing_campaigns import apply_action
 from api.routes.staff_pages import FORM_MAX, SECURITY_HEADERS, _authenticate, _error, _page, _png
 from profiles import StaffIdentity
 from profiles.campaigns.spec import CONVERSIONS, CampaignSpec
-from profiles.campaigns.store import create_campaign, get_campaign, list_campaigns
+from profiles.campaigns.store import TRANSITIONS, create_campaign, get_campaign, list_campaigns
 from profiles.campaigns.uplift import report
 from profiles.db import session_scope
 from profiles.errors import Conflict, InvalidInput, NotFound
@@ -178,6 +178,7 @@ def uplift_chart(data: dict[str, Any]) -> str:
     def draw(fig: Figure) -> None:
         left, right = fig.subplots(1, 2)
         left.bar(groups, [r * 100 for r in rates], color=["#9e9e9e" if g == "control" else "#1565c0" for g in groups])
+        left.set_ylim(0, max(max(rates) * 120, 1.0))
         left.set_ylabel("converted, % of targeted")
         left.set_title("Conversion by group")
         right.errorbar([0], [u["uplift"] * 100], yerr=[[(u["uplift"] - u["ci_low"]) * 100],
@@ -205,7 +206,7 @@ def detail(request: Request, campaign_id: int) -> Response:
     chart = uplift_chart(data) if data["funnel"] else None
     local = ZoneInfo(str(push_timezone()))
     return _page(request, "staff/campaigns/detail.html", who=who, c=view, data=data, chart=chart, tz=local,
-                 actions=ACTIONS)
+                 actions=[a for a in ACTIONS if view.state in TRANSITIONS[a][0]])
 
 
 @router.post("/{campaign_id}/{action}")

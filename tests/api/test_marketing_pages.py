@@ -90,6 +90,7 @@ def test_create_schedule_and_read_the_funnel(client: TestClient) -> None:
     assert "<td>delivered</td><td>9</td>" in page.text and "<td>control</td><td>1</td>" in page.text
     assert 'id="uplift"' in page.text and "95% CI" in page.text and "data:image/png;base64," in page.text
     assert "staff:marketing-user · schedule" in page.text
+    assert "/pause" not in page.text and "/schedule" not in page.text  # only the moves its state allows
     again = client.post(f"/staff/campaigns/{cid}/pause", headers=auth() | ORIGIN)
     assert again.status_code == 409
     assert client.get("/staff/campaigns/424242", headers=auth()).status_code == 404
