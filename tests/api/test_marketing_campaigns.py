@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
@@ -24,7 +25,7 @@ from profiles.campaigns.plan import plan_campaign
 from profiles.campaigns.store import load_spec, transition
 from profiles.consent import set_consent
 from profiles.db import session_scope
-from profiles.models import MessengerLink, OfferEvent, utcnow
+from profiles.models import MessengerLink, OfferEvent, PushDelivery, utcnow
 from profiles.staff import issue_staff_token
 from tests.profiles.campaign_data import bulk_customers
 
@@ -237,3 +238,45 @@ def test_report_counts_conversions_of_both_groups(client: TestClient) -> None:
     assert u["significant"] is True and u["p_value"] < 0.05
     assert out["funnel"]["control"]["delivered"] == 0
     assert out["funnel"]["A"]["targeted"] + out["funnel"]["B"]["targeted"] == 270
+
+
+def test_channel_errors_are_retried_with_backoff_then_failed(
+        client: TestClient, override_settings: Callable[..., None]) -> None:
+    # the real sender, Rasa down (nothing listens on port 1): channel_error, retried, then failed
+    override_settings(campaign_sender="rasa", rasa_url="http://127.0.0.1:1", quiet_hours_start=0, quiet_hours_end=0)
+    cid = _planned(client, 3, control_pct=0)
+    send_batch(cid, 0, 0)
+    (row,) = rows(cid)
+    assert (row.status, row.attempts) == ("queued", 1) and "Rasa unreachable" in (row.reason or "")
+    assert row.next_attempt_at is not None and row.next_attempt_at > utcnow()
+    spec_ = load_spec(cid)
+    for expected in ("queued", "failed"):
+        (recipient,) = delivery.due_recipients(cid, 0, 0, row.next_attempt_at + timedelta(minutes=5))
+        assert send_one(spec_, recipient, client=httpx.Client(timeout=2), now=utcnow()) == expected
+        (row,) = rows(cid)
+    assert (row.status, row.attempts) == ("failed", 3)
+    with session_scope() as s:  # every attempt is in the push log too
+        assert s.scalar(select(func.count()).select_from(PushDelivery).where(
+            PushDelivery.status == "channel_error")) == 3
+
+
+def test_a_send_interrupted_mid_way_becomes_unknown_and_is_never_retried(client: TestClient) -> None:
+    cid = _planned(client, 3, control_pct=0)
+    (row,) = rows(cid)
+    assert delivery.claim(row.id, row.customer_id, "telegram", record_only=False) == "sending"
+    assert delivery.claim(row.id, row.customer_id, "telegram", record_only=False) is None  # a second worker
+    assert delivery.expire_sending(utcnow()) == 0  # not stale yet
+    assert delivery.expire_sending(utcnow() + timedelta(minutes=10)) == 1
+    (row,) = rows(cid)
+    assert row.status == "unknown"
+    assert delivery.pending_batches(utcnow() + timedelta(hours=1)) == []
+
+
+def test_pause_stops_sending_and_resume_sends_the_rest(client: TestClient) -> None:
+    cid = _planned(client, 30, control_pct=0)
+    assert client.post(f"/marketing/campaigns/{cid}/pause", headers=auth()).json()["state"] == "paused"
+    assert send_batch(cid, 0, 0) == {}
+    assert {r.status for r in rows(cid)} == {"queued"}
+    resumed = client.post(f"/marketing/campaigns/{cid}/resume", headers=auth()).json()  # queues the batches
+    assert resumed["state"] == "done" and resumed["counts"] == {"delivered": 10}
+    assert [e["action"] for e in resumed["events"]][-3:] == ["pause", "resume", "finish"]
