@@ -1,7 +1,7 @@
 """marketing campaigns, their audit and the per-recipient delivery log (issue 14)
 
 Revision ID: 0008_campaigns
-Revises: 0005
+Revises: 0007_staff_console
 Create Date: 2026-12-03 17:05:16.311304
 
 """
@@ -14,7 +14,7 @@ import profiles.models
 
 # revision identifiers, used by Alembic.
 revision: str = '0008_campaigns'
-down_revision: str | Sequence[str] | None = '0005'
+down_revision: str | Sequence[str] | None = '0007_staff_console'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
