@@ -15,9 +15,9 @@ from typing import Final
 
 from api.push import offer_ineligibility
 from profiles.campaigns.spec import Message
-from profiles.consent import MARKETING, has_consent
+from profiles.consent import MARKETING, consent_channel, has_consent
 from profiles.errors import NotFound
-from profiles.push import consent_channel, decide_push, in_quiet_hours
+from profiles.push import decide_push, in_quiet_hours
 
 MAX_HOLD_HOURS: Final = 24
 
@@ -65,7 +65,7 @@ def send_time_check(customer_id: int, message: Message, *, marketing_consent: bo
     if marketing_consent and not has_consent(customer_id, MARKETING, consent_channel(decision.channel)):
         return Gate("no_consent", f"no marketing consent on {consent_channel(decision.channel)}", *base)
     if message.kind == "offer" and message.product is not None:
-        why = offer_ineligibility(customer_id, message.product, now=now)
+        why = offer_ineligibility(customer_id, message.product, channel=decision.channel, now=now)
         if why is not None:
             return Gate("not_eligible", why, *base)
     return Gate("allowed", None, *base)
