@@ -29,6 +29,8 @@ from api.routes import (
     erasures,
     handoffs,
     health,
+    marketing_campaigns,
+    marketing_pages,
     recommendations,
     staff_console,
     staff_pages,
@@ -187,6 +189,8 @@ def create_app() -> FastAPI:
     app.include_router(staff_pages.router)
     app.include_router(chat_page.router)
     app.include_router(campaigns.router)
+    app.include_router(marketing_campaigns.router)
+    app.include_router(marketing_pages.router)
     app.include_router(recommendations.router)
     mount_docs(app)
 

@@ -625,3 +625,7 @@ def _install_search(target: Any, connection: Any, **_: Any) -> None:
 # Full-text search over message texts (FTS5 on SQLite, a GIN expression index on PostgreSQL): created with the
 # table by create_all, and by migration 0007 on an upgraded database.
 event.listen(ConversationEvent.__table__, "after_create", _install_search)
+
+
+# Campaign tables live in their own module; importing it here puts them in Base.metadata (create_all, Alembic).
+from profiles.campaigns import models as _campaign_models  # noqa: E402,F401

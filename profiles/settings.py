@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     quiet_hours_start: int = 21  # hour, 0-23
     quiet_hours_end: int = 8
     push_timezone: str = "Europe/Lisbon"
+    # Marketing campaigns (profiles.campaigns, api.campaign_queue; docs/CAMPAIGNS.md). The task queue is huey:
+    # RedisHuey on redis_url when set, else SqliteHuey in campaign_queue_file. campaign_sender "rasa" pushes
+    # through Rasa (api.push.trigger); "record" only writes the delivery row (bulk tests, benchmark).
+    campaign_queue_name: str = "nova-campaigns"
+    campaign_queue_file: Path = ROOT / "var" / "campaign_queue.db"
+    campaign_sender: str = "rasa"
+    campaign_batch_size: int = 500  # recipients per queued task
+    campaign_frequency_cap: int = 2  # deliveries per customer across all campaigns in 7 days
+    campaign_stale_minutes: int = 5  # a queued batch untouched this long is re-queued; a send this old is unknown
     seed: int = 20261129
     seed_customers: int = 0  # 0 = every row of the bank-marketing file
 

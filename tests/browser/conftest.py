@@ -91,7 +91,9 @@ def _trained(env: dict[str, str]) -> bool:
 def staff_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffSite]:
     tmp = tmp_path_factory.mktemp("staff-site")
     url = f"sqlite:///{tmp / 'crm.db'}"
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1",
+           # campaigns (tests/browser/test_campaign_pages.py): a private queue file, delivery rows only
+           "CAMPAIGN_QUEUE_FILE": str(tmp / "campaign_queue.db"), "CAMPAIGN_SENDER": "record"}
     env.pop("REDIS_URL", None)
     log = tmp / "site.log"
     _run([sys.executable, "-m", "profiles.seed", "--limit", str(SEED_LIMIT), "--quiet"], env, log)

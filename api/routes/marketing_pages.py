@@ -1,0 +1,230 @@
+"""Marketing pages under /staff (marketing and admin roles): build, preview, schedule and follow campaigns.
+
+    GET  /staff/campaigns                  the campaigns and the form to build one
+    POST /staff/campaigns                  the form: ``do=preview`` shows the dry run (nothing written),
+                                           ``do=create`` stores a draft and goes to its page (303)
+    GET  /staff/campaigns/{id}             state, audit, delivery counts, funnel per group, uplift with its 95%
+                                           interval and a plot
+    POST /staff/campaigns/{id}/{action}    schedule, pause, resume, cancel (303 back to the page)
+
+Sign-in, roles and security headers are the staff pages' (``api.routes.staff_pages``). Every form post must
+carry an ``Origin`` header of this very host: a foreign origin, ``null`` or no Origin at all is refused with
+403 before anything is read or written (browsers send Origin on every POST; a script must set it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from matplotlib.figure import Figure
+from pydantic import ValidationError
+
+from api.campaign_preview import dry_run
+from api.routes.marketing_campaigns import apply_action
+from api.routes.staff_pages import FORM_MAX, SECURITY_HEADERS, _authenticate, _error, _page, _png
+from profiles import StaffIdentity
+from profiles.campaigns.spec import CONVERSIONS, CampaignSpec
+from profiles.campaigns.store import TRANSITIONS, create_campaign, get_campaign, list_campaigns
+from profiles.campaigns.uplift import report
+from profiles.db import session_scope
+from profiles.errors import Conflict, InvalidInput, NotFound
+from profiles.models import CustomerScore, utcnow
+from profiles.push import REMINDER_TEMPLATES, push_timezone
+from profiles.schemas import PRODUCT_IDS
+
+ROLES: Final = ("marketing", "admin")
+ACTIONS: Final = ("schedule", "pause", "resume", "cancel")
+
+router = APIRouter(prefix="/staff/campaigns", tags=["marketing pages"], include_in_schema=False)
+
+
+def origin_ok(request: Request) -> bool:
+    """True only when the post carries an ``Origin`` naming this host (a missing Origin is refused)."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return False
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _segments() -> list[str]:
+    from sqlalchemy import select  # noqa: PLC0415 - only this page needs it
+
+    with session_scope() as session:
+        return [s for s in session.scalars(select(CustomerScore.segment).distinct().order_by(CustomerScore.segment))
+                if s]
+
+
+def _choices() -> dict[str, Any]:
+    return {"segments": _segments(), "templates": REMINDER_TEMPLATES, "products": sorted(PRODUCT_IDS),
+            "conversions": CONVERSIONS}
+
+
+def _message(kind: str, value: str) -> dict[str, Any]:
+    return {"kind": "offer", "product": value} if kind == "offer" else {"kind": "reminder", "template": value}
+
+
+def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
+    """The ``CampaignSpec`` JSON of the build form's fields (validated by the caller). The schedule time is
+    read in the bank's push time zone (``settings.push_timezone``)."""
+    def num(key: str) -> float | None:
+        value = form.get(key, "").strip()
+        try:
+            return float(value) if value else None
+        except ValueError:
+            return float("nan")  # refused by the schema, naming the field
+
+    audience: dict[str, Any] = {"segment": form.get("segment") or None, "min_churn": num("min_churn"),
+                                "max_churn": num("max_churn"),
+                                "consent": "marketing" if form.get("consent") == "marketing" else "none"}
+    kind = form.get("kind", "reminder")
+    variants = [{"name": "A", "split": 100, "message": _message(kind, form.get("content_a", ""))}]
+    if form.get("content_b"):
+        split_a = int(_int(num("split_a"), 50)) if num("split_a") == num("split_a") else 50
+        variants = [{"name": "A", "split": split_a, "message": _message(kind, form.get("content_a", ""))},
+                    {"name": "B", "split": 100 - split_a, "message": _message(kind, form.get("content_b", ""))}]
+    schedule: dict[str, Any] = {"kind": "now"}
+    if form.get("when") == "at":
+        at = form.get("at", "")
+        try:
+            local = datetime.fromisoformat(at)
+            schedule = {"kind": "at", "at": (local if local.tzinfo else local.replace(tzinfo=push_timezone()))
+                        .isoformat()}
+        except ValueError:
+            schedule = {"kind": "at", "at": None}
+    goal: dict[str, Any] = {"conversion": form.get("conversion", "offer_accepted"),
+                            "product": form.get("goal_product") or None, "window_days": _int(num("window_days"), 14)}
+    return {"name": form.get("name", "").strip(), "goal": goal, "audience": audience, "variants": variants,
+            "control_pct": _int(num("control_pct"), 10), "schedule": schedule}
+
+
+def _int(value: float | None, default: int) -> int | float:
+    """A whole form number, the default when empty; a non-number stays NaN so the schema names the field."""
+    if value is None:
+        return default
+    return int(value) if value == value and abs(value) < 1e9 else value
+
+
+def _errors(exc: ValidationError) -> list[str]:
+    out = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ())) or "form"
+        out.append(f"{where}: {str(error.get('msg', ''))[:200]}")
+    return out
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    body = await request.body()
+    if len(body) > FORM_MAX:
+        return None
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=40).items()}
+
+
+def _index(request: Request, who: StaffIdentity, status_code: int = 200, **context: Any) -> Response:
+    return _page(request, "staff/campaigns/index.html", status_code, who=who, campaigns=list_campaigns(50),
+                 choices=_choices(), form=context.pop("form", {}), **context)
+
+
+@router.get("")
+def index(request: Request) -> Response:
+    """The campaigns and the build form."""
+    who = _authenticate(request, ROLES)
+    if isinstance(who, Response):
+        return who
+    return _index(request, who)
+
+
+@router.post("")
+async def build(request: Request) -> Response:
+    """Preview (dry run) or create a campaign from the form."""
+    if not origin_ok(request):
+        return _error(request, 403, "Not allowed", "Send this form from this site's own campaign page.")
+    who = _authenticate(request, ROLES)
+    if isinstance(who, Response):
+        return who
+    form = await _form(request)
+    if form is None:
+        return _error(request, 413, "Too large", "The form is too large.", who)
+    try:
+        spec = CampaignSpec.model_validate(spec_from_form(form))
+    except (ValidationError, ValueError) as exc:
+        errors = _errors(exc) if isinstance(exc, ValidationError) else [str(exc)]
+        return _index(request, who, 422, form=form, errors=errors)
+    try:
+        if form.get("do") == "create":
+            view = create_campaign(spec, actor=f"staff:{who.username}")
+            response = RedirectResponse(f"/staff/campaigns/{view.id}", status_code=303)
+            response.headers.update(SECURITY_HEADERS)
+            return response
+        preview = dry_run(spec, now=utcnow())
+    except (InvalidInput, Conflict) as exc:
+        field = getattr(exc, "field", None)
+        return _index(request, who, 422 if isinstance(exc, InvalidInput) else 409, form=form,
+                      errors=[f"{field + ': ' if field else ''}{exc.user_message}"])
+    return _index(request, who, form=form, preview=preview)
+
+
+def uplift_chart(data: dict[str, Any]) -> str:
+    """PNG data URI: conversion rate per group, and the uplift with its 95% interval."""
+    funnel = data["funnel"]
+    groups = sorted(funnel, key=lambda g: (g == "control", g))
+    rates = [funnel[g]["converted"] / funnel[g]["targeted"] if funnel[g]["targeted"] else 0 for g in groups]
+    u = data["uplift"]
+
+    def draw(fig: Figure) -> None:
+        left, right = fig.subplots(1, 2)
+        left.bar(groups, [r * 100 for r in rates], color=["#9e9e9e" if g == "control" else "#1565c0" for g in groups])
+        left.set_ylim(0, max(max(rates) * 120, 1.0))
+        left.set_ylabel("converted, % of targeted")
+        left.set_title("Conversion by group")
+        right.errorbar([0], [u["uplift"] * 100], yerr=[[(u["uplift"] - u["ci_low"]) * 100],
+                                                        [(u["ci_high"] - u["uplift"]) * 100]],
+                       fmt="o", capsize=8, color="#c62828")
+        right.axhline(0, color="#333", linewidth=0.8)
+        right.set_xticks([0], ["treatment - control"])
+        right.set_ylabel("uplift, percentage points")
+        right.set_title("Uplift, 95% CI")
+
+    return _png(draw, 8.0, 3.4)
+
+
+@router.get("/{campaign_id}")
+def detail(request: Request, campaign_id: int) -> Response:
+    """One campaign's page."""
+    who = _authenticate(request, ROLES)
+    if isinstance(who, Response):
+        return who
+    try:
+        view = get_campaign(campaign_id)
+    except NotFound:
+        return _error(request, 404, "Not found", f"No campaign {campaign_id}.", who)
+    data = report(campaign_id)
+    chart = uplift_chart(data) if data["funnel"] else None
+    local = ZoneInfo(str(push_timezone()))
+    return _page(request, "staff/campaigns/detail.html", who=who, c=view, data=data, chart=chart, tz=local,
+                 actions=[a for a in ACTIONS if view.state in TRANSITIONS[a][0]])
+
+
+@router.post("/{campaign_id}/{action}")
+def act(request: Request, campaign_id: int, action: str) -> Response:
+    """Schedule, pause, resume or cancel, then back to the page."""
+    if not origin_ok(request):
+        return _error(request, 403, "Not allowed", "Send this form from this site's own campaign page.")
+    who = _authenticate(request, ROLES)
+    if isinstance(who, Response):
+        return who
+    if action not in ACTIONS:
+        return _error(request, 404, "Not found", "No such action.", who)
+    try:
+        apply_action(campaign_id, action, who)
+    except NotFound:
+        return _error(request, 404, "Not found", f"No campaign {campaign_id}.", who)
+    except Conflict as exc:
+        return _error(request, 409, "Not possible now", exc.user_message, who)
+    response = RedirectResponse(f"/staff/campaigns/{campaign_id}", status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response

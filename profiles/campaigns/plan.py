@@ -1,0 +1,120 @@
+"""Planning: turn a campaign's audience into its delivery log, once.
+
+``plan_campaign`` selects the audience, fixes the control group and the A/B arms at that moment, and writes one
+``CampaignDelivery`` row per recipient in one transaction: ``control`` rows are final at once (they get
+nothing), the others are ``queued`` in numbered batches of ``settings.campaign_batch_size``. The assignment is
+stratified by segment: in each segment, ``control_pct`` percent (rounded) is held out at random and the rest is
+cut into the arms by their splits, so each group has the audience's segment mix. The random order is seeded by
+the campaign and step, so planning the same audience twice gives the same groups. A second call finds the rows
+and writes nothing (the unique delivery key would refuse them anyway).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from profiles.campaigns.models import Campaign, CampaignDelivery
+from profiles.campaigns.spec import CampaignSpec
+from profiles.campaigns.store import _event, audience_select
+from profiles.db import session_scope
+from profiles.errors import Conflict, NotFound
+from profiles.models import utcnow
+from profiles.settings import get_settings
+
+CONTROL = "control"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The planned step: ``batches`` with queued recipients (numbers), ``treated`` / ``control`` counts, and
+    ``created`` False when the step had been planned before (nothing written this time)."""
+
+    campaign_id: int
+    step: int
+    batches: tuple[int, ...]
+    treated: int
+    control: int
+    created: bool
+
+
+def assign_groups(rows: list[tuple[int, str | None]], spec: CampaignSpec, seed: str) -> dict[int, str]:
+    """Customer id -> group (a variant name or ``control``) for ``rows`` of (customer id, segment), stratified
+    by segment (module docstring). Deterministic for a given ``seed``."""
+    rng = random.Random(seed)
+    strata: dict[str | None, list[int]] = defaultdict(list)
+    for customer_id, segment in rows:
+        strata[segment].append(customer_id)
+    groups: dict[int, str] = {}
+    for segment in sorted(strata, key=lambda s: (s is None, s or "")):
+        ids = sorted(strata[segment])
+        rng.shuffle(ids)
+        n_control = round(len(ids) * spec.control_pct / 100)
+        for cid in ids[:n_control]:
+            groups[cid] = CONTROL
+        treated = ids[n_control:]
+        start = 0
+        cumulative = 0
+        for i, variant in enumerate(spec.variants):
+            cumulative += variant.split
+            end = len(treated) if i == len(spec.variants) - 1 else round(len(treated) * cumulative / 100)
+            for cid in treated[start:end]:
+                groups[cid] = variant.name
+            start = end
+    return groups
+
+
+def plan_campaign(campaign_id: int, *, step: int = 0, actor: str = "system", now: datetime | None = None) -> Plan:
+    """Plan ``step`` of a ``scheduled`` (or already ``running``) campaign and mark it ``running``; idempotent.
+
+    Raises:
+        NotFound: no such campaign.
+        Conflict: the campaign is a draft, paused or done and was never planned.
+    """
+    moment = now or utcnow()
+    batch_size = max(1, get_settings().campaign_batch_size)
+    with session_scope(write=True) as session:
+        row = session.get(Campaign, campaign_id, with_for_update=True)
+        if row is None:
+            raise NotFound("No such campaign.", detail=f"campaign {campaign_id}")
+        existing = session.execute(
+            select(CampaignDelivery.batch, CampaignDelivery.status)
+            .where(CampaignDelivery.campaign_id == campaign_id, CampaignDelivery.step == step)).all()
+        if existing:
+            queued = sorted({b for b, s in existing if s in ("queued", "held")})
+            n_control = sum(1 for _, s in existing if s == CONTROL)
+            return Plan(campaign_id, step, tuple(queued), len(existing) - n_control, n_control, False)
+        if row.state != "scheduled":
+            raise Conflict(f"A {row.state} campaign cannot be planned.")
+        spec = CampaignSpec.model_validate(row.spec, context={"stored": True})
+        audience = [(int(c), s) for c, s in session.execute(audience_select(spec)).all()]
+        groups = assign_groups(audience, spec, seed=f"{campaign_id}:{step}")
+        segments = dict(audience)
+        values = []
+        treated_index = 0
+        for customer_id in sorted(groups):
+            group = groups[customer_id]
+            is_control = group == CONTROL
+            values.append({
+                "campaign_id": campaign_id, "customer_id": customer_id, "step": step, "variant": group,
+                "stratum": segments.get(customer_id), "batch": -1 if is_control else treated_index // batch_size,
+                "status": CONTROL if is_control else "queued",
+                "reason": "control group: held out, nothing sent" if is_control else None,
+                "attempts": 0, "queued_at": moment, "updated_at": moment,
+            })
+            treated_index += 0 if is_control else 1
+        if values:  # Core executemany (insertmanyvalues: 1,000 rows a statement); the ORM bulk path is 10x slower
+            table: Any = CampaignDelivery.__table__
+            session.connection().execute(insert(table), values)
+        n_control = len(values) - treated_index
+        before, row.state = row.state, "running"
+        row.planned_at, row.audience_size = moment, len(values)
+        _event(session, campaign_id, actor, "start", before, "running",
+               f"planned {len(values)}: {treated_index} treated, {n_control} control")
+        batches = tuple(range((treated_index + batch_size - 1) // batch_size))
+    return Plan(campaign_id, step, batches, treated_index, n_control, True)

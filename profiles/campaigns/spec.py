@@ -1,0 +1,179 @@
+"""A campaign's definition, validated (pydantic): what the API accepts and ``campaigns.spec`` stores.
+
+Shape (JSON)::
+
+    {"name": "term-deposit-june",
+     "goal": {"conversion": "offer_accepted", "product": "term_deposit", "window_days": 14},
+     "audience": {"segment": "affluent", "min_churn": 0.2, "max_churn": 0.9, "holds": ["current_account"],
+                  "lacks": ["term_deposit"], "channel": "any", "consent": "marketing", "limit": 100000},
+     "variants": [{"name": "A", "split": 50, "message": {"kind": "offer", "product": "term_deposit"}},
+                  {"name": "B", "split": 50, "message": {...}, "messages": {"telegram": {...}}}],
+     "control_pct": 10,
+     "schedule": {"kind": "now"} | {"kind": "at", "at": "2026-12-24T09:00:00Z"}}
+
+A message is one of the bot's templates (``domain.yml`` ``utter_push_reminder``/``utter_push_offer``: never
+free text) and the profile fields that fill its placeholders (``fields``: placeholder -> profile field, only
+``push_name`` today, from ``PROFILE_FIELDS``). ``message`` is the default for every channel; ``messages`` may
+override it per channel (telegram, facebook, socketio). Checks that need the database (the segment exists, the
+audience is not empty) are ``store.create_campaign``'s. A refused value raises pydantic's ``ValidationError``
+whose ``loc`` names the field; the API answers 422 and writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from profiles.push import REMINDER_TEMPLATES
+from profiles.schemas import PRODUCT_IDS
+
+CONVERSIONS: Final = ("offer_accepted", "product_opened", "profile_updated")
+CHANNELS: Final = ("telegram", "facebook", "socketio")
+PLACEHOLDERS: Final = ("push_name",)  # the placeholders of the push responses in domain.yml
+PROFILE_FIELDS: Final = ("first_name", "last_name")  # profile fields a placeholder may take
+VARIANT_NAME: Final = r"^[A-Za-z0-9_-]{1,20}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Goal(_Strict):
+    """Which conversion counts for uplift, within ``window_days`` days of the send."""
+
+    conversion: Literal["offer_accepted", "product_opened", "profile_updated"]
+    product: str | None = Field(None, description="for offer_accepted/product_opened: the catalogue product")
+    window_days: int = Field(14, ge=1, le=90)
+
+    @model_validator(mode="after")
+    def _product(self) -> Goal:
+        if self.product is not None and self.product not in PRODUCT_IDS:
+            raise ValueError(f"product must be one of {', '.join(sorted(PRODUCT_IDS))}")
+        return self
+
+
+class Audience(_Strict):
+    """Who is targeted: filters over the latest scores (as ``profiles.search``), products held or not held,
+    a reachable channel, a consent; at least one filter."""
+
+    segment: str | None = Field(None, max_length=40)
+    min_churn: float | None = Field(None, ge=0, le=1)
+    max_churn: float | None = Field(None, ge=0, le=1)
+    min_clv: float | None = None
+    max_clv: float | None = None
+    min_loyalty: float | None = None
+    max_loyalty: float | None = None
+    holds: list[str] = Field(default_factory=list, max_length=10, description="products every customer holds")
+    lacks: list[str] = Field(default_factory=list, max_length=10, description="products no customer holds")
+    channel: Literal["any", "telegram", "facebook"] = "any"
+    consent: Literal["none", "marketing"] = "none"
+    limit: int = Field(100_000, ge=1, le=100_000)
+
+    @field_validator("holds", "lacks")
+    @classmethod
+    def _products(cls, value: list[str]) -> list[str]:
+        unknown = [p for p in value if p not in PRODUCT_IDS]
+        if unknown:
+            raise ValueError(f"unknown product {unknown[0]!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _some_filter(self) -> Audience:
+        filters = (self.segment, self.min_churn, self.max_churn, self.min_clv, self.max_clv, self.min_loyalty,
+                   self.max_loyalty)
+        if all(f is None for f in filters) and not self.holds and not self.lacks:
+            raise ValueError("choose the audience: a segment, a score range or products held")
+        return self
+
+
+class Message(_Strict):
+    """One bot template: a reminder ``template`` or an ``offer`` of ``product``; ``fields`` fill placeholders."""
+
+    kind: Literal["reminder", "offer"]
+    template: str | None = None
+    product: str | None = None
+    fields: dict[str, str] = Field(default_factory=lambda: {"push_name": "first_name"})
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for placeholder, field in value.items():
+            if placeholder not in PLACEHOLDERS:
+                raise ValueError(f"unknown placeholder {placeholder!r} (the templates have {', '.join(PLACEHOLDERS)})")
+            if field not in PROFILE_FIELDS:
+                raise ValueError(f"unknown profile field {field!r} (one of {', '.join(PROFILE_FIELDS)})")
+        return value
+
+    @model_validator(mode="after")
+    def _template(self) -> Message:
+        if self.kind == "reminder":
+            if self.template not in REMINDER_TEMPLATES:
+                raise ValueError(f"template must be one of {', '.join(REMINDER_TEMPLATES)}")
+            if self.product is not None:
+                raise ValueError("a reminder takes no product")
+        else:
+            if self.product not in PRODUCT_IDS:
+                raise ValueError(f"product must be one of {', '.join(sorted(PRODUCT_IDS))}")
+            if self.template not in (None, "product_offer"):
+                raise ValueError("an offer's template is product_offer")
+            self.template = "product_offer"
+        return self
+
+
+class Variant(_Strict):
+    """An A/B arm: ``split`` percent of the treated customers get its message."""
+
+    name: str = Field(pattern=VARIANT_NAME)
+    split: int = Field(ge=1, le=100)
+    message: Message
+    messages: dict[Literal["telegram", "facebook", "socketio"], Message] = Field(default_factory=dict)
+
+    def message_for(self, channel: str | None) -> Message:
+        """The message for ``channel`` (its override, else the default)."""
+        return self.messages.get(channel, self.message) if channel else self.message  # type: ignore[call-overload]
+
+
+class Schedule(_Strict):
+    """When the campaign is planned and sent: ``now`` or ``at`` a future time (timezone-aware, UTC stored)."""
+
+    kind: Literal["now", "at"] = "now"
+    at: datetime | None = None
+    exempt_quiet_hours: bool = Field(False, description="transactional reminders may go out in quiet hours")
+
+    @model_validator(mode="after")
+    def _at(self, info: ValidationInfo) -> Schedule:
+        if self.kind == "at":
+            if self.at is None:
+                raise ValueError("a schedule 'at' needs the time 'at'")
+            at = self.at if self.at.tzinfo else self.at.replace(tzinfo=UTC)
+            stored = bool(info.context and info.context.get("stored"))  # read back: its time may have passed
+            if at <= datetime.now(UTC) and not stored:
+                raise ValueError("the schedule time is in the past")
+            self.at = at.astimezone(UTC)
+        elif self.at is not None:
+            raise ValueError("a schedule 'now' takes no time")
+        return self
+
+
+class CampaignSpec(_Strict):
+    """The whole definition (module docstring)."""
+
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
+    goal: Goal
+    audience: Audience
+    variants: list[Variant] = Field(min_length=1, max_length=5)
+    control_pct: int = Field(10, ge=0, le=50, description="percent of the audience held out (get nothing)")
+    schedule: Schedule = Field(default_factory=lambda: Schedule.model_validate({}))
+
+    @field_validator("variants")
+    @classmethod
+    def _splits(cls, value: list[Variant]) -> list[Variant]:
+        if sum(v.split for v in value) != 100:
+            raise ValueError("the variants' splits must sum to 100")
+        if len({v.name for v in value}) != len(value):
+            raise ValueError("variant names must differ")
+        if any(v.name == "control" for v in value):
+            raise ValueError("'control' is the control group's name")
+        return value

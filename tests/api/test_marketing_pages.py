@@ -1,0 +1,96 @@
+"""Marketing pages (/staff/campaigns) over a real database: roles, Origin checks on every state-changing form
+(foreign, null or missing Origin -> 403, nothing written), preview writes nothing, create, the detail page with
+funnel and uplift, and the actions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from api.campaign_queue import get_queue, reset_queue
+from api.main import app
+from profiles.campaigns.models import Campaign
+from profiles.db import session_scope
+from profiles.staff import issue_staff_token
+from tests.profiles.campaign_data import bulk_customers
+
+ORIGIN = {"Origin": "http://testserver"}
+
+
+@pytest.fixture
+def client(sqlite_db: Engine, override_settings: Callable[..., None], tmp_path: Path) -> Iterator[TestClient]:
+    override_settings(campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0,
+                      campaign_queue_file=tmp_path / "q.db", campaign_queue_name=f"p-{uuid.uuid4().hex[:8]}")
+    reset_queue()
+    get_queue().immediate = True
+    bulk_customers(30)
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+    reset_queue()
+
+
+def auth(role: str = "marketing") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_staff_token(f'{role}-user', role)}"}
+
+
+def form(**over: str) -> dict[str, str]:
+    return {"name": f"page-{uuid.uuid4().hex[:6]}", "segment": "affluent", "kind": "reminder",
+            "content_a": "statement_ready", "content_b": "payment_due", "split_a": "50", "control_pct": "10",
+            "conversion": "profile_updated", "window_days": "7", "when": "now", "do": "create"} | over
+
+
+def stored() -> int:
+    with session_scope() as s:
+        return int(s.scalar(select(func.count()).select_from(Campaign)) or 0)
+
+
+@pytest.mark.parametrize("origin", [None, "null", "http://evil.example", "http://testserver.evil.example"])
+def test_forms_refuse_a_foreign_or_missing_origin(client: TestClient, origin: str | None) -> None:
+    headers = auth() | ({"Origin": origin} if origin else {})
+    assert client.post("/staff/campaigns", data=form(), headers=headers).status_code == 403
+    assert stored() == 0
+    created = client.post("/staff/campaigns", data=form(), headers=auth() | ORIGIN)
+    assert created.status_code == 303
+    cid = created.headers["location"].rsplit("/", 1)[1]
+    assert client.post(f"/staff/campaigns/{cid}/schedule", headers=headers).status_code == 403
+    with session_scope() as s:
+        assert s.scalar(select(Campaign.state)) == "draft"
+
+
+def test_roles(client: TestClient) -> None:
+    assert client.get("/staff/campaigns", headers=auth("staff")).status_code == 403
+    assert client.get("/staff/campaigns", headers=auth("marketing")).status_code == 200
+    assert client.get("/staff/campaigns").status_code == 303  # to the sign-in page
+    assert client.post("/staff/campaigns", data=form(), headers=auth("staff") | ORIGIN).status_code == 403
+    assert stored() == 0
+
+
+def test_preview_writes_nothing_and_errors_name_the_field(client: TestClient) -> None:
+    page = client.post("/staff/campaigns", data=form(do="preview"), headers=auth() | ORIGIN)
+    assert page.status_code == 200 and "Dry run" in page.text
+    assert 'id="preview-audience">10<' in page.text and 'id="preview-control">1<' in page.text
+    bad = client.post("/staff/campaigns", data=form(split_a="150"), headers=auth() | ORIGIN)
+    assert bad.status_code == 422 and "variants" in bad.text
+    past = client.post("/staff/campaigns", data=form(when="at", at="2020-01-01T09:00"), headers=auth() | ORIGIN)
+    assert past.status_code == 422 and "schedule" in past.text and "past" in past.text
+    assert stored() == 0
+
+
+def test_create_schedule_and_read_the_funnel(client: TestClient) -> None:
+    cid = client.post("/staff/campaigns", data=form(), headers=auth() | ORIGIN).headers["location"].rsplit("/", 1)[1]
+    assert client.post(f"/staff/campaigns/{cid}/schedule", headers=auth() | ORIGIN).status_code == 303
+    page = client.get(f"/staff/campaigns/{cid}", headers=auth())
+    assert page.status_code == 200
+    assert 'id="state">done<' in page.text
+    assert "<td>delivered</td><td>9</td>" in page.text and "<td>control</td><td>1</td>" in page.text
+    assert 'id="uplift"' in page.text and "95% CI" in page.text and "data:image/png;base64," in page.text
+    assert "staff:marketing-user · schedule" in page.text
+    assert "/pause" not in page.text and "/schedule" not in page.text  # only the moves its state allows
+    again = client.post(f"/staff/campaigns/{cid}/pause", headers=auth() | ORIGIN)
+    assert again.status_code == 409
+    assert client.get("/staff/campaigns/424242", headers=auth()).status_code == 404
