@@ -61,6 +61,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as Refused
 
+from bot.json_limits import too_deep
 from bot.web_sessions import WebSessions, session_store, token_subject
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def message_error(data: Any, session_persistence: bool, metadata_key: str = "met
         return "\"session_id\" is required: the id from session_confirm (8-64 letters, digits, _.:-)"
     if _metadata(data.get(metadata_key)) is None:
         return f"\"{metadata_key}\" must be a JSON object"
-    return None
+    return too_deep(data.get(metadata_key), f"\"{metadata_key}\"")
 
 
 def _metadata(raw: Any) -> dict[str, Any] | None:

@@ -211,6 +211,11 @@ async def _socket_checks(socketio: Any, rasa_url: str, web_origin: str) -> dict[
         seen["no_session_id"] = await asyncio.wait_for(errors.get(), 10)
         await client.emit("user_uttered", {"message": "hi", "session_id": seen["session"], "metadata": [1]})
         seen["bad_metadata"] = await asyncio.wait_for(errors.get(), 10)
+        deep: dict[str, object] = {}
+        for _ in range(200):  # deeper than bot/json_limits.py allows (20), shallower than json's recursion limit
+            deep = {"a": deep}
+        await client.emit("user_uttered", {"message": "hi", "session_id": seen["session"], "metadata": deep})
+        seen["deep_metadata"] = await asyncio.wait_for(errors.get(), 10)
         # a socket speaks only in the session it joined: not into another conversation by naming its id
         await client.emit("user_uttered", {"message": "what's my balance?", "session_id": OTHER_SESSION})
         seen["other_session"] = await asyncio.wait_for(errors.get(), 10)
@@ -233,6 +238,7 @@ def test_socketio_channel_refuses_foreign_origins_and_malformed_events(chat_site
     assert "\"message\"" in seen["bad_message"]["error"]
     assert "session_id" in seen["no_session_id"]["error"]
     assert "metadata" in seen["bad_metadata"]["error"]
+    assert "nested" in seen["deep_metadata"]["error"]
     assert "the session this socket joined" in seen["other_session"]["error"]
     assert [e for e in chat_site.stack.tracker(OTHER_SESSION)["events"] if e["event"] == "user"] == []
     assert seen["connected_after"] is True
