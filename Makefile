@@ -31,7 +31,7 @@ rc=0; $(1) $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; exit $$rc
 endef
 
-.PHONY: help setup lock train seed recommender analytics eval-recommender bench-batch bench-recommender run test lint validate pytest pytest-prod test-core fuzz-api \
+.PHONY: help setup lock train seed recommender analytics eval-recommender bench-batch bench-recommender run stop test lint validate pytest pytest-prod test-core fuzz-api \
         check-services bench eval-nlu clean
 
 help:  ## list the targets
@@ -63,8 +63,11 @@ analytics: setup seed  ## train the CRM analyses if none is stored, then score e
 eval-recommender: setup  ## evaluate the promoted recommender models -> results/recommender_eval.json and .png
 	$(PY) -m recommender.evaluate
 
-run: setup train seed recommender analytics  ## start the feed consumer, action server, Rasa and the API; Ctrl-C stops all four
+run: setup train seed recommender analytics  ## start the feed consumer, action server, Rasa, the API and the campaign worker; Ctrl-C (or make stop) stops all five
 	@bash scripts/run.sh
+
+stop:  ## stop this checkout's `make run` by its PID file (var/run/run.pid; never by a process-name pattern)
+	@bash scripts/stop.sh
 
 test: setup train  ## the whole suite: lint, rasa data validate, pytest (embedded + production), test stories
 	@t0=$$SECONDS; \

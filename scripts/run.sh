@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the feed consumer, the action server, the Rasa server and the API; wait until each is up; print how
-# to chat. Ctrl-C (or SIGTERM) stops all four. `make run` calls this after setup, train, seed and recommender.
+# to chat. Ctrl-C (or SIGTERM) stops all five (feed, action server, Rasa, API, campaign worker). `make run` calls this after setup, train, seed and recommender.
 #
 # Embedded mode (nothing set): CRM in the SQLite file var/crm.db, Rasa's in-memory tracker and lock store and
 # its SQL event broker (var/events.db), all in bot/endpoints.yml. Production mode: DATABASE_URL (PostgreSQL)
@@ -38,7 +38,7 @@ export ENVIRONMENT="${ENVIRONMENT:-development}"  # Rasa too: its socket.io chan
 DEV_RASA_TOKEN="dev-rasa-token-change-me"
 DEV_ACTION_SERVER_TOKEN="dev-action-server-token-change-me"  # = profiles/settings.py DEV_ACTION_SERVER_TOKEN
 LOG_DIR="${LOG_DIR:-$ROOT/var/log}"
-RUN_DIR="$ROOT/var/run"
+RUN_DIR="${RUN_DIR:-$ROOT/var/run}"  # PID file and generated endpoints; tests use their own
 export RASA_TOKEN="${RASA_TOKEN:-$DEV_RASA_TOKEN}"
 # The secret Rasa sends the action server (bot/endpoints*.yml); actions/server.py refuses calls without it.
 export ACTION_SERVER_TOKEN="${ACTION_SERVER_TOKEN:-$DEV_ACTION_SERVER_TOKEN}"
@@ -75,6 +75,8 @@ if [ "$ENVIRONMENT" != development ] && [ -n "${TELEGRAM_TOKEN:-}" ] && [ -z "${
     die "ENVIRONMENT=$ENVIRONMENT and TELEGRAM_TOKEN is set but TELEGRAM_SECRET_TOKEN is not: anyone could post fake Telegram updates to the webhook; set TELEGRAM_SECRET_TOKEN (1-256 of A-Za-z0-9_-, e.g. \`openssl rand -hex 32\`)"
 fi
 mkdir -p "$LOG_DIR" "$RUN_DIR"
+# `make stop` (scripts/stop.sh) stops this copy by this PID file, never by a process-name pattern.
+echo $$ > "$RUN_DIR/run.pid"
 # Keep the previous run's logs (e.g. to see why it stopped): rasa.log -> rasa.log.1, ...
 for log in "$LOG_DIR"/*.log; do
     [ -f "$log" ] && mv -f "$log" "$log.1"
@@ -175,6 +177,7 @@ stop_all() {
         sleep 0.2
     done
     for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null; done
+    rm -f "$RUN_DIR/run.pid"
     say "==> stopped"
 }
 # say: echo that never fails (stdout may be a pipe whose reader is gone).
@@ -232,6 +235,8 @@ RASA_PID=${PIDS[-1]}
 start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT" \
     --log-config api/logging.json
 API_PID=${PIDS[-1]}
+# Campaign deliveries (huey: SQLite queue file embedded, Redis with REDIS_URL; docs/CAMPAIGNS.md).
+start "campaign worker" "$LOG_DIR/campaigns.log" "$PY" -m api.campaign_worker
 
 # The consumer has no HTTP port: it is up once its log says it started (and it is still running).
 t0=$SECONDS
@@ -281,11 +286,11 @@ cat <<EOF
 $CHAT_HELP
  Rasa HTTP API token: $SHOWN_RASA_TOKEN
    (e.g. curl -s "http://localhost:$RASA_PORT/conversations/demo-1/tracker?token=$SHOWN_RASA_TOKEN")
- Ctrl-C stops all four.
+ Ctrl-C stops all five.
 ================================================================================================
 EOF
 
-# Run until Ctrl-C, or until one of the four dies (then stop the others and say which).
+# Run until Ctrl-C, or until one of the five dies (then stop the others and say which).
 while true; do
     for i in "${!PIDS[@]}"; do
         if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then

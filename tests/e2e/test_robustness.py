@@ -167,7 +167,7 @@ def test_redis_url_scheme_selects_tls_in_rasas_stores(url: str, connection: str)
 
 def _run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HOST", "RASA_TOKEN", "ENVIRONMENT")}
-    env.update(LOG_DIR=str(tmp_path / "log"), **extra)
+    env.update(LOG_DIR=str(tmp_path / "log"), RUN_DIR=str(tmp_path / "run"), **extra)
     return env
 
 
@@ -220,6 +220,10 @@ def test_run_binds_to_localhost_keeps_old_logs_and_ctrl_c_through_tee_stops_ever
             time.sleep(1)
 
         assert (log_dir / "rasa.log.1").read_text() == "the previous run\n"
+        # `make stop` finds this copy by its PID file: the run.sh process itself, running from this checkout
+        pid = int((tmp_path / "run" / "run.pid").read_text())
+        assert "scripts/run.sh" in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert "startup sweep" in (log_dir / "campaigns.log").read_text()  # the campaign worker is up too
         for name in ("rasa", "actions", "api", "feed"):  # umask 077: the logs are owner-only
             assert (log_dir / f"{name}.log").stat().st_mode & 0o077 == 0, f"{name}.log is readable by others"
         assert "the previous run" not in (log_dir / "rasa.log").read_text()
@@ -237,6 +241,31 @@ def test_run_binds_to_localhost_keeps_old_logs_and_ctrl_c_through_tee_stops_ever
         if group.poll() is None:
             os.killpg(group.pid, signal.SIGKILL)
         _kill_leftovers(ports.values())
+
+
+def test_make_stop_stops_this_copy_by_its_pid_file_and_nothing_else(tmp_path: Path) -> None:
+    """scripts/stop.sh signals only the PID in RUN_DIR/run.pid, and only if it is this checkout's run.sh."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    env = {**os.environ, "RUN_DIR": str(run_dir)}
+    # stand-ins named like run.sh: one started from this checkout, one from elsewhere (another copy)
+    ours = subprocess.Popen(["bash", "-c", 'exec -a "bash scripts/run.sh" sleep 120'], cwd=ROOT)
+    other = subprocess.Popen(["bash", "-c", 'exec -a "bash scripts/run.sh" sleep 120'], cwd=tmp_path)
+    try:
+        time.sleep(0.3)  # both have exec'd
+        (run_dir / "run.pid").write_text(f"{other.pid}\n")  # a stale file naming another copy's process
+        done = subprocess.run(["bash", "scripts/stop.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "not this checkout" in done.stdout, done.stdout + done.stderr
+        assert other.poll() is None and ours.poll() is None
+        (run_dir / "run.pid").write_text(f"{ours.pid}\n")
+        done = subprocess.run(["bash", "scripts/stop.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "stopped" in done.stdout, done.stdout + done.stderr
+        assert ours.wait(timeout=10) == -signal.SIGTERM
+        assert other.poll() is None  # the other copy keeps running
+    finally:
+        for proc in (ours, other):
+            if proc.poll() is None:
+                proc.kill()
 
 
 def _terminal_signals() -> None:
