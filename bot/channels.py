@@ -32,6 +32,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.rate_limit import SLOW_DOWN, from_environment
+
 logger = logging.getLogger(__name__)
 
 MAX_SENDER_LENGTH = 256
@@ -115,6 +117,7 @@ class NovaRestInput(RestInput):
         return self.name()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
+        self.rate_limit = from_environment()  # every message, per sender: bot/rate_limit.py
         webhook = super().blueprint(on_new_message)
 
         @webhook.middleware("request")
@@ -122,7 +125,13 @@ class NovaRestInput(RestInput):
             if request.method != "POST" or not request.path.rstrip("/").endswith("/webhook"):
                 return None
             error = validation_error(request.body)
-            return _bad_request(error) if error else None
+            if error:
+                return _bad_request(error)
+            sender = json.loads(request.body)["sender"]
+            if not self.rate_limit.hit(sender):  # 429 with the reply the customer sees, in the webhook's format
+                return response.json([{"recipient_id": sender, "text": SLOW_DOWN}], status=429,
+                                     headers={"Retry-After": str(int(self.rate_limit.window_s))})
+            return None
 
         return webhook
 

@@ -62,6 +62,7 @@ from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from bot.json_limits import too_deep
+from bot.rate_limit import SLOW_DOWN, from_environment
 from bot.web_sessions import WebSessions, session_store, token_subject
 
 logger = logging.getLogger(__name__)
@@ -262,6 +263,8 @@ class NovaSocketIOInput(SocketIOInput):
             await sio.emit("session_confirm", {"session_id": session.session_id, "session_secret": session.secret},
                            room=sid, namespace=namespace)
 
+        rate_limit = from_environment()
+
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: str, data: Any = None) -> None:
             error = message_error(data, self.session_persistence, self.metadata_key or "metadata")
@@ -279,6 +282,9 @@ class NovaSocketIOInput(SocketIOInput):
                 return
             sender_id = data["session_id"] if self.session_persistence else sid
             output = SocketIOOutput(sio, self.bot_message_evt)
+            if not rate_limit.hit(sender_id):  # every message, per session (bot/rate_limit.py)
+                await output.send_text_message(sender_id, SLOW_DOWN)
+                return
             await on_new_message(
                 UserMessage(data["message"], output, sender_id, input_channel=self.name(), metadata=metadata)
             )

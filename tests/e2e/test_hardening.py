@@ -104,10 +104,17 @@ def test_handoff_requests_are_rate_limited_with_a_polite_answer(live_stack: Live
     assert len(_handoffs_of(sender)) == 3
 
 
-def test_chat_turns_over_the_limit_get_a_polite_answer(live_stack: LiveStack) -> None:
+@pytest.mark.parametrize("text", ["show my balance", "hello"])  # an action turn, and a rule Rasa answers alone
+def test_chat_turns_over_the_limit_get_a_polite_answer(live_stack: LiveStack, text: str) -> None:
+    """The channel counts every message per conversation (bot/rate_limit.py, CHAT_RATE_LIMIT 30/minute): the
+    31st in a minute is a 429 whose body is the polite reply, and nothing reaches the dialogue."""
     sender = live_stack.new_sender("chat-flood")
-    answers = [" ".join(live_stack.texts(sender, "show my balance")) for _ in range(31)]
-    assert not any("faster than I can keep up" in a for a in answers[:30]), answers[:30]
-    assert "faster than I can keep up" in answers[30], answers[30]
+    answers = [" ".join(live_stack.texts(sender, text)) for _ in range(30)]
+    assert not any("faster than I can keep up" in a for a in answers), answers
+    turns = len([e for e in live_stack.tracker(sender)["events"] if e["event"] == "user"])
+    over = live_stack.post_raw({"sender": sender, "message": text})
+    assert over.status_code == 429 and over.headers["Retry-After"] == "60"
+    assert "faster than I can keep up" in over.json()[0]["text"]
+    assert len([e for e in live_stack.tracker(sender)["events"] if e["event"] == "user"]) == turns
     other = live_stack.new_sender("chat-calm")
     assert "faster" not in " ".join(live_stack.texts(other, "show my balance"))
