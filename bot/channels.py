@@ -32,6 +32,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.reliability import install, never_silent
+
+install()  # tracker store fails closed, bounded action-server calls (bot/reliability.py)
 logger = logging.getLogger(__name__)
 
 MAX_SENDER_LENGTH = 256
@@ -100,6 +103,7 @@ class NovaRestInput(RestInput):
     Rasa's own channel answers 500 for an empty body, a JSON body that is not an object or metadata that is
     not an object, and passes a missing or non-string message on to the pipeline. Here each gets
     ``400 {"error": "..."}`` before anything reaches Rasa; valid requests are handled by RestInput as before.
+    A turn that fails or produces no reply answers the apology with a reference (bot/reliability.py), not ``[]``.
 
     Identity: every message is reported as channel ``rest`` (Rasa 3.6's RestInput takes ``input_channel``
     from the body, so a client could claim ``telegram`` and be treated as the linked messenger user), and a
@@ -115,7 +119,7 @@ class NovaRestInput(RestInput):
         return self.name()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
-        webhook = super().blueprint(on_new_message)
+        webhook = super().blueprint(never_silent(on_new_message, self.name()))
 
         @webhook.middleware("request")
         async def validate(request: Request) -> HTTPResponse | None:
@@ -301,6 +305,7 @@ class NovaTelegramInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("nova_telegram_webhook", __name__)
+        on_new_message = never_silent(on_new_message, self.name())
 
         @webhook.listener("after_server_start")
         async def start_up(app: Any, loop: Any) -> None:
@@ -451,6 +456,7 @@ class NovaFacebookInput(FacebookInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("nova_fb_webhook", __name__)
+        on_new_message = never_silent(on_new_message, self.name())
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
