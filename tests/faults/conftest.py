@@ -27,8 +27,19 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import (
-    DEFAULT_RABBITMQ_URL, MODELS, RASA_BIN, ROOT, TEMPLATE_ACTION_URL, _delete_queue, _free_port, _fresh_database,
-    _redis_env, _start, _stop, _tail, _wait_healthy,
+    DEFAULT_RABBITMQ_URL,
+    MODELS,
+    RASA_BIN,
+    ROOT,
+    TEMPLATE_ACTION_URL,
+    _delete_queue,
+    _free_port,
+    _fresh_database,
+    _redis_env,
+    _start,
+    _stop,
+    _tail,
+    _wait_healthy,
 )
 
 SEED_LIMIT = 60
