@@ -111,21 +111,29 @@ def install() -> None:
                 rasa_action.DEFAULT_REQUEST_TIMEOUT)
 
 
+#: OutputChannel methods that send something: Rasa's processor calls send_response, a channel may call the rest.
+SEND_METHODS = ("send_response", "send_text_message", "send_text_with_buttons", "send_quick_replies",
+                "send_image_url", "send_attachment", "send_elements", "send_custom_json")
+
+
 def _count_replies(output: Any) -> list[int]:
-    """Count what is sent through ``output`` from now on (one-element list, the count)."""
+    """Count calls of ``output``'s :data:`SEND_METHODS` from now on (one-element list, the count)."""
     sent = [0]
-    original = getattr(output, "send_response", None)
-    if original is None:
-        return sent
 
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        sent[0] += 1
-        return await original(*args, **kwargs)
+    def counting(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            sent[0] += 1
+            return await original(*args, **kwargs)
+        return counted
 
-    try:
-        output.send_response = counted
-    except AttributeError:  # an output that refuses new attributes: counted as replying
-        sent[0] = 1
+    for name in SEND_METHODS:
+        original = getattr(output, name, None)
+        if original is None:
+            continue
+        try:
+            setattr(output, name, counting(original))
+        except AttributeError:  # an output that refuses new attributes: counted as replying
+            sent[0] = 1
     return sent
 
 
@@ -133,17 +141,20 @@ def never_silent(on_new_message: Callable[[UserMessage], Awaitable[Any]], channe
                  ) -> Callable[[UserMessage], Awaitable[None]]:
     """``on_new_message`` that never leaves a user message unanswered (module docstring).
 
-    The apology goes through the message's own output channel; if that fails too, it is logged and dropped.
-    Nothing is raised to the caller (the channel answers as usual, e.g. REST 200 with the apology)."""
+    The apology goes through the message's own output channel; the caller then answers as usual (REST: 200
+    with the apology). If the apology cannot be delivered either (the messenger's API is down), the original
+    exception is raised again, so the channel reports the failure as before."""
 
     async def handle(message: UserMessage) -> None:
         failed: list[str] = []
         context = _failed_actions.set(failed)
         sent = _count_replies(message.output_channel)
         reason: str | None = None
+        failure: Exception | None = None
         try:
             await on_new_message(message)
         except Exception as exc:  # noqa: BLE001 - every failure gets the apology, none reaches the customer raw
+            failure = exc
             reason = type(exc).__name__
             underlying = exc.__cause__ or exc.__context__
             if underlying is not None:
@@ -164,5 +175,7 @@ def never_silent(on_new_message: Callable[[UserMessage], Awaitable[Any]], channe
             await message.output_channel.send_text_message(message.sender_id, apology(ref))
         except Exception as exc:  # noqa: BLE001
             logger.error("apology not delivered (ref %s, channel %s): %s", ref, channel, type(exc).__name__)
+            if failure is not None:
+                raise failure from None
 
     return handle
