@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import secrets
 import sys
 from functools import partial
 from typing import Any
@@ -22,7 +23,8 @@ from typing import Any
 from rasa_sdk import utils
 from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
 from rasa_sdk.endpoint import create_app_for_serve, create_argument_parser, create_ssl_config
-from rasa_sdk.executor import ActionExecutor
+from rasa_sdk.executor import ActionExecutor, ActionExecutorRunResult
+from rasa_sdk.interfaces import ActionExecutionRejection, ActionMissingDomainException, ActionNotFoundException
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -70,6 +72,33 @@ def secret_problem(settings: Settings) -> str | None:
     return None
 
 
+REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # as bot/reliability.py: no 0/O, 1/I/L
+
+
+def apology(ref: str) -> str:
+    """What the customer reads when an action failed (the same words as the Rasa side, bot/reliability.py)."""
+    return f"Sorry, something went wrong on our side. Please try again in a minute (ref {ref})."
+
+
+class ApologizingExecutor(ActionExecutor):
+    """rasa-sdk's executor where an action that raises (a database error, a bug) answers the customer with
+    :func:`apology` and no events, instead of a 500 that Rasa logs and turns into silence.
+
+    Rejections, unknown actions and a missing domain keep rasa-sdk's own answers (400/404/449). One log line
+    per failure: the action, the exception's type and the reference; never the exception's text (SQL errors
+    carry the statement's parameters: account numbers, e-mail addresses)."""
+
+    async def run(self, action_call: dict[str, Any], *args: Any, **kwargs: Any) -> ActionExecutorRunResult | None:
+        try:
+            return await super().run(action_call, *args, **kwargs)
+        except (ActionExecutionRejection, ActionNotFoundException, ActionMissingDomainException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every other failure becomes the apology
+            ref = "".join(secrets.choice(REF_ALPHABET) for _ in range(6))
+            logger.error("action %s failed (ref %s): %s", action_call.get("next_action"), ref, type(exc).__name__)
+            return ActionExecutorRunResult(events=[], responses=[{"text": apology(ref)}])
+
+
 def create_app(action_executor: ActionExecutor, **options: Any) -> Sanic:
     """rasa-sdk's app (``create_app_for_serve`` with ``options``) behind :func:`require_secret`.
 
@@ -102,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
                                  args.logging_config_file)
     utils.update_sanic_log_level()
 
-    executor = ActionExecutor()
+    executor = ApologizingExecutor()
     executor.register_package(args.actions_module or args.actions)
     loader = AppLoader(factory=partial(create_app, executor, cors_origins=args.cors, auto_reload=args.auto_reload,
                                        endpoints=args.endpoints))

@@ -33,7 +33,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.rate_limit import SLOW_DOWN, from_environment
+from bot.reliability import install, never_silent
 
+install()  # tracker store fails closed, bounded action-server calls (bot/reliability.py)
 logger = logging.getLogger(__name__)
 
 MAX_SENDER_LENGTH = 256
@@ -102,6 +104,7 @@ class NovaRestInput(RestInput):
     Rasa's own channel answers 500 for an empty body, a JSON body that is not an object or metadata that is
     not an object, and passes a missing or non-string message on to the pipeline. Here each gets
     ``400 {"error": "..."}`` before anything reaches Rasa; valid requests are handled by RestInput as before.
+    A turn that fails or produces no reply answers the apology with a reference (bot/reliability.py), not ``[]``.
 
     Identity: every message is reported as channel ``rest`` (Rasa 3.6's RestInput takes ``input_channel``
     from the body, so a client could claim ``telegram`` and be treated as the linked messenger user), and a
@@ -118,7 +121,7 @@ class NovaRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         self.rate_limit = from_environment()  # every message, per sender: bot/rate_limit.py
-        webhook = super().blueprint(on_new_message)
+        webhook = super().blueprint(never_silent(on_new_message, self.name()))
 
         @webhook.middleware("request")
         async def validate(request: Request) -> HTTPResponse | None:
@@ -310,6 +313,7 @@ class NovaTelegramInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("nova_telegram_webhook", __name__)
+        on_new_message = never_silent(on_new_message, self.name())
 
         @webhook.listener("after_server_start")
         async def start_up(app: Any, loop: Any) -> None:
@@ -460,6 +464,7 @@ class NovaFacebookInput(FacebookInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("nova_fb_webhook", __name__)
+        on_new_message = never_silent(on_new_message, self.name())
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

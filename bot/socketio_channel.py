@@ -63,7 +63,10 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 
 from bot.json_limits import too_deep
 from bot.rate_limit import SLOW_DOWN, from_environment
+from bot.reliability import install, never_silent
 from bot.web_sessions import WebSessions, session_store, token_subject
+
+install()  # tracker store fails closed, bounded action-server calls (bot/reliability.py)
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +194,7 @@ class NovaSocketIOInput(SocketIOInput):
         return RoomCheckedSocketIOOutput(self.sio, self.bot_message_evt, self.namespace)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        on_new_message = never_silent(on_new_message, self.name())  # an apology, never silence (bot/reliability.py)
         origins = self.cors_allowed_origins
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=origins)
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
