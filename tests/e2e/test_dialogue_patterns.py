@@ -97,3 +97,17 @@ def test_an_account_named_after_the_balances_gets_its_balance(live_stack: Any, f
     account = _accounts(1)[kind]
     assert money(account.balance) in reply and account.masked_number in reply
     assert "not sure what that refers to" not in reply
+
+
+@pytest.mark.parametrize(("text", "scope"), [("show my transactions in March 2024", "from 01 Mar 2024 to 31 Mar 2024"),
+                                             ("show my transactions from last weekend", "from ")])
+def test_transaction_periods_are_read_with_a_date_parser(live_stack: Any, text: str, scope: str) -> None:
+    from actions.parsing import local_today, parse_period
+
+    chat = Chat(live_stack, 1)
+    reply = chat(text)
+    since, until = parse_period(text, today=local_today()) or (None, None)
+    assert since is not None and until is not None
+    assert f"from {since:%d %b %Y} to {until:%d %b %Y}" in reply and scope in reply
+    if "weekend" in text:
+        assert since.weekday() == 5 and (until - since).days == 1
