@@ -150,6 +150,11 @@ def _first_turn(tracker: Tracker) -> bool:
 
 
 _OPEN_QUESTIONS = ("amount", "from_account", "to_account")
+_KIND_OF_ENTITY = {"current_account": "current", "savings_account": "savings", "current": "current",
+                   "checking": "current", "savings": "savings"}
+# A question ("how long does a transfer take?", "is there a fee?") is never an answer to the form's question.
+_QUESTION = re.compile(r"\?\s*$|^\s*(how|what|what's|when|why|who|which|is there|are there|can i|do you|does)\b",
+                       re.IGNORECASE)
 
 
 def _volunteered(tracker: Tracker, slot: str) -> bool:
@@ -186,6 +191,8 @@ def _amount_message(reading: AmountReading) -> str:
 def _answers_question(tracker: Tracker, understood: bool) -> bool:
     """Whether the latest message is an answer to the form's question rather than a new request."""
     intent, confidence = latest_intent(tracker)
+    if not understood and _QUESTION.search(latest_text(tracker)):
+        return False
     if understood:
         return not (intent not in ANSWER_INTENTS | {"transfer_money"} and confidence >= 0.6 and "?" in latest_text(tracker))
     return intent in ANSWER_INTENTS
@@ -300,10 +307,14 @@ class ValidateTransferForm(FormValidationAction):
         if (said := _FROM.search(text)) is not None:
             found = match_account(said.group("from"), accounts)
             return {"from_account": str(found.id)} if found is not None else {}
-        current = [a for a in accounts if a.kind == "current"]
         destination, _ = _destination(text, list_payees(customer_id), accounts)
-        if len(current) == 1 and destination != f"acc:{current[0].id}":
-            return {"from_account": str(current[0].id)}
+        # the account the conversation was just about ("my savings balance?" ... "I'd like to make a transfer"),
+        # else the only current account; never the destination. The read-back shows it before anything moves.
+        talked_about = _KIND_OF_ENTITY.get(str(tracker.get_slot("account_type")))
+        for kind in (talked_about, "current"):
+            of_kind = [a for a in accounts if a.kind == kind]
+            if len(of_kind) == 1 and destination != f"acc:{of_kind[0].id}":
+                return {"from_account": str(of_kind[0].id)}
         return {}
 
     async def validate_from_account(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
