@@ -310,7 +310,10 @@ class ValidateTransferForm(FormValidationAction):
         destination, _ = _destination(text, list_payees(customer_id), accounts)
         # the account the conversation was just about ("my savings balance?" ... "I'd like to make a transfer"),
         # else the only current account; never the destination. The read-back shows it before anything moves.
-        talked_about = _KIND_OF_ENTITY.get(str(tracker.get_slot("account_type")))
+        # (only from an earlier message: an account named in this one without "from" is where the money goes,
+        # or someone else's: "to their savings account")
+        named_now = any(e.get("entity") == "account_type" for e in tracker.latest_message.get("entities") or [])
+        talked_about = None if named_now else _KIND_OF_ENTITY.get(str(tracker.get_slot("account_type")))
         for kind in (talked_about, "current"):
             of_kind = [a for a in accounts if a.kind == kind]
             if len(of_kind) == 1 and destination != f"acc:{of_kind[0].id}":
