@@ -449,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="nova-bench-dialogues-"))
     jwt_secret, rasa_token = secrets.token_hex(32), secrets.token_hex(16)
     database_url = f"sqlite:///{tmp / 'crm.db'}"
-    env = base_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret)
+    # ACTION_SERVER_TOKEN: bot/endpoints.yml sends it, actions/server.py accepts only calls that carry it
+    env = base_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret, ACTION_SERVER_TOKEN=secrets.token_hex(16))
     procs: list[subprocess.Popen[bytes]] = []
     started = now_iso()
     try:
@@ -464,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
                              .replace(TEMPLATE_ACTION_URL, f"http://127.0.0.1:{action_port}/webhook")
                              .replace("db: var/events.db", f"db: {tmp / 'events.db'}"))
         logs = {"actions": LOGS / "dialogues_actions.log", "rasa": LOGS / "dialogues_rasa.log"}
-        procs.append(_start([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+        procs.append(_start([sys.executable, "-m", "actions.server", "--actions", "actions", "--port", str(action_port)],
                             logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"}))
         procs.append(_start([str(RASA_BIN), "run", "--enable-api", "--auth-token", rasa_token, "-m",
                              str(ROOT / "models"), "--endpoints", str(endpoints), "--credentials",
