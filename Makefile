@@ -32,7 +32,7 @@ if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; exit $
 endef
 
 .PHONY: help setup lock train seed recommender analytics eval-recommender bench-batch bench-recommender run stop test lint validate pytest pytest-prod test-core fuzz-api \
-        check-services bench eval-nlu clean
+        check-services bench bench-dialogues eval-nlu clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -113,6 +113,9 @@ test-core:  ## rasa test core on tests/test_stories.yml (every flow)
 
 bench: setup train  ## training time, NLU accuracy, chat latency vs a bare bot -> results/bench/, README section
 	$(PY) benchmarks/run_all.py
+
+bench-dialogues: setup train  ## replay the SGD Banks_1 dialogues over REST -> results/dialogues.json, README section
+	$(PY) benchmarks/dialogues.py
 
 bench-batch: setup  ## batch-scoring benchmark, small mode (20,000 synthetic customers; --n 1000000 for the full run)
 	$(PY) benchmarks/batch_scoring.py --n 20000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -11,14 +12,40 @@ from actions.context import latest_text, verified_customer
 from actions.formtools import resolved
 from actions.parsing import money, parse_period
 from profiles import list_accounts, list_transactions, transactions_summary
+from profiles.schemas import AccountView
 
 SHOWN = 10  # transactions listed in one chat message
 ACCOUNT_TYPE_TO_KIND = {"current_account": "current", "savings_account": "savings", "term_deposit": "term_deposit"}
+# An account kind in the customer's words ("checking" is a current account): used when the NLU entity is
+# missing or was not mapped to its synonym.
+_KIND_IN_TEXT = (
+    ("current", re.compile(r"\b(current|checking|cheque|main|everyday)\b", re.IGNORECASE)),
+    ("savings", re.compile(r"\bsavings?\b", re.IGNORECASE)),
+    ("term_deposit", re.compile(r"\b(term|fixed)\s+deposits?\b|\bdeposit account\b", re.IGNORECASE)),
+)
 
 
 def _entity(tracker: Tracker, name: str) -> str | None:
     value = next(tracker.get_latest_entity_values(name), None)
     return str(value) if value is not None else None
+
+
+def named_kind(tracker: Tracker) -> str | None:
+    """The account kind ("current", "savings", "term_deposit") the latest message names, or ``None``: the
+    ``account_type`` entity (its synonym, or its words), else the words of the message."""
+    entity = _entity(tracker, "account_type")
+    if entity in ACCOUNT_TYPE_TO_KIND:
+        return ACCOUNT_TYPE_TO_KIND[entity]
+    for text in (entity or "", latest_text(tracker)):
+        kinds = {kind for kind, words in _KIND_IN_TEXT if words.search(text)}
+        if len(kinds) == 1:
+            return kinds.pop()
+    return None
+
+
+def _balance_lines(accounts: list[AccountView]) -> str:
+    lines = [f"• {a.name} {a.masked_number}: {money(a.balance)}" for a in accounts]
+    return ("Your balance:\n" if len(accounts) == 1 else "Your balances:\n") + "\n".join(lines)
 
 
 class ActionShowBalance(Action):
@@ -33,13 +60,36 @@ class ActionShowBalance(Action):
             dispatcher.utter_message(response="utter_login_required")
             return []
         accounts = list_accounts(customer_id)
-        kind = ACCOUNT_TYPE_TO_KIND.get(_entity(tracker, "account_type") or "")
+        kind = named_kind(tracker)
         chosen = [a for a in accounts if a.kind == kind] if kind else accounts
         if not chosen:
             dispatcher.utter_message(text="You don't have an account of that kind with us. Here are all your balances:")
             chosen = accounts
-        lines = [f"• {a.name} {a.masked_number}: {money(a.balance)}" for a in chosen]
-        dispatcher.utter_message(text="Your balance:\n" + "\n".join(lines) if len(chosen) == 1 else "Your balances:\n" + "\n".join(lines))
+        dispatcher.utter_message(text=_balance_lines(chosen))
+        return [resolved()]
+
+
+class ActionAccountFollowup(Action):
+    """An account named with no question open ("and my savings?", "checking", right after the balances):
+    that account's balance. Anything else with nothing to answer ("50") gets ``utter_no_context``."""
+
+    def name(self) -> str:
+        return "action_account_followup"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = named_kind(tracker)
+        if kind is None:
+            dispatcher.utter_message(response="utter_no_context")
+            return []
+        customer_id = verified_customer(tracker)
+        if customer_id is None:
+            dispatcher.utter_message(response="utter_login_required")
+            return []
+        chosen = [a for a in list_accounts(customer_id) if a.kind == kind]
+        if not chosen:
+            dispatcher.utter_message(text="You don't have an account of that kind with us.")
+            return []
+        dispatcher.utter_message(text=_balance_lines(chosen))
         return [resolved()]
 
 

@@ -6,7 +6,7 @@ import calendar
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
@@ -164,16 +164,73 @@ def read_amount(text: str) -> AmountReading:
 
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+_MONTH_NAMES = "|".join([*_MONTHS, *(m[:3] for m in _MONTHS)])
+# "between 1 and 15 November", "from 3 to 10 March 2024", "1-15 Nov"
+_DAY_RANGE = re.compile(
+    rf"\b(?:between\s+|from\s+)?(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:and|to|until|till|-|–)\s*(?:the\s+)?"
+    rf"(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+({_MONTH_NAMES})\b\.?(?:\s+(\d{{4}}))?",
+    re.IGNORECASE,
+)
+_MONTH_YEAR = re.compile(rf"\b({_MONTH_NAMES})\b\.?\s+(\d{{4}})\b|\b(\d{{4}})[-/](\d{{1,2}})\b", re.IGNORECASE)
+_ONE_DAY = re.compile(
+    rf"\b(?:on\s+)?(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+({_MONTH_NAMES})\b\.?(?:\s+(\d{{4}}))?"
+    rf"|\b({_MONTH_NAMES})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}}))?",
+    re.IGNORECASE,
+)
+
+
+def local_today() -> date:
+    """Today in the bank's time zone (``profiles.settings.push_timezone``, Europe/Lisbon)."""
+    from zoneinfo import ZoneInfo
+
+    from profiles.settings import get_settings
+
+    return datetime.now(ZoneInfo(get_settings().push_timezone)).date()
+
+
+def _date_of(day: int, month_word: str, year: str | None, today: date) -> date | None:
+    """One calendar date through dateparser (month names and abbreviations); with no year, the latest such
+    date not after ``today``."""
+    import dateparser  # type: ignore[import-untyped]
+
+    settings = {"PREFER_DATES_FROM": "past", "RELATIVE_BASE": datetime.combine(today, datetime.min.time()),
+                "REQUIRE_PARTS": ["day", "month"]}
+    parsed = dateparser.parse(f"{day} {month_word} {year or today.year}", languages=["en"],
+                              settings=settings)
+    if parsed is None:
+        return None
+    found = parsed.date()
+    if year is None and found > today:
+        try:
+            found = found.replace(year=found.year - 1)
+        except ValueError:  # 29 February
+            return None
+    return found
+
+
+def _whole_month(year: int, month: int) -> tuple[date, date]:
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
 def parse_period(text: str, today: date | None = None) -> tuple[date, date] | None:
-    """Turn a period phrase into an inclusive (since, until) date range in UTC.
+    """Turn a period phrase into an inclusive (since, until) range of calendar days in the bank's time zone.
 
-    Understands: today, yesterday, this/last week, this/last month, last N days, a month name
-    (the latest such month not in the future). Returns ``None`` when no period is mentioned.
+    Understands: today, yesterday, this/last week, this/last weekend (Saturday-Sunday), this/last month, last
+    N days, a day range ("between 1 and 15 November", "from 3 to 10 March 2024"), a month with a year
+    ("March 2024", "2024-03"), one day ("on 5 March", "March 5th 2024") and a month name alone (the latest
+    such month not in the future). Dates are read with dateparser; ``today`` defaults to today in
+    Europe/Lisbon. Returns ``None`` when no period is mentioned or a date does not exist ("31 February").
     """
-    today = today or datetime.now(UTC).date()
+    today = today or local_today()
     t = text.lower()
+    if m := _DAY_RANGE.search(t):
+        first = _date_of(int(m.group(1)), m.group(3), m.group(4), today)
+        last = _date_of(int(m.group(2)), m.group(3), m.group(4), today)
+        if first is None or last is None:
+            return None
+        if m.group(4) is None and first > last:  # "28 to 3 March": not a range we can read
+            return None
+        return (first, last) if first <= last else (last, first)
     if "yesterday" in t:
         d = today - timedelta(days=1)
         return d, d
@@ -182,6 +239,13 @@ def parse_period(text: str, today: date | None = None) -> tuple[date, date] | No
     if m := re.search(r"last\s+(\d{1,3})\s+days?", t):
         return today - timedelta(days=max(int(m.group(1)), 1) - 1), today  # today counts as one of them
     monday = today - timedelta(days=today.weekday())
+    if re.search(r"\blast\s+weekend\b", t):
+        # the latest Saturday-Sunday that is over (on a Sunday, the one before)
+        saturday = monday - timedelta(days=2)
+        return saturday, saturday + timedelta(days=1)
+    if re.search(r"\bthis\s+weekend\b", t):
+        saturday = monday + timedelta(days=5)
+        return (saturday, min(saturday + timedelta(days=1), today)) if today >= saturday else None
     if "last week" in t:
         return monday - timedelta(days=7), monday - timedelta(days=1)
     if "this week" in t:
@@ -192,10 +256,20 @@ def parse_period(text: str, today: date | None = None) -> tuple[date, date] | No
         return prev_last.replace(day=1), prev_last
     if "this month" in t:
         return first, today
+    if m := _MONTH_YEAR.search(t):
+        if m.group(1):
+            day_one = _date_of(1, m.group(1), m.group(2), today)
+            return _whole_month(day_one.year, day_one.month) if day_one else None
+        numeric_year, month = int(m.group(3)), int(m.group(4))
+        return _whole_month(numeric_year, month) if 1 <= month <= 12 else None
+    if m := _ONE_DAY.search(t):
+        day, month_word, said_year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(4), m.group(6))
+        found = _date_of(int(day), month_word, said_year, today)
+        return (found, found) if found else None
     for name, number in _MONTHS.items():
         if re.search(rf"\b{name}\b", t):
             year = today.year if number <= today.month else today.year - 1
-            return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+            return _whole_month(year, number)
     return None
 
 

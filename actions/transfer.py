@@ -39,6 +39,7 @@ from actions.parsing import AmountReading, match_account, match_payee, money, re
 from profiles import AlreadyExecuted, find_transfer, list_accounts, list_payees, transfer, validate_amount
 from profiles.errors import ProfileError
 from profiles.schemas import AccountView, PayeeView
+from profiles.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,32 @@ _EXIT = re.compile(
     r"see you\b.*|have a (good|nice) (one|day)\b.*|i'?m done\b.*|not anymore\b.*|i changed my mind\b.*)$",
     re.IGNORECASE,
 )
-# The last "to"/"into" names the destination ("I want to send 20 to Maria" -> "Maria").
-_TO = re.compile(r".*\b(?:to|into)\s+(?P<to>.*?)(?=\s+from\b|$)", re.IGNORECASE)
+# The last "to"/"into" names the destination ("I want to send 20 to Maria" -> "Maria"); an infinitive's "to"
+# ("I'd like to make a transfer", "I want to send money") names nothing.
+_VERBS_AFTER_TO = (
+    r"make|send|transfer|move|pay|do|check|know|see|get|have|be|ask|help|find|tell|go|put|wire|give|start|"
+    r"set|top|use|take|learn|hear|say|talk|speak|look|view|open|shift"
+)
+_TO = re.compile(
+    rf".*\b(?:to|into)\s+(?!(?:{_VERBS_AFTER_TO})\b)(?P<to>.*?)(?=\s+from\b|[.?!]?$)", re.IGNORECASE
+)
+# Someone else's account without a name ("to their savings", "my friend's account"): never one of the
+# customer's own accounts, and not a payee name either.
+_SOMEONE_ELSES = re.compile(
+    r"\b(their|his|her|friend|friends|friend['’]s|someone|somebody|another person|other person|mom|mum|dad|"
+    r"brother|sister|wife|husband|son|daughter)\b",
+    re.IGNORECASE,
+)
 _FROM = re.compile(r"\bfrom\s+(?P<from>.*?)(?=\s+(?:to|into)\b|$)", re.IGNORECASE)
 _PAY = re.compile(r"\bpay\s+(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
+# "send Amir 1,000 euros", "give Ana 40": the word after the verb is a destination only if it is a saved payee.
+_SEND_NAME = re.compile(r"\b(?:send|give|wire|transfer)\s+(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
+# A request not to transfer ("nah, I do not wish to transfer money"): the form ends at once, nothing changed.
+_NEGATED_REQUEST = re.compile(
+    r"\b(don'?t|do not|doesn'?t|won'?t|will not|not)\s+(really\s+)?(want|wish|need|like|going)\s+to\s+"
+    r"(make|do|send|transfer|move|pay)\b|\bno\s+transfers?\b",
+    re.IGNORECASE,
+)
 _POSSESSIVE = re.compile(r"\b([^\W\d_]+)['’]s\b")
 _NOT_A_NAME = {
     "my", "me", "myself", "the", "a", "an", "our", "savings", "saving", "current", "checking", "main", "account",
@@ -100,11 +123,16 @@ def _destination(text: str, payees: list[PayeeView], own: list[AccountView]) -> 
     pay = _PAY.search(text)
     target = to_match.group("to") if to_match else pay.group("name") if pay else None
     if not target:
-        return None, None
+        named = [match_payee(m.group("name"), payees) for m in _SEND_NAME.finditer(text)
+                 if m.group("name").lower() not in _NOT_A_NAME]
+        found = next((p for p in named if p is not None), None)
+        return (f"payee:{found.id}", None) if found is not None else (None, None)
     plain = _POSSESSIVE.sub(r"\1", target)
     payee = match_payee(plain, payees)
     if payee is not None:
         return f"payee:{payee.id}", None
+    if _SOMEONE_ELSES.search(target):
+        return None, None  # someone else's account, not named yet: the form asks who
     possessive = next((m.group(1) for m in _POSSESSIVE.finditer(target) if m.group(1).lower() not in _NOT_A_NAME), None)
     if possessive is not None:
         return None, possessive  # someone else's account: only a saved payee can be paid
@@ -121,6 +149,37 @@ def _first_turn(tracker: Tracker) -> bool:
     return tracker.get_slot("requested_slot") is None
 
 
+_OPEN_QUESTIONS = ("amount", "from_account", "to_account")
+_KIND_OF_ENTITY = {"current_account": "current", "savings_account": "savings", "current": "current",
+                   "checking": "current", "savings": "savings"}
+# A question ("how long does a transfer take?", "is there a fee?") is never an answer to the form's question.
+_QUESTION = re.compile(r"\?\s*$|^\s*(how|what|what's|when|why|who|which|is there|are there|can i|do you|does)\b",
+                       re.IGNORECASE)
+
+
+def _volunteered(tracker: Tracker, slot: str) -> bool:
+    """Whether ``slot`` may be taken from a message that answered another of the form's questions: the form
+    asks something else, ``slot`` is still empty, and the message does not close the form ("send 50 to
+    Maria" answering "where should the money go?" also gives the amount)."""
+    asked = tracker.get_slot("requested_slot")
+    return (
+        asked in _OPEN_QUESTIONS and asked != slot and tracker.get_slot(slot) is None
+        and not is_exit(latest_text(tracker))
+    )
+
+
+def _named_source(text: str, accounts: list[AccountView], destination: str | None) -> AccountView | None:
+    """The customer's own account a message names as the source: "from my savings", or a bare account
+    ("my savings account") when the money goes to a payee (then an own account can only be the source)."""
+    if (said := _FROM.search(text)) is not None:
+        return match_account(said.group("from"), accounts)
+    if _TO.search(text) or _SOMEONE_ELSES.search(text) or _POSSESSIVE.search(text):
+        return None
+    if destination is not None and not destination.startswith("payee:"):
+        return None
+    return match_account(text, accounts)
+
+
 def _amount_message(reading: AmountReading) -> str:
     if reading.problem == "foreign":
         return "I can only send euros. How much would you like to transfer, in euros?"
@@ -132,6 +191,8 @@ def _amount_message(reading: AmountReading) -> str:
 def _answers_question(tracker: Tracker, understood: bool) -> bool:
     """Whether the latest message is an answer to the form's question rather than a new request."""
     intent, confidence = latest_intent(tracker)
+    if not understood and _QUESTION.search(latest_text(tracker)):
+        return False
     if understood:
         return not (intent not in ANSWER_INTENTS | {"transfer_money"} and confidence >= 0.6 and "?" in latest_text(tracker))
     return intent in ANSWER_INTENTS
@@ -168,13 +229,16 @@ class ValidateTransferForm(FormValidationAction):
         (no "yes") says nothing was changed and clears it."""
         if not _first_turn(tracker) and is_exit(latest_text(tracker)):
             return []
+        if _first_turn(tracker) and _NEGATED_REQUEST.search(latest_text(tracker)):
+            return []
         return domain_slots
 
     async def extract_amount(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         first_turn = _first_turn(tracker)
-        if not (answering(tracker, "amount") or first_turn):
-            return {}
         text = latest_text(tracker)
+        if not (answering(tracker, "amount") or first_turn):
+            volunteered = _volunteered(tracker, "amount") and read_amount(text).amount is not None
+            return {"amount": text} if volunteered else {}
         reading = read_amount(text)
         understood = reading.amount is not None or reading.problem is not None
         if first_turn:
@@ -203,7 +267,7 @@ class ValidateTransferForm(FormValidationAction):
         if _first_turn(tracker):
             return self._source_from_first_message(tracker)
         if not answering(tracker, "from_account"):
-            return {}
+            return self._source_volunteered(tracker)
         customer_id = owning_customer(tracker)
         accounts = list_accounts(customer_id) if customer_id is not None else []
         text = latest_text(tracker)
@@ -211,6 +275,25 @@ class ValidateTransferForm(FormValidationAction):
         if found is not None:
             return {"from_account": str(found.id)}
         return {"from_account": "?"} if _answers_question(tracker, False) else {}
+
+    @staticmethod
+    def _source_volunteered(tracker: Tracker) -> dict[str, Any]:
+        """The source named while the form asks the amount or the destination ("from my savings"; at the
+        amount question also a bare "my savings account", which may replace the defaulted current account)."""
+        asked = tracker.get_slot("requested_slot")
+        customer_id = owning_customer(tracker)
+        if customer_id is None or asked not in ("amount", "to_account") or is_exit(latest_text(tracker)):
+            return {}
+        text = latest_text(tracker)
+        accounts = list_accounts(customer_id)
+        if asked == "to_account" or tracker.get_slot("from_account") is None:
+            said = _FROM.search(text)
+            found = match_account(said.group("from"), accounts) if said else None
+        else:
+            found = _named_source(text, accounts, tracker.get_slot("to_account"))
+        if found is None or str(found.id) == tracker.get_slot("from_account"):
+            return {}
+        return {"from_account": str(found.id)}
 
     @staticmethod
     def _source_from_first_message(tracker: Tracker) -> dict[str, Any]:
@@ -224,10 +307,17 @@ class ValidateTransferForm(FormValidationAction):
         if (said := _FROM.search(text)) is not None:
             found = match_account(said.group("from"), accounts)
             return {"from_account": str(found.id)} if found is not None else {}
-        current = [a for a in accounts if a.kind == "current"]
         destination, _ = _destination(text, list_payees(customer_id), accounts)
-        if len(current) == 1 and destination != f"acc:{current[0].id}":
-            return {"from_account": str(current[0].id)}
+        # the account the conversation was just about ("my savings balance?" ... "I'd like to make a transfer"),
+        # else the only current account; never the destination. The read-back shows it before anything moves.
+        # (only from an earlier message: an account named in this one without "from" is where the money goes,
+        # or someone else's: "to their savings account")
+        named_now = any(e.get("entity") == "account_type" for e in tracker.latest_message.get("entities") or [])
+        talked_about = None if named_now else _KIND_OF_ENTITY.get(str(tracker.get_slot("account_type")))
+        for kind in (talked_about, "current"):
+            of_kind = [a for a in accounts if a.kind == kind]
+            if len(of_kind) == 1 and destination != f"acc:{of_kind[0].id}":
+                return {"from_account": str(of_kind[0].id)}
         return {}
 
     async def validate_from_account(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
@@ -245,20 +335,29 @@ class ValidateTransferForm(FormValidationAction):
 
     async def extract_to_account(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         first_turn = _first_turn(tracker)
-        if not (first_turn or answering(tracker, "to_account")):
+        said = latest_text(tracker)
+        volunteered = not first_turn and _volunteered(tracker, "to_account") and bool(_TO.search(said) or _PAY.search(said))
+        if not (first_turn or volunteered or answering(tracker, "to_account")):
             return {}
         customer_id = owning_customer(tracker)
         if customer_id is None:
-            return {} if first_turn else {"to_account": "?"}
+            return {} if first_turn or volunteered else {"to_account": "?"}
         text = latest_text(tracker)
         payees = list_payees(customer_id)
         source = tracker.get_slot("from_account")
         own = [a for a in list_accounts(customer_id) if str(a.id) != source]
         destination, unknown = _destination(text, payees, own)
+        if volunteered:
+            if unknown is not None and destination is None:
+                dispatcher.utter_message(
+                    text=f"{unknown} is not one of your saved payees: your payees are {_payee_list(payees)}."
+                )
+            return {"to_account": destination} if destination is not None else {}
         if destination is None and not first_turn:
             # a bare answer to "where should the money go?": a payee name or one of their accounts
             payee = match_payee(text, payees)
-            account = match_account(text, own) if payee is None and not _POSSESSIVE.search(text) else None
+            theirs = _POSSESSIVE.search(text) or _SOMEONE_ELSES.search(text)
+            account = match_account(text, own) if payee is None and not theirs else None
             destination = f"payee:{payee.id}" if payee else f"acc:{account.id}" if account else None
             if destination is None and unknown is None and re.fullmatch(r"\s*[^\W\d_][\w'’-]*\s*", text):
                 unknown = text.strip() if text.strip().lower() not in _NOT_A_NAME else None
@@ -298,9 +397,55 @@ class ValidateTransferForm(FormValidationAction):
             destination, _ = _destination(latest_text(tracker), list_payees(customer_id), own)
             if destination is not None and destination != tracker.get_slot("to_account"):
                 changes["to_account"] = destination
+        if customer_id is not None:  # "no, from my savings", or "my savings account" when paying a payee
+            accounts = list_accounts(customer_id)
+            going_to = changes.get("to_account", tracker.get_slot("to_account"))
+            source = _named_source(latest_text(tracker), accounts, going_to)
+            if source is not None and str(source.id) != tracker.get_slot("from_account"):
+                changes["from_account"] = str(source.id)
         if changes:
             return {**changes, "transfer_confirmed": None}
         return yes_no(tracker, "transfer_confirmed")
+
+
+def transfer_limit_answer() -> str:
+    """The answer to "what's the daily limit?": the limit ``profiles.transfers`` enforces (settings)."""
+    limit = get_settings().daily_transfer_limit
+    return (
+        f"You can transfer up to {money(limit)} a day in total from your accounts, to your own accounts and to "
+        "saved payees. A transfer above what is left of that today is refused, and nothing is sent."
+    )
+
+
+class ActionTransferLimit(Action):
+    """Answer the daily transfer limit from the settings (never a figure of its own)."""
+
+    def name(self) -> str:
+        return "action_transfer_limit"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=transfer_limit_answer())
+        return []
+
+
+class ActionListPayees(Action):
+    """"Who can I send money to?": the verified customer's saved payees (IBANs masked) and own accounts."""
+
+    def name(self) -> str:
+        return "action_list_payees"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        customer_id = owning_customer(tracker)
+        if customer_id is None:
+            dispatcher.utter_message(response="utter_login_required")
+            return []
+        payees = list_payees(customer_id)
+        listed = ", ".join(f"{p.name} ({p.masked_iban})" for p in payees)
+        text = (f"You can send money to your own accounts and to your saved payees: {listed}." if payees else
+                "You can send money between your own accounts; you have no saved payees yet (add one in the app "
+                "under Payments).")
+        dispatcher.utter_message(text=text)
+        return []
 
 
 class ActionAskFromAccount(Action):

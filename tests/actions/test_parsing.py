@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -59,10 +59,33 @@ TODAY = date(2026, 11, 29)  # a Sunday
         ("transactions in March", (date(2026, 3, 1), date(2026, 3, 31))),
         ("in December", (date(2025, 12, 1), date(2025, 12, 31))),
         ("my transactions", None),
+        # issue 11 item 8: dates read with dateparser
+        ("transactions in March 2024", (date(2024, 3, 1), date(2024, 3, 31))),
+        ("what did I spend in 2024-03", (date(2024, 3, 1), date(2024, 3, 31))),
+        ("what did I spend last weekend", (date(2026, 11, 21), date(2026, 11, 22))),
+        ("payments between 1 and 15 November", (date(2026, 11, 1), date(2026, 11, 15))),
+        ("from the 3rd to the 10th of March 2024", (date(2024, 3, 3), date(2024, 3, 10))),
+        ("between 20 and 25 December", (date(2025, 12, 20), date(2025, 12, 25))),
+        ("what did I pay on 5 March", (date(2026, 3, 5), date(2026, 3, 5))),
+        ("on December 24th", (date(2025, 12, 24), date(2025, 12, 24))),
+        ("on 31 February", None),
     ],
 )
 def test_parse_period(text: str, expected: tuple[date, date] | None) -> None:
     assert parse_period(text, today=TODAY) == expected
+
+
+def test_last_weekend_on_a_weekday_is_the_one_just_over() -> None:
+    wednesday = date(2026, 11, 25)
+    assert parse_period("last weekend", today=wednesday) == (date(2026, 11, 21), date(2026, 11, 22))
+
+
+def test_today_is_the_banks_local_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoneinfo import ZoneInfo
+
+    from actions.parsing import local_today
+
+    assert local_today() == datetime.now(ZoneInfo("Europe/Lisbon")).date()
 
 
 def test_match_account_by_digits_kind_and_ambiguity() -> None:

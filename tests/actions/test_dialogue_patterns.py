@@ -1,0 +1,106 @@
+"""Patterns found by replaying the SGD Banks_1 dialogues (benchmarks/dialogues.py): slots given while the form
+asks something else, "to" of an infinitive, someone else's account, the source named at the confirmation,
+follow-ups naming an account, the transfer limit and the payee list; against a real seeded CRM database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actions.accounts import ActionAccountFollowup
+from actions.parsing import money
+from actions.transfer import ActionListPayees, ActionTransferLimit, ValidateTransferForm
+from profiles import issue_token, list_accounts, list_payees
+from profiles.settings import get_settings
+from tests.actions.conftest import make_tracker, run_action, slots_of, texts
+
+pytestmark = pytest.mark.usefixtures("crm")
+FORM = "transfer_form"
+
+
+def _validate(text: str, requested: str | None, domain: dict[str, Any], *, intent: str = "inform", **slots: Any) -> tuple[dict[str, Any], str]:
+    tracker = make_tracker(text, intent, token=issue_token(1), slots={"requested_slot": requested, "owner": "1", **slots},
+                           active_loop=FORM)
+    events, messages = run_action(ValidateTransferForm(), tracker, domain)
+    return slots_of(events), texts(messages)
+
+
+def _kinds() -> dict[str, Any]:
+    return {a.kind: a for a in list_accounts(1)}
+
+
+def test_an_infinitive_to_names_no_payee(domain: dict[str, Any]) -> None:
+    slots, said = _validate("I would like to make a transfer", None, domain, intent="transfer_money")
+    assert "not one of your saved payees" not in said
+    assert slots.get("to_account") is None
+
+
+def test_someone_elses_savings_is_never_the_customers_own(domain: dict[str, Any]) -> None:
+    slots, _ = _validate("please make a transfer to their savings account", None, domain, intent="transfer_money")
+    assert slots.get("to_account") is None  # the form asks who; the customer's own savings is not a guess
+    slots, _ = _validate("my friend's savings account", "to_account", domain)
+    assert not str(slots.get("to_account") or "").startswith("acc:")
+
+
+def test_destination_given_while_the_amount_is_asked_is_kept(domain: dict[str, Any]) -> None:
+    payee = list_payees(1)[0]
+    slots, _ = _validate(f"send 120 euros to {payee.name}", "amount", domain)
+    assert slots["amount"] == "120.00"
+    assert slots["to_account"] == f"payee:{payee.id}"
+
+
+def test_amount_given_while_the_destination_is_asked_is_kept(domain: dict[str, Any]) -> None:
+    payee = list_payees(1)[0]
+    slots, _ = _validate(f"send €75 to {payee.name}", "to_account", domain)
+    assert slots["to_account"] == f"payee:{payee.id}" and slots["amount"] == "75.00"
+
+
+def test_the_source_named_at_the_amount_question_replaces_the_default(domain: dict[str, Any]) -> None:
+    acc = _kinds()
+    slots, _ = _validate("my savings account", "amount", domain, from_account=str(acc["current"].id))
+    assert slots["from_account"] == str(acc["savings"].id)
+
+
+def test_the_source_named_at_the_confirmation_reads_back_again(domain: dict[str, Any]) -> None:
+    acc, payee = _kinds(), list_payees(1)[0]
+    slots, _ = _validate("no, from my savings", "transfer_confirmed", domain, amount="20.00",
+                         from_account=str(acc["current"].id), to_account=f"payee:{payee.id}")
+    assert slots["from_account"] == str(acc["savings"].id)
+    assert slots["transfer_confirmed"] is None  # asked again with the new values
+
+
+@pytest.mark.parametrize(("text", "kind"), [("checking", "current"), ("and my savings?", "savings"),
+                                             ("in checking.", "current")])
+def test_an_account_named_after_the_balances_shows_that_balance(domain: dict[str, Any], text: str, kind: str) -> None:
+    tracker = make_tracker(text, "inform", token=issue_token(1), slots={"owner": "1"})
+    _, messages = run_action(ActionAccountFollowup(), tracker, domain)
+    account = _kinds()[kind]
+    assert money(account.balance) in texts(messages) and account.masked_number in texts(messages)
+
+
+def test_a_bare_number_with_nothing_to_answer_is_not_a_balance(domain: dict[str, Any]) -> None:
+    tracker = make_tracker("50", "inform", token=issue_token(1), slots={"owner": "1"})
+    _, messages = run_action(ActionAccountFollowup(), tracker, domain)
+    assert "€" not in texts(messages)
+
+
+def test_the_transfer_limit_answer_is_the_settings_value(domain: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    tracker = make_tracker("what's the daily limit?", "ask_transfer_limit", token=issue_token(1), slots={"owner": "1"})
+    _, messages = run_action(ActionTransferLimit(), tracker, domain)
+    assert money(get_settings().daily_transfer_limit) in texts(messages)
+    monkeypatch.setenv("DAILY_TRANSFER_LIMIT", "2500")
+    get_settings.cache_clear()
+    try:
+        _, messages = run_action(ActionTransferLimit(), tracker, domain)
+        assert "€2,500.00" in texts(messages) and "5,000" not in texts(messages)
+    finally:
+        monkeypatch.delenv("DAILY_TRANSFER_LIMIT")
+        get_settings.cache_clear()
+
+
+def test_who_can_i_send_money_to_lists_the_payees(domain: dict[str, Any]) -> None:
+    tracker = make_tracker("who can I send money to?", "list_payees", token=issue_token(1), slots={"owner": "1"})
+    _, messages = run_action(ActionListPayees(), tracker, domain)
+    for payee in list_payees(1):
+        assert payee.name in texts(messages) and payee.masked_iban in texts(messages)
