@@ -84,6 +84,9 @@ def validation_error(body: bytes) -> str | None:
         return "\"sender\" is required and must be a non-empty string"
     if len(sender) > MAX_SENDER_LENGTH:
         return f"\"sender\" must be at most {MAX_SENDER_LENGTH} characters"
+    if not sender.isprintable() or any("\ud800" <= ch <= "\udfff" for ch in sender):
+        # a lone surrogate cannot be stored (the tracker store's encode fails on every later turn)
+        return "\"sender\" must be printable text (no control characters or lone surrogates)"
     if messenger_shaped(sender):
         return "\"sender\" must not be only digits (that id space belongs to Telegram and Messenger): e.g. prefix it"
     if "message" not in payload or payload["message"] is None:

@@ -137,6 +137,10 @@ def _count_replies(output: Any) -> list[int]:
     return sent
 
 
+#: Rasa's own commands that answer nothing by design (a restart, a new session): no apology for those.
+SILENT_COMMANDS = frozenset({"/restart", "/session_start"})
+
+
 def never_silent(on_new_message: Callable[[UserMessage], Awaitable[Any]], channel: str
                  ) -> Callable[[UserMessage], Awaitable[None]]:
     """``on_new_message`` that never leaves a user message unanswered (module docstring).
@@ -163,7 +167,7 @@ def never_silent(on_new_message: Callable[[UserMessage], Awaitable[Any]], channe
             _failed_actions.reset(context)
         if reason is None and failed:
             reason = f"custom action failed: {', '.join(dict.fromkeys(failed))}"
-        if reason is None and sent[0] == 0:
+        if reason is None and sent[0] == 0 and (message.text or "").strip() not in SILENT_COMMANDS:
             reason = "no bot message"
         if reason is None:
             return

@@ -45,6 +45,7 @@ from sqlalchemy import (
     Engine,
     MetaData,
     Table,
+    and_,
     create_engine,
     delete,
     false,
@@ -56,6 +57,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from profiles.audit import record_audit, require_text
+from profiles.campaigns.models import CampaignDelivery
 from profiles.customers import load_customer
 from profiles.db import get_engine, session_scope
 from profiles.errors import NotFound
@@ -173,13 +175,22 @@ def _senders(session: Session, customer_id: int, extra: Iterable[str] = ()) -> l
     return sorted({*linked, *messengers, *named, *extra})
 
 
-def _selections(customer_id: int, senders: list[str]) -> dict[str, tuple[type[Base], ColumnElement[bool]]]:
-    """Per table: the rows about the customer (the order is a safe deletion order: children first)."""
+def _selections(
+    customer_id: int, senders: list[str], *, own_only: bool = False
+) -> dict[str, tuple[type[Base], ColumnElement[bool]]]:
+    """Per table: the rows about the customer (the order is a safe deletion order: children first).
+
+    Erasure takes every row of the customer's conversations; ``own_only`` (export) leaves out rows of those
+    conversations that belong to another customer (a conversation id reused with another customer's token)."""
     account_ids = select(Account.id).where(Account.customer_id == customer_id).scalar_subquery()
 
     def by_customer_or_sender(model: Any) -> ColumnElement[bool]:
         condition: ColumnElement[bool] = model.customer_id == customer_id
-        return or_(condition, model.sender_id.in_(senders)) if senders else condition
+        if not senders:
+            return condition
+        if own_only:  # a conversation id reused by another customer: their rows are theirs, not in this export
+            return or_(condition, and_(model.sender_id.in_(senders), model.customer_id.is_(None)))
+        return or_(condition, model.sender_id.in_(senders))
 
     def by_sender(model: Any) -> ColumnElement[bool]:
         return model.sender_id.in_(senders) if senders else false()
@@ -202,6 +213,7 @@ def _selections(customer_id: int, senders: list[str]) -> dict[str, tuple[type[Ba
         "conversation_reviews": (ConversationReview, by_sender(ConversationReview)),
         "conversation_tags": (ConversationTag, by_sender(ConversationTag)),
         "conversation_notes": (ConversationNote, by_sender(ConversationNote)),
+        "campaign_deliveries": (CampaignDelivery, CampaignDelivery.customer_id == customer_id),
         "customer_scores": (CustomerScore, CustomerScore.customer_id == customer_id),
         "offer_events": (OfferEvent, OfferEvent.customer_id == customer_id),
         "push_deliveries": (PushDelivery, by_customer_or_sender(PushDelivery)),
@@ -231,7 +243,7 @@ def export_customer(customer_id: int) -> dict[str, Any]:
             "exported_at": utcnow().isoformat(),
             "customer": _row(customer),
         }
-        for name, (model, where) in sorted(_selections(customer_id, senders).items()):
+        for name, (model, where) in sorted(_selections(customer_id, senders, own_only=True).items()):
             pk = inspect(model).primary_key[0]
             out[name] = [_row(r) for r in session.scalars(select(model).where(where).order_by(pk))]
         out["access_log"] = [_row(r) for r in session.scalars(

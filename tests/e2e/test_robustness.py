@@ -95,6 +95,8 @@ BAD_REQUESTS: list[tuple[str, Any, str]] = [
     ("list-metadata", {"sender": "bad-x", "message": "hi", "metadata": []}, '"metadata"'),
     ("no-sender", {"message": "hi"}, '"sender"'),
     ("number-sender", {"sender": 5, "message": "hi"}, '"sender"'),
+    ("surrogate-sender", b'{"sender": "sur-\\udc00x", "message": "hi"}', '"sender"'),  # JSON escape, raw bytes
+    ("control-sender", {"sender": "bad\nx", "message": "hi"}, '"sender"'),
     ("long-message", {"sender": "bad-x", "message": "a" * 5001}, "at most 5000 characters"),
     ("huge-body", {"sender": "bad-x", "message": "a" * 100_000}, "larger than 64 kB"),
 ]
@@ -112,6 +114,14 @@ def test_malformed_request_is_a_400_with_a_json_error(live_stack: LiveStack, bod
     assert says in error
     time.sleep(0.3)
     _assert_no_error_logged(log.new_text())
+
+
+@pytest.mark.parametrize("command", ["/restart", "/session_start"])
+def test_rasa_commands_that_answer_nothing_get_no_apology(live_stack: LiveStack, command: str) -> None:
+    sender = live_stack.new_sender("command")
+    assert live_stack.texts(sender, "hello")
+    assert not any("went wrong" in t for t in live_stack.texts(sender, command))
+    assert not any("went wrong" in t for t in live_stack.texts(sender, "hello"))
 
 
 def test_a_bad_request_does_not_create_a_conversation(live_stack: LiveStack) -> None:

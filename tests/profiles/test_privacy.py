@@ -49,7 +49,7 @@ def test_export_holds_every_table_about_the_customer(db: Engine) -> None:
         "conversation_events": 2,  # also the event before the conversation was linked (no customer id yet)
         "customer_scores": 1, "offer_events": 1, "handoff_requests": 1, "audit_log": 1, "access_log": 1,
         "messenger_links": 1, "link_codes": 1, "push_deliveries": 1,
-        "conversation_reviews": 0, "conversation_tags": 0, "conversation_notes": 0,
+        "conversation_reviews": 0, "conversation_tags": 0, "conversation_notes": 0, "campaign_deliveries": 0,
     }
     assert data["customer"]["id"] == rich.built.customer_id and data["customer"]["age"] == 40
     assert data["format"] == "atlantic-bank-customer-export/1"
@@ -186,3 +186,25 @@ def test_erasure_is_recorded_in_the_same_transaction_and_completed_conversation_
         get_erasure(result.erasure_id + 1)
     with pytest.raises(NotFound):
         record_conversation_outcomes(result.erasure_id + 1, [(first, True, None)])
+
+
+def test_export_leaves_out_another_customers_turns_in_a_reused_conversation(db: Engine) -> None:
+    """A conversation id reused with another customer's token (the feed re-links it to them): each customer's
+    export holds their own turns only; the erasure of either still removes the whole conversation."""
+    from datetime import UTC, datetime
+
+    from profiles.models import ConversationEvent, ConversationLink
+
+    first = build_rich_customer()
+    second = build_rich_customer(tag="-second")
+    with session_scope() as s:  # the second customer wrote in the first one's conversation, which now links to them
+        s.add(ConversationEvent(event_key="reused-1", sender_id=first.sender_id, customer_id=second.built.customer_id,
+                                event_type="user", timestamp=datetime.now(UTC), channel="rest", text="yes (second)",
+                                data={"event": "user", "text": "yes (second)"}))
+        s.get(ConversationLink, first.sender_id).customer_id = second.built.customer_id
+    mine = export_customer(second.built.customer_id)
+    texts = {e["text"] for e in mine["conversation_events"]}
+    assert "yes (second)" in texts
+    assert first.built.customer_id not in {e["customer_id"] for e in mine["conversation_events"]}, texts
+    theirs = export_customer(first.built.customer_id)
+    assert "yes (second)" not in {e["text"] for e in theirs["conversation_events"]}
