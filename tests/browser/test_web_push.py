@@ -10,6 +10,7 @@ room no socket is in), and a customer with neither a live web conversation nor a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -78,11 +79,27 @@ def deliveries(cid: int) -> list[tuple[str, str | None, str | None]]:
             select(PushDelivery).where(PushDelivery.customer_id == cid).order_by(PushDelivery.id))]
 
 
+def open_chat_logged_in(page: Any, site: ChatSite, customer_id: int) -> None:
+    """Open the chat page as the bank's logged-in site would serve it to ``customer_id``: the page embeds a
+    signed token for them (the demo log-in serves only the demo customers 1-5, and this test needs a customer
+    no other test touches)."""
+    from profiles.identity import issue_token
+
+    token = issue_token(customer_id, ttl_minutes=30)
+    # set on #nova-chat as soon as the parser inserts it, before widget.js reads it (a rewritten document
+    # would lose its local-network address space in Chromium and the socket to 127.0.0.1 would be blocked)
+    page.add_init_script("""(token => new MutationObserver((_, observer) => {
+        const root = document.getElementById('nova-chat');
+        if (root) { root.dataset.token = token; observer.disconnect(); }
+    }).observe(document, {childList: true, subtree: true}))(%s)""" % json.dumps(token))
+    open_chat(page, site)
+
+
 def test_offer_reaches_the_open_web_chat_and_a_closed_page_gets_nothing(
     page: Any, chat_database: ChatSite, push_api: TestClient
 ) -> None:
     name = web_only_customer(WEB_CUSTOMER)
-    open_chat(page, chat_database, customer=WEB_CUSTOMER)
+    open_chat_logged_in(page, chat_database, WEB_CUSTOMER)
     say(page, "hello")
     conversation = session_id(page)
     chat_database.stack.senders.add(conversation)
