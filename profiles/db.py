@@ -185,6 +185,7 @@ def init_db() -> None:
 
     - empty database: ``create_all`` then stamp the head revision (Alembic's recommended fresh install);
     - database at an older revision: ``alembic upgrade head`` (profiles/migrations/versions);
+    - no tables but a version table (left by a ``drop_all``), at any revision: the same as empty;
     - tables but no ``alembic_version`` (made by the first release's ``create_all``): stamped as
       ``BASELINE_REVISION``, then upgraded.
     On SQLite an older file's money columns are also converted to integer cents first. One process migrates at a
@@ -205,9 +206,11 @@ def init_db() -> None:
 
         # The staff console's full-text index (FTS5 table, not a model) outlives a drop_all: it is no "older schema"
         tables = {t for t in inspect(conn).get_table_names() if t != "alembic_version" and not is_search_object(t, "table")}
-        if current is None and not tables:
+        if not tables:
+            # Empty, or only a version table left behind (a drop_all by an older checkout's tests, at an older
+            # revision): nothing to migrate, a fresh install at the head revision.
             Base.metadata.create_all(conn)
-            command.stamp(_alembic_config(conn), head)
+            command.stamp(_alembic_config(conn), head, purge=True)
             return
         config = _alembic_config(conn)
         if current is None:
