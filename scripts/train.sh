@@ -7,8 +7,8 @@
 # Rasa 3.6 has no "nothing changed" short cut of its own: `rasa train` always rebuilds the graph and writes
 # a new archive, restoring unchanged components from its training cache (~/.rasa/cache) when it can. That
 # still costs a TensorFlow start-up and a re-packaging, so we keep a sha256 of the inputs (config.yml,
-# domain, data/, custom components in bot/, the Rasa lock) beside the model and skip `rasa train` when it
-# matches.
+# domain, data/, custom components in bot/, the Rasa lock and nodeps file) beside the model and skip
+# `rasa train` when it matches.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +33,7 @@ inputs_digest() {
     [ -d data ] && paths+=(data)
     [ -d bot ] && paths+=(bot)
     paths+=(requirements/rasa.lock)
+    [ -f requirements/rasa.nodeps.txt ] && paths+=(requirements/rasa.nodeps.txt)  # the sentence-encoder model
     # Everything in data/ and domain/; only Python files (custom components) from bot/.
     find "${paths[@]}" -type f ! -path '*/__pycache__/*' \
         \( ! -path 'bot/*' -o -name '*.py' \) -print0 \
