@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -60,14 +60,13 @@ CORE_REPLIES = {
 }
 
 
-def split_training_data(nlu_dir: Path, out_train: Path) -> List[Dict[str, str]]:
+def split_training_data(nlu_dir: Path, out_train: Path) -> list[dict[str, str]]:
     """Write 80% of the intent examples (with the synonyms, regexes and lookup tables) to ``out_train``; return
     the other 20% as {text, intent, source}."""
-    from sklearn.model_selection import train_test_split
-
     from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
     from rasa.shared.nlu.training_data.loading import load_data
     from rasa.shared.nlu.training_data.training_data import TrainingData
+    from sklearn.model_selection import train_test_split
 
     data = load_data(str(nlu_dir))
     examples = [m for m in data.intent_examples if m.get("text") and m.get("intent")]
@@ -97,7 +96,7 @@ def split_training_data(nlu_dir: Path, out_train: Path) -> List[Dict[str, str]]:
     ]
 
 
-async def parse(agent: Any, texts: List[str]) -> List[Dict[str, Any]]:
+async def parse(agent: Any, texts: list[str]) -> list[dict[str, Any]]:
     out = []
     for text in texts:
         result = await agent.parse_message(text)
@@ -108,14 +107,14 @@ async def parse(agent: Any, texts: List[str]) -> List[Dict[str, Any]]:
     return out
 
 
-def falls_back(p: Dict[str, Any], threshold: float, ambiguity: float) -> bool:
+def falls_back(p: dict[str, Any], threshold: float, ambiguity: float) -> bool:
     return p["confidence"] < threshold or (p["confidence"] - p["second"]) < ambiguity
 
 
-def report(held: List[Dict[str, Any]], probes: List[Dict[str, Any]], core: List[Dict[str, Any]], ambiguity: float) -> List[Dict[str, Any]]:
+def report(held: list[dict[str, Any]], probes: list[dict[str, Any]], core: list[dict[str, Any]], ambiguity: float) -> list[dict[str, Any]]:
     rows = []
     for t in THRESHOLDS:
-        row: Dict[str, Any] = {"threshold": t, "ambiguity_threshold": ambiguity}
+        row: dict[str, Any] = {"threshold": t, "ambiguity_threshold": ambiguity}
         for source in ("banking77", "core"):
             part = [h for h in held if h["source"] == source]
             right = [h for h in part if h["top"] == h["intent"]]
@@ -139,7 +138,7 @@ def report(held: List[Dict[str, Any]], probes: List[Dict[str, Any]], core: List[
     return rows
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config.yml")
     parser.add_argument("--nlu", type=Path, default=ROOT / "data" / "nlu")
@@ -148,7 +147,6 @@ def main(argv: List[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import yaml
-
     from rasa.core.agent import Agent
 
     from bot.evaluate_nlu import quiet_logging
@@ -167,11 +165,11 @@ def main(argv: List[str] | None = None) -> int:
         quiet_logging()  # Rasa logs every parse at debug level otherwise
         agent = Agent.load(str(tmp_path / "models" / "calibration.tar.gz"))
         parsed = asyncio.run(parse(agent, [h["text"] for h in held]))
-        for h, p in zip(held, parsed):
+        for h, p in zip(held, parsed, strict=True):
             h.update(p)
         probes = asyncio.run(parse(agent, PROBES))
         core = asyncio.run(parse(agent, list(CORE_REPLIES)))
-        for text, c in zip(CORE_REPLIES, core):
+        for text, c in zip(CORE_REPLIES, core, strict=True):
             c.update({"text": text, "intent": CORE_REPLIES[text]})
 
     rows = report(held, probes, core, args.ambiguity)
@@ -185,7 +183,7 @@ def main(argv: List[str] | None = None) -> int:
                           "core": sum(h["source"] == "core" for h in held)},
         "thresholds": rows,
         "core_replies": [{k: c[k] for k in ("text", "intent", "top", "confidence")} for c in core],
-        "probes": [{"text": t, "top": p["top"], "confidence": round(p["confidence"], 3)} for t, p in zip(PROBES, probes)],
+        "probes": [{"text": t, "top": p["top"], "confidence": round(p["confidence"], 3)} for t, p in zip(PROBES, probes, strict=True)],
     }
     print(f"trained on 80% in {train_s:.0f} s; 20%: {result['held_out_part']}")
     print("thresh  b77 acc  b77 fb  lost   caught | core acc  core fb | probes fb (+oos) | core replies lost")
