@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_load_s": round(load_seconds, 2),
         "total_s": round(sum(seconds), 3),
         "mean_ms": round(1000 * sum(seconds) / len(seconds), 2),
+        "p50_ms": round(1000 * ordered[len(ordered) // 2], 2),
         "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
     }
     if args.predictions:
@@ -207,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         f"fallback     {report['fallback_rate']:.2%} of messages; accuracy on the rest {report['accuracy_on_accepted']}"
     )
     pt = report["parse_time"]
-    print(f"parse time   {pt['total_s']:.1f} s total, {pt['mean_ms']:.1f} ms/message (p95 {pt['p95_ms']:.1f} ms)")
+    print(
+        f"parse time   {pt['total_s']:.1f} s total, {pt['mean_ms']:.1f} ms/message"
+        f" (p50 {pt['p50_ms']:.1f} ms, p95 {pt['p95_ms']:.1f} ms)"
+    )
     print("top confusions (true -> predicted: count):")
     for c in report["top_confusions"]:
         print(f"  {c['true']} -> {c['predicted']}: {c['count']}")
