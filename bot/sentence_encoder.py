@@ -90,6 +90,20 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
     ) -> "MiniLMFeaturizer":
         return cls({**cls.get_default_config(), **config}, execution_context.node_name)
 
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "MiniLMFeaturizer":
+        """Load the weights with the model (server start-up), not while the first customer waits."""
+        component = cls.create(config, model_storage, resource, execution_context)
+        _ = component.encoder
+        return component
+
     @property
     def encoder(self) -> minilm.MiniLMEncoder:
         if self._encoder is None:
