@@ -222,7 +222,8 @@ class NovaTelegramInput(InputChannel):
 
     Differences from Rasa 3.6's TelegramInput:
     - with a secret token, an update without the right ``X-Telegram-Bot-Api-Secret-Token`` header is refused
-      (403); setWebhook passes the secret to Telegram;
+      (403); setWebhook passes the secret to Telegram; without one, updates are accepted only when
+      ``ENVIRONMENT`` is ``development`` (403 otherwise: an unsigned update could name any Telegram user);
     - ``get_output_channel`` does not call setWebhook through ``asyncio.run`` (Rasa's does, which fails inside
       the running loop whenever Rasa asks for the output channel of an external event: RasaHQ/rasa#10666);
       setWebhook runs once, in the server's loop, after start-up;
@@ -261,10 +262,16 @@ class NovaTelegramInput(InputChannel):
         self.secret_token = secret_token
         self.api_url = api_url or "https://api.telegram.org"
         self._output: NovaTelegramOutput | None = None
+        # Without a secret token anyone can post an update naming any Telegram user id, i.e. act as a linked
+        # customer: accepted in development only (a local bot without a public webhook), refused elsewhere.
+        self.unsigned_allowed = os.environ.get("ENVIRONMENT", "development") == "development"
         if not access_token:
             logger.info("telegram channel off: TELEGRAM_TOKEN is not set")
+        elif not secret_token and self.unsigned_allowed:
+            logger.warning("telegram: TELEGRAM_SECRET_TOKEN is not set: the webhook accepts updates from anyone "
+                           "(development only)")
         elif not secret_token:
-            logger.warning("telegram: TELEGRAM_SECRET_TOKEN is not set: the webhook accepts updates from anyone")
+            logger.error("telegram: TELEGRAM_SECRET_TOKEN is not set: every update is refused outside development")
 
     @property
     def enabled(self) -> bool:
@@ -330,6 +337,8 @@ class NovaTelegramInput(InputChannel):
         async def message(request: Request) -> HTTPResponse:
             if not self.enabled:
                 return _json_error(404, "the Telegram channel is off: TELEGRAM_TOKEN is not set")
+            if not self.secret_token and not self.unsigned_allowed:
+                return _json_error(403, "TELEGRAM_SECRET_TOKEN is not set: updates are refused outside development")
             if self.secret_token:
                 given = request.headers.get("X-Telegram-Bot-Api-Secret-Token") or ""
                 if not hmac.compare_digest(given.encode(), self.secret_token.encode()):
