@@ -262,6 +262,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         PYTHONUNBUFFERED="1",
         ACTION_SERVER_TOKEN=action_token,  # bot/endpoints*.yml interpolate it; actions/server.py checks it
         WEB_CHAT_ORIGINS=f"http://127.0.0.1:{web_port}",  # bot/socketio_channel.py: browser origins accepted
+        SANIC_ACCESS_LOG="false",  # as scripts/run.sh: an access line would carry ?token= of Rasa's HTTP API
     )
     # Telegram and Messenger channels on (bot/channels.py), their outbound calls to a local fake (tests/channels).
     from tests.fakes.messenger_cloud import MessengerCloud

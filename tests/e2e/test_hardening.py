@@ -118,3 +118,16 @@ def test_chat_turns_over_the_limit_get_a_polite_answer(live_stack: LiveStack, te
     assert len([e for e in live_stack.tracker(sender)["events"] if e["event"] == "user"]) == turns
     other = live_stack.new_sender("chat-calm")
     assert "faster" not in " ".join(live_stack.texts(other, "show my balance"))
+
+
+def test_no_token_reaches_the_rasa_or_action_server_logs(live_stack: LiveStack) -> None:
+    """A signed-in chat (the customer's JWT in the message metadata) and Rasa HTTP API calls with ``?token=``
+    leave neither the JWT nor Rasa's API token in any server log (issue 9 item 5: tokens in query strings)."""
+    sender = live_stack.new_sender("logscan")
+    token = live_stack.token_for(1)
+    assert live_stack.texts(sender, "what is my balance?", token)
+    assert live_stack.tracker(sender)["sender_id"] == sender  # GET /conversations/…/tracker?token=…
+    for name, path in live_stack.logs.items():
+        logged = path.read_text(errors="replace")
+        assert token not in logged and token.split(".")[2] not in logged, f"the customer's JWT is in {name}.log"
+        assert live_stack.rasa_token not in logged, f"Rasa's API token is in {name}.log"
