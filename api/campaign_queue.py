@@ -45,7 +45,7 @@ from profiles.campaigns.plan import plan_campaign
 from profiles.campaigns.spec import CampaignSpec
 from profiles.campaigns.store import load_spec, transition
 from profiles.customers import get_customer
-from profiles.db import session_scope
+from profiles.db import private_sqlite_file, session_scope
 from profiles.errors import Conflict, NotFound
 from profiles.models import utcnow
 from profiles.push import PushDecision, PushMessage, record_delivery
@@ -69,7 +69,7 @@ def get_queue() -> Huey:
                 if s.redis_url:
                     huey: Huey = RedisHuey(s.campaign_queue_name, url=s.redis_url)
                 else:
-                    s.campaign_queue_file.parent.mkdir(parents=True, exist_ok=True)
+                    private_sqlite_file(s.campaign_queue_file)  # its jobs name customers: owner-only
                     huey = SqliteHuey(s.campaign_queue_name, filename=str(s.campaign_queue_file))
                 _tasks["plan"] = huey.task(name="campaign_plan", retries=3, retry_delay=10)(plan_and_queue)
                 _tasks["send"] = huey.task(name="campaign_send", retries=3, retry_delay=10)(send_batch)

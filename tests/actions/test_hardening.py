@@ -78,13 +78,13 @@ def test_handoffs_are_rate_limited_per_conversation_and_per_customer(domain: dic
     assert texts(run_action(ActionHumanHandoff(), other, domain)[1]) == HANDOFF_SLOW_DOWN  # 5/hour per customer
 
 
-def _call(sender: str, message_id: str) -> dict[str, Any]:
+def _call(sender: str, message_id: str, token: str | None = None) -> dict[str, Any]:
     return {"next_action": "action_product_info", "sender_id": sender, "domain": {},
             "tracker": {"sender_id": sender, "slots": {}, "events": [], "paused": False, "followup_action": None,
                         "active_loop": {}, "latest_action_name": "action_listen",
                         "latest_message": {"text": "products?", "message_id": message_id,
                                            "intent": {"name": "product_info", "confidence": 0.9},
-                                           "entities": [], "metadata": {}}}}
+                                           "entities": [], "metadata": {"token": token} if token else {}}}}
 
 
 def test_chat_messages_over_the_limit_get_a_polite_reply_and_run_no_action(
@@ -104,3 +104,24 @@ def test_chat_messages_over_the_limit_get_a_polite_reply_and_run_no_action(
     # the same message running a second action counts once; another conversation has its own count
     assert asyncio.run(executor.run(_call("fast-sender", "m3"))).responses[0]["text"] == SLOW_DOWN  # type: ignore[union-attr]
     assert asyncio.run(executor.run(_call("calm-sender", "m0"))).responses[0]["response"] == "utter_product_overview"  # type: ignore[union-attr]
+
+
+def test_one_customer_over_many_conversations_hits_the_per_customer_chat_limit(
+    domain: dict[str, Any], override_settings: Any,
+) -> None:
+    """Opening a new conversation per message does not escape the limit: a verified customer's messages count
+    together (CHAT_CUSTOMER_RATE_LIMIT); another customer and anonymous visitors keep their own counts."""
+    override_settings(chat_rate_limit="100/minute", chat_customer_rate_limit="3/minute")
+    executor = ActionExecutor()
+    from actions.engagement import ActionProductInfo
+
+    executor.register_action(ActionProductInfo())
+    run = uuid.uuid4().hex[:8]
+    token = issue_token(1)
+    answers = [asyncio.run(executor.run(_call(f"c1-{run}-{n}", "m0", token))) for n in range(4)]
+    said = [r.responses[0].get("text") or r.responses[0].get("response") for r in answers if r is not None]
+    assert said == ["utter_product_overview"] * 3 + [SLOW_DOWN]
+    other = asyncio.run(executor.run(_call(f"c2-{run}", "m0", issue_token(2))))
+    anonymous = asyncio.run(executor.run(_call(f"anon-{run}", "m0")))
+    assert other is not None and other.responses[0]["response"] == "utter_product_overview"
+    assert anonymous is not None and anonymous.responses[0]["response"] == "utter_product_overview"

@@ -13,6 +13,7 @@ from profiles.db import session_scope
 from profiles.errors import NotFound
 from profiles.models import AccessLog, AuditLog, Base, Customer, Erasure, ErasureConversation
 from profiles.privacy import (
+    broker_senders,
     erase_broker_events,
     erase_customer,
     export_customer,
@@ -147,6 +148,41 @@ def test_broker_events_of_the_conversations_are_deleted(
         assert conn.execute(text("SELECT sender_id FROM events")).scalars().all() == ["c"]
     engine.dispose()
     assert erase_broker_events([]) is None
+
+
+def test_unconsumed_broker_events_are_found_by_the_token_subject_expired_or_not(
+    db: Engine, tmp_path: Path, override_settings: Callable[..., None]
+) -> None:
+    """A conversation whose events the feed has not consumed yet is found by the customer its tokens name: a
+    live token, an expired one (same secret), never a forged one or another customer's."""
+    from datetime import UTC, datetime, timedelta
+
+    import jwt
+
+    from profiles.identity import ALGORITHM, ISSUER, issue_token
+    from profiles.settings import get_settings
+
+    events_url = f"sqlite:///{tmp_path / 'events.db'}"
+    override_settings(events_db_url=events_url, rabbitmq_url="")
+    now = datetime.now(UTC)
+    expired = jwt.encode({"sub": "7", "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1),
+                          "iss": ISSUER}, get_settings().jwt_secret, algorithm=ALGORITHM)
+    forged = jwt.encode({"sub": "7", "iss": ISSUER, "exp": now + timedelta(hours=1)}, "not-our-secret-" * 4,
+                        algorithm=ALGORITHM)
+
+    def user_event(token: str) -> str:
+        return json.dumps({"event": "user", "text": "hi", "metadata": {"token": token}})
+
+    engine = create_engine(events_url)
+    with engine.begin() as conn:  # the table Rasa's SQL event broker writes (rasa/core/brokers/sql.py)
+        conn.execute(text("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), data TEXT)"))
+        conn.execute(text("INSERT INTO events (sender_id, data) VALUES (:s, :d)"), [
+            {"s": "live", "d": user_event(issue_token(7))}, {"s": "old", "d": user_event(expired)},
+            {"s": "forged", "d": user_event(forged)}, {"s": "other", "d": user_event(issue_token(8))},
+            {"s": "plain", "d": json.dumps({"event": "bot", "text": "7"})}])
+    engine.dispose()
+    assert broker_senders(7) == {"live", "old"}
+    assert broker_senders(8) == {"other"}
 
 
 def test_no_broker_table_means_nothing_to_erase(
