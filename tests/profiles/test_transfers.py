@@ -101,7 +101,7 @@ def test_above_available_balance_is_insufficient_funds(alice: Built) -> None:
     with pytest.raises(InsufficientFunds) as err:
         transfer(alice.customer_id, alice.current_id, to_account_id=alice.savings_id,
                  amount=Decimal("1000.01"), channel="web", actor="customer")
-    assert "1000.00" in err.value.user_message
+    assert "€1,000.00" in err.value.user_message
     assert alice.current_number not in err.value.user_message
     assert alice.current_number[-4:] in err.value.user_message
     assert snapshot() == before
@@ -117,7 +117,7 @@ def test_overdrawn_account_has_nothing_available(db: Engine, make_customer: Call
     with pytest.raises(InsufficientFunds) as err:
         transfer(carol.customer_id, carol.current_id, to_payee_id=carol.payee_id, amount="0.01",
                  channel="web", actor="customer")
-    assert "0.00 EUR" in err.value.user_message
+    assert "€0.00" in err.value.user_message
     assert snapshot() == before
 
 
