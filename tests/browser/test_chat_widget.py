@@ -116,6 +116,12 @@ def test_logged_in_customer_sees_their_balance_from_the_database(page: Any, chat
 def test_anonymous_visitor_asking_for_the_balance_is_asked_to_log_in(page: Any, chat_database: ChatSite) -> None:
     open_chat(page, chat_database)
     assert "not logged in" in page.locator("#identity").inner_text()
+    # a new conversation opens with Nova's greeting and starter replies
+    assert bot_messages(page) and bot_messages(page)[0].startswith("Hi, I'm Nova")
+    starter = page.get_by_role("group", name="Suggested replies").last.get_by_role("button", name="What's my balance?")
+    count = page.locator("#chat-log li.from-bot").count()
+    starter.click()
+    assert "log in" in "\n".join(_replies_after(page, count))
     replies = "\n".join(say(page, "what's my balance?"))
     assert "log in" in replies
     assert "€" not in replies

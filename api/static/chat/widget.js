@@ -19,6 +19,13 @@
   var MAX_HISTORY = 200;
   var ANSWER_TIMEOUT_MS = 30000;
 
+  // Shown when a conversation starts: who answers, what it can do, and starter replies (sent as typed text).
+  var GREETING = {from: "bot", text: "Hi, I'm Nova, Atlantic Bank's assistant. I can show your balances and " +
+    "transactions, make transfers, block a card, update your details and answer questions about our products.",
+    choices: [{title: "What's my balance?", payload: "what is my balance?"},
+              {title: "Make a transfer", payload: "I want to make a transfer"},
+              {title: "Talk to a person", payload: "I want to talk to a person"}]};
+
   var log = document.getElementById("chat-log");
   var form = document.getElementById("chat-form");
   var input = document.getElementById("chat-input");
@@ -145,6 +152,7 @@
     save();
     setReady(true);
     setStatus("Connected. Ask Nova anything about your accounts, cards or our products.");
+    if (!history.length) { add(GREETING); }  // a new conversation opens with Nova's greeting (not sent to Rasa)
   });
   socket.on("bot_uttered", function (message) {
     showTyping(false);
