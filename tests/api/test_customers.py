@@ -430,9 +430,9 @@ def test_erase_deletes_the_conversation_from_the_redis_tracker_store(
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["complete"] is True
-        assert sorted(body["conversations"], key=lambda c: c["conversation"]) == sorted(
+        assert sorted(body["conversations"], key=lambda c: str(c["conversation"])) == sorted(
             ({"conversation": conversation_ref(s), "erased": True, "method": "redis", "error": None}
-             for s in (rich.sender_id, rich.messenger_id)), key=lambda c: c["conversation"])
+             for s in (rich.sender_id, rich.messenger_id)), key=lambda c: str(c["conversation"]))
         assert red.exists(f"nova:tracker:{rich.sender_id}") == 0
         assert red.exists(other_key) == 1
     finally:

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -293,7 +294,5 @@ def _kill_leftovers(ports: Any) -> None:
             continue
         found = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
         for pid in {int(p) for p in re.findall(r"pid=(\d+)", found)}:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
