@@ -14,6 +14,8 @@ RASA      := $(RASA_VENV)/bin/rasa
 PACKAGES  := profiles recommender actions api
 
 # Production-mode services for the second test run (override on the command line if yours differ).
+# TEST_REDIS_URL also goes to the embedded run: its Redis-backed tests (tests/conftest.py `test_redis_url`) use it,
+# and fail instead of skipping when CI is set.
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/%2F
@@ -89,11 +91,11 @@ validate:  ## rasa data validate (domain, NLU, stories, rules); warnings are err
 
 pytest:  ## pytest in embedded mode: SQLite and the in-memory tracker store
 	@echo "==> pytest, embedded mode (SQLite, in-memory tracker store)"
-	@$(call run_pytest,env -u DATABASE_URL -u REDIS_URL -u RABBITMQ_URL)
+	@$(call run_pytest,env -u DATABASE_URL -u REDIS_URL -u RABBITMQ_URL TEST_REDIS_URL=$(TEST_REDIS_URL))
 
 pytest-prod: check-services  ## pytest in production mode: PostgreSQL, Redis and RabbitMQ
 	@echo "==> pytest, production mode (DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) RABBITMQ_URL=$(TEST_RABBITMQ_URL))"
-	@$(call run_pytest,env DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) RABBITMQ_URL='$(TEST_RABBITMQ_URL)')
+	@$(call run_pytest,env DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) RABBITMQ_URL='$(TEST_RABBITMQ_URL)')
 
 fuzz-api: setup  ## schemathesis over every API operation, all responses checked (FUZZ_EXAMPLES per operation, 100)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(PY) -m pytest tests/api/test_api_fuzz.py -q $(PYTEST_ARGS)
