@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Text
-
-from scipy.sparse import csr_matrix, hstack
+from typing import Any
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
+from scipy.sparse import csr_matrix, hstack
 
 from bot import response_validation
 
@@ -23,7 +22,7 @@ response_validation.install()
 INTENT_RANKING_KEY = "intent_ranking"
 
 
-def _no_intent() -> Dict[Text, Any]:
+def _no_intent() -> dict[str, Any]:
     return {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0}
 
 
@@ -48,10 +47,10 @@ class NovaLogisticRegressionClassifier(LogisticRegressionClassifier):
             ]
         )
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         """Classify the messages whose features fit the model; the others get no intent."""
         expected = getattr(self.clf, "n_features_in_", None)
-        usable: List[Message] = []
+        usable: list[Message] = []
         for message in messages:
             text = message.get(TEXT)
             if expected is not None and (

@@ -2,18 +2,24 @@
 
 Claims: ``sub`` = str(customer_id), ``iat``, ``exp``, ``iss`` = ``"atlantic-bank"``; the secret and the default
 lifetime come from settings (``JWT_SECRET``, ``JWT_TTL_MINUTES``).
+
+Who sent a chat message is decided once, by :func:`resolve_message_customer` (messenger link, else token), for
+the action server and the feed alike.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
 
 from profiles.customers import customer_exists
 from profiles.errors import IdentityError
+from profiles.linking import MESSENGER_CHANNELS, linked_customer
 from profiles.models import utcnow
 from profiles.settings import get_settings
 
@@ -92,3 +98,46 @@ def token_subject(token: object) -> int | None:
     if not isinstance(sub, str) or _SUBJECT.fullmatch(sub) is None or int(sub) > MAX_CUSTOMER_ID:
         return None
     return int(sub)
+
+
+#: Key of the signed customer token in a user message's metadata (web channels).
+TOKEN_KEY = "token"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIdentity:
+    """Who sent one user message (:func:`resolve_message_customer`): ``customer_id`` (None: anonymous), and
+    ``by_messenger``: the channel is a messenger whose identity is its account link (then None means "that
+    account is not linked", and the feed unlinks the conversation)."""
+
+    customer_id: int | None
+    by_messenger: bool
+
+
+def resolve_message_customer(channel: str | None, sender_id: str, metadata: object) -> MessageIdentity:
+    """The one identity rule for a user message, used by the action server (``actions.context``) and the feed
+    (``profiles.feed.translate``): both give the same answer for the same message.
+
+    ``channel`` must be the input channel the server's connector set (Rasa's ``input_channel`` of the user
+    event / the tracker's latest input channel), never a value taken from the request body or its metadata;
+    ``sender_id`` is Rasa's conversation id; ``metadata`` the message's metadata.
+
+    - On Telegram and Messenger (``profiles.linking.MESSENGER_CHANNELS``) the sender id is the messenger's own
+      user id, checked by the webhook's secret token or signature: the customer linked to that account
+      (``profiles.linking.linked_customer``), else no one, whatever token the metadata carries.
+    - Anywhere else only a valid signed token in ``metadata["token"]`` (:func:`verify_token`: not expired, not
+      forged, an existing customer); the sender id is chosen by the client and never an identity. A token that
+      does not verify is logged (never the token) and names no one.
+
+    Never raises.
+    """
+    if channel in MESSENGER_CHANNELS:
+        return MessageIdentity(linked_customer(channel, sender_id), by_messenger=True)
+    token = metadata.get(TOKEN_KEY) if isinstance(metadata, Mapping) else None
+    if not isinstance(token, str):
+        return MessageIdentity(None, by_messenger=False)
+    try:
+        return MessageIdentity(verify_token(token), by_messenger=False)
+    except IdentityError as exc:
+        log.info("customer token on sender %s not accepted: %s", sender_id, exc)
+        return MessageIdentity(None, by_messenger=False)

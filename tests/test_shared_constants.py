@@ -8,8 +8,6 @@ import re
 import string
 from pathlib import Path
 
-import pytest
-
 from api.push import WEB_PAGE_CLOSED
 from profiles.linking import CODE_ALPHABET
 

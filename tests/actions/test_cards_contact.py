@@ -32,7 +32,7 @@ def test_block_card_by_its_button_then_confirm(domain: dict[str, Any]) -> None:
     assert next(c for c in list_cards(2) if c.id == debit.id).status == "blocked"
     with session_scope() as s:
         audit = s.scalars(select(AuditLog).where(AuditLog.customer_id == 2, AuditLog.entity == "card")).all()
-    assert audit and audit[-1].new_value.startswith("blocked")
+    assert audit and (audit[-1].new_value or "").startswith("blocked")
 
     again = make_tracker("yes", "affirm", token=token, slots={"card_id": str(debit.id), "block_confirmed": True, "owner": "2"})
     assert "was not blocked" in texts(run_action(ActionSubmitBlockCard(), again, domain)[1])

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from api.campaign_queue import get_queue, reset_queue, send_batch, send_one
 from api.main import app
@@ -176,10 +176,10 @@ def test_consent_and_channel_are_checked_again_at_send_time(client: TestClient) 
     withdrawn, unlinked = log[0].customer_id, log[1].customer_id
     set_consent(withdrawn, "marketing", "telegram", False, source="telegram", actor="customer:x")
     with session_scope() as s:
-        s.execute(MessengerLink.__table__.delete().where(MessengerLink.customer_id == unlinked))
+        s.execute(delete(MessengerLink).where(MessengerLink.customer_id == unlinked))
     send_batch(cid, 0, 0)
     status = {r.customer_id: (r.status, r.reason) for r in rows(cid)}
-    assert status[withdrawn][0] == "no_consent" and "telegram" in status[withdrawn][1]
+    assert status[withdrawn][0] == "no_consent" and "telegram" in (status[withdrawn][1] or "")
     assert status[unlinked][0] == "no_channel"
     assert sum(1 for s_, _ in status.values() if s_ == "delivered") == 8
 

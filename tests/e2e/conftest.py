@@ -107,6 +107,28 @@ class LiveStack:
         tracker: dict[str, Any] = response.json()
         return tracker
 
+    def wait_feed_drained(self, deadline_s: float = 60.0) -> None:
+        """Return once the feed consumer has processed every event Rasa published before this call (the
+        signal before asserting that the feed wrote nothing more): a marker message in a new conversation, then
+        wait until the feed has stored it. One queue (or the SQL broker's table, read in id order) and one
+        consumer: whatever was published before the marker is processed before it."""
+        from sqlalchemy import select
+
+        from profiles.db import session_scope
+        from profiles.models import ConversationEvent
+
+        marker = self.new_sender("drained")
+        self.chat(marker, "hello")
+        t0 = time.monotonic()
+        while True:
+            with session_scope() as s:
+                if s.scalar(select(ConversationEvent.id).where(ConversationEvent.sender_id == marker,
+                                                               ConversationEvent.event_type == "user").limit(1)):
+                    return
+            if time.monotonic() - t0 > deadline_s:
+                pytest.fail(f"the feed did not store the marker message within {deadline_s:.0f} s")
+            time.sleep(0.1)
+
     def new_sender(self, prefix: str = "e2e") -> str:
         """A sender id no other test uses."""
         return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -33,10 +33,10 @@ from profiles.conversations import (
     parse_filters,
 )
 from profiles.db import session_scope
-from profiles.sealing import seal_owner
 from profiles.errors import InvalidInput, NotAllowed, NotFound
 from profiles.feed.translate import apply_event
 from profiles.models import AccessLog, ConversationEvent, ConversationUnmask
+from profiles.sealing import seal_owner
 from tests.profiles.conftest import build_customer
 
 T0 = 1_764_700_000.0

@@ -75,11 +75,12 @@ def _rows_referencing(customer_id: int, sender: str) -> dict[str, int]:
         for name in sorted(_tables_about_customers()):
             table = Base.metadata.tables[name]
             if "customer_id" in table.c:
-                out[name] = s.scalar(select(func.count()).select_from(table).where(table.c.customer_id == customer_id))
+                out[name] = int(s.scalar(select(func.count()).select_from(table)
+                                         .where(table.c.customer_id == customer_id)) or 0)
             if "sender_id" in table.c:
-                out[f"{name}.sender"] = s.scalar(
-                    select(func.count()).select_from(table).where(table.c.sender_id == sender))
-        out["customers"] = s.scalar(select(func.count()).where(Customer.id == customer_id))
+                out[f"{name}.sender"] = int(s.scalar(
+                    select(func.count()).select_from(table).where(table.c.sender_id == sender)) or 0)
+        out["customers"] = int(s.scalar(select(func.count()).where(Customer.id == customer_id)) or 0)
         return out
 
 
@@ -237,7 +238,9 @@ def test_export_leaves_out_another_customers_turns_in_a_reused_conversation(db: 
         s.add(ConversationEvent(event_key="reused-1", sender_id=first.sender_id, customer_id=second.built.customer_id,
                                 event_type="user", timestamp=datetime.now(UTC), channel="rest", text="yes (second)",
                                 data={"event": "user", "text": "yes (second)"}))
-        s.get(ConversationLink, first.sender_id).customer_id = second.built.customer_id
+        link = s.get(ConversationLink, first.sender_id)
+        assert link is not None
+        link.customer_id = second.built.customer_id
     mine = export_customer(second.built.customer_id)
     texts = {e["text"] for e in mine["conversation_events"]}
     assert "yes (second)" in texts
