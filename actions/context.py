@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from profiles import conversation_ref
-from profiles.identity import TOKEN_KEY, resolve_message_customer
+from profiles.identity import resolve_message_customer
 from profiles.sealing import seal, seal_owner, sealed_owner, unseal
 
 logger = logging.getLogger(__name__)
 
 OWNER_SLOT = "owner"
-
-
-def message_token(tracker: Tracker) -> str | None:
-    """The signed customer token sent with the latest user message (``metadata.token``), if any."""
-    metadata: Any = tracker.latest_message.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        return None
-    token = metadata.get(TOKEN_KEY)
-    return token if isinstance(token, str) else None
 
 
 def verified_customer(tracker: Tracker) -> int | None:
@@ -32,7 +22,7 @@ def verified_customer(tracker: Tracker) -> int | None:
     The one identity rule, ``profiles.identity.resolve_message_customer`` (the feed uses it too), on the
     tracker's latest input channel (set by Rasa's input channel, never by the client), the sender id and the
     latest message's metadata: on Telegram and Messenger the customer linked to that messenger account,
-    anywhere else only the signed token in the metadata.
+    anywhere else only the identity claim our channel sealed for this conversation in place of the token.
     """
     metadata = tracker.latest_message.get("metadata")
     return resolve_message_customer(tracker.get_latest_input_channel(), tracker.sender_id, metadata).customer_id

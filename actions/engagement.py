@@ -11,8 +11,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import actor_of, channel_of, latest_intent, owner_slot, owning_customer, verified_customer
 from profiles import PRODUCT_IDS, create_handoff, record_offer, set_marketing_consent
-from profiles.errors import IdentityError, ProfileError
-from profiles.identity import verify_token
+from profiles.errors import ProfileError
+from profiles.identity import CLAIM_KEY, resolve_message_customer
 from profiles.ratelimit import allow
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,9 @@ HANDOFF_SLOW_DOWN = ("You've already asked for a colleague several times: your r
 
 def own_turns(tracker: Tracker, customer_id: int | None) -> list[str]:
     """The texts of this conversation's user messages that were the requester's own: on a messenger channel
-    every message (the account is the identity); elsewhere the messages whose token verifies as
-    ``customer_id`` (for an anonymous requester: the messages sent without any token). A conversation id can
+    every message (the account is the identity); elsewhere the messages whose identity claim (the channel's
+    sealed stand-in for the token) names ``customer_id`` (for an anonymous requester: the messages sent without
+    any). A conversation id can
     carry several customers' turns; a hand-off must never show staff another customer's messages."""
     texts = []
     messenger = channel_of(tracker) in ("telegram", "facebook")
@@ -110,14 +111,10 @@ def own_turns(tracker: Tracker, customer_id: int | None) -> list[str]:
     for n, event in enumerate(users, 1):
         if not messenger and n < len(users):  # the latest one, the request itself, is the requester's
             metadata = event.get("metadata")
-            token = metadata.get("token") if isinstance(metadata, dict) else None
-            if token is None:
-                who: int | str | None = None
-            else:  # a token that no longer verifies (expired) is nobody's here: left out, never shared
-                try:
-                    who = verify_token(token) if isinstance(token, str) else "?"
-                except IdentityError:
-                    who = "?"
+            carried = isinstance(metadata, dict) and CLAIM_KEY in metadata
+            # a claim that no longer holds (expired, another conversation's) is nobody's: left out, never shared
+            who = (resolve_message_customer(channel_of(tracker), tracker.sender_id, metadata).customer_id or "?"
+                   if carried else None)
             if who != customer_id:
                 continue
         texts.append(str(event["text"]))

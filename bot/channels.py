@@ -32,6 +32,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import identity_claim
 from bot.rate_limit import SLOW_DOWN, from_environment
 from bot.reliability import install, never_silent
 
@@ -121,6 +122,12 @@ class NovaRestInput(RestInput):
     def _extract_input_channel(self, req: Request) -> str:
         """Always ``rest``: the connector that received the message says which channel it came in on."""
         return self.name()
+
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
+        """The body's metadata with the customer token exchanged for the conversation's identity claim
+        (bot/identity_claim.py): no bearer token reaches the tracker store, the event broker or a log."""
+        body = request.json if isinstance(request.json, dict) else {}
+        return identity_claim.exchange(body.get("metadata"), str(body.get("sender") or "default"))
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         self.rate_limit = from_environment()  # every message, per sender: bot/rate_limit.py

@@ -45,7 +45,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from profiles.audit import record_audit
-from profiles.identity import TOKEN_KEY, resolve_message_customer, token_subject
+from profiles.identity import CLAIM_KEY, TOKEN_KEY, claim_subject, resolve_message_customer, token_subject
 from profiles.masking import redact
 from profiles.models import ContactPoint, ConversationEvent, ConversationLink, Customer, Interaction, utcnow
 from profiles.schemas import PRODUCT_IDS
@@ -58,7 +58,8 @@ TOKEN_SUBJECT_KEY = "token_subject"
 
 # Keys whose values are credentials: removed, at any depth, from the stored event JSON.
 CREDENTIAL_KEYS = frozenset(
-    {"token", "access_token", "id_token", "refresh_token", "auth_token", "authorization", "password", "secret", "jwt"}
+    {"token", "access_token", "id_token", "refresh_token", "auth_token", "authorization", "password", "secret", "jwt",
+     CLAIM_KEY}  # the channel's identity claim: its subject is kept as TOKEN_SUBJECT_KEY, the seal is not needed
 )
 # Channels where the sender id is the customer's own id on that channel (stored as ContactPoint.address);
 # on the web channels (rest, socketio) it is only a conversation id.
@@ -280,10 +281,13 @@ def apply_event(session: Session, event: Mapping[str, Any], stats: FeedStats | N
     event_type = str(event["event"])[:40]
     data = _stored_form(event)
     if event_type == "user":
-        # The customer a genuine token names, even expired (never used for linking): erasure finds the
-        # conversation by it (profiles.privacy). The token itself is not stored.
+        # The customer the channel's identity claim names, even expired (never used for linking): erasure
+        # finds the conversation by it (profiles.privacy). Neither the claim nor a token is stored. (A raw token
+        # only comes from events published before the channels exchanged it: read for erasure, never trusted.)
         metadata = event.get("metadata")
-        subject = token_subject(metadata.get(TOKEN_KEY)) if isinstance(metadata, Mapping) else None
+        found = claim_subject(metadata, sender_id)
+        subject = found[0] if found else (
+            token_subject(metadata.get(TOKEN_KEY)) if isinstance(metadata, Mapping) else None)
         if subject is not None:
             data[TOKEN_SUBJECT_KEY] = str(subject)
 

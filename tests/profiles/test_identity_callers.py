@@ -22,7 +22,7 @@ from actions.context import verified_customer
 from profiles.db import session_scope
 from profiles.feed import process_batch
 from profiles.feed.consumer import Delivery
-from profiles.identity import ALGORITHM, ISSUER, issue_token, resolve_message_customer
+from profiles.identity import ALGORITHM, ISSUER, identity_claim, issue_token, resolve_message_customer
 from profiles.models import ConversationEvent, MessengerLink
 from profiles.settings import get_settings
 from tests.profiles.conftest import Built
@@ -61,7 +61,16 @@ def _link(customer_id: int, channel: str, external_id: str) -> None:
 
 
 CASES = ["verified_token", "linked_messenger_user", "unlinked_messenger_user", "unlinked_messenger_user_with_token",
-         "rest_with_forged_channel", "rest_with_a_linked_users_id", "expired_token", "forged_token", "no_token"]
+         "rest_with_forged_channel", "rest_with_a_linked_users_id", "expired_token", "forged_token", "no_token",
+         "a_raw_token_past_the_channel", "another_conversations_claim"]
+
+
+def _as_channel_passes_it(metadata: dict[str, object], sender: str) -> dict[str, object]:
+    """The metadata as the web channels pass it on (bot/identity_claim.py): the token exchanged for its claim."""
+    passed = dict(metadata)
+    token = passed.pop("token", None)
+    claim = identity_claim(token, sender)
+    return {**passed, "identity": claim} if claim else passed
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -74,7 +83,7 @@ def test_actions_and_feed_agree_on_who_sent_a_message(case: str, alice: Built, b
     forged = jwt.encode({"sub": str(alice.customer_id), "iat": datetime.now(UTC),
                          "exp": datetime.now(UTC) + timedelta(minutes=5), "iss": ISSUER}, "not-the-secret",
                         algorithm=ALGORITHM)
-    sender, channel, metadata, expected = {
+    cases: dict[str, tuple[str, str, dict[str, object], int | None]] = {
         "verified_token": (f"web-{tag}", "rest", {"token": token}, alice.customer_id),
         "linked_messenger_user": (linked_id, "telegram", {}, alice.customer_id),
         "unlinked_messenger_user": (unlinked_id, "telegram", {}, None),
@@ -86,7 +95,16 @@ def test_actions_and_feed_agree_on_who_sent_a_message(case: str, alice: Built, b
         "expired_token": (f"web-{tag}", "rest", {"token": _expired(alice.customer_id)}, None),
         "forged_token": (f"web-{tag}", "rest", {"token": forged}, None),
         "no_token": (f"web-{tag}", "socketio", {}, None),
-    }[case]
+        "a_raw_token_past_the_channel": (f"web-{tag}", "rest", {"raw": token}, None),
+        "another_conversations_claim": (f"web-{tag}", "rest", {"claim_of": f"other-{tag}"}, None),
+    }
+    sender, channel, metadata, expected = cases[case]
+    if "raw" in metadata:  # a token that reached the tracker without the channel: never an identity
+        metadata = {"token": metadata["raw"]}
+    elif "claim_of" in metadata:  # a genuine claim copied from another conversation
+        metadata = {"identity": identity_claim(token, str(metadata["claim_of"]))}
+    else:
+        metadata = _as_channel_passes_it(metadata, sender)
 
     by_rule = resolve_message_customer(channel, sender, metadata).customer_id
     by_actions = verified_customer(_tracker(sender, channel, metadata))
