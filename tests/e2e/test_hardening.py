@@ -153,7 +153,10 @@ def test_the_customer_token_is_stored_nowhere_past_the_channel(live_stack: LiveS
     assert claim_subject(user_events[-1]["metadata"], sender) is not None
     if live_stack.redis_url:
         client = redis.Redis.from_url(live_stack.redis_url, decode_responses=True)
-        raw = "".join(str(client.get(k) or "") for k in client.keys(f"*{sender}*"))
+        read = {"string": client.get, "list": lambda k: client.lrange(k, 0, -1), "hash": client.hgetall,
+                "set": client.smembers, "zset": lambda k: client.zrange(k, 0, -1)}
+        kinds = {k: str(client.type(k)) for k in client.keys(f"*{sender}*")}
+        raw = "".join(str(read[kind](k)) for k, kind in kinds.items() if kind in read)
         assert raw and token not in raw
     if live_stack.events_db_url:
         broker = create_engine(live_stack.events_db_url)
