@@ -24,7 +24,7 @@ of :data:`FEATURES`). Gradient boosting wins by about 0.10 AUC: the effects are 
 45 and 60 years of age, and customers with 3-4 products leave more than those with 2), which a linear model on
 raw inputs cannot express; the derived inputs add about 0.002 CV AUC. Held-out figures: docs/ANALYTICS.md.
 
-Mapping to our CRM fields (:func:`crm_inputs`, one row of :mod:`profiles.analytics.features` -> model row):
+Mapping to our CRM fields (:func:`crm_inputs`, one row of :mod:`analytics.features` -> model row):
 
 =================  ==========================================================================================
 CreditScore        no CRM field: derived from our credit model, rank for rank — the customer's percentile of
@@ -70,7 +70,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score, tr
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from profiles.analytics.evaluation import auc_interval
+from analytics.evaluation import auc_interval
 
 ANALYSIS: Final = "churn"
 DATA_FILE: Final = Path("bank_churn") / "Churn_Modelling-train.csv"
@@ -216,7 +216,7 @@ def crm_inputs(frame: pd.DataFrame, credit_percentile: pd.Series | None, model: 
     """Model rows (:data:`FEATURES`) from a feature frame, by the mapping table of the module docstring.
 
     Args:
-        frame: feature frame (:mod:`profiles.analytics.features`).
+        frame: feature frame (:mod:`analytics.features`).
         credit_percentile: per row, the customer's default-probability percentile in [0, 1] among the credit
             model's training loans (NaN or None -> CreditScore = training median).
         model: supplies the CreditScore quantiles.

@@ -14,7 +14,7 @@ Bank's choice (tenure weighs most because it is the slowest to earn), not fitted
 Validation: :func:`validate_on_churn_data` applies the same rule to the bank-churn data (Tenure in years,
 IsActiveMember as activity 1 or 0, NumOfProducts as depth) and reports how well ``100 - loyalty`` ranks the
 customers who left (ROC AUC): a loyalty score should say something about who stays. The figure is in
-docs/ANALYTICS.md (``python -m profiles.analytics.train`` prints it).
+docs/ANALYTICS.md (``python -m analytics.train`` prints it).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def loyalty(frame: pd.DataFrame, frequency_per_month: pd.Series) -> pd.DataFrame
     """``loyalty_score`` (float 0-100) and ``loyalty_tier`` (str) for each row of a feature frame.
 
     Args:
-        frame: the feature frame (:mod:`profiles.analytics.features`).
-        frequency_per_month: from :func:`profiles.analytics.behaviour.behaviour`, same index.
+        frame: the feature frame (:mod:`analytics.features`).
+        frequency_per_month: from :func:`analytics.behaviour.behaviour`, same index.
     """
     scores = loyalty_score(frame["tenure_days"].to_numpy() / 365.25, frequency_per_month.to_numpy(),
                            frame["product_count"].to_numpy())

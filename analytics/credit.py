@@ -60,7 +60,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from profiles.analytics.evaluation import auc_interval
+from analytics.evaluation import auc_interval
 
 ANALYSIS: Final = "credit"
 DATA_DIR: Final = Path("berka_financial")

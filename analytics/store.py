@@ -33,7 +33,7 @@ POINTER_FILE: Final = "CURRENT"
 
 
 class ModelMissing(LookupError):
-    """No trained version of an analysis (run ``python -m profiles.analytics.train``)."""
+    """No trained version of an analysis (run ``python -m analytics.train``)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def current_version(analysis: str) -> str:
     try:
         version = pointer.read_text().strip()
     except FileNotFoundError as exc:
-        raise ModelMissing(f"no trained {analysis} model under {root()}: run python -m profiles.analytics.train") from exc
+        raise ModelMissing(f"no trained {analysis} model under {root()}: run python -m analytics.train") from exc
     if not (root() / analysis / version / MODEL_FILE).is_file():
         raise ModelMissing(f"{analysis} version {version} is missing its model file")
     return version
