@@ -65,12 +65,11 @@ import pandas as pd  # type: ignore[import-untyped]
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score, train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from analytics.evaluation import auc_interval
+from analytics.evaluation import pick_model
 
 ANALYSIS: Final = "churn"
 DATA_FILE: Final = Path("bank_churn") / "Churn_Modelling-train.csv"
@@ -162,28 +161,15 @@ def train(path: Path, *, seed: int, progress: Callable[[str], None] = print) -> 
     """
     started = time.perf_counter()
     X, y = load_data(path)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, stratify=y, random_state=seed)
     cv = RepeatedStratifiedKFold(n_splits=FOLDS, n_repeats=REPEATS, random_state=seed)
-    cv_auc: dict[str, dict[str, float]] = {}
-    for name, estimator in candidates(seed).items():
-        scores = cross_val_score(estimator, X_train, y_train, cv=cv, scoring="roc_auc")
-        cv_auc[name] = {"mean": round(float(scores.mean()), 4), "std": round(float(scores.std()), 4)}
-        progress(f"churn {name}: {REPEATS}x{FOLDS}-fold CV ROC AUC {scores.mean():.4f} ± {scores.std():.4f}")
-    chosen = max(cv_auc, key=lambda n: cv_auc[n]["mean"])
-    pipeline = candidates(seed)[chosen].fit(X_train, y_train)
-    proba = pipeline.predict_proba(X_test)[:, 1]
-    held_out: dict[str, Any] = {
-        "roc_auc": round(float(roc_auc_score(y_test, proba)), 4),
-        "roc_auc_95ci": auc_interval(y_test, proba, seed=seed),
-        "brier": round(float(brier_score_loss(y_test, proba)), 4),
-        "rows": len(y_test),
-        "positive_rate": round(float(y_test.mean()), 4),
-    }
+    picked = pick_model(candidates(seed), X, y, test_size=TEST_SIZE, cv=cv, seed=seed, label="churn",
+                        cv_name=f"{REPEATS}x{FOLDS}-fold", rows=lambda y_test: f"{len(y_test)} rows", progress=progress)
+    chosen, pipeline, cv_auc = picked.chosen, picked.pipeline, picked.cv_auc
+    X_train, X_test, y_train, y_test = picked.X_train, picked.X_test, picked.y_train, picked.y_test
+    held_out: dict[str, Any] = {**picked.held_out, "positive_rate": round(float(y_test.mean()), 4)}
     importance = permutation_importance(pipeline, X_test, y_test, scoring="roc_auc", n_repeats=5, random_state=seed)
     drivers = {f: round(float(m), 4) for f, m in sorted(zip(FEATURES, importance.importances_mean, strict=True),
                                                         key=lambda fm: -fm[1])}
-    progress(f"churn: chose {chosen}; held-out ROC AUC {held_out['roc_auc']:.4f} "
-             f"(95% CI {held_out['roc_auc_95ci'][0]:.3f}-{held_out['roc_auc_95ci'][1]:.3f}) on {len(y_test)} rows")
 
     # What leaving Gender out costs, for the model card (this variant is never shipped).
     raw = pd.read_csv(path)

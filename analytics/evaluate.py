@@ -14,10 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sklearn.metrics import brier_score_loss, roc_auc_score
-
 from analytics import churn, store
-from analytics.evaluation import auc_interval
+from analytics.evaluation import held_out_metrics
 
 
 def evaluate_churn(path: Path, version: str | None = None) -> dict[str, Any]:
@@ -34,13 +32,9 @@ def evaluate_churn(path: Path, version: str | None = None) -> dict[str, Any]:
     if len(set(target.tolist())) < 2:
         raise ValueError(f"{path} holds only one class of {churn.TARGET}: ROC AUC is undefined")
     probability = stored.model.predict(inputs)
-    low, high = auc_interval(target, probability, seed=0)
-    return {
-        "file": str(path), "model_version": stored.version, "rows": int(len(target)),
-        "positives": int(target.sum()), "roc_auc": round(float(roc_auc_score(target, probability)), 4),
-        "roc_auc_95ci": [round(float(low), 4), round(float(high), 4)],
-        "brier": round(float(brier_score_loss(target, probability)), 4),
-    }
+    figures = held_out_metrics(target, probability, seed=0)
+    return {"file": str(path), "model_version": stored.version, **figures, "positives": int(target.sum()),
+            "roc_auc_95ci": list(figures["roc_auc_95ci"])}
 
 
 def main(argv: list[str] | None = None) -> int:
