@@ -69,6 +69,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from analytics.bands import band_of
 from analytics.evaluation import pick_model
 
 ANALYSIS: Final = "churn"
@@ -232,8 +233,4 @@ def crm_inputs(frame: pd.DataFrame, credit_percentile: pd.Series | None, model: 
 
 def band(probability: float) -> str:
     """``low`` / ``medium`` / ``high`` for a churn probability (thresholds in :data:`BANDS`)."""
-    name = BANDS[0][0]
-    for label, floor in BANDS:
-        if probability >= floor:
-            name = label
-    return name
+    return band_of(probability, BANDS)

@@ -59,6 +59,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from analytics.bands import band_of
 from analytics.evaluation import pick_model
 
 ANALYSIS: Final = "credit"
@@ -261,8 +262,4 @@ def score(frame: pd.DataFrame, model: CreditModel) -> pd.DataFrame:
 
 def band(probability: float) -> str:
     """``A`` (lowest risk) ... ``E`` for a default probability (thresholds in :data:`BANDS`)."""
-    name = BANDS[0][0]
-    for label, floor in BANDS:
-        if probability >= floor:
-            name = label
-    return name
+    return band_of(probability, BANDS)

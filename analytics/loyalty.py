@@ -25,6 +25,8 @@ from typing import Final
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
+from analytics.bands import band_of
+
 VERSION: Final = "loyalty-rule-1"
 WEIGHTS: Final = {"tenure": 0.40, "activity": 0.30, "depth": 0.30}
 TENURE_CAP_YEARS: Final = 10.0
@@ -44,11 +46,7 @@ def loyalty_score(tenure_years: np.ndarray, frequency_per_month: np.ndarray, pro
 
 def tier(score: float) -> str:
     """``bronze`` / ``silver`` / ``gold`` / ``platinum`` for a score in [0, 100]."""
-    name = TIERS[0][0]
-    for label, floor in TIERS:
-        if score >= floor:
-            name = label
-    return name
+    return band_of(score, TIERS)
 
 
 def loyalty(frame: pd.DataFrame, frequency_per_month: pd.Series) -> pd.DataFrame:
