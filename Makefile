@@ -11,7 +11,7 @@ VENV      := .venv
 RASA_VENV := .venv-rasa
 PY        := $(VENV)/bin/python
 RASA      := $(RASA_VENV)/bin/rasa
-PACKAGES  := profiles recommender actions api
+PACKAGES  := profiles recommender analytics actions api
 
 # Production-mode services for the second test run (override on the command line if yours differ).
 # TEST_REDIS_URL also goes to the embedded run: its Redis-backed tests (tests/conftest.py `test_redis_url`) use it,
@@ -60,7 +60,7 @@ recommender: setup  ## train the product recommender unless every model has a pr
 	fi
 
 analytics: setup seed  ## train the CRM analyses if none is stored, then score every customer into customer_scores
-	$(PY) -m profiles.analytics.batch --train-if-missing
+	$(PY) -m analytics.batch --train-if-missing
 
 eval-recommender: setup  ## evaluate the promoted recommender models -> results/recommender_eval.json and .png
 	$(PY) -m recommender.evaluate

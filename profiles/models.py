@@ -372,7 +372,7 @@ class ConversationLink(Base):
 class CustomerScore(Base):
     """The analyses' current results for one customer (one row, rewritten by each batch run).
 
-    Units: ``clv`` EUR (expected margin over the horizon in profiles.analytics.clv); probabilities in [0, 1];
+    Units: ``clv`` EUR (expected margin over the horizon in analytics.clv); probabilities in [0, 1];
     ``recency_days`` days since the last interaction (None = never). ``model_versions`` maps analysis name to
     the model/rule version that produced it.
     """

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     event_queue: str = "rasa_events"
     events_db_url: str = f"sqlite:///{ROOT / 'var' / 'events.db'}"
     feed_poll_seconds: float = 0.2
-    # Trained analyses (credit, churn, segments) and their metadata: profiles.analytics.
+    # Trained analyses (credit, churn, segments) and their metadata, written by analytics/ (profiles.modelstore).
     analytics_dir: Path = ROOT / "var" / "analytics"
     # Messenger channels (issue 5). Unset = the channel is off. Outbound calls go to *_api_url (the real
     # cloud by default; tests point them at a local fake).

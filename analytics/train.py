@@ -2,12 +2,12 @@
 
 Usage::
 
-    python -m profiles.analytics.train [--only credit,churn,segments] [--segment-rows N]
+    python -m analytics.train [--only credit,churn,segments] [--segment-rows N]
 
-Trains credit risk (:mod:`~profiles.analytics.credit`, Berka loans), churn (:mod:`~profiles.analytics.churn`,
-bank-churn data) and segments (:mod:`~profiles.analytics.segments`, the seeded customers), writes each under
+Trains credit risk (:mod:`~analytics.credit`, Berka loans), churn (:mod:`~analytics.churn`,
+bank-churn data) and segments (:mod:`~analytics.segments`, the seeded customers), writes each under
 ``settings.analytics_dir`` with a version (UTC timestamp + training-data fingerprint) and its metrics
-(:mod:`~profiles.analytics.store`), and prints the held-out figures. It also prints the loyalty rule's check on
+(:mod:`~analytics.store`), and prints the held-out figures. It also prints the loyalty rule's check on
 the churn data. Single-threaded (BLAS/OpenMP limited to one thread: faster on a shared 2-core machine); 20-30 s
 in all on 2 shared cores. The rules (behaviour, loyalty, CLV) need no training: their version is a constant in
 each module.
@@ -23,7 +23,7 @@ from typing import Final
 
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from profiles.analytics import churn, credit, loyalty, segments, store
+from analytics import churn, credit, loyalty, segments, store
 from profiles.settings import get_settings
 
 ANALYSES: Final = ("credit", "churn", "segments")
@@ -77,7 +77,7 @@ def train_all(
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring); returns the exit status (0 ok, 2 refused input)."""
-    parser = argparse.ArgumentParser(prog="python -m profiles.analytics.train", description=(__doc__ or "").split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m analytics.train", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--only", default=",".join(ANALYSES), help="comma-separated subset of credit,churn,segments")
     parser.add_argument("--segment-rows", type=int, default=segments.SEED_ROWS,
                         help=f"seeded customers the segments are trained on (default {segments.SEED_ROWS})")

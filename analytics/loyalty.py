@@ -14,7 +14,7 @@ Bank's choice (tenure weighs most because it is the slowest to earn), not fitted
 Validation: :func:`validate_on_churn_data` applies the same rule to the bank-churn data (Tenure in years,
 IsActiveMember as activity 1 or 0, NumOfProducts as depth) and reports how well ``100 - loyalty`` ranks the
 customers who left (ROC AUC): a loyalty score should say something about who stays. The figure is in
-docs/ANALYTICS.md (``python -m profiles.analytics.train`` prints it).
+docs/ANALYTICS.md (``python -m analytics.train`` prints it).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from typing import Final
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
+
+from analytics.bands import band_of
 
 VERSION: Final = "loyalty-rule-1"
 WEIGHTS: Final = {"tenure": 0.40, "activity": 0.30, "depth": 0.30}
@@ -44,19 +46,15 @@ def loyalty_score(tenure_years: np.ndarray, frequency_per_month: np.ndarray, pro
 
 def tier(score: float) -> str:
     """``bronze`` / ``silver`` / ``gold`` / ``platinum`` for a score in [0, 100]."""
-    name = TIERS[0][0]
-    for label, floor in TIERS:
-        if score >= floor:
-            name = label
-    return name
+    return band_of(score, TIERS)
 
 
 def loyalty(frame: pd.DataFrame, frequency_per_month: pd.Series) -> pd.DataFrame:
     """``loyalty_score`` (float 0-100) and ``loyalty_tier`` (str) for each row of a feature frame.
 
     Args:
-        frame: the feature frame (:mod:`profiles.analytics.features`).
-        frequency_per_month: from :func:`profiles.analytics.behaviour.behaviour`, same index.
+        frame: the feature frame (:mod:`analytics.features`).
+        frequency_per_month: from :func:`analytics.behaviour.behaviour`, same index.
     """
     scores = loyalty_score(frame["tenure_days"].to_numpy() / 365.25, frequency_per_month.to_numpy(),
                            frame["product_count"].to_numpy())

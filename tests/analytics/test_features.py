@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, update
 
-from profiles.analytics.features import COLUMNS, INCOME_BY_JOB, build_features, empty_frame
+from analytics.features import COLUMNS, INCOME_BY_JOB, build_features, empty_frame
 from profiles.db import session_scope
 from profiles.models import (
     Account,

@@ -1,8 +1,8 @@
-"""Score the stored churn model on a CSV it has never seen: ``python -m profiles.analytics.evaluate FILE``.
+"""Score the stored churn model on a CSV it has never seen: ``python -m analytics.evaluate FILE``.
 
 FILE has the columns of ``bank_churn/Churn_Modelling-train.csv`` (``Exited`` included), e.g. rows held back
 by the data's owners. Prints and returns the ROC AUC with its 95% bootstrap interval and the Brier score of the
-current churn version under ``ANALYTICS_DIR`` (train it first: ``python -m profiles.analytics.train``).
+current churn version under ``ANALYTICS_DIR`` (train it first: ``python -m analytics.train``).
 Exit status 2 with a message when the file or the model is missing or the file lacks a column.
 """
 
@@ -14,10 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sklearn.metrics import brier_score_loss, roc_auc_score
-
-from profiles.analytics import churn, store
-from profiles.analytics.evaluation import auc_interval
+from analytics import churn, store
+from analytics.evaluation import held_out_metrics
 
 
 def evaluate_churn(path: Path, version: str | None = None) -> dict[str, Any]:
@@ -34,18 +32,14 @@ def evaluate_churn(path: Path, version: str | None = None) -> dict[str, Any]:
     if len(set(target.tolist())) < 2:
         raise ValueError(f"{path} holds only one class of {churn.TARGET}: ROC AUC is undefined")
     probability = stored.model.predict(inputs)
-    low, high = auc_interval(target, probability, seed=0)
-    return {
-        "file": str(path), "model_version": stored.version, "rows": int(len(target)),
-        "positives": int(target.sum()), "roc_auc": round(float(roc_auc_score(target, probability)), 4),
-        "roc_auc_95ci": [round(float(low), 4), round(float(high), 4)],
-        "brier": round(float(brier_score_loss(target, probability)), 4),
-    }
+    figures = held_out_metrics(target, probability, seed=0)
+    return {"file": str(path), "model_version": stored.version, **figures, "positives": int(target.sum()),
+            "roc_auc_95ci": list(figures["roc_auc_95ci"])}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the figures as JSON; exit 2 on bad input."""
-    parser = argparse.ArgumentParser(prog="python -m profiles.analytics.evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m analytics.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("file", type=Path, help="CSV with the churn data's columns, Exited included")
     parser.add_argument("--version", help="churn model version (default: the current one)")
     args = parser.parse_args(argv)

@@ -24,7 +24,7 @@ of :data:`FEATURES`). Gradient boosting wins by about 0.10 AUC: the effects are 
 45 and 60 years of age, and customers with 3-4 products leave more than those with 2), which a linear model on
 raw inputs cannot express; the derived inputs add about 0.002 CV AUC. Held-out figures: docs/ANALYTICS.md.
 
-Mapping to our CRM fields (:func:`crm_inputs`, one row of :mod:`profiles.analytics.features` -> model row):
+Mapping to our CRM fields (:func:`crm_inputs`, one row of :mod:`analytics.features` -> model row):
 
 =================  ==========================================================================================
 CreditScore        no CRM field: derived from our credit model, rank for rank — the customer's percentile of
@@ -65,12 +65,12 @@ import pandas as pd  # type: ignore[import-untyped]
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score, train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from profiles.analytics.evaluation import auc_interval
+from analytics.bands import band_of
+from analytics.evaluation import pick_model
 
 ANALYSIS: Final = "churn"
 DATA_FILE: Final = Path("bank_churn") / "Churn_Modelling-train.csv"
@@ -162,28 +162,15 @@ def train(path: Path, *, seed: int, progress: Callable[[str], None] = print) -> 
     """
     started = time.perf_counter()
     X, y = load_data(path)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, stratify=y, random_state=seed)
     cv = RepeatedStratifiedKFold(n_splits=FOLDS, n_repeats=REPEATS, random_state=seed)
-    cv_auc: dict[str, dict[str, float]] = {}
-    for name, estimator in candidates(seed).items():
-        scores = cross_val_score(estimator, X_train, y_train, cv=cv, scoring="roc_auc")
-        cv_auc[name] = {"mean": round(float(scores.mean()), 4), "std": round(float(scores.std()), 4)}
-        progress(f"churn {name}: {REPEATS}x{FOLDS}-fold CV ROC AUC {scores.mean():.4f} ± {scores.std():.4f}")
-    chosen = max(cv_auc, key=lambda n: cv_auc[n]["mean"])
-    pipeline = candidates(seed)[chosen].fit(X_train, y_train)
-    proba = pipeline.predict_proba(X_test)[:, 1]
-    held_out: dict[str, Any] = {
-        "roc_auc": round(float(roc_auc_score(y_test, proba)), 4),
-        "roc_auc_95ci": auc_interval(y_test, proba, seed=seed),
-        "brier": round(float(brier_score_loss(y_test, proba)), 4),
-        "rows": len(y_test),
-        "positive_rate": round(float(y_test.mean()), 4),
-    }
+    picked = pick_model(candidates(seed), X, y, test_size=TEST_SIZE, cv=cv, seed=seed, label="churn",
+                        cv_name=f"{REPEATS}x{FOLDS}-fold", rows=lambda y_test: f"{len(y_test)} rows", progress=progress)
+    chosen, pipeline, cv_auc = picked.chosen, picked.pipeline, picked.cv_auc
+    X_train, X_test, y_train, y_test = picked.X_train, picked.X_test, picked.y_train, picked.y_test
+    held_out: dict[str, Any] = {**picked.held_out, "positive_rate": round(float(y_test.mean()), 4)}
     importance = permutation_importance(pipeline, X_test, y_test, scoring="roc_auc", n_repeats=5, random_state=seed)
     drivers = {f: round(float(m), 4) for f, m in sorted(zip(FEATURES, importance.importances_mean, strict=True),
                                                         key=lambda fm: -fm[1])}
-    progress(f"churn: chose {chosen}; held-out ROC AUC {held_out['roc_auc']:.4f} "
-             f"(95% CI {held_out['roc_auc_95ci'][0]:.3f}-{held_out['roc_auc_95ci'][1]:.3f}) on {len(y_test)} rows")
 
     # What leaving Gender out costs, for the model card (this variant is never shipped).
     raw = pd.read_csv(path)
@@ -216,7 +203,7 @@ def crm_inputs(frame: pd.DataFrame, credit_percentile: pd.Series | None, model: 
     """Model rows (:data:`FEATURES`) from a feature frame, by the mapping table of the module docstring.
 
     Args:
-        frame: feature frame (:mod:`profiles.analytics.features`).
+        frame: feature frame (:mod:`analytics.features`).
         credit_percentile: per row, the customer's default-probability percentile in [0, 1] among the credit
             model's training loans (NaN or None -> CreditScore = training median).
         model: supplies the CreditScore quantiles.
@@ -246,8 +233,4 @@ def crm_inputs(frame: pd.DataFrame, credit_percentile: pd.Series | None, model: 
 
 def band(probability: float) -> str:
     """``low`` / ``medium`` / ``high`` for a churn probability (thresholds in :data:`BANDS`)."""
-    name = BANDS[0][0]
-    for label, floor in BANDS:
-        if probability >= floor:
-            name = label
-    return name
+    return band_of(probability, BANDS)

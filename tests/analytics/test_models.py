@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
-from profiles.analytics import behaviour, churn, clv, credit, loyalty, segments, store
-from profiles.analytics.batch import Models, score_frame
-from profiles.analytics.train import main as train_main
-from profiles.analytics.train import train_all
+from analytics import behaviour, churn, clv, credit, loyalty, segments, store
+from analytics.batch import Models, score_frame
+from analytics.train import main as train_main
+from analytics.train import train_all
 from profiles.settings import get_settings
-from tests.profiles.analytics.conftest import SEGMENT_ROWS
+from tests.analytics.conftest import SEGMENT_ROWS
 
 # Floors a little under the measured figures (docs/ANALYTICS.md), so a regression fails.
 CHURN_HELD_OUT_FLOOR = 0.855

@@ -3,7 +3,7 @@
 Formula (per customer)::
 
     m   = annual margin, EUR/year (below)
-    r   = 1 - churn_probability           # yearly retention, from profiles.analytics.churn
+    r   = 1 - churn_probability           # yearly retention, from analytics.churn
     d   = DISCOUNT_RATE = 0.08            # per year
     H   = HORIZON_YEARS = 5
     CLV = sum_{t=1..H} m * r**t / (1 + d)**t
@@ -79,7 +79,7 @@ def clv(frame: pd.DataFrame, churn_probability: pd.Series, credit_default_probab
     """CLV in EUR (rounded to cents) per row of a feature frame; see the module formula.
 
     Args:
-        frame: feature frame (:mod:`profiles.analytics.features`).
+        frame: feature frame (:mod:`analytics.features`).
         churn_probability: yearly probability of leaving, same index (NaN -> :data:`DEFAULT_CHURN`).
         credit_default_probability: same index (NaN -> :data:`DEFAULT_PD`).
     """

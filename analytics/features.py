@@ -1,7 +1,7 @@
 """The one feature builder of the analyses: CRM tables -> a pandas frame, one row per customer.
 
 :func:`build_features` is used by model training mappings (churn, credit, segments), by the batch scoring
-(:mod:`profiles.analytics.batch`) and, through ``score_customers``, by the API alike. It reads a set of
+(:mod:`analytics.batch`) and, through ``score_customers``, by the API alike. It reads a set of
 customers with a fixed number of grouped SQL queries (no per-customer query), so a chunk of thousands of
 customers costs the same handful of round trips on SQLite and PostgreSQL.
 

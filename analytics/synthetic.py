@@ -1,6 +1,6 @@
 """Synthetic customers for the batch-scoring benchmark, bulk-loaded into an empty CRM database.
 
-    python -m profiles.analytics.synthetic --n 1000000 [--chunk 50000] [--as-of YYYY-MM-DD] [--quiet]
+    python -m analytics.synthetic --n 1000000 [--chunk 50000] [--as-of YYYY-MM-DD] [--quiet]
 
 The target is the CRM database of the settings (``DATABASE_URL``); it must hold no customers yet (the
 benchmark, ``benchmarks/batch_scoring.py``, gives it a fresh SQLite file or a private PostgreSQL schema).
@@ -552,7 +552,7 @@ def generate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m profiles.analytics.synthetic",
+    parser = argparse.ArgumentParser(prog="python -m analytics.synthetic",
                                      description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--n", type=int, default=DEFAULT_N, help="customers to generate (default 1,000,000)")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="customers per transaction")

@@ -1,4 +1,4 @@
-"""``python -m profiles.analytics.evaluate FILE``: the stored churn model scored on rows it never saw."""
+"""``python -m analytics.evaluate FILE``: the stored churn model scored on rows it never saw."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from sklearn.model_selection import train_test_split
 
-from profiles.analytics import churn, store
-from profiles.analytics.batch import Models
-from profiles.analytics.evaluate import evaluate_churn, main
+from analytics import churn, store
+from analytics.batch import Models
+from analytics.evaluate import evaluate_churn, main
 from profiles.settings import get_settings
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from profiles.analytics import store
-from profiles.analytics.batch import Models
-from profiles.analytics.train import train_all
+from analytics import store
+from analytics.batch import Models
+from analytics.train import train_all
 from profiles.settings import get_settings
 
 SEGMENT_ROWS = 3000

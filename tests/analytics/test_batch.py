@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from profiles.analytics import batch, store
-from profiles.analytics.batch import Models, run, score_customers
+from analytics import batch, store
+from analytics.batch import Models, run, score_customers
 from profiles.db import session_scope
 from profiles.errors import InvalidInput, NotFound
 from profiles.models import Account, CustomerScore
@@ -130,15 +130,15 @@ def test_memory_is_bounded_by_the_chunk(sqlite_db: Engine, models: Models) -> No
 
 
 def test_the_command_scores_every_customer(sqlite_db: Engine, models: Models) -> None:
-    """``python -m profiles.analytics.batch`` end to end in its own process (settings from the environment)."""
+    """``python -m analytics.batch`` end to end in its own process (settings from the environment)."""
     import os
     import subprocess
     import sys
 
     seed(12, as_of=date(2026, 1, 1), progress=False)
     env = {**os.environ, "DATABASE_URL": str(sqlite_db.url.render_as_string(hide_password=False))}
-    done = subprocess.run([sys.executable, "-m", "profiles.analytics.batch", "--chunk", "5"], env=env,
-                          cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run([sys.executable, "-m", "analytics.batch", "--chunk", "5"], env=env,
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "scored 12 customers in 3 chunks" in done.stdout
     assert "scoring" in done.stderr  # the tqdm progress bar

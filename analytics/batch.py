@@ -2,11 +2,11 @@
 
 Usage::
 
-    python -m profiles.analytics.batch [--chunk N] [--no-progress] [--train-if-missing]
+    python -m analytics.batch [--chunk N] [--no-progress] [--train-if-missing]
 
 Walks the customers by keyset pagination over ``customers.id`` (``WHERE id > last ORDER BY id LIMIT N``), so
 memory holds one chunk (default :data:`DEFAULT_CHUNK` customers) at a time whatever the table size. For each
-chunk: one read transaction builds the feature frame (:func:`profiles.analytics.features.build_features`, a
+chunk: one read transaction builds the feature frame (:func:`analytics.features.build_features`, a
 fixed handful of grouped queries), :func:`score_frame` scores it in memory, and one write transaction upserts
 the rows (``INSERT ... ON CONFLICT (customer_id) DO UPDATE``, on SQLite and PostgreSQL alike). Each row gets
 ``model_versions`` = ``{analysis: version}`` and ``computed_at``. Re-running rewrites the same rows (one row per
@@ -14,7 +14,7 @@ customer, idempotent). A tqdm progress bar shows customers done.
 
 For the API: :func:`score_customers` recomputes and stores given customers; :func:`score_frame` scores a
 feature frame without touching the database. Models are read once per process from
-``settings.analytics_dir`` (:func:`load_models`); ``python -m profiles.analytics.train`` makes them.
+``settings.analytics_dir`` (:func:`load_models`); ``python -m analytics.train`` makes them.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from profiles.analytics import behaviour, churn, clv, credit, loyalty, segments, store
-from profiles.analytics.features import build_features
+from analytics import behaviour, churn, clv, credit, loyalty, segments, store
+from analytics.features import build_features
 from profiles.db import session_scope
 from profiles.errors import InvalidInput, NotFound
 from profiles.models import Customer, CustomerScore
@@ -59,7 +59,7 @@ SCORE_COLUMNS: Final = (
 
 @dataclass(frozen=True)
 class Models:
-    """The trained analyses in use: each a :class:`profiles.analytics.store.StoredModel`."""
+    """The trained analyses in use: each a :class:`analytics.store.StoredModel`."""
 
     credit: store.StoredModel
     churn: store.StoredModel
@@ -88,11 +88,11 @@ def load_models(*, train_if_missing: bool = False, reload: bool = False) -> Mode
     a changed directory is read afresh).
 
     Args:
-        train_if_missing: train (``profiles.analytics.train``) the analyses that have no version yet.
+        train_if_missing: train (``analytics.train``) the analyses that have no version yet.
         reload: read the current versions again (after a new training).
 
     Raises:
-        profiles.analytics.store.ModelMissing: an analysis has no trained version and ``train_if_missing``
+        analytics.store.ModelMissing: an analysis has no trained version and ``train_if_missing``
             is false.
     """
     global _models, _models_root
@@ -107,7 +107,7 @@ def load_models(*, train_if_missing: bool = False, reload: bool = False) -> Mode
             except store.ModelMissing:
                 missing.append(analysis)
         if missing and train_if_missing:
-            from profiles.analytics.train import train_all
+            from analytics.train import train_all
 
             log.warning("no trained %s: training now", ", ".join(missing))
             train_all(missing, progress=log.info)
@@ -117,7 +117,7 @@ def load_models(*, train_if_missing: bool = False, reload: bool = False) -> Mode
 
 
 def score_frame(frame: pd.DataFrame, models: Models | None = None) -> pd.DataFrame:
-    """Score a feature frame (:func:`profiles.analytics.features.build_features`); no database access.
+    """Score a feature frame (:func:`analytics.features.build_features`); no database access.
 
     Returns:
         A frame with the same index and the :data:`SCORE_COLUMNS` (``clv`` EUR, probabilities in [0, 1],
@@ -129,7 +129,7 @@ def score_frame(frame: pd.DataFrame, models: Models | None = None) -> pd.DataFra
     prediction up to 20x slower (5.2 s instead of 0.25 s for 5,000 customers, measured).
 
     Raises:
-        profiles.analytics.store.ModelMissing: no trained models (when ``models`` is not given).
+        analytics.store.ModelMissing: no trained models (when ``models`` is not given).
     """
     models = models or load_models()
     with threadpool_limits(limits=1):
@@ -242,7 +242,7 @@ def score_customers(
     Raises:
         profiles.errors.InvalidInput: more than :data:`MAX_IDS` ids (``field="customer_ids"``).
         profiles.errors.NotFound: none of the ids is a customer.
-        profiles.analytics.store.ModelMissing: no trained models.
+        analytics.store.ModelMissing: no trained models.
     """
     ids = sorted({int(i) for i in customer_ids})
     if len(ids) > MAX_IDS:
@@ -288,7 +288,7 @@ def run(
 
     Raises:
         ValueError: ``chunk`` outside 1..MAX_CHUNK.
-        profiles.analytics.store.ModelMissing: no trained models and not ``train_if_missing``.
+        analytics.store.ModelMissing: no trained models and not ``train_if_missing``.
     """
     if not 1 <= chunk <= MAX_CHUNK:
         raise ValueError(f"chunk must be between 1 and {MAX_CHUNK}")
@@ -328,7 +328,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring); returns the exit status (0 ok, 2 refused input)."""
-    parser = argparse.ArgumentParser(prog="python -m profiles.analytics.batch", description=(__doc__ or "").split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m analytics.batch", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"customers per chunk (default {DEFAULT_CHUNK})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--train-if-missing", action="store_true", help="train the models first if none is stored")

@@ -55,12 +55,12 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from profiles.analytics.evaluation import auc_interval
+from analytics.bands import band_of
+from analytics.evaluation import pick_model
 
 ANALYSIS: Final = "credit"
 DATA_DIR: Final = Path("berka_financial")
@@ -175,26 +175,13 @@ def train(folder: Path, *, seed: int, progress: Callable[[str], None] = print) -
     """Train as the module docstring says; return the model and its metadata. Raises FileNotFoundError."""
     started = time.perf_counter()
     X, y = load_data(folder)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, stratify=y, random_state=seed)
     cv = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
-    cv_auc: dict[str, dict[str, float]] = {}
-    for name, estimator in candidates(seed).items():
-        scores = cross_val_score(estimator, X_train, y_train, cv=cv, scoring="roc_auc")
-        cv_auc[name] = {"mean": round(float(scores.mean()), 4), "std": round(float(scores.std()), 4)}
-        progress(f"credit {name}: {FOLDS}-fold CV ROC AUC {scores.mean():.4f} ± {scores.std():.4f}")
-    chosen = max(cv_auc, key=lambda n: cv_auc[n]["mean"])
-    pipeline = candidates(seed)[chosen].fit(X_train, y_train)
-    proba = pipeline.predict_proba(X_test)[:, 1]
-    held_out: dict[str, Any] = {
-        "roc_auc": round(float(roc_auc_score(y_test, proba)), 4),
-        "roc_auc_95ci": auc_interval(y_test, proba, seed=seed),
-        "brier": round(float(brier_score_loss(y_test, proba)), 4),
-        "rows": len(y_test),
-        "defaults": int(y_test.sum()),
-    }
-    progress(f"credit: chose {chosen}; held-out ROC AUC {held_out['roc_auc']:.4f} "
-             f"(95% CI {held_out['roc_auc_95ci'][0]:.3f}-{held_out['roc_auc_95ci'][1]:.3f}) "
-             f"on {len(y_test)} loans ({held_out['defaults']} defaults)")
+    picked = pick_model(candidates(seed), X, y, test_size=TEST_SIZE, cv=cv, seed=seed, label="credit",
+                        cv_name=f"{FOLDS}-fold", progress=progress,
+                        rows=lambda y_test: f"{len(y_test)} loans ({int(y_test.sum())} defaults)")
+    chosen, pipeline, cv_auc = picked.chosen, picked.pipeline, picked.cv_auc
+    X_train, y_train = picked.X_train, picked.y_train
+    held_out: dict[str, Any] = {**picked.held_out, "defaults": int(picked.y_test.sum())}
     model = CreditModel(
         pipeline=pipeline,
         lower={c: float(X_train[c].min()) for c in FEATURES},
@@ -275,8 +262,4 @@ def score(frame: pd.DataFrame, model: CreditModel) -> pd.DataFrame:
 
 def band(probability: float) -> str:
     """``A`` (lowest risk) ... ``E`` for a default probability (thresholds in :data:`BANDS`)."""
-    name = BANDS[0][0]
-    for label, floor in BANDS:
-        if probability >= floor:
-            name = label
-    return name
+    return band_of(probability, BANDS)

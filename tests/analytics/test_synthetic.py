@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from profiles.analytics.synthetic import generate, load_source
+from analytics.synthetic import generate, load_source
 from profiles.db import session_scope
 from profiles.models import Account, Card, Consent, Customer, Interaction, Loan, Payee, Transaction
 from profiles.seed import _iban, _luhn

@@ -1,6 +1,6 @@
 """Behaviour analysis: how often, how recently and through which channels the customer deals with us.
 
-A documented rule on the feature frame (:mod:`profiles.analytics.features`), no trained model:
+A documented rule on the feature frame (:mod:`analytics.features`), no trained model:
 
 - ``frequency_per_month`` = (transactions + inbound interactions in the last 90 days) / 3, events per month;
 - ``recency_days`` = days since the last interaction (None = never), as stored in ``customer_scores``;
