@@ -8,7 +8,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from profiles import conversation_ref
-from profiles.identity import resolve_message_customer
+from profiles.identity import PROOF_KEY, messenger_proof, resolve_message_customer
+from profiles.linking import MESSENGER_CHANNELS
 from profiles.sealing import seal, seal_owner, sealed_owner, unseal
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,16 @@ def unseal_in_conversation(tracker: Tracker, purpose: str, sealed: object) -> st
     """The value of :func:`seal_for_conversation` if it was sealed for ``purpose`` in this conversation,
     else ``None``."""
     return unseal(purpose, tracker.sender_id, sealed)
+
+
+def proven_messenger(tracker: Tracker) -> str | None:
+    """The messenger (``telegram``/``facebook``) whose connector proved it received the latest message from this
+    account (``profiles.identity.messenger_proof`` in its metadata), else ``None``: linking and unlinking act on
+    a messenger account only then, never on a channel name a tracker merely claims."""
+    channel = channel_of(tracker)
+    metadata = tracker.latest_message.get("metadata")
+    proof = metadata.get(PROOF_KEY) if isinstance(metadata, dict) else None
+    return channel if channel in MESSENGER_CHANNELS and proof == messenger_proof(channel, tracker.sender_id) else None
 
 
 def channel_of(tracker: Tracker) -> str:

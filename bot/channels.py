@@ -369,7 +369,7 @@ class NovaTelegramInput(InputChannel):
             try:
                 await on_new_message(UserMessage(
                     text, self.get_output_channel(), str(chat.id), input_channel=self.name(),
-                    metadata=self.get_metadata(request),
+                    metadata=identity_claim.messenger_metadata(self.get_metadata(request), self.name(), str(chat.id)),
                 ))
             except Exception:  # noqa: BLE001
                 logger.exception("telegram: could not answer update %s", payload.get("update_id"))
@@ -410,10 +410,12 @@ class NovaMessenger(Messenger):
                 if not isinstance(event, dict) or not isinstance(event.get("sender"), dict):
                     continue
                 self.last_message = event
+                # this event's sender passed the batch's X-Hub-Signature-256 check: the connector's proof
+                proven = identity_claim.messenger_metadata(metadata, "facebook", str(event["sender"].get("id")))
                 if event.get("message"):
-                    await self.message(event, metadata)
+                    await self.message(event, proven)
                 elif event.get("postback"):
-                    await self.postback(event, metadata)
+                    await self.postback(event, proven)
 
     async def message(self, message: dict[str, Any], metadata: dict[str, Any] | None) -> None:
         if self._is_user_message(message) and not self._is_quick_reply_message(message):

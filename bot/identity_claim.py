@@ -39,6 +39,9 @@ MAC_CHARS = 32
 TOKEN_KEY = "token"
 CLAIM_KEY = "identity"
 PURPOSE = "identity"
+#: a messenger connector's proof that it received the message from that account (signature / secret checked)
+PROOF_KEY = "channel_proof"
+MESSENGER_PURPOSE = "messenger"
 MAX_TOKEN_CHARS = 4096
 
 
@@ -46,10 +49,10 @@ def _secret() -> str:
     return os.environ.get("JWT_SECRET") or DEV_SECRET
 
 
-def seal(conversation: str, value: str) -> str:
-    """``value`` sealed for purpose ``identity`` and ``conversation`` (``profiles.sealing.seal``'s format)."""
+def seal(conversation: str, value: str, purpose: str = PURPOSE) -> str:
+    """``value`` sealed for ``purpose`` and ``conversation`` (``profiles.sealing.seal``'s format)."""
     key = hmac.new(_secret().encode(), SEAL_CONTEXT.encode(), hashlib.sha256).digest()
-    mac = hmac.new(key, "\0".join((PURPOSE, conversation, value)).encode(), hashlib.sha256).hexdigest()
+    mac = hmac.new(key, "\0".join((purpose, conversation, value)).encode(), hashlib.sha256).hexdigest()
     return f"{value}.{mac[:MAC_CHARS]}"
 
 
@@ -81,6 +84,7 @@ def exchange(metadata: Any, conversation: str, subject: tuple[str, int] | None =
     data = dict(metadata) if isinstance(metadata, dict) else {}
     token = data.pop(TOKEN_KEY, None)
     data.pop(CLAIM_KEY, None)
+    data.pop(PROOF_KEY, None)
     if subject is None and token is not None:
         subject = verified_subject(token)
         if subject is None:
@@ -89,3 +93,17 @@ def exchange(metadata: Any, conversation: str, subject: tuple[str, int] | None =
     if claim is not None:
         data[CLAIM_KEY] = claim
     return data if data or metadata is not None else None
+
+
+def messenger_metadata(metadata: Any, channel: str, conversation: str) -> dict[str, Any]:
+    """Metadata for a message a messenger connector received with a valid signature or secret token from the
+    account ``conversation`` (the messenger's user id): any ``token``, ``identity`` or ``channel_proof`` keys
+    dropped, plus the connector's proof ``channel`` sealed to the conversation. ``profiles.identity`` takes a
+    messenger account as the customer's identity only with this proof, so events appended to a tracker by
+    other means (Rasa's HTTP API, a hand-made tracker) that merely claim ``input_channel: telegram`` name no
+    one."""
+    data = dict(metadata) if isinstance(metadata, dict) else {}
+    for key in (TOKEN_KEY, CLAIM_KEY, PROOF_KEY):
+        data.pop(key, None)
+    data[PROOF_KEY] = seal(conversation, channel, MESSENGER_PURPOSE)
+    return data

@@ -109,6 +109,15 @@ TOKEN_KEY = "token"
 #: Key of the identity claim the channel passes on instead (``bot/identity_claim.py`` ``CLAIM_KEY``).
 CLAIM_KEY = "identity"
 _CLAIM_PURPOSE = "identity"
+#: Key of a messenger connector's proof that it received the message from that account (``PROOF_KEY`` there).
+PROOF_KEY = "channel_proof"
+_MESSENGER_PURPOSE = "messenger"
+
+
+def messenger_proof(channel: str, conversation: str) -> str:
+    """The proof a messenger connector (bot/channels.py, after checking the webhook's signature or secret)
+    puts in a message's metadata: ``channel`` sealed to ``conversation`` (the messenger's user id)."""
+    return seal(_MESSENGER_PURPOSE, conversation, channel)
 
 
 def identity_claim(token: object, conversation: str) -> str | None:
@@ -163,8 +172,10 @@ def resolve_message_customer(channel: str | None, sender_id: str, metadata: obje
     ``sender_id`` is Rasa's conversation id; ``metadata`` the message's metadata.
 
     - On Telegram and Messenger (``profiles.linking.MESSENGER_CHANNELS``) the sender id is the messenger's own
-      user id, checked by the webhook's secret token or signature: the customer linked to that account
-      (``profiles.linking.linked_customer``), else no one, whatever the metadata carries.
+      user id, checked by the webhook's secret token or signature, which the connector proves with
+      ``metadata["channel_proof"]`` (:func:`messenger_proof`): the customer linked to that account
+      (``profiles.linking.linked_customer``), else no one, whatever else the metadata carries. Without the
+      proof no one, and ``by_messenger`` is False (the conversation is not unlinked for it).
     - Anywhere else only the identity claim our channel sealed for this conversation (:func:`claim_subject`),
       not expired, naming an existing customer; the sender id is chosen by the client and never an identity.
       A raw token in the metadata is not accepted (the channels never pass one on). A claim that does not
@@ -173,6 +184,11 @@ def resolve_message_customer(channel: str | None, sender_id: str, metadata: obje
     Never raises.
     """
     if channel in MESSENGER_CHANNELS:
+        proof = metadata.get(PROOF_KEY) if isinstance(metadata, Mapping) else None
+        if unseal(_MESSENGER_PURPOSE, sender_id, proof) != channel:
+            # not from the connector that checked the webhook (events appended through Rasa's HTTP API, a push's
+            # external intent, a hand-made tracker): no identity, and no reason to unlink the conversation
+            return MessageIdentity(None, by_messenger=False)
         return MessageIdentity(linked_customer(channel, sender_id), by_messenger=True)
     found = claim_subject(metadata, sender_id)
     if found is None:

@@ -45,7 +45,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from profiles.audit import record_audit
-from profiles.identity import CLAIM_KEY, TOKEN_KEY, claim_subject, resolve_message_customer, token_subject
+from profiles.identity import CLAIM_KEY, PROOF_KEY, TOKEN_KEY, claim_subject, resolve_message_customer, token_subject
 from profiles.masking import redact
 from profiles.models import ContactPoint, ConversationEvent, ConversationLink, Customer, Interaction, utcnow
 from profiles.schemas import PRODUCT_IDS
@@ -59,7 +59,7 @@ TOKEN_SUBJECT_KEY = "token_subject"
 # Keys whose values are credentials: removed, at any depth, from the stored event JSON.
 CREDENTIAL_KEYS = frozenset(
     {"token", "access_token", "id_token", "refresh_token", "auth_token", "authorization", "password", "secret", "jwt",
-     CLAIM_KEY}  # the channel's identity claim: its subject is kept as TOKEN_SUBJECT_KEY, the seal is not needed
+     CLAIM_KEY, PROOF_KEY}  # the channels' claim and proof: the claim's subject is kept as TOKEN_SUBJECT_KEY
 )
 # Channels where the sender id is the customer's own id on that channel (stored as ContactPoint.address);
 # on the web channels (rest, socketio) it is only a conversation id.

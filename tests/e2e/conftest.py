@@ -328,11 +328,12 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
             logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"},  # rasa_sdk's only host setting
         ))
         procs.append(_start(
-            [str(RASA_BIN), "run", "--enable-api", "--auth-token", rasa_token, "-m", str(MODELS),
+            # as scripts/run.sh: bot.serve takes the API token from RASA_TOKEN, never from the command line
+            [str(RASA_BIN.with_name("python")), "-m", "bot.serve", "run", "--enable-api", "-m", str(MODELS),
              "--cors", *env["WEB_CHAT_ORIGINS"].split(","),  # as scripts/run.sh: the web chat origins only
              "--endpoints", str(endpoints), "--credentials", str(ROOT / "bot" / "credentials.yml"),
              "-i", "127.0.0.1", "-p", str(rasa_port)],
-            logs["rasa"], env,
+            logs["rasa"], {**env, "RASA_TOKEN": rasa_token},
         ))
         action_url = f"http://127.0.0.1:{action_port}"
         rasa_url = f"http://127.0.0.1:{rasa_port}"

@@ -172,3 +172,17 @@ def test_the_customer_token_is_stored_nowhere_past_the_channel(live_stack: LiveS
     response = live_stack.post_raw({"sender": other, "message": "what is my balance?",
                                     "metadata": {"identity": forged_claim}})
     assert response.status_code == 200 and "€" not in response.text
+
+
+def test_no_command_line_holds_a_token(live_stack: LiveStack) -> None:
+    """Every local user can read every process's command line (ps, /proc/<pid>/cmdline): Rasa's API token
+    (started through bot.serve, as scripts/run.sh does) and the action server's secret are on none."""
+    secrets = {"Rasa's API token": live_stack.rasa_token, "the action server's secret": live_stack.action_token}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        for name, secret in secrets.items():
+            assert secret not in args, f"{name} is on the command line of process {cmdline.parent.name}"
+    assert live_stack.tracker(live_stack.new_sender("cmdline"))  # the token still works through RASA_TOKEN

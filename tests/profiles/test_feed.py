@@ -27,7 +27,7 @@ from profiles.db import session_scope
 from profiles.feed import FeedStats, event_key, parse_event, process_batch, strip_credentials
 from profiles.feed.consumer import Delivery, rasa_broker_env
 from profiles.feed.translate import InvalidEvent
-from profiles.identity import identity_claim, issue_token
+from profiles.identity import identity_claim, issue_token, messenger_proof
 from profiles.models import (
     AuditLog,
     ContactPoint,
@@ -76,6 +76,8 @@ def user_event(sender: str, text: str, *, intent: str = "greet", confidence: flo
     e.update(sender_id=sender, text=text, input_channel=channel, timestamp=at or utcnow().timestamp())
     claim = identity_claim(token, sender)  # the channel's stand-in for the token (bot/identity_claim.py)
     e["metadata"] = {"identity": claim} if claim else {}
+    if channel in ("telegram", "facebook"):  # the messenger connector's proof that it received the message
+        e["metadata"]["channel_proof"] = messenger_proof(channel, sender)
     e["parse_data"].update(
         text=text, intent={"name": intent, "confidence": confidence},
         entities=[{"entity": k["entity"], "value": k["value"], "start": 0, "end": 1} for k in entities or []],

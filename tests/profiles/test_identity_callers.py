@@ -22,7 +22,7 @@ from actions.context import verified_customer
 from profiles.db import session_scope
 from profiles.feed import process_batch
 from profiles.feed.consumer import Delivery
-from profiles.identity import ALGORITHM, ISSUER, identity_claim, issue_token, resolve_message_customer
+from profiles.identity import ALGORITHM, ISSUER, identity_claim, issue_token, messenger_proof, resolve_message_customer
 from profiles.models import ConversationEvent, MessengerLink
 from profiles.settings import get_settings
 from tests.profiles.conftest import Built
@@ -62,7 +62,7 @@ def _link(customer_id: int, channel: str, external_id: str) -> None:
 
 CASES = ["verified_token", "linked_messenger_user", "unlinked_messenger_user", "unlinked_messenger_user_with_token",
          "rest_with_forged_channel", "rest_with_a_linked_users_id", "expired_token", "forged_token", "no_token",
-         "a_raw_token_past_the_channel", "another_conversations_claim"]
+         "a_raw_token_past_the_channel", "another_conversations_claim", "messenger_event_without_the_connectors_proof"]
 
 
 def _as_channel_passes_it(metadata: dict[str, object], sender: str) -> dict[str, object]:
@@ -71,6 +71,11 @@ def _as_channel_passes_it(metadata: dict[str, object], sender: str) -> dict[str,
     token = passed.pop("token", None)
     claim = identity_claim(token, sender)
     return {**passed, "identity": claim} if claim else passed
+
+
+def _as_messenger_passes_it(metadata: dict[str, object], channel: str, sender: str) -> dict[str, object]:
+    """The metadata a messenger connector passes on after checking the webhook: with its proof."""
+    return {**metadata, "channel_proof": messenger_proof(channel, sender)}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -97,12 +102,18 @@ def test_actions_and_feed_agree_on_who_sent_a_message(case: str, alice: Built, b
         "no_token": (f"web-{tag}", "socketio", {}, None),
         "a_raw_token_past_the_channel": (f"web-{tag}", "rest", {"raw": token}, None),
         "another_conversations_claim": (f"web-{tag}", "rest", {"claim_of": f"other-{tag}"}, None),
+        # an event claiming telegram appended by other means (Rasa's HTTP API, a hand-made tracker)
+        "messenger_event_without_the_connectors_proof": (linked_id, "telegram", {"no_proof": True}, None),
     }
     sender, channel, metadata, expected = cases[case]
     if "raw" in metadata:  # a token that reached the tracker without the channel: never an identity
         metadata = {"token": metadata["raw"]}
     elif "claim_of" in metadata:  # a genuine claim copied from another conversation
         metadata = {"identity": identity_claim(token, str(metadata["claim_of"]))}
+    elif "no_proof" in metadata:
+        metadata = {}
+    elif channel == "telegram":
+        metadata = _as_messenger_passes_it(metadata, channel, sender)
     else:
         metadata = _as_channel_passes_it(metadata, sender)
 
