@@ -217,6 +217,8 @@ def test_conversation_polling_returns_only_newer_messages_and_logs_reads(client:
     with session_scope() as s:
         reads = s.scalars(select(AccessLog.detail).where(AccessLog.action == "transcript")).all()
     assert len(reads) == 2 and all(conversation_ref("web-2") in (d or "") for d in reads)  # the empty poll: none
+    transcript = client.get(f"/conversations/{conversation_ref('web-2')}", headers=bearer()).json()
+    assert [(t["text"], t["agent"]) for t in transcript["turns"] if t["kind"] == "bot"][-1] == ("Yes, Ana here.", "ana")
     assert client.get(f"/handoffs/{hid}/conversation", params={"after": -1}, headers=bearer()).status_code == 422
 
 
