@@ -27,6 +27,7 @@ from api.routes import (
     chat_page,
     customers,
     erasures,
+    handoff_console,
     handoffs,
     health,
     marketing_campaigns,
@@ -186,6 +187,8 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(health.router)
     app.include_router(handoffs.router)
+    app.include_router(handoff_console.api)
+    app.include_router(handoff_console.pages)
     app.include_router(customers.router)
     app.include_router(erasures.router)
     app.include_router(staff_console.api)

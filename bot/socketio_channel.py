@@ -32,6 +32,9 @@ Listed in ``bot/credentials.yml`` as ``bot.socketio_channel.NovaSocketIOInput``;
   connected to: Rasa then answers 500 before it stores anything, and the API reports ``no_channel`` instead
   of a push nobody saw (docs/PUSH.md). Without a server (several Sanic workers) it is Rasa's ``None`` with a
   warning: Rasa collects the messages and the API reports ``channel_error`` (see docs/WEB_CHAT.md).
+  The same output carries a staff member's messages of a live hand-off (api/live_handoff.py appends them as
+  bot events): their ``handoff`` metadata becomes ``agent`` (the name shown) and ``handoff`` (taken, message,
+  closed) in the ``bot_uttered`` payload.
 
 No token in the tracker store: Rasa stores a message's metadata with its ``user`` event and publishes it to
 the event broker, so the token stops here; only the claim (useless outside its conversation) is stored.
@@ -99,6 +102,31 @@ class RoomCheckedSocketIOOutput(SocketIOOutput):
         if next(iter(self.sio.manager.get_participants(self.namespace, socket_id)), None) is None:
             raise NoOpenPage(f"{NO_OPEN_PAGE} for conversation {socket_id}: nothing was sent")
         await super()._send_message(socket_id, response)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        """Rasa's text message, plus ``agent`` and ``handoff`` for a staff member's message (live hand-off)."""
+        extra = handoff_fields(kwargs.get(HANDOFF_METADATA_KEY))
+        for part in text.strip().split("\n\n"):
+            await self._send_message(recipient_id, {"text": part, **extra})
+
+
+HANDOFF_METADATA_KEY = "handoff"  # profiles/live_handoff.py METADATA_KEY: bot events staff send carry it
+HANDOFF_STATES = ("taken", "message", "closed")
+
+
+def handoff_fields(raw: Any) -> dict[str, str]:
+    """What the widget needs of a staff message's hand-off metadata (``{"agent_name", "state"}``, written by
+    api/live_handoff.py): ``{"agent": "Ana", "handoff": "taken"|"message"|"closed"}``; {} for anything else.
+    The widget shows ``agent`` as the sender's name and stops waiting for Nova while a person answers."""
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, str] = {}
+    name, state = raw.get("agent_name"), raw.get("state")
+    if isinstance(name, str) and 0 < len(name) <= 40 and name.isprintable():
+        out["agent"] = name
+    if state in HANDOFF_STATES:
+        out["handoff"] = state
+    return out
 
 
 def allowed_origins(configured: Any, environ: dict[str, str] | None = None) -> Origins:

@@ -424,6 +424,7 @@ class Turn:
     action: str | None = None
     slots: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     maskable: int = 0
+    agent: str | None = None  # a bot turn a staff member wrote (live hand-off): their username
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +449,14 @@ def _masked(value: Any) -> str:
     return redact_all(value if isinstance(value, str) else str(value))
 
 
+def _agent(data: Mapping[str, Any]) -> str | None:
+    """The staff username a bot event's live hand-off metadata names (profiles/live_handoff.py), or None."""
+    metadata = data.get("metadata")
+    handoff = metadata.get("handoff") if isinstance(metadata, Mapping) else None
+    agent = handoff.get("agent") if isinstance(handoff, Mapping) else None
+    return agent[:80] if isinstance(agent, str) and agent else None
+
+
 def _turn(row: ConversationEvent, reveal: tuple[int, int] | None) -> Turn | None:
     data = row.data or {}
     show = reveal[1] if reveal is not None and reveal[0] == row.id else None
@@ -467,7 +476,7 @@ def _turn(row: ConversationEvent, reveal: tuple[int, int] | None) -> Turn | None
         extra = tuple(f"{k}: {_masked(rich[k])}" for k in ("image", "attachment", "custom") if rich.get(k))
         text = row.text or ""
         return Turn(kind="bot", at=row.timestamp, event_id=row.id, text=redact_all(text, reveal=show),
-                    buttons=buttons, extra=extra, maskable=len(sensitive_values(text)))
+                    buttons=buttons, extra=extra, maskable=len(sensitive_values(text)), agent=_agent(data))
     if row.event_type == "action" and row.action_name and row.action_name not in ("action_listen",):
         return Turn(kind="action", at=row.timestamp, event_id=row.id, action=row.action_name)
     if row.event_type == "active_loop":

@@ -118,7 +118,7 @@ class ContactChange:
 @dataclass(frozen=True, slots=True)
 class HandoffView:
     id: int
-    status: str  # open | closed
+    status: str  # open | taken | closed (profiles/live_handoff.py)
     created_at: datetime
     customer_id: int | None = None  # None for an anonymous visitor
     sender_id: str = ""

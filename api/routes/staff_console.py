@@ -342,6 +342,7 @@ class TurnOut(BaseModel):
     action: str | None
     slots: list[tuple[str, str]]
     maskable: int
+    agent: str | None = Field(None, description="bot turns a staff member wrote (live hand-off): their username")
 
 
 class NoteOut(BaseModel):

@@ -14,7 +14,7 @@ package the tests are skipped, or fail when ``CI`` is set. Screenshots are kept 
 ``chat_site`` (session scope) is the customer web chat: the e2e ``live_stack`` (real Rasa, action server and
 feed consumer over a seeded database; imported from tests/e2e/conftest.py, one stack per session) plus
 ``uvicorn api.main:app`` on ``live_stack.web_port`` (the origin Rasa's socket.io channel accepts) with
-``RASA_URL`` pointing at that Rasa and ``ENVIRONMENT=development`` (the demo log-in). ``chat_database`` points
+``RASA_URL``/``RASA_TOKEN`` pointing at that Rasa and ``ENVIRONMENT=development`` (the demo log-in). ``chat_database`` points
 this process's settings at the stack's database for one test.
 """
 
@@ -169,6 +169,7 @@ def chat_site(live_stack: LiveStack, tmp_path_factory: pytest.TempPathFactory) -
     assert live_stack.web_port is not None
     log = tmp_path_factory.mktemp("chat-site") / "api.log"
     env = {**os.environ, "DATABASE_URL": live_stack.database_url, "RASA_URL": live_stack.rasa_url,
+           "RASA_TOKEN": live_stack.rasa_token,  # the staff pages' calls to Rasa's HTTP API (live hand-off)
            "ENVIRONMENT": "development", "PYTHONUNBUFFERED": "1"}
     env.pop("REDIS_URL", None)
     base = f"http://127.0.0.1:{live_stack.web_port}"
