@@ -14,7 +14,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from api.deps import SalesDep
 from api.routes.staff_pages import DASHBOARD_ROLES, PALETTE, _authenticate, _error, _page, _png
@@ -51,6 +51,7 @@ def _stacked_days(a: BotAnalytics, series: dict[str, dict[str, int]], title: str
         if len(days) > 14:
             ax.set_xticks(days[:: max(1, len(days) // 10)])
         ax.legend(frameon=False, fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         _style(ax, title, ylabel)
 
     return _png(draw)
@@ -90,6 +91,7 @@ def charts(a: BotAnalytics) -> dict[str, str]:
             left.set_ylim(1, 5.2)
             _style(left, "Mean CSAT per day", "score (1–5)")
             right.bar([str(s) for s, _ in a.csat_distribution], [n for _, n in a.csat_distribution], color=PALETTE[2])
+            right.yaxis.set_major_locator(MaxNLocator(integer=True))
             _style(right, "Ratings by score", "ratings")
 
         out["csat"] = _png(csat, width=8.0)
