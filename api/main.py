@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.docs_page import mount_docs
 from api.routes import (
+    bot_analytics,
     campaigns,
     chat_page,
     customers,
@@ -192,6 +193,8 @@ def create_app() -> FastAPI:
     app.include_router(customers.router)
     app.include_router(erasures.router)
     app.include_router(staff_console.api)
+    app.include_router(bot_analytics.api)
+    app.include_router(bot_analytics.pages)
     app.include_router(staff_console.pages)  # before staff_pages: /staff/conversations/... are its own
     app.include_router(staff_pages.router)
     app.include_router(chat_page.router)
