@@ -1,9 +1,12 @@
 """Per-channel send rate limits over a real database (both backends) with the `limits` library: with a tiny
 rate every recipient is eventually delivered exactly once, held as `throttled` (never failed, never dropped)
-while the window is full, and no second holds more sends than the rate."""
+while the window is full, and no second holds more sends than the rate; with Redis, worker processes share the
+count."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +23,7 @@ from profiles.campaigns.models import CampaignDelivery
 from profiles.campaigns.spec import CampaignSpec
 from profiles.campaigns.store import create_campaign, get_campaign, transition
 from profiles.db import session_scope
+from profiles.settings import ROOT
 from tests.profiles.campaign_data import bulk_customers
 
 N = 10
@@ -85,3 +89,19 @@ def test_no_rate_setting_means_no_limit(queue: None, override_settings: Callable
     assert [ratelimit.campaign_send_wait("telegram") == 0.0 for _ in range(3)] == [True, True, False]
     assert ratelimit.campaign_send_wait("telegram") > 1  # seconds until the window has room
     assert ratelimit.campaign_send_wait("facebook") == 0.0  # its own count
+
+
+def test_workers_share_one_count_through_redis(queue: None, override_settings: Callable[..., None],
+                                               test_redis_url: str) -> None:
+    """Production mode: another worker process's sends count against this one's (one Redis count per channel)."""
+    salt = uuid.uuid4().hex
+    override_settings(redis_url=test_redis_url, campaign_rate_facebook="3/minute")
+    ratelimit.namespace_salt = salt
+    code = ("import sys; from profiles import ratelimit; ratelimit.namespace_salt = sys.argv[1]; "
+            "print([ratelimit.campaign_send_wait('facebook') for _ in range(2)])")
+    other = subprocess.run([sys.executable, "-c", code, salt], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert other.stdout.strip() == "[0.0, 0.0]"  # the other worker sent two
+    assert ratelimit.campaign_send_wait("facebook") == 0.0  # the third of the minute
+    assert ratelimit.campaign_send_wait("facebook") > 1  # the fourth waits, whichever worker asks
