@@ -295,8 +295,14 @@ def set_consent(
     return view
 
 
-def set_marketing_consent(customer_id: int, opted_in: bool, *, channel: str, actor: str) -> bool:
+def set_marketing_consent(customer_id: int, opted_in: bool, *, channel: str, actor: str,
+                          only_this_channel: bool = False) -> bool:
     """Record the customer's marketing choice (all channels); returns the state now in force.
+
+    ``only_this_channel``: the choice is for ``channel`` alone (its consent channel, ``consent_channel``):
+    "stop" said in answer to a campaign message on Telegram withdraws marketing on Telegram, and the one rule
+    (a per-channel row overrides ``all``) makes every later send on Telegram ``no_consent``. A channel with no
+    consent channel of its own (``cmdline``, unknown) falls back to all channels.
 
     Updates the consent row (created if missing), the customer's ``marketing_consent`` flag and writes an
     audit row, in one transaction. Setting the state already in force writes nothing: a repeat in the chat
@@ -315,8 +321,10 @@ def set_marketing_consent(customer_id: int, opted_in: bool, *, channel: str, act
     try:
         with session_scope(write=True) as session:
             customer = load_customer(session, customer_id)
-            apply_consent(session, customer, MARKETING, ALL_CHANNELS, wanted, source=channel, actor=actor)
+            target = consent_channel(channel) if only_this_channel else ALL_CHANNELS
+            apply_consent(session, customer, MARKETING, target, wanted, source=channel, actor=actor)
     except (StaleDataError, IntegrityError):
         raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
-    log.info("customer %s marketing consent -> %s via %s", customer_id, wanted, channel)
+    log.info("customer %s marketing consent%s -> %s via %s", customer_id,
+             " (this channel)" if only_this_channel else "", wanted, channel)
     return wanted

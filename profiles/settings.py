@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     campaign_batch_size: int = 500  # recipients per queued task
     campaign_frequency_cap: int = 2  # deliveries per customer across all campaigns in 7 days
     campaign_stale_minutes: int = 5  # a queued batch untouched this long is re-queued; a send this old is unknown
+    # Send rate per channel across every campaign worker (profiles.ratelimit.campaign_send_wait; `limits`
+    # notation; "" = no limit). Over it a recipient is `throttled` and sent when the window allows.
+    campaign_rate_telegram: str = "30/second"  # Telegram's broadcast guidance: about 30 messages a second
+    campaign_rate_facebook: str = "40/second"
+    campaign_rate_web: str = "50/second"  # the web chat (socketio): every push goes through Rasa
     seed: int = 20261129
     seed_customers: int = 0  # 0 = every row of the bank-marketing file
 

@@ -2,7 +2,8 @@
 and the audit of who did what. Plain views out, never ORM rows.
 
 States: ``draft`` -> ``scheduled`` (``schedule``) -> ``running`` (planned by the worker at its time) ->
-``done`` (every recipient has a final status); ``running`` <-> ``paused``; ``draft``/``scheduled``/``paused``
+``done`` (every recipient has a final status; a recurring campaign only once no occurrence is left:
+``scheduled_at`` holds its next run time, None after its end date); ``running`` <-> ``paused``; ``draft``/``scheduled``/``paused``
 -> ``done`` (``cancel``). Any other move is a ``Conflict`` (409). Every move writes a ``CampaignEvent``.
 """
 
@@ -132,8 +133,9 @@ def create_campaign(spec: CampaignSpec, *, actor: str) -> CampaignView:
     size = check_against_database(spec)
     try:
         with session_scope(write=True) as session:
+            at = spec.schedule.next_run(utcnow()) if spec.schedule.kind == "recurring" else spec.schedule.at
             row = Campaign(name=spec.name, state="draft", spec=spec.model_dump(mode="json"),
-                           scheduled_at=spec.schedule.at, audience_size=size, created_by=actor,
+                           scheduled_at=at, audience_size=size, created_by=actor,
                            created_at=utcnow())
             session.add(row)
             session.flush()
@@ -214,5 +216,14 @@ def transition(campaign_id: int, action: str, *, actor: str, detail: str | None 
     before, row.state = row.state, target
     if target == "done":
         row.finished_at = utcnow()
+    if action in ("schedule", "resume") and row.spec.get("schedule", {}).get("kind") == "recurring":
+        now = utcnow()  # a draft that waited, or occurrences missed while paused: the next one from now
+        if row.scheduled_at is None or row.scheduled_at <= now:
+            spec = CampaignSpec.model_validate(row.spec, context={"stored": True})
+            row.scheduled_at = spec.schedule.next_run(now)
+            if row.scheduled_at is None:
+                raise Conflict("The recurring campaign has no occurrence left (its end date has passed).")
+            else:
+                detail = detail or f"next run {row.scheduled_at.isoformat()}"
     _event(session, row.id, actor, action, before, target, detail)
     return target

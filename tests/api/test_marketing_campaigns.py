@@ -29,10 +29,12 @@ from profiles.models import MessengerLink, OfferEvent, PushDelivery, utcnow
 from profiles.staff import issue_staff_token
 from tests.profiles.campaign_data import bulk_customers
 
+NO_SEND_RATE = {"campaign_rate_telegram": "", "campaign_rate_facebook": "", "campaign_rate_web": ""}  # not these tests' subject
+
 
 @pytest.fixture
 def client(db: Engine, override_settings: Callable[..., None], tmp_path: Path) -> Iterator[TestClient]:
-    override_settings(campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0,
+    override_settings(**NO_SEND_RATE, campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0,
                       campaign_queue_file=tmp_path / "q.db", campaign_queue_name=f"t-{uuid.uuid4().hex[:8]}")
     reset_queue()
     get_queue().immediate = True  # tasks run inline, in memory
@@ -189,7 +191,7 @@ def test_quiet_hours_hold_the_message_until_the_window_opens(
     now = utcnow()
     hour = now.astimezone(ZoneInfo("Europe/Lisbon")).hour
     cid = _planned(client, 9, control_pct=0)
-    override_settings(campaign_sender="record", quiet_hours_start=hour, quiet_hours_end=(hour + 1) % 24)
+    override_settings(**NO_SEND_RATE, campaign_sender="record", quiet_hours_start=hour, quiet_hours_end=(hour + 1) % 24)
     send_batch(cid, 0, 0)
     log = rows(cid)
     assert {r.status for r in log} == {"held"}
@@ -203,7 +205,7 @@ def test_quiet_hours_hold_the_message_until_the_window_opens(
 
 
 def test_frequency_cap_across_campaigns(client: TestClient, override_settings: Callable[..., None]) -> None:
-    override_settings(campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0, campaign_frequency_cap=1)
+    override_settings(**NO_SEND_RATE, campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0, campaign_frequency_cap=1)
     reset_queue()
     get_queue().immediate = True
     bulk_customers(9)
