@@ -15,7 +15,7 @@ from actions.context import (
     latest_text,
     owning_customer,
 )
-from actions.formtools import ANSWER_INTENTS, answering, reset, yes_no
+from actions.formtools import ANSWER_INTENTS, answering, reset, said_yes_to, sealed_yes, yes_no
 from actions.parsing import match_card
 from profiles import block_card, list_cards
 from profiles.errors import ProfileError
@@ -66,6 +66,9 @@ class ValidateBlockCardForm(FormValidationAction):
     async def extract_block_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return yes_no(tracker, "block_confirmed")
 
+    async def validate_block_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return sealed_yes(tracker, "block_confirmed", value, str(tracker.get_slot("card_id")))
+
 
 class ActionAskCardId(Action):
     """Ask which card to block, one button per active card."""
@@ -107,7 +110,7 @@ class ActionSubmitBlockCard(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         customer_id = owning_customer(tracker)
-        if tracker.get_slot("block_confirmed") is not True:
+        if not said_yes_to(tracker, "block_confirmed", str(tracker.get_slot("card_id"))):
             dispatcher.utter_message(response="utter_cancelled")
             return reset(FORM)
         if customer_id is None:

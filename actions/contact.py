@@ -15,7 +15,7 @@ from actions.context import (
     latest_text,
     owning_customer,
 )
-from actions.formtools import ANSWER_INTENTS, answering, is_no, reset, resolved, yes_no
+from actions.formtools import ANSWER_INTENTS, answering, is_no, reset, resolved, said_yes_to, sealed_yes, yes_no
 from profiles import normalise_contact, update_contact
 from profiles.errors import ProfileError
 
@@ -72,6 +72,14 @@ class ValidateContactForm(FormValidationAction):
     async def extract_contact_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return yes_no(tracker, "contact_confirmed")
 
+    async def validate_contact_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return sealed_yes(tracker, "contact_confirmed", value, _read_back(tracker))
+
+
+def _read_back(tracker: Tracker) -> str:
+    """What the confirmation question read back: the field and its new value."""
+    return f"{tracker.get_slot('contact_field')}\n{tracker.get_slot('contact_value')}"
+
 
 class ActionAskContactValue(Action):
     """Ask for the new value of the chosen detail."""
@@ -108,7 +116,7 @@ class ActionSubmitContactUpdate(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         customer_id = owning_customer(tracker)
-        if tracker.get_slot("contact_confirmed") is not True:
+        if not said_yes_to(tracker, "contact_confirmed", _read_back(tracker)):
             dispatcher.utter_message(response="utter_cancelled")
             return reset(FORM)
         if customer_id is None:

@@ -3,50 +3,30 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
-from profiles import conversation_ref, verify_token
-from profiles.errors import IdentityError
-from profiles.linking import MESSENGER_CHANNELS, linked_customer
+from profiles import conversation_ref
+from profiles.identity import PROOF_KEY, messenger_proof, resolve_message_customer
+from profiles.linking import MESSENGER_CHANNELS
 from profiles.sealing import seal, seal_owner, sealed_owner, unseal
 
 logger = logging.getLogger(__name__)
 
-TOKEN_KEY = "token"
 OWNER_SLOT = "owner"
-
-
-def message_token(tracker: Tracker) -> str | None:
-    """The signed customer token sent with the latest user message (``metadata.token``), if any."""
-    metadata: Any = tracker.latest_message.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        return None
-    token = metadata.get(TOKEN_KEY)
-    return token if isinstance(token, str) else None
 
 
 def verified_customer(tracker: Tracker) -> int | None:
     """The verified customer id behind the latest message, or ``None`` for an anonymous visitor.
 
-    On Telegram and Messenger (the tracker's latest input channel is ``telegram`` or ``facebook``, set by
-    Rasa's input channel, never by the client) it is the customer linked to that messenger account
-    (``profiles.linking.linked_customer(channel, sender_id)``): those channels' sender ids are the messengers'
-    own user ids, checked by the webhook's signature or secret token. Anywhere else identity comes only from
-    the signed token in the message metadata (checked by ``profiles.verify_token``); there the ``sender_id``
-    is chosen by the client and never trusted as an identity.
+    The one identity rule, ``profiles.identity.resolve_message_customer`` (the feed uses it too), on the
+    tracker's latest input channel (set by Rasa's input channel, never by the client), the sender id and the
+    latest message's metadata: on Telegram and Messenger the customer linked to that messenger account,
+    anywhere else only the identity claim our channel sealed for this conversation in place of the token.
     """
-    channel = tracker.get_latest_input_channel()
-    if channel in MESSENGER_CHANNELS:
-        return linked_customer(channel, tracker.sender_id)
-    try:
-        return verify_token(message_token(tracker))
-    except IdentityError as exc:
-        if message_token(tracker) is not None:
-            logger.info("rejected customer token on sender %s: %s", tracker.sender_id, exc)
-        return None
+    metadata = tracker.latest_message.get("metadata")
+    return resolve_message_customer(tracker.get_latest_input_channel(), tracker.sender_id, metadata).customer_id
 
 
 def owner_slot(tracker: Tracker, customer_id: int | None) -> SlotSet:
@@ -85,6 +65,16 @@ def unseal_in_conversation(tracker: Tracker, purpose: str, sealed: object) -> st
     """The value of :func:`seal_for_conversation` if it was sealed for ``purpose`` in this conversation,
     else ``None``."""
     return unseal(purpose, tracker.sender_id, sealed)
+
+
+def proven_messenger(tracker: Tracker) -> str | None:
+    """The messenger (``telegram``/``facebook``) whose connector proved it received the latest message from this
+    account (``profiles.identity.messenger_proof`` in its metadata), else ``None``: linking and unlinking act on
+    a messenger account only then, never on a channel name a tracker merely claims."""
+    channel = channel_of(tracker)
+    metadata = tracker.latest_message.get("metadata")
+    proof = metadata.get(PROOF_KEY) if isinstance(metadata, dict) else None
+    return channel if channel in MESSENGER_CHANNELS and proof == messenger_proof(channel, tracker.sender_id) else None
 
 
 def channel_of(tracker: Tracker) -> str:

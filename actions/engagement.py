@@ -11,16 +11,37 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import actor_of, channel_of, latest_intent, owner_slot, owning_customer, verified_customer
 from profiles import PRODUCT_IDS, create_handoff, record_offer, set_marketing_consent
-from profiles.errors import IdentityError, ProfileError
-from profiles.identity import verify_token
+from profiles.consent import ALL_CHANNELS, consent_channel
+from profiles.errors import ProfileError
+from profiles.identity import CLAIM_KEY, resolve_message_customer
 from profiles.ratelimit import allow
 
 logger = logging.getLogger(__name__)
 
+CHANNEL_NAMES = {"telegram": "Telegram", "facebook": "Messenger", "web": "the web chat"}
+
+
+
+PUSH_INTENT_PREFIX = "EXTERNAL_"  # the intents api/push.py triggers for a proactive (campaign) message
+PUSH_REPLY_TURNS = 3  # a reply within this many customer messages of a push answers it
+
+
+def answers_push(tracker: Tracker) -> bool:
+    """True when the latest user message answers a proactive push (a campaign message): a push
+    (``EXTERNAL_*`` intent, api/push.py's trigger_intent) came in this conversation within the customer's
+    last ``PUSH_REPLY_TURNS`` messages before this one."""
+    earlier = [e for e in tracker.events if e.get("event") == "user"][:-1]  # without the latest message
+    recent = earlier[-PUSH_REPLY_TURNS:]
+    return any(str(((e.get("parse_data") or {}).get("intent") or {}).get("name") or "").startswith(PUSH_INTENT_PREFIX)
+               for e in recent)
 
 
 class ActionMarketingConsent(Action):
-    """Opt the verified customer out of (or back into) marketing; the consent record is audited."""
+    """Opt the verified customer out of (or back into) marketing; the consent record is audited.
+
+    "Stop" in answer to a campaign message (``answers_push``) withdraws marketing on that message's channel
+    only (``set_marketing_consent(only_this_channel=True)``: the one consent rule then refuses every later
+    campaign send there as ``no_consent``); said anywhere else it withdraws marketing on every channel."""
 
     def name(self) -> str:
         return "action_marketing_consent"
@@ -31,8 +52,14 @@ class ActionMarketingConsent(Action):
             dispatcher.utter_message(response="utter_login_required")
             return []
         opted_in = latest_intent(tracker)[0] == "marketing_opt_in"
-        set_marketing_consent(customer_id, opted_in, channel=channel_of(tracker), actor=actor_of(tracker))
-        if opted_in:
+        channel = channel_of(tracker)
+        per_channel = not opted_in and answers_push(tracker) and consent_channel(channel) != ALL_CHANNELS
+        set_marketing_consent(customer_id, opted_in, channel=channel, actor=actor_of(tracker),
+                              only_this_channel=per_channel)
+        if per_channel:
+            where = CHANNEL_NAMES.get(consent_channel(channel), consent_channel(channel))
+            dispatcher.utter_message(text=f"Done: we won't send you marketing messages on {where} any more. You'll still receive service messages about your accounts; say \"unsubscribe me from marketing\" to stop marketing everywhere.")
+        elif opted_in:
             dispatcher.utter_message(text="Done: you're opted in to marketing. We'll occasionally tell you about products that suit you; say \"stop sending me offers\" at any time.")
         else:
             dispatcher.utter_message(text="Done: you're opted out of marketing. You'll still receive service messages about your accounts.")
@@ -101,8 +128,9 @@ HANDOFF_SLOW_DOWN = ("You've already asked for a colleague several times: your r
 
 def own_turns(tracker: Tracker, customer_id: int | None) -> list[str]:
     """The texts of this conversation's user messages that were the requester's own: on a messenger channel
-    every message (the account is the identity); elsewhere the messages whose token verifies as
-    ``customer_id`` (for an anonymous requester: the messages sent without any token). A conversation id can
+    every message (the account is the identity); elsewhere the messages whose identity claim (the channel's
+    sealed stand-in for the token) names ``customer_id`` (for an anonymous requester: the messages sent without
+    any). A conversation id can
     carry several customers' turns; a hand-off must never show staff another customer's messages."""
     texts = []
     messenger = channel_of(tracker) in ("telegram", "facebook")
@@ -110,14 +138,10 @@ def own_turns(tracker: Tracker, customer_id: int | None) -> list[str]:
     for n, event in enumerate(users, 1):
         if not messenger and n < len(users):  # the latest one, the request itself, is the requester's
             metadata = event.get("metadata")
-            token = metadata.get("token") if isinstance(metadata, dict) else None
-            if token is None:
-                who: int | str | None = None
-            else:  # a token that no longer verifies (expired) is nobody's here: left out, never shared
-                try:
-                    who = verify_token(token) if isinstance(token, str) else "?"
-                except IdentityError:
-                    who = "?"
+            carried = isinstance(metadata, dict) and CLAIM_KEY in metadata
+            # a claim that no longer holds (expired, another conversation's) is nobody's: left out, never shared
+            who = (resolve_message_customer(channel_of(tracker), tracker.sender_id, metadata).customer_id or "?"
+                   if carried else None)
             if who != customer_id:
                 continue
         texts.append(str(event["text"]))

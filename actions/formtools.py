@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import latest_intent
+from actions.context import latest_intent, seal_for_conversation, unseal_in_conversation
 
 FORM_SLOTS = {
     "transfer_form": ("amount", "from_account", "to_account", "transfer_confirmed", "transfer_quote"),
@@ -49,6 +49,18 @@ def yes_no(tracker: Tracker, slot: str) -> dict[str, Any]:
     if intent in NO_INTENTS or _NO.match(text):
         return {slot: False}
     return {}
+
+
+def sealed_yes(tracker: Tracker, slot: str, value: Any, read_back: str) -> dict[str, Any]:
+    """A confirmation slot's validated value: on a yes, the yes sealed to this conversation and to exactly what
+    was read back (``read_back``, e.g. the card id); a no or nothing stays as it is. Only this action server can
+    make the seal, so a hand-made tracker's ``True`` confirms nothing (see :func:`said_yes_to`)."""
+    return {slot: seal_for_conversation(tracker, slot, read_back) if value is True else value}
+
+
+def said_yes_to(tracker: Tracker, slot: str, read_back: str) -> bool:
+    """Did the customer say yes, as parsed by this action server in this conversation, to ``read_back``?"""
+    return unseal_in_conversation(tracker, slot, tracker.get_slot(slot)) == read_back
 
 
 def is_no(text: str) -> bool:

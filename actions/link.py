@@ -14,7 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import channel_of, latest_text, verified_customer
+from actions.context import channel_of, latest_text, proven_messenger, verified_customer
 from profiles.errors import NotFound, ProfileError
 from profiles.linking import MESSENGER_CHANNELS, find_code, issue_link_code, linked_customer, redeem_link_code, unlink
 from profiles.settings import get_settings
@@ -52,6 +52,10 @@ class ActionLinkAccount(Action):
         channel = channel_of(tracker)
         text = latest_text(tracker)
         code = find_code(text)
+        if channel in MESSENGER_CHANNELS and proven_messenger(tracker) is None:
+            # a messenger channel its connector did not prove (an event appended by other means): nothing changes
+            dispatcher.utter_message(text="Sorry, I can only link an account from a message sent in that chat.")
+            return []
         if channel in MESSENGER_CHANNELS:
             label = CHANNEL_LABELS[channel]
             if code is None:
@@ -98,8 +102,8 @@ class ActionUnlinkAccount(Action):
         return "action_unlink_account"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        channel = channel_of(tracker)
-        if channel not in MESSENGER_CHANNELS:
+        channel = proven_messenger(tracker)
+        if channel is None:
             dispatcher.utter_message(
                 text="To unlink a Telegram or Messenger account, send \"unlink\" in that chat.")
             return []

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from word2number import w2n
 
+from profiles.money import eur
 from profiles.schemas import AccountView, CardView, PayeeView
 
 _CURRENCY = re.compile(r"(€|\beur(os?)?\b)", re.IGNORECASE)
@@ -329,6 +330,5 @@ def match_card(text: str, cards: Sequence[CardView]) -> CardView | None:
 
 
 def money(amount: Decimal) -> str:
-    """Format EUR for a customer: ``€1,234.56`` (``-€5.00`` for negatives)."""
-    sign = "-" if amount < 0 else ""
-    return f"{sign}€{abs(amount):,.2f}"
+    """Format EUR for a customer: ``€1,234.56`` (``-€5.00`` for negatives): :func:`profiles.money.eur`."""
+    return eur(amount)

@@ -2,7 +2,8 @@
 
 Slot values: ``amount`` a decimal string in EUR, ``from_account`` an account id, ``to_account``
 ``"acc:<id>"`` or ``"payee:<id>"``, ``transfer_confirmed`` a bool, ``transfer_quote`` the JSON read back at the
-last confirmation (``{"key", "amount", "from_account", "to_account"}``). The limits themselves are checked in
+last confirmation (``{"key", "amount", "from_account", "to_account"}``), sealed to the conversation
+(:func:`read_quote`): only a quote the action server sealed as confirmed is ever executed. The limits themselves are checked in
 ``profiles`` (``validate_amount`` while asking, ``transfer`` again inside the write transaction).
 
 Money moves exactly once, and only as read back: every confirmation question stores its values with a fresh
@@ -32,7 +33,9 @@ from actions.context import (
     latest_intent,
     latest_text,
     owning_customer,
+    seal_for_conversation,
     slot_owner,
+    unseal_in_conversation,
 )
 from actions.formtools import ANSWER_INTENTS, answering, asking_for, reset, resolved, yes_no
 from actions.parsing import AmountReading, match_account, match_payee, money, read_amount
@@ -50,15 +53,45 @@ QUOTED = ("amount", "from_account", "to_account")
 _FORM_STATE = (*QUOTED, "transfer_confirmed", QUOTE)
 
 
-def read_quote(tracker: Tracker) -> dict[str, str] | None:
-    """The values read back at the last confirmation and their key, or ``None`` (none, or malformed)."""
+# The quote slot holds ``<json>.<mac>`` sealed to this conversation (profiles.sealing) under one of two
+# purposes: READ_BACK when the action server read the values back, CONFIRMED once the action server itself
+# parsed the customer's "yes" to that read-back. A hand-made tracker (even one sent with the action
+# server's secret) cannot make either seal, so no slot value alone stands for a confirmation.
+READ_BACK = "transfer_quote"
+CONFIRMED = "transfer_confirmed"
+
+
+def _unsealed_quote(tracker: Tracker, purposes: tuple[str, ...]) -> str | None:
+    raw = tracker.get_slot(QUOTE)
+    for purpose in purposes:
+        value = unseal_in_conversation(tracker, purpose, raw)
+        if value is not None:
+            return value
+    return None
+
+
+def read_quote(tracker: Tracker, *, confirmed: bool = False) -> dict[str, str] | None:
+    """The values read back at the last confirmation and their key, or ``None`` (none, malformed, or not
+    sealed by the action server in this conversation). ``confirmed=True``: only once the customer said yes
+    to that read-back."""
+    raw = _unsealed_quote(tracker, (CONFIRMED,) if confirmed else (READ_BACK, CONFIRMED))
+    if raw is None:
+        return None
     try:
-        quote = json.loads(str(tracker.get_slot(QUOTE)))
+        quote = json.loads(raw)
     except ValueError:
         return None
     if not isinstance(quote, dict) or not all(isinstance(quote.get(k), str) for k in ("key", *QUOTED)):
         return None
     return {k: quote[k] for k in ("key", *QUOTED)}
+
+
+def _confirm(tracker: Tracker, answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` (the yes/no extraction) plus, on a yes, the read-back re-sealed as confirmed."""
+    if answer.get("transfer_confirmed") is True:
+        raw = _unsealed_quote(tracker, (READ_BACK, CONFIRMED))
+        answer[QUOTE] = seal_for_conversation(tracker, CONFIRMED, raw) if raw is not None else None
+    return answer
 
 
 def _current_values(tracker: Tracker) -> dict[str, str]:
@@ -407,6 +440,11 @@ class ValidateTransferForm(FormValidationAction):
             return {**changes, "transfer_confirmed": None}
         return yes_no(tracker, "transfer_confirmed")
 
+    async def validate_transfer_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        """A "yes" re-seals the read-back as confirmed (rasa-sdk keeps only the form's own slots from an
+        extraction, but a validation may set others)."""
+        return _confirm(tracker, {"transfer_confirmed": value})
+
 
 def transfer_limit_answer() -> str:
     """The answer to "what's the daily limit?": the limit ``profiles.transfers`` enforces (settings)."""
@@ -510,7 +548,7 @@ class ActionAskTransferConfirmed(Action):
             text=f"Please confirm: transfer {money(amount)} from {origin} to {target}?",
             buttons=[{"title": "Yes, transfer", "payload": "/affirm"}, {"title": "No, cancel", "payload": "/deny"}],
         )
-        return [SlotSet(QUOTE, json.dumps({"key": key, **values}))]
+        return [SlotSet(QUOTE, seal_for_conversation(tracker, READ_BACK, json.dumps({"key": key, **values})))]
 
 
 class ActionSubmitTransfer(Action):
@@ -521,7 +559,7 @@ class ActionSubmitTransfer(Action):
         return "action_submit_transfer"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        quote = read_quote(tracker)
+        quote = read_quote(tracker, confirmed=True)
         try:
             return self._submit(dispatcher, tracker, quote)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the form must not stay armed

@@ -1,10 +1,11 @@
 """The one adapter between campaigns and the bank's rules (consent, channel, quiet hours, offer eligibility).
 
-Campaign code calls only ``send_time_check`` (read-only: the dry run uses it too); what it
-calls today is ``profiles.push.decide_push`` (channel, marketing consent for offers, quiet hours),
-``profiles.consent.has_consent`` (the audience's consent requirement, on the channel used) and
-``api.push.offer_ineligibility`` (the recommender's eligibility gate and cool-off). When consent and the offer
-gate become one function each (profiles.consent, recommender/), only this module changes.
+Campaign code calls only ``send_time_check`` (read-only: the dry run uses it too). It applies each rule through
+its one function: ``profiles.push.decide_push`` (channel, and for offers the marketing consent on that channel,
+quiet hours), ``profiles.consent.has_consent`` (the audience's consent requirement on the channel used: the one
+consent rule, ``decide_consent``, whose SQL form ``consent_granted_sql`` also selects the audience at targeting
+time) and ``api.push.offer_ineligibility``, i.e. the recommender's one offer gate ``recommender.offer_gate``
+(consent, eligibility, cool-off, one offer a day).
 """
 
 from __future__ import annotations

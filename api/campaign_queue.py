@@ -10,10 +10,13 @@ Tasks (names are stable, so an API and a worker of the same release agree):
   control group included) then one ``campaign_send`` per batch;
 - ``campaign_send(campaign_id, step, batch)``: for each due recipient of the batch, the send-time check
   (``api.campaign_gates``: channel, consent, quiet hours -> held, offer eligibility), the claim with the
-  frequency cap (``profiles.campaigns.delivery.claim``), the send, the outcome. A paused campaign sends nothing
+  per-channel send rate (``profiles.ratelimit.campaign_send_wait``: over it the row is ``throttled`` and the
+  batch queued again for when the window has room), the claim with the frequency cap
+  (``profiles.campaigns.delivery.claim``), the send, the outcome. A paused campaign sends nothing
   (its rows stay queued; resuming queues its batches again);
 - ``campaign_sweep`` (every minute, and once when a worker starts): plans scheduled campaigns whose time has
-  come, marks interrupted sends ``unknown``, queues again every batch with due rows untouched for
+  come and the due occurrence of recurring ones (``plan_campaign`` moves their next run time on in the same
+  transaction, so a restarted worker or a second sweep never plans an occurrence twice), marks interrupted sends ``unknown``, queues again every batch with due rows untouched for
   ``campaign_stale_minutes`` (a task lost with a killed worker: huey removes a task from the queue when a
   worker takes it), and finishes campaigns with no pending row.
 
@@ -30,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -45,10 +48,11 @@ from profiles.campaigns.plan import plan_campaign
 from profiles.campaigns.spec import CampaignSpec
 from profiles.campaigns.store import load_spec, transition
 from profiles.customers import get_customer
-from profiles.db import session_scope
+from profiles.db import private_sqlite_file, session_scope
 from profiles.errors import Conflict, NotFound
 from profiles.models import utcnow
 from profiles.push import PushDecision, PushMessage, record_delivery
+from profiles.ratelimit import campaign_send_wait
 from profiles.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -69,7 +73,7 @@ def get_queue() -> Huey:
                 if s.redis_url:
                     huey: Huey = RedisHuey(s.campaign_queue_name, url=s.redis_url)
                 else:
-                    s.campaign_queue_file.parent.mkdir(parents=True, exist_ok=True)
+                    private_sqlite_file(s.campaign_queue_file)  # its jobs name customers: owner-only
                     huey = SqliteHuey(s.campaign_queue_name, filename=str(s.campaign_queue_file))
                 _tasks["plan"] = huey.task(name="campaign_plan", retries=3, retry_delay=10)(plan_and_queue)
                 _tasks["send"] = huey.task(name="campaign_send", retries=3, retry_delay=10)(send_batch)
@@ -107,13 +111,16 @@ def enqueue_batches(campaign_id: int, step: int, batches: tuple[int, ...] | list
             send.schedule(args=(campaign_id, step, batch), eta=eta)
 
 
-def plan_and_queue(campaign_id: int) -> int:
-    """Plan the campaign (idempotent) and queue its batches; returns how many batches were queued."""
+def plan_and_queue(campaign_id: int, now: datetime | None = None) -> int:
+    """Plan the campaign (idempotent; a recurring one: its due occurrence) and queue its batches; returns how
+    many batches were queued."""
     try:
-        plan = plan_campaign(campaign_id, actor=SYSTEM)
+        plan = plan_campaign(campaign_id, actor=SYSTEM, now=now)
     except (NotFound, Conflict) as exc:
         log.info("campaign %s not planned: %s", campaign_id, exc.user_message)
         return 0
+    if plan.step < 0:
+        return 0  # a recurring campaign with no occurrence due
     enqueue_batches(campaign_id, plan.step, plan.batches)
     log.info("campaign %s planned: %s treated, %s control, %s batches", campaign_id, plan.treated, plan.control,
              len(plan.batches))
@@ -153,6 +160,11 @@ def send_one(spec: CampaignSpec, recipient: delivery.Recipient, *, client: httpx
     if gate.status != "allowed":
         return gate.status if delivery.skip(recipient.id, gate.status, gate.reason, channel=gate.channel,
                                             now=now) else "skipped"
+    wait = campaign_send_wait(gate.channel)
+    if wait > 0:  # the channel's send rate is used up (across workers): throttled, sent when the window allows
+        until = now + timedelta(seconds=wait)
+        why = f"send rate of {gate.channel} reached: sent when the window allows"
+        return "throttled" if delivery.throttle(recipient.id, until, why, channel=gate.channel, now=now) else "skipped"
     record_only = get_settings().campaign_sender == "record"
     claimed = delivery.claim(recipient.id, recipient.customer_id, gate.channel, record_only=record_only, now=now)
     if claimed != "sending":
@@ -175,8 +187,12 @@ def send_batch(campaign_id: int, step: int, batch: int) -> dict[str, int]:
         for recipient in recipients:
             if delivery.campaign_state(campaign_id) != "running":  # paused mid-batch: stop here
                 break
-            status = send_one(spec, recipient, client=client, now=utcnow())
+            moment = utcnow()
+            status = send_one(spec, recipient, client=client, now=moment)
             done[status] = done.get(status, 0) + 1
+            if status == "throttled":  # the rest of the batch waits too: the same task again when there is room
+                enqueue_batches(campaign_id, step, [batch], eta=delivery.next_attempt(recipient.id) or moment)
+                break
     finally:
         if client is not None:
             client.close()
@@ -186,21 +202,33 @@ def send_batch(campaign_id: int, step: int, batch: int) -> dict[str, int]:
 
 
 def _finish_if_complete(campaign_id: int) -> None:
+    """Finish a running campaign whose rows are all final; a recurring one only when no occurrence is left."""
+    with session_scope() as session:
+        row = session.execute(select(Campaign.spec, Campaign.scheduled_at).where(Campaign.id == campaign_id)).first()
+    if row is None or (_recurring(row.spec) and row.scheduled_at is not None):
+        return
     if delivery.unfinished(campaign_id) == 0:
         with suppress(Conflict):  # paused, or another worker finished it
             transition(campaign_id, "finish", actor=SYSTEM, detail="every recipient has a final status")
 
 
-def sweep(min_age_minutes: float | None = None) -> dict[str, int]:
+def _recurring(spec: Any) -> bool:
+    return isinstance(spec, dict) and (spec.get("schedule") or {}).get("kind") == "recurring"
+
+
+def sweep(min_age_minutes: float | None = None, *, now: datetime | None = None) -> dict[str, int]:
     """One pass of the sweeper (module docstring); returns what it did (counts)."""
-    now = utcnow()
+    now = now or utcnow()
     stale = get_settings().campaign_stale_minutes if min_age_minutes is None else min_age_minutes
     with session_scope() as session:
-        due = list(session.scalars(select(Campaign.id).where(
-            Campaign.state == "scheduled", (Campaign.scheduled_at.is_(None)) | (Campaign.scheduled_at <= now))))
+        candidates = session.execute(select(Campaign.id, Campaign.state, Campaign.spec).where(
+            Campaign.state.in_(("scheduled", "running")),
+            (Campaign.scheduled_at.is_(None)) | (Campaign.scheduled_at <= now))).all()
         running = list(session.scalars(select(Campaign.id).where(Campaign.state == "running")))
+    # scheduled campaigns whose time came, and recurring ones (scheduled or running) with an occurrence due
+    due = [c.id for c in candidates if _recurring(c.spec) or c.state == "scheduled"]
     for campaign_id in due:
-        plan_and_queue(campaign_id)
+        plan_and_queue(campaign_id, now=now)
     expired = delivery.expire_sending(now)
     batches = delivery.pending_batches(now, min_age_minutes=stale)
     for campaign_id, step, batch in batches:

@@ -23,10 +23,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.docs_page import mount_docs
 from api.routes import (
+    bot_analytics,
     campaigns,
     chat_page,
     customers,
     erasures,
+    handoff_console,
     handoffs,
     health,
     marketing_campaigns,
@@ -79,9 +81,13 @@ def staff_message(request: Request, exc: ProfileError) -> str:
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's request validation errors as 422 ``{"detail": [{"loc", "msg", "type"}]}``: the input and ctx
+    """A body that is not JSON as 400 ``{"detail": "..."}``; FastAPI's other request validation errors as 422 ``{"detail": [{"loc", "msg", "type"}]}``: the input and ctx
     are dropped (they may be huge or non-finite numbers JSON cannot carry), a message is cut at 300 characters."""
     assert isinstance(exc, RequestValidationError)
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        # a body that is not JSON at all is unparsable, not invalid: the documented 400, like a non-UTF-8 one
+        return JSONResponse(status_code=status.HTTP_400_BAD_REQUEST,
+                            content={"detail": "The request body is not valid JSON."})
     detail = [{"loc": [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
                "msg": str(error.get("msg", ""))[:_MSG_MAX], "type": str(error.get("type", ""))}
               for error in exc.errors()]
@@ -182,9 +188,13 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(health.router)
     app.include_router(handoffs.router)
+    app.include_router(handoff_console.api)
+    app.include_router(handoff_console.pages)
     app.include_router(customers.router)
     app.include_router(erasures.router)
     app.include_router(staff_console.api)
+    app.include_router(bot_analytics.api)
+    app.include_router(bot_analytics.pages)
     app.include_router(staff_console.pages)  # before staff_pages: /staff/conversations/... are its own
     app.include_router(staff_pages.router)
     app.include_router(chat_page.router)

@@ -2,14 +2,14 @@
 
     .venv/bin/python benchmarks/batch_scoring.py [--n 1000000] [--chunk N] [--database-url URL] [--reuse] [--keep]
 
-1. **Data**: ``python -m profiles.analytics.synthetic --n N`` (a child process) fills a fresh database with N
+1. **Data**: ``python -m analytics.synthetic --n N`` (a child process) fills a fresh database with N
    customers built from the real distributions (see that module's docstring): by default the SQLite file
    ``var/bench/batch_scoring-N.db`` (replaced; ``--reuse`` keeps one that already holds exactly N customers
    and skips this step), or with ``--database-url postgresql+psycopg://...`` a private schema
    ``bench_<pid>`` on that server (dropped at the end unless ``--keep``; nothing else there is touched).
 2. **Models**: when ``ANALYTICS_DIR`` holds no trained analyses (or with ``--train``),
-   ``python -m profiles.analytics.train`` first (timed, not part of the scoring figures).
-3. **Scoring**: ``python -m profiles.analytics.batch [--chunk N]`` in a child process over that database,
+   ``python -m analytics.train`` first (timed, not part of the scoring figures).
+3. **Scoring**: ``python -m analytics.batch [--chunk N]`` in a child process over that database,
    end to end (start-up, model loading, reading, scoring, writing every ``customer_scores`` row).
 
 Each step's wall time, CPU time and peak RSS come from ``os.wait4`` on that child (``ru_maxrss``: the peak
@@ -148,15 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                               "busy_at_start": busy}
     try:
         if _count(url, "customers") != args.n:
-            steps.append(run_step("generate", [str(APP_PY), "-m", "profiles.analytics.synthetic", "--n", str(args.n),
+            steps.append(run_step("generate", [str(APP_PY), "-m", "analytics.synthetic", "--n", str(args.n),
                                                "--chunk", str(args.gen_chunk)], env))
             if steps[-1].returncode:
                 return steps[-1].returncode
         if args.train or not _analytics_trained(env):
-            steps.append(run_step("train", [str(APP_PY), "-m", "profiles.analytics.train"], env))
+            steps.append(run_step("train", [str(APP_PY), "-m", "analytics.train"], env))
             if steps[-1].returncode:
                 return steps[-1].returncode
-        cmd = [str(APP_PY), "-m", "profiles.analytics.batch"] + (["--chunk", str(args.chunk)] if args.chunk else [])
+        cmd = [str(APP_PY), "-m", "analytics.batch"] + (["--chunk", str(args.chunk)] if args.chunk else [])
         batch = run_step("batch", cmd, env)
         steps.append(batch)
         if batch.returncode:

@@ -650,8 +650,8 @@ def main(argv: list[str] | None = None) -> int:
         # tokens with the servers' secret for the demo customers, one per conversation
         os.environ["JWT_SECRET"] = jwt_secret
         os.environ["DATABASE_URL"] = database_url
+        from profiles.demo import DEMO_CUSTOMERS
         from profiles.identity import issue_token
-        from profiles.seed import DEMO_CUSTOMERS
         from profiles.settings import get_settings
 
         get_settings.cache_clear()

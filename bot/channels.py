@@ -32,6 +32,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import identity_claim
 from bot.rate_limit import SLOW_DOWN, from_environment
 from bot.reliability import install, never_silent
 
@@ -121,6 +122,12 @@ class NovaRestInput(RestInput):
     def _extract_input_channel(self, req: Request) -> str:
         """Always ``rest``: the connector that received the message says which channel it came in on."""
         return self.name()
+
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
+        """The body's metadata with the customer token exchanged for the conversation's identity claim
+        (bot/identity_claim.py): no bearer token reaches the tracker store, the event broker or a log."""
+        body = request.json if isinstance(request.json, dict) else {}
+        return identity_claim.exchange(body.get("metadata"), str(body.get("sender") or "default"))
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         self.rate_limit = from_environment()  # every message, per sender: bot/rate_limit.py
@@ -222,7 +229,8 @@ class NovaTelegramInput(InputChannel):
 
     Differences from Rasa 3.6's TelegramInput:
     - with a secret token, an update without the right ``X-Telegram-Bot-Api-Secret-Token`` header is refused
-      (403); setWebhook passes the secret to Telegram;
+      (403); setWebhook passes the secret to Telegram; without one, updates are accepted only when
+      ``ENVIRONMENT`` is ``development`` (403 otherwise: an unsigned update could name any Telegram user);
     - ``get_output_channel`` does not call setWebhook through ``asyncio.run`` (Rasa's does, which fails inside
       the running loop whenever Rasa asks for the output channel of an external event: RasaHQ/rasa#10666);
       setWebhook runs once, in the server's loop, after start-up;
@@ -261,10 +269,16 @@ class NovaTelegramInput(InputChannel):
         self.secret_token = secret_token
         self.api_url = api_url or "https://api.telegram.org"
         self._output: NovaTelegramOutput | None = None
+        # Without a secret token anyone can post an update naming any Telegram user id, i.e. act as a linked
+        # customer: accepted in development only (a local bot without a public webhook), refused elsewhere.
+        self.unsigned_allowed = os.environ.get("ENVIRONMENT", "development") == "development"
         if not access_token:
             logger.info("telegram channel off: TELEGRAM_TOKEN is not set")
+        elif not secret_token and self.unsigned_allowed:
+            logger.warning("telegram: TELEGRAM_SECRET_TOKEN is not set: the webhook accepts updates from anyone "
+                           "(development only)")
         elif not secret_token:
-            logger.warning("telegram: TELEGRAM_SECRET_TOKEN is not set: the webhook accepts updates from anyone")
+            logger.error("telegram: TELEGRAM_SECRET_TOKEN is not set: every update is refused outside development")
 
     @property
     def enabled(self) -> bool:
@@ -330,6 +344,8 @@ class NovaTelegramInput(InputChannel):
         async def message(request: Request) -> HTTPResponse:
             if not self.enabled:
                 return _json_error(404, "the Telegram channel is off: TELEGRAM_TOKEN is not set")
+            if not self.secret_token and not self.unsigned_allowed:
+                return _json_error(403, "TELEGRAM_SECRET_TOKEN is not set: updates are refused outside development")
             if self.secret_token:
                 given = request.headers.get("X-Telegram-Bot-Api-Secret-Token") or ""
                 if not hmac.compare_digest(given.encode(), self.secret_token.encode()):
@@ -353,7 +369,7 @@ class NovaTelegramInput(InputChannel):
             try:
                 await on_new_message(UserMessage(
                     text, self.get_output_channel(), str(chat.id), input_channel=self.name(),
-                    metadata=self.get_metadata(request),
+                    metadata=identity_claim.messenger_metadata(self.get_metadata(request), self.name(), str(chat.id)),
                 ))
             except Exception:  # noqa: BLE001
                 logger.exception("telegram: could not answer update %s", payload.get("update_id"))
@@ -394,10 +410,12 @@ class NovaMessenger(Messenger):
                 if not isinstance(event, dict) or not isinstance(event.get("sender"), dict):
                     continue
                 self.last_message = event
+                # this event's sender passed the batch's X-Hub-Signature-256 check: the connector's proof
+                proven = identity_claim.messenger_metadata(metadata, "facebook", str(event["sender"].get("id")))
                 if event.get("message"):
-                    await self.message(event, metadata)
+                    await self.message(event, proven)
                 elif event.get("postback"):
-                    await self.postback(event, metadata)
+                    await self.postback(event, proven)
 
     async def message(self, message: dict[str, Any], metadata: dict[str, Any] | None) -> None:
         if self._is_user_message(message) and not self._is_quick_reply_message(message):

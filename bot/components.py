@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack, vstack
-from sklearn.linear_model import LogisticRegression
-
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -18,6 +15,8 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
+from scipy.sparse import csr_matrix, hstack, vstack
+from sklearn.linear_model import LogisticRegression
 
 from bot import response_validation
 
@@ -30,7 +29,7 @@ response_validation.install()
 INTENT_RANKING_KEY = "intent_ranking"
 
 
-def _no_intent() -> Dict[Text, Any]:
+def _no_intent() -> dict[str, Any]:
     return {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0}
 
 
@@ -55,10 +54,10 @@ class NovaLogisticRegressionClassifier(LogisticRegressionClassifier):
             ]
         )
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         """Classify the messages whose features fit the model; the others get no intent."""
         expected = getattr(self.clf, "n_features_in_", None)
-        usable: List[Message] = []
+        usable: list[Message] = []
         for message in messages:
             text = message.get(TEXT)
             if expected is not None and (
@@ -74,7 +73,7 @@ class NovaLogisticRegressionClassifier(LogisticRegressionClassifier):
         return messages
 
 
-def _softmax_probabilities(clf: LogisticRegression, X: Any, cache: Dict[str, np.ndarray], key: str) -> np.ndarray:
+def _softmax_probabilities(clf: LogisticRegression, X: Any, cache: dict[str, np.ndarray], key: str) -> np.ndarray:
     """``clf.predict_proba(X)`` of a multinomial logistic regression, without its per-call copy of the weights.
 
     scikit-learn computes ``X @ coef_.T``; for a sparse X scipy first copies ``coef_.T`` (a Fortran-ordered view,
@@ -111,7 +110,7 @@ class NovaSparseDenseClassifier(NovaLogisticRegressionClassifier):
     """
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {
             **LogisticRegressionClassifier.get_default_config(),
             "C": 1.0,  # inverse regularisation of the sparse model (Rasa's LR: 1.0, not configurable there)
@@ -121,7 +120,7 @@ class NovaSparseDenseClassifier(NovaLogisticRegressionClassifier):
         }
 
     def __init__(
-        self, config: Dict[Text, Any], name: Text, model_storage: ModelStorage, resource: Resource
+        self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource
     ) -> None:
         super().__init__(config, name, model_storage, resource)
         weight = float(self.config["dense_weight"])
@@ -129,8 +128,8 @@ class NovaSparseDenseClassifier(NovaLogisticRegressionClassifier):
             raise ValueError(f"{type(self).__name__}: dense_weight must be in [0, 1], got {weight}")
         self.dense_weight = weight
         self.clf.set_params(C=float(self.config["C"]))
-        self.dense_clf: Optional[LogisticRegression] = self._dense_model()
-        self._weights_t: Dict[str, np.ndarray] = {}  # C-ordered coef_.T per model (_softmax_probabilities)
+        self.dense_clf: LogisticRegression | None = self._dense_model()
+        self._weights_t: dict[str, np.ndarray] = {}  # C-ordered coef_.T per model (_softmax_probabilities)
 
     def _dense_model(self) -> LogisticRegression:
         return LogisticRegression(
@@ -143,12 +142,12 @@ class NovaSparseDenseClassifier(NovaLogisticRegressionClassifier):
         )
 
     @staticmethod
-    def _sparse_row(message: Message) -> Optional[csr_matrix]:
+    def _sparse_row(message: Message) -> csr_matrix | None:
         sparse = message.get_sparse_features(attribute=TEXT)[1]
         return csr_matrix(sparse.features) if sparse else None
 
     @staticmethod
-    def _dense_row(message: Message) -> Optional[np.ndarray]:
+    def _dense_row(message: Message) -> np.ndarray | None:
         dense = message.get_dense_features(attribute=TEXT)[1]
         return np.asarray(dense.features, dtype=np.float64).reshape(1, -1) if dense else None
 
@@ -164,9 +163,10 @@ class NovaSparseDenseClassifier(NovaLogisticRegressionClassifier):
         if any(r is None for r in sparse_rows):
             raise ValueError(f"{type(self).__name__} needs sparse sentence features for every training example")
         self.clf.fit(vstack(sparse_rows).tocsr(), y)
-        if all(r is not None for r in dense_rows):
+        present = [r for r in dense_rows if r is not None]
+        if len(present) == len(dense_rows):
             assert self.dense_clf is not None
-            self.dense_clf.fit(np.vstack(dense_rows), y)
+            self.dense_clf.fit(np.vstack(present), y)
             if list(self.dense_clf.classes_) != list(self.clf.classes_):  # both sort the same labels
                 raise RuntimeError("sparse and dense models disagree on the intents")
         else:
@@ -175,7 +175,7 @@ class NovaSparseDenseClassifier(NovaLogisticRegressionClassifier):
         self.persist()
         return self._resource
 
-    def _features(self, message: Message) -> Optional[Tuple[csr_matrix, Optional[np.ndarray]]]:
+    def _features(self, message: Message) -> tuple[csr_matrix, np.ndarray | None] | None:
         """The message's sparse and dense sentence rows, or None when they do not fit the trained models
         (an empty message has none). Rasa combines the featurizers' matrices on every call: read them once."""
         text = message.get(TEXT)
@@ -191,16 +191,16 @@ class NovaSparseDenseClassifier(NovaLogisticRegressionClassifier):
                 return None
         return sparse, dense
 
-    def probabilities(self, rows: List[Tuple[csr_matrix, Optional[np.ndarray]]]) -> np.ndarray:
+    def probabilities(self, rows: list[tuple[csr_matrix, np.ndarray | None]]) -> np.ndarray:
         """Mixed intent probabilities of (sparse, dense) rows, [n, intents] in the order of ``self.clf.classes_``."""
         probas = _softmax_probabilities(self.clf, vstack([r[0] for r in rows]).tocsr(), self._weights_t, "sparse")
         if self.dense_clf is not None and self.dense_weight > 0:
-            dense_rows = np.vstack([r[1] for r in rows])
+            dense_rows = np.vstack([r[1] for r in rows if r[1] is not None])
             dense = _softmax_probabilities(self.dense_clf, dense_rows, self._weights_t, "dense")
             probas = self.dense_weight * dense + (1.0 - self.dense_weight) * probas
         return probas
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         if getattr(self.clf, "classes_", None) is None:  # never trained (no intent examples)
             return messages
         usable, rows = [], []
@@ -216,9 +216,9 @@ class NovaSparseDenseClassifier(NovaLogisticRegressionClassifier):
         if not usable:
             return messages
         intents = self.clf.classes_
-        for message, row in zip(usable, self.probabilities(rows)):
+        for message, row in zip(usable, self.probabilities(rows), strict=True):
             ranking = sorted(
-                ({INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: float(p)} for name, p in zip(intents, row)),
+                ({INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: float(p)} for name, p in zip(intents, row, strict=True)),
                 key=lambda e: -e[PREDICTED_CONFIDENCE_KEY],
             )
             message.set(INTENT, ranking[0], add_to_output=True)
@@ -238,12 +238,12 @@ class NovaSparseDenseClassifier(NovaLogisticRegressionClassifier):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "NovaSparseDenseClassifier":
+    ) -> NovaSparseDenseClassifier:
         import skops.io as sio
 
         component = cls(config, execution_context.node_name, model_storage, resource)

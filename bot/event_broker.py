@@ -23,6 +23,8 @@ from sqlalchemy.pool import SingletonThreadPool
 class SQLiteEventBroker(SQLEventBroker):
     """``SQLEventBroker`` (same ``events`` table and endpoint keys); on SQLite: WAL, ``synchronous=NORMAL``."""
 
+    engine: Any  # SQLEventBroker's engine (Rasa's SQLAlchemy 1.4, untyped for mypy)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name != "sqlite":

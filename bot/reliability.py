@@ -13,7 +13,10 @@
   - action-server calls time out after ``ACTION_TIMEOUT_S`` (default 10) seconds instead of Rasa 3.6's fixed
     ``DEFAULT_REQUEST_TIMEOUT`` of 300 s (endpoints.yml has no setting for it);
   - a failed custom action is noted for :func:`never_silent` (Rasa's processor logs it and carries on
-    silently: "Bot will continue, but the actions events are lost").
+    silently: "Bot will continue, but the actions events are lost");
+  - a turn of a *paused* conversation is noted too: a staff member has taken it over (live hand-off,
+    api/live_handoff.py appends a ``pause`` event), Rasa stores the customer's message and predicts nothing,
+    and that silence is on purpose: no apology.
 
 This module runs inside the Rasa process: it imports Rasa's own packages only, never ours.
 """
@@ -30,6 +33,7 @@ from typing import Any
 import rasa.core.actions.action as rasa_action
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
 from rasa.core.tracker_store import FailSafeTrackerStore
 
 logger = logging.getLogger(__name__)
@@ -40,6 +44,10 @@ DEFAULT_ACTION_TIMEOUT_S = 10.0
 
 #: The failed custom actions of the turn being handled (set by :func:`never_silent`, in the task's context).
 _failed_actions: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("nova_failed_actions", default=None)
+
+
+#: Set to [True] by the processor when the turn being handled belongs to a paused conversation (live hand-off).
+_paused_turn: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("nova_paused_turn", default=None)
 
 
 class TrackerStoreUnavailable(Exception):
@@ -93,6 +101,19 @@ async def _noting_remote_run(self: RemoteAction, *args: Any, **kwargs: Any) -> A
         raise
 
 
+_original_should_handle = MessageProcessor._should_handle_message
+
+
+def _noting_should_handle(tracker: Any) -> bool:
+    """Rasa's own rule (no prediction while paused, unless the customer restarts), noting a paused turn."""
+    handle = bool(_original_should_handle(tracker))
+    if not handle:
+        paused = _paused_turn.get()
+        if paused is not None:
+            paused[0] = True
+    return handle
+
+
 _installed = False
 
 
@@ -106,6 +127,7 @@ def install() -> None:
     FailSafeTrackerStore.on_tracker_store_retrieve_error = _fail_closed  # type: ignore[method-assign]
     rasa_action.DEFAULT_REQUEST_TIMEOUT = action_timeout_s()  # type: ignore[assignment]
     RemoteAction.run = _noting_remote_run  # type: ignore[method-assign]
+    MessageProcessor._should_handle_message = staticmethod(_noting_should_handle)  # type: ignore[method-assign]
     _installed = True
     logger.info("reliability: tracker store fails closed; action calls time out after %.0f s",
                 rasa_action.DEFAULT_REQUEST_TIMEOUT)
@@ -151,7 +173,9 @@ def never_silent(on_new_message: Callable[[UserMessage], Awaitable[Any]], channe
 
     async def handle(message: UserMessage) -> None:
         failed: list[str] = []
+        paused = [False]
         context = _failed_actions.set(failed)
+        paused_context = _paused_turn.set(paused)
         sent = _count_replies(message.output_channel)
         reason: str | None = None
         failure: Exception | None = None
@@ -165,9 +189,10 @@ def never_silent(on_new_message: Callable[[UserMessage], Awaitable[Any]], channe
                 reason += f" <- {type(underlying).__name__}"
         finally:
             _failed_actions.reset(context)
+            _paused_turn.reset(paused_context)
         if reason is None and failed:
             reason = f"custom action failed: {', '.join(dict.fromkeys(failed))}"
-        if reason is None and sent[0] == 0 and (message.text or "").strip() not in SILENT_COMMANDS:
+        if reason is None and sent[0] == 0 and not paused[0] and (message.text or "").strip() not in SILENT_COMMANDS:
             reason = "no bot message"
         if reason is None:
             return

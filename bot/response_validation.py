@@ -12,7 +12,7 @@ Imported by bot/components.py, so it is active wherever our model is loaded.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Text
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def install() -> bool:
     validator_class.check_schema(schema)  # once, instead of once per response
     validator = validator_class(schema)
 
-    def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool:
+    def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
         try:
             validator.validate(result)
             return True

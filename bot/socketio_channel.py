@@ -15,11 +15,12 @@ Listed in ``bot/credentials.yml`` as ``bot.socketio_channel.NovaSocketIOInput``;
   otherwise, whatever session id it names, it gets a new session. So a session id seen somewhere (a log, a
   screen) is no key to the conversation: only the browser that started it holds the secret.
 - **Identity.** The page sends the logged-in customer's signed token once, in ``session_request``
-  (``{"session_id": ..., "token": ...}``); the channel keeps it in memory for that socket (dropped on
-  disconnect) and puts it in every message's metadata as ``token``, where the action server verifies it
-  (``actions/context.py``; this process has no signing secret and never decides who someone is). A ``token``
-  a client puts in a message's own metadata is removed: a socket speaks for one identity, the one it
-  declared when the session started. No token: an anonymous visitor.
+  (``{"session_id": ..., "token": ...}``); the channel checks its signature there (bot/identity_claim.py),
+  keeps only its subject and expiry for that socket (dropped on disconnect) and puts in every message's
+  metadata the identity claim sealed to the conversation, which the action server checks (expiry, customer:
+  ``profiles.identity.resolve_message_customer``). A ``token`` or ``identity`` a client puts in a message's
+  own metadata is removed: a socket speaks for one identity, the one it declared when the session started.
+  No token, or one that is not ours: an anonymous visitor.
 - **Bad input gets an answer, never a crash or silence.** A ``session_request`` or message that is not a
   JSON object, a message without a string ``message``, a message too long, metadata that is not an object,
   a missing or malformed ``session_id`` (with session persistence) each get an ``error`` event
@@ -31,11 +32,12 @@ Listed in ``bot/credentials.yml`` as ``bot.socketio_channel.NovaSocketIOInput``;
   connected to: Rasa then answers 500 before it stores anything, and the API reports ``no_channel`` instead
   of a push nobody saw (docs/PUSH.md). Without a server (several Sanic workers) it is Rasa's ``None`` with a
   warning: Rasa collects the messages and the API reports ``channel_error`` (see docs/WEB_CHAT.md).
+  The same output carries a staff member's messages of a live hand-off (api/live_handoff.py appends them as
+  bot events): their ``handoff`` metadata becomes ``agent`` (the name shown) and ``handoff`` (taken, message,
+  closed) in the ``bot_uttered`` payload.
 
-Tokens in the tracker store: Rasa stores a message's metadata with its ``user`` event, and the action server
-only sees what the tracker holds, so the token the channel adds is stored with each web-chat message (as
-with the REST channel). The widget page issues short-lived tokens (30 minutes, ``api/routes/chat_page.py``),
-so a stored one has expired soon after the conversation.
+No token in the tracker store: Rasa stores a message's metadata with its ``user`` event and publishes it to
+the event broker, so the token stops here; only the claim (useless outside its conversation) is stored.
 
 Rasa 3.6's own ``session_request`` handler calls python-socketio 5's ``enter_room`` (a coroutine) without
 awaiting it, so with session persistence the socket never joins its session's room and the bot's replies,
@@ -61,10 +63,11 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as Refused
 
+from bot import identity_claim
 from bot.json_limits import too_deep
 from bot.rate_limit import SLOW_DOWN, from_environment
 from bot.reliability import install, never_silent
-from bot.web_sessions import WebSessions, session_store, token_subject
+from bot.web_sessions import WebSessions, session_store
 
 install()  # tracker store fails closed, bounded action-server calls (bot/reliability.py)
 
@@ -99,6 +102,31 @@ class RoomCheckedSocketIOOutput(SocketIOOutput):
         if next(iter(self.sio.manager.get_participants(self.namespace, socket_id)), None) is None:
             raise NoOpenPage(f"{NO_OPEN_PAGE} for conversation {socket_id}: nothing was sent")
         await super()._send_message(socket_id, response)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        """Rasa's text message, plus ``agent`` and ``handoff`` for a staff member's message (live hand-off)."""
+        extra = handoff_fields(kwargs.get(HANDOFF_METADATA_KEY))
+        for part in text.strip().split("\n\n"):
+            await self._send_message(recipient_id, {"text": part, **extra})
+
+
+HANDOFF_METADATA_KEY = "handoff"  # profiles/live_handoff.py METADATA_KEY: bot events staff send carry it
+HANDOFF_STATES = ("taken", "message", "closed")
+
+
+def handoff_fields(raw: Any) -> dict[str, str]:
+    """What the widget needs of a staff message's hand-off metadata (``{"agent_name", "state"}``, written by
+    api/live_handoff.py): ``{"agent": "Ana", "handoff": "taken"|"message"|"closed"}``; {} for anything else.
+    The widget shows ``agent`` as the sender's name and stops waiting for Nova while a person answers."""
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, str] = {}
+    name, state = raw.get("agent_name"), raw.get("state")
+    if isinstance(name, str) and 0 < len(name) <= 40 and name.isprintable():
+        out["agent"] = name
+    if state in HANDOFF_STATES:
+        out["handoff"] = state
+    return out
 
 
 def allowed_origins(configured: Any, environ: dict[str, str] | None = None) -> Origins:
@@ -182,7 +210,8 @@ class NovaSocketIOInput(SocketIOInput):
         self.cors_allowed_origins: Origins = []
         self.require_origin = False  # refuse clients without an Origin header (outside development)
         self.web_sessions = WebSessions(session_store())
-        self.tokens: dict[str, str] = {}  # socket id -> the customer token declared in session_request
+        # socket id -> (sub, exp) of the customer token verified at session_request; the token itself is dropped
+        self.subjects: dict[str, tuple[str, int]] = {}
         # socket id -> the session (conversation) it joined in session_request: a socket speaks only there.
         # Only a socket that proved the session's secret (bot/web_sessions.py) joins its room.
         self.sessions: dict[str, str] = {}
@@ -220,7 +249,7 @@ class NovaSocketIOInput(SocketIOInput):
 
         @sio.on("disconnect", namespace=namespace)
         async def disconnect(sid: str, *_: Any) -> None:
-            self.tokens.pop(sid, None)
+            self.subjects.pop(sid, None)
             self.sessions.pop(sid, None)
             logger.debug("socket.io %s disconnected", sid)
 
@@ -245,7 +274,8 @@ class NovaSocketIOInput(SocketIOInput):
             if secret is not None and (not isinstance(secret, str) or len(secret) > MAX_SECRET_CHARS):
                 await refuse(sid, "\"session_secret\" must be the string from session_confirm, or absent")
                 return
-            subject = token_subject(token)
+            verified = identity_claim.verified_subject(token)
+            subject = verified[0] if verified else ""
             session = None
             if session_id:
                 session = await self.web_sessions.resume(session_id, secret, subject)
@@ -254,10 +284,10 @@ class NovaSocketIOInput(SocketIOInput):
                                 "a new one", sid)
             if session is None:
                 session = await self.web_sessions.start(subject)
-            if token:
-                self.tokens[sid] = token
+            if verified:
+                self.subjects[sid] = verified
             else:
-                self.tokens.pop(sid, None)
+                self.subjects.pop(sid, None)
             previous = self.sessions.get(sid)
             if previous is not None and previous != session.session_id and self.session_persistence:
                 await sio.leave_room(sid, previous, namespace=namespace)
@@ -276,15 +306,13 @@ class NovaSocketIOInput(SocketIOInput):
                 await refuse(sid, error)
                 return
             assert isinstance(data, dict)
-            metadata = _metadata(data.get(self.metadata_key)) or {}
-            metadata.pop("token", None)
-            token = self.tokens.get(sid)
-            if token:
-                metadata["token"] = token
             if self.session_persistence and data["session_id"] != self.sessions.get(sid):
                 await refuse(sid, "\"session_id\" must be the session this socket joined (session_request first)")
                 return
             sender_id = data["session_id"] if self.session_persistence else sid
+            # no token in the message: the claim of the one this socket verified (bot/identity_claim.py)
+            metadata = identity_claim.exchange(_metadata(data.get(self.metadata_key)) or {}, sender_id,
+                                               self.subjects.get(sid)) or {}
             output = SocketIOOutput(sio, self.bot_message_evt)
             if not rate_limit.hit(sender_id):  # every message, per session (bot/rate_limit.py)
                 await output.send_text_message(sender_id, SLOW_DOWN)

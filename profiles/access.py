@@ -5,7 +5,8 @@ foreign key), so ``detail`` must never hold personal data: say *what kind* of re
 search, a page number), never the values a staff member typed or saw.
 
 Standard ``action`` names (free text up to 40 characters, these keep reports consistent):
-``read_360``, ``search``, ``timeline``, ``consents``, ``export``, ``erase``, ``transcript``, ``staff_page``.
+``read_360``, ``search``, ``timeline``, ``consents``, ``export``, ``erase``, ``transcript``, ``staff_page``,
+``handoff_queue`` (the live hand-off queue's last turns, ``profiles.live_handoff``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from profiles.db import session_scope
 from profiles.errors import InvalidInput
 from profiles.models import AccessLog, utcnow
 
-ACCESS_ACTIONS = ("read_360", "search", "timeline", "consents", "export", "erase", "transcript", "staff_page")
+ACCESS_ACTIONS = ("read_360", "search", "timeline", "consents", "export", "erase", "transcript", "staff_page",
+                  "handoff_queue")
 DETAIL_MAX = 200
 
 

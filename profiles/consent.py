@@ -11,7 +11,8 @@ caller uses: chat offers, the recommender, push, campaigns, the API) for purpose
 3. else no consent (nothing recorded is a no).
 
 Callers name the channel as Rasa does (``socketio``, ``rest``, ``telegram``, ``facebook``) or as here;
-:func:`consent_channel` maps it. ``Customer.marketing_consent`` is derived: it mirrors the (marketing, all)
+:func:`consent_channel` maps it. The same rule as SQL, for queries over many customers (a campaign's
+audience), is :func:`consent_granted_sql`. ``Customer.marketing_consent`` is derived: it mirrors the (marketing, all)
 row, kept in step here in the same transaction, for segment queries and the analyses only; no decision reads it.
 """
 
@@ -22,10 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, SQLColumnExpression, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.elements import ColumnElement
 
 from profiles.audit import record_audit, require_text
 from profiles.customers import load_customer
@@ -143,6 +145,25 @@ def decide_consent(session: Session, customer_id: int, purpose: str, channel: st
         return ConsentDecision(purpose, channel, False, None, None)
     at = row.updated_at if row.updated_at is None or row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
     return ConsentDecision(purpose, channel, row.granted, row.channel, at)
+
+
+def consent_granted_sql(customer_id: SQLColumnExpression[int] | int, purpose: str, channel: str | None) -> ColumnElement[bool]:
+    """:func:`decide_consent`'s ``granted`` as a SQL boolean, for queries over many customers (a campaign's
+    audience): for ``customer_id`` an int or a column (``Customer.id``), ``COALESCE((P, C) row, (P, all) row,
+    false)`` — the same rule, row for row (tested to agree on every combination). ``channel`` goes through
+    :func:`consent_channel`.
+
+    Raises:
+        InvalidInput: unknown purpose.
+    """
+    purpose, channel = check_purpose_channel(purpose, consent_channel(channel))
+
+    def recorded(on: str) -> ColumnElement[bool]:
+        return select(Consent.granted).where(Consent.customer_id == customer_id, Consent.purpose == purpose,
+                                             Consent.channel == on).scalar_subquery()
+
+    rows = [recorded(channel)] if channel == ALL_CHANNELS else [recorded(channel), recorded(ALL_CHANNELS)]
+    return func.coalesce(*rows, false(), type_=Boolean)
 
 
 def consent_decision(customer_id: int, purpose: str, channel: str | None = ALL_CHANNELS) -> ConsentDecision:
@@ -274,8 +295,14 @@ def set_consent(
     return view
 
 
-def set_marketing_consent(customer_id: int, opted_in: bool, *, channel: str, actor: str) -> bool:
+def set_marketing_consent(customer_id: int, opted_in: bool, *, channel: str, actor: str,
+                          only_this_channel: bool = False) -> bool:
     """Record the customer's marketing choice (all channels); returns the state now in force.
+
+    ``only_this_channel``: the choice is for ``channel`` alone (its consent channel, ``consent_channel``):
+    "stop" said in answer to a campaign message on Telegram withdraws marketing on Telegram, and the one rule
+    (a per-channel row overrides ``all``) makes every later send on Telegram ``no_consent``. A channel with no
+    consent channel of its own (``cmdline``, unknown) falls back to all channels.
 
     Updates the consent row (created if missing), the customer's ``marketing_consent`` flag and writes an
     audit row, in one transaction. Setting the state already in force writes nothing: a repeat in the chat
@@ -294,8 +321,10 @@ def set_marketing_consent(customer_id: int, opted_in: bool, *, channel: str, act
     try:
         with session_scope(write=True) as session:
             customer = load_customer(session, customer_id)
-            apply_consent(session, customer, MARKETING, ALL_CHANNELS, wanted, source=channel, actor=actor)
+            target = consent_channel(channel) if only_this_channel else ALL_CHANNELS
+            apply_consent(session, customer, MARKETING, target, wanted, source=channel, actor=actor)
     except (StaleDataError, IntegrityError):
         raise Conflict(detail=f"customer {customer_id} changed concurrently") from None
-    log.info("customer %s marketing consent -> %s via %s", customer_id, wanted, channel)
+    log.info("customer %s marketing consent%s -> %s via %s", customer_id,
+             " (this channel)" if only_this_channel else "", wanted, channel)
     return wanted

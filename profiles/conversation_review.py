@@ -227,7 +227,7 @@ def saved_filter_params(view: SavedFilterView) -> ConversationFilters:
 
 # ------------------------------------------------------------------------------------------------- exports
 
-EXPORT_COLUMNS: Final = ("ref", "customer_id", "channel", "started_at", "last_at", "turns", *FLAGS, "tags",
+EXPORT_COLUMNS: Final = ("ref", "customer_id", "channel", "started_at", "last_at", "turns", *FLAGS, "csat", "tags",
                          "reviewed", "assignee", "messages")
 
 
@@ -250,7 +250,7 @@ def export_conversations(filters: ConversationFilters, *, staff: str, role: str)
     for sender_id, s in rows:
         out.append({"ref": s.ref, "customer_id": s.customer_id, "channel": s.channel,
                     "started_at": s.started_at.isoformat(), "last_at": s.last_at.isoformat(), "turns": s.turns,
-                    **s.flags, "tags": list(s.tags), "reviewed": s.reviewed, "assignee": s.assignee,
+                    **s.flags, "csat": s.csat, "tags": list(s.tags), "reviewed": s.reviewed, "assignee": s.assignee,
                     "messages": messages.get(sender_id, [])})
     record_accesses(staff, role, [s.customer_id for _, s in rows if s.customer_id is not None], "export",
                     f"conversation export of {len(out)}")

@@ -10,6 +10,9 @@ the events in SQL; its outcome flags (:data:`FLAG_RULES`) come from the tracker 
 - ``transfer_done``: action ``action_submit_transfer``;
 - ``complaint``: intent ``complain``.
 
+Its ``csat`` is the last score 1..5 the customer gave (the slot ``csat`` that ``action_store_csat`` sets, stored by
+the feed as a ``slot`` event); filter ``csat``: a score, ``rated``, ``unrated`` or ``low`` (1 or 2).
+
 Reads are access-logged (``profiles.access``): ``conversations`` per linked customer an inbox page shows,
 ``transcript`` per transcript opened (also for anonymous conversations, with ``customer_id`` None).
 """
@@ -23,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Select, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from profiles.access import add_access, record_accesses
 from profiles.conversation_ref import HEX_DIGITS, PREFIX, conversation_ref
@@ -48,6 +51,7 @@ FLAGS: Final = ("handoff", "fallback", "form_abandoned", "transfer_done", "compl
 PER_PAGE_MAX: Final = 200
 TEXT_FIELD_MAX: Final = 80
 SEARCH_SENDERS_MAX: Final = 2000
+CSAT_FILTERS: Final = ("1", "2", "3", "4", "5", "rated", "unrated", "low")
 
 E = ConversationEvent
 FLAG_RULES: Final[dict[str, ColumnElement[bool]]] = {
@@ -89,6 +93,7 @@ class ConversationFilters:
     date_from: date | None = None
     date_to: date | None = None
     segment: str | None = None
+    csat: str | None = None
     page: int = 1
     per_page: int = 25
 
@@ -104,7 +109,7 @@ class ConversationFilters:
 
 
 FILTER_FIELDS: Final = ("q", "channel", "customer", *FLAGS, "reviewed", "tag", "assignee", "intent",
-                        "min_confidence", "max_confidence", "date_from", "date_to", "segment")
+                        "min_confidence", "max_confidence", "date_from", "date_to", "segment", "csat")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -169,6 +174,9 @@ def parse_filters(params: Mapping[str, str]) -> ConversationFilters:
     if channel is not None and channel not in CHANNELS:
         raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}.", field="channel")
     customer = _text("customer", get("customer"))
+    csat = _text("csat", get("csat"))
+    if csat is not None and csat not in CSAT_FILTERS:
+        raise InvalidInput("csat must be a score 1 to 5, rated, unrated or low.", field="csat")
     if customer is not None and customer not in ("known", "anonymous"):
         raise InvalidInput("customer must be known or anonymous.", field="customer")
     filters = ConversationFilters(
@@ -179,7 +187,7 @@ def parse_filters(params: Mapping[str, str]) -> ConversationFilters:
         min_confidence=_confidence("min_confidence", get("min_confidence")),
         max_confidence=_confidence("max_confidence", get("max_confidence")),
         date_from=_day("date_from", get("date_from")), date_to=_day("date_to", get("date_to")),
-        segment=_text("segment", get("segment"), 40),
+        segment=_text("segment", get("segment"), 40), csat=csat,
         page=_int("page", get("page"), 1, 100_000, 1), per_page=_int("per_page", get("per_page"), 1, PER_PAGE_MAX, 25),
     )
     if (filters.min_confidence is not None and filters.max_confidence is not None
@@ -232,6 +240,14 @@ def _confidence_column() -> ColumnElement[float]:
     return E.data["parse_data"]["intent"]["confidence"].as_float()
 
 
+def _csat_column(sender_id: Any) -> ColumnElement[float]:
+    """The conversation's last ``csat`` slot value (a number; None when never rated)."""
+    c = aliased(ConversationEvent)
+    return (select(c.data["value"].as_float())
+            .where(c.sender_id == sender_id, c.event_type == "slot", c.data["name"].as_string() == "csat")
+            .order_by(c.timestamp.desc(), c.id.desc()).limit(1).scalar_subquery())
+
+
 def _summary_select(session: Session, f: ConversationFilters) -> Select[Any]:
     """The inbox query (one row per conversation, not yet ordered or paged) for ``f``.
 
@@ -262,8 +278,9 @@ def _summary_select(session: Session, f: ConversationFilters) -> Select[Any]:
             users = users.where(_confidence_column() <= f.max_confidence)
         inner = inner.where(E.sender_id.in_(users))
     s = inner.subquery("s")
+    csat = _csat_column(s.c.sender_id)
     stmt = (
-        select(s, ConversationReview.reviewed, ConversationReview.assignee, ConversationReview.ref,
+        select(s, csat.label("csat"), ConversationReview.reviewed, ConversationReview.assignee, ConversationReview.ref,
                Customer.first_name, Customer.last_name, CustomerScore.segment)
         .outerjoin(ConversationReview, ConversationReview.sender_id == s.c.sender_id)
         .outerjoin(Customer, Customer.id == s.c.customer_id)
@@ -290,6 +307,14 @@ def _summary_select(session: Session, f: ConversationFilters) -> Select[Any]:
         stmt = stmt.where(s.c.sender_id.in_(select(ConversationTag.sender_id).where(ConversationTag.tag == f.tag)))
     if f.segment:
         stmt = stmt.where(CustomerScore.segment == f.segment)
+    if f.csat == "rated":
+        stmt = stmt.where(csat.between(1, 5))
+    elif f.csat == "unrated":
+        stmt = stmt.where(or_(csat.is_(None), csat < 1, csat > 5))
+    elif f.csat == "low":
+        stmt = stmt.where(csat.between(1, 2))
+    elif f.csat is not None:
+        stmt = stmt.where(csat == int(f.csat))
     if f.date_from:
         stmt = stmt.where(s.c.last_at >= datetime.combine(f.date_from, time.min, UTC))
     if f.date_to:
@@ -314,6 +339,10 @@ def _tags(session: Session, sender_ids: Sequence[str]) -> dict[str, tuple[str, .
     return {k: tuple(v) for k, v in out.items()}
 
 
+def _csat(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and value in (1, 2, 3, 4, 5) else None
+
+
 def _summaries(session: Session, rows: Sequence[Any]) -> list[tuple[str, ConversationSummary]]:
     tags = _tags(session, [r.sender_id for r in rows])
     out = []
@@ -323,7 +352,7 @@ def _summaries(session: Session, rows: Sequence[Any]) -> list[tuple[str, Convers
             ref=r.ref or conversation_ref(r.sender_id), customer_id=r.customer_id, customer=name,
             channel=r.channel, started_at=_as_utc(r.started_at), last_at=_as_utc(r.last_at), turns=int(r.turns),
             flags={n: bool(getattr(r, n)) for n in FLAGS}, tags=tags.get(r.sender_id, ()),
-            reviewed=bool(r.reviewed), assignee=r.assignee, segment=r.segment)))
+            reviewed=bool(r.reviewed), assignee=r.assignee, segment=r.segment, csat=_csat(r.csat))))
     return out
 
 
@@ -424,6 +453,7 @@ class Turn:
     action: str | None = None
     slots: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     maskable: int = 0
+    agent: str | None = None  # a bot turn a staff member wrote (live hand-off): their username
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +478,14 @@ def _masked(value: Any) -> str:
     return redact_all(value if isinstance(value, str) else str(value))
 
 
+def _agent(data: Mapping[str, Any]) -> str | None:
+    """The staff username a bot event's live hand-off metadata names (profiles/live_handoff.py), or None."""
+    metadata = data.get("metadata")
+    handoff = metadata.get("handoff") if isinstance(metadata, Mapping) else None
+    agent = handoff.get("agent") if isinstance(handoff, Mapping) else None
+    return agent[:80] if isinstance(agent, str) and agent else None
+
+
 def _turn(row: ConversationEvent, reveal: tuple[int, int] | None) -> Turn | None:
     data = row.data or {}
     show = reveal[1] if reveal is not None and reveal[0] == row.id else None
@@ -467,7 +505,7 @@ def _turn(row: ConversationEvent, reveal: tuple[int, int] | None) -> Turn | None
         extra = tuple(f"{k}: {_masked(rich[k])}" for k in ("image", "attachment", "custom") if rich.get(k))
         text = row.text or ""
         return Turn(kind="bot", at=row.timestamp, event_id=row.id, text=redact_all(text, reveal=show),
-                    buttons=buttons, extra=extra, maskable=len(sensitive_values(text)))
+                    buttons=buttons, extra=extra, maskable=len(sensitive_values(text)), agent=_agent(data))
     if row.event_type == "action" and row.action_name and row.action_name not in ("action_listen",):
         return Turn(kind="action", at=row.timestamp, event_id=row.id, action=row.action_name)
     if row.event_type == "active_loop":

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import SQLColumnExpression, exists, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from profiles.db import session_scope
 from profiles.errors import NotFound
 from profiles.models import Account, Card, Customer, CustomerScore, Loan
-from profiles.schemas import CustomerView
+from profiles.schemas import PRODUCT_IDS, CustomerView
 
 log = logging.getLogger(__name__)
 
 ACCOUNT_PRODUCTS = {"current": "current_account", "savings": "savings_account", "term_deposit": "term_deposit"}
+#: Loan kinds, which are their catalogue ids.
+LOAN_PRODUCTS = ("personal_loan", "mortgage")
 
 
 def load_customer(session: Session, customer_id: int, *, lock: bool = False) -> Customer:
@@ -71,22 +75,47 @@ def customer_exists(customer_id: int) -> bool:
         return session.get(Customer, customer_id) is not None
 
 
-def load_products_held(session: Session, customer_id: int) -> frozenset[str]:
-    """The catalogue ids (``profiles.schemas.PRODUCT_IDS``) of the products the customer holds, in the caller's
-    session (no customer check; an unknown customer holds nothing).
+def holds_product_sql(
+    product: str, customer_id: SQLColumnExpression[int] | int, *, opened_from: datetime | None = None,
+    opened_before: datetime | None = None,
+) -> ColumnElement[bool]:
+    """The one "holds ``product``" rule as SQL: an EXISTS over the customer's rows for a catalogue id
+    (``profiles.schemas.PRODUCT_IDS``), for ``customer_id`` an int or a column (``Customer.id`` in an audience
+    query, ``CampaignDelivery.customer_id`` ...). :func:`load_products_held` is this rule for one customer.
 
     Accounts give current_account / savings_account / term_deposit, a credit card (active or blocked) gives
-    credit_card, loans give personal_loan / mortgage.
+    credit_card, loans give personal_loan / mortgage. ``opened_from`` / ``opened_before`` keep only the product
+    rows opened (``created_at``) in that window (a conversion: "opened a product").
+
+    Raises:
+        ValueError: ``product`` is not a catalogue id.
     """
-    kinds = session.scalars(select(Account.kind).where(Account.customer_id == customer_id).distinct())
-    held = {ACCOUNT_PRODUCTS[k] for k in kinds}
-    has_credit = session.scalar(
-        select(Card.id).where(Card.customer_id == customer_id, Card.kind == "credit").limit(1)
-    )
-    if has_credit is not None:
-        held.add("credit_card")
-    held.update(session.scalars(select(Loan.kind).where(Loan.customer_id == customer_id).distinct()))
-    return frozenset(held)
+    table: type[Account] | type[Card] | type[Loan]
+    kind: ColumnElement[bool]
+    kinds = [k for k, p in ACCOUNT_PRODUCTS.items() if p == product]
+    if kinds:
+        table, kind = Account, Account.kind.in_(kinds)
+    elif product == "credit_card":
+        table, kind = Card, Card.kind == "credit"
+    elif product in LOAN_PRODUCTS:
+        table, kind = Loan, Loan.kind == product
+    else:
+        raise ValueError(f"not a catalogue product: {product!r}")
+    conditions = [table.customer_id == customer_id, kind]
+    if opened_from is not None:
+        conditions.append(table.created_at >= opened_from)
+    if opened_before is not None:
+        conditions.append(table.created_at < opened_before)
+    return exists().where(*conditions)
+
+
+def load_products_held(session: Session, customer_id: int) -> frozenset[str]:
+    """The catalogue ids (``profiles.schemas.PRODUCT_IDS``) of the products the customer holds, in the caller's
+    session (no customer check; an unknown customer holds nothing): :func:`holds_product_sql` for every product,
+    in one statement.
+    """
+    row = session.execute(select(*(holds_product_sql(p, customer_id).label(p) for p in PRODUCT_IDS))).one()
+    return frozenset(p for p, held in zip(PRODUCT_IDS, row, strict=True) if held)
 
 
 def products_held(customer_id: int) -> set[str]:

@@ -108,13 +108,14 @@ def chat_instructions(api_port: int, rasa_port: int) -> str:
         from profiles.staff import issue_staff_token
 
         lines += [
-            " Staff token (role staff, valid 8 h; `.venv/bin/python -m profiles.staff marketing|admin` for the others):",
-            f"   {issue_staff_token('demo-staff', 'staff', STAFF_TOKEN_TTL_MINUTES)}",
+            " Staff token (role staff, valid 8 h; `.venv/bin/python -m profiles.staff marketing|admin` for the others);",
+            " paste the export line into your shell, then the curl lines work as printed:",
+            f"   export STAFF_TOKEN={issue_staff_token('demo-staff', 'staff', STAFF_TOKEN_TTL_MINUTES)}",
         ]
     else:
         lines += [
             " Staff token: none printed outside development; mint one on a trusted host with the production",
-            "   JWT_SECRET: .venv/bin/python -m profiles.staff staff|marketing|admin [USERNAME]",
+            "   JWT_SECRET: export STAFF_TOKEN=$(.venv/bin/python -m profiles.staff staff|marketing|admin [USERNAME])",
         ]
     lines += [
         f"   curl -s {api}/customers/1 -H \"Authorization: Bearer $STAFF_TOKEN\"    # customer 360",

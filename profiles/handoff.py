@@ -65,3 +65,12 @@ def list_handoffs(status: str | None = "open", limit: int = 50) -> list[HandoffV
         query = query.where(HandoffRequest.status == status)
     with session_scope() as session:
         return [handoff_view(r) for r in session.scalars(query)]
+
+
+def has_open_handoff(sender_id: str) -> bool:
+    """Whether conversation ``sender_id`` has a hand-off request still waiting or taken by a staff member (the
+    bot asks no satisfaction question then)."""
+    with session_scope() as session:
+        found = session.scalar(select(HandoffRequest.id).where(
+            HandoffRequest.sender_id == sender_id, HandoffRequest.status.in_(("open", "taken"))).limit(1))
+        return found is not None

@@ -372,7 +372,7 @@ class ConversationLink(Base):
 class CustomerScore(Base):
     """The analyses' current results for one customer (one row, rewritten by each batch run).
 
-    Units: ``clv`` EUR (expected margin over the horizon in profiles.analytics.clv); probabilities in [0, 1];
+    Units: ``clv`` EUR (expected margin over the horizon in analytics.clv); probabilities in [0, 1];
     ``recency_days`` days since the last interaction (None = never). ``model_versions`` maps analysis name to
     the model/rule version that produced it.
     """
@@ -444,8 +444,13 @@ class HandoffRequest(Base):
     sender_id: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(30))
     reason: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | taken | closed
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # live hand-off (profiles/handoff.py): the staff member who took the conversation, and who handed it back
+    taken_by: Mapped[str | None] = mapped_column(String(80))
+    taken_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(80))
+    closed_at: Mapped[datetime | None]
 
 
 class OfferEvent(Base):

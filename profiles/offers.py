@@ -1,12 +1,16 @@
-"""Offer events (shown / accepted / declined): the history the recommender's frequency rules read."""
+"""Offer events (shown / accepted / declined): the history the recommender's frequency rules read, and the
+customers' answers its training learns from (:func:`offer_answers`)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from profiles.audit import require_text
@@ -15,6 +19,7 @@ from profiles.db import session_scope
 from profiles.errors import InvalidInput
 from profiles.models import Interaction, OfferEvent, utcnow
 from profiles.schemas import OFFER_OUTCOMES, PRODUCT_IDS, LeadView
+from profiles.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +159,57 @@ def list_leads(limit: int = 100) -> list[LeadView]:
             .limit(limit)
         )
         return [LeadView(r.customer_id, r.product, r.channel, r.created_at) for r in rows]
+
+
+#: The outcomes that are a customer's answer to an offer (``shown`` is not).
+ANSWER_OUTCOMES: tuple[str, ...] = ("accepted", "declined")
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAnswer:
+    """One recorded answer to an offer: ``outcome`` ``accepted`` or ``declined``, ``when`` aware UTC, ``source``
+    the table it came from (``offer_events``, or ``interactions`` for an ``offer`` timeline item the feed or
+    staff wrote)."""
+
+    customer_id: int
+    product: str
+    outcome: str
+    when: datetime
+    source: str
+
+
+def load_offer_answers(session: Session) -> list[OfferAnswer]:
+    """Every accepted / declined answer in the caller's session: the ``OfferEvent`` rows, and the ``Interaction``
+    rows of kind ``offer`` whose details name a catalogue ``product`` (``PRODUCT_IDS``) and an answer
+    ``outcome`` (others are skipped). Oldest first (ties by customer, product). An item and an event describing
+    the same answer are both returned (the caller keeps one answer per customer and product)."""
+    answers = [
+        OfferAnswer(cid, product, outcome, _utc(when), "offer_events")
+        for cid, product, outcome, when in session.execute(
+            select(OfferEvent.customer_id, OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at)
+            .where(OfferEvent.outcome.in_(ANSWER_OUTCOMES)))
+    ]
+    for cid, details, when in session.execute(
+        select(Interaction.customer_id, Interaction.details, Interaction.occurred_at).where(Interaction.kind == "offer")
+    ):
+        details = details if isinstance(details, dict) else {}
+        said, about = details.get("outcome"), details.get("product")
+        if about in PRODUCT_IDS and said in ANSWER_OUTCOMES:
+            answers.append(OfferAnswer(cid, str(about), str(said), _utc(when), "interactions"))
+    return sorted(answers, key=lambda a: (a.when, a.customer_id, a.product))
+
+
+def offer_answers() -> list[OfferAnswer]:
+    """:func:`load_offer_answers` in its own read-only session, for training: no CRM database (a SQLite file
+    that does not exist is not created), or one without these tables, gives ``[]`` (logged), never an error."""
+    url = make_url(get_settings().database_url)
+    sqlite_file = url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:")
+    if sqlite_file and not Path(str(url.database)).exists():  # connecting would create an empty CRM file
+        log.info("no CRM database at %s: no offer answers", url.database)
+        return []
+    try:
+        with session_scope() as session:
+            return load_offer_answers(session)
+    except SQLAlchemyError as exc:
+        log.warning("no offer answers read (%s)", type(exc).__name__)
+        return []

@@ -13,9 +13,9 @@ masking rule holds for exports too.
 be linked to them meanwhile) and writes one audit row recording that the erasure happened: customer_id NULL,
 entity ``customer``, entity_id = the erased id, field ``erasure``, new_value = row counts only (no personal
 data). It returns the Rasa ``sender_id`` of every conversation that ever carried the customer's identity (feed
-links, linked messenger accounts, and any conversation with a user message whose token named them, expired or
-not: the feed records that subject, ``profiles.identity.token_subject``; events not consumed yet are searched in
-the broker's table), so the caller can erase those conversations from Rasa's tracker store
+links, linked messenger accounts, and any conversation with a user message whose identity claim (the channel's
+stand-in for the token) named them, expired or not: the feed records that subject,
+``profiles.identity.claim_subject``; events not consumed yet are searched in the broker's table), so the caller can erase those conversations from Rasa's tracker store
 (``api/rasa_client.py``); ``erase_broker_events`` removes any of their events the feed has not consumed yet from
 the embedded SQL event broker's table. The access log is kept (it records staff reads, not customer data, and
 must outlive the erasure). ``compact_after_erasure`` then VACUUMs the SQLite files (CRM, events) and truncates
@@ -62,7 +62,7 @@ from profiles.customers import load_customer
 from profiles.db import get_engine, session_scope
 from profiles.errors import NotFound
 from profiles.feed.translate import TOKEN_SUBJECT_KEY
-from profiles.identity import token_subject
+from profiles.identity import CLAIM_KEY, TOKEN_KEY, claim_subject, token_subject
 from profiles.masking import mask_number
 from profiles.models import (
     AccessLog,
@@ -382,13 +382,18 @@ def broker_senders(customer_id: int) -> set[str]:
             return found
         events = Table("events", MetaData(), Column("sender_id"), Column("data"))
         with engine.connect() as conn:
-            for sender, data in conn.execute(select(events.c.sender_id, events.c.data)
-                                             .where(events.c.data.like('%"token"%'))):
+            for sender, data in conn.execute(select(events.c.sender_id, events.c.data).where(or_(
+                    events.c.data.like(f'%"{CLAIM_KEY}"%'), events.c.data.like(f'%"{TOKEN_KEY}"%')))):
                 try:
                     metadata = json.loads(data).get("metadata")
                 except (TypeError, ValueError, AttributeError):
                     continue
-                if isinstance(metadata, dict) and token_subject(metadata.get("token")) == customer_id:
+                if not isinstance(metadata, dict):
+                    continue
+                claimed = claim_subject(metadata, str(sender))
+                # a raw token only in events published before the channels exchanged it for a claim
+                subject = claimed[0] if claimed else token_subject(metadata.get(TOKEN_KEY))
+                if subject == customer_id:
                     found.add(str(sender))
     except SQLAlchemyError:
         log.warning("erasure: could not read the event broker table for tokens")

@@ -31,12 +31,10 @@ from profiles.customers import load_customer
 from profiles.db import session_scope
 from profiles.errors import Conflict, InvalidInput
 from profiles.models import Customer, Interaction, utcnow
-from profiles.schemas import EDUCATION, JOBS, MARITAL
-from profiles.seed import REGIONS
+from profiles.schemas import EDUCATION, JOBS, MARITAL, REGIONS
 
 log = logging.getLogger(__name__)
 
-REGION_NAMES: Final = tuple(name for name, _, _ in REGIONS)
 AGE_RANGE: Final = (18, 120)
 HOUSEHOLD_MAX: Final = 20
 INCOME_MAX: Final = Decimal("100000000.00")  # EUR per year, sanity bound
@@ -104,7 +102,7 @@ VALIDATORS: Final[dict[str, Callable[[Any], Any]]] = {
     "email": _contact("email"),
     "phone": _contact("phone"),
     "address": _contact("address"),
-    "region": _choice("region", REGION_NAMES),
+    "region": _choice("region", REGIONS),
     "age": _integer("age", *AGE_RANGE),
     "job": _choice("job", JOBS),
     "marital": _choice("marital", MARITAL),

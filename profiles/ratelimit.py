@@ -8,6 +8,10 @@ Each limit is a pair (per conversation = sender id, per verified customer): one 
 conversations is held by the second. Limits come from the settings (``chat_rate_limit``,
 ``chat_customer_rate_limit``, ``handoff_rate_limit``, ``handoff_customer_rate_limit``) in `limits` notation,
 e.g. ``"30/minute"`` or ``"3/10 minutes"``.
+
+Campaign sends (``campaign_send_wait``) are limited per channel across every campaign worker
+(``campaign_rate_telegram``, ``campaign_rate_facebook``, ``campaign_rate_web``): with Redis the workers share
+one count; embedded (memory storage) the count is the worker process's, which is the one embedded worker.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from typing import Final, Literal
 
 from limits import RateLimitItem, parse
@@ -80,3 +85,30 @@ def reset() -> None:
     """Drop the in-memory counts (tests). Redis counts are left alone: that server is shared."""
     with _lock:
         _state.pop("memory://", None)
+
+
+#: Campaign channels (as the push decision names them) -> the setting of their send rate.
+_SEND_RATES: Final = {"telegram": "campaign_rate_telegram", "facebook": "campaign_rate_facebook",
+                      "socketio": "campaign_rate_web", "web": "campaign_rate_web", "rest": "campaign_rate_web"}
+
+
+def campaign_send_wait(channel: str | None) -> float:
+    """Count one campaign send on ``channel`` against its rate setting; 0.0 when it may go now, else the
+    seconds until the window has room (nothing counted then). A channel without a setting, or an empty setting,
+    is not limited.
+
+    Raises:
+        ValueError: a rate setting `limits` cannot parse.
+        limits' storage errors (Redis unreachable) are not caught here: the caller decides.
+    """
+    setting = _SEND_RATES.get(channel or "")
+    rate = getattr(get_settings(), setting) if setting else ""
+    if not rate:
+        return 0.0
+    item = parse(rate)
+    namespace, limiter = _limiter()
+    keys = (namespace, "campaign-send", _SEND_RATES[channel or ""])
+    if limiter.hit(item, *keys):
+        return 0.0
+    reset_at = limiter.get_window_stats(item, *keys).reset_time
+    return max(0.05, reset_at - time.time())

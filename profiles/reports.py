@@ -2,7 +2,7 @@
 
 Every aggregate is one SQL query over ``customer_scores`` (joined to ``customers`` and open accounts) grouped in
 the database, so the cost does not grow with Python memory: nothing loads all rows. Scores are those the batch
-scorer (``python -m profiles.analytics.batch``) last wrote; customers it has not scored yet are counted apart.
+scorer (``python -m analytics.batch``) last wrote; customers it has not scored yet are counted apart.
 
 Units: money in EUR (``Decimal`` for balances, ``float`` for CLV as stored), probabilities in [0, 1], ages in
 years. Results are frozen dataclasses.

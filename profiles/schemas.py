@@ -26,6 +26,10 @@ JOBS: Final = ("admin.", "blue-collar", "entrepreneur", "housemaid", "management
                "services", "student", "technician", "unemployed", "unknown")
 MARITAL: Final = ("married", "single", "divorced")
 EDUCATION: Final = ("primary", "secondary", "tertiary", "unknown")
+# The profile's region: the NUTS II regions of Portugal (profiles.profile_update checks it; the seeders in
+# profiles.seed and analytics.synthetic draw from these, with their own population weights and cities).
+REGIONS: Final = ("Norte", "Centro", "Área Metropolitana de Lisboa", "Alentejo", "Algarve",
+                  "Região Autónoma dos Açores", "Região Autónoma da Madeira")
 OfferOutcome = Literal["shown", "accepted", "declined"]
 OFFER_OUTCOMES: Final = ("shown", "accepted", "declined")
 CONTACT_FIELDS: Final = ("email", "phone", "address")
@@ -114,7 +118,7 @@ class ContactChange:
 @dataclass(frozen=True, slots=True)
 class HandoffView:
     id: int
-    status: str  # open | closed
+    status: str  # open | taken | closed (profiles/live_handoff.py)
     created_at: datetime
     customer_id: int | None = None  # None for an anonymous visitor
     sender_id: str = ""

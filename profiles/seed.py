@@ -56,6 +56,7 @@ from profiles.models import (
     Payee,
     Transaction,
 )
+from profiles.schemas import REGIONS as REGION_NAMES
 from profiles.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -73,18 +74,22 @@ SURNAMES = ("Silva", "Santos", "Ferreira", "Pereira", "Oliveira", "Costa", "Rodr
             "Sousa", "Fernandes", "Gonçalves", "Gomes", "Lopes", "Marques", "Alves", "Almeida", "Ribeiro",
             "Pinto", "Carvalho", "Teixeira", "Moreira", "Correia", "Mendes", "Nunes", "Soares", "Vieira",
             "Monteiro", "Cardoso", "Rocha")
-# NUTS II regions of Portugal, rough population weight, (city, postcode prefix).
-REGIONS: tuple[tuple[str, int, tuple[tuple[str, int], ...]], ...] = (
-    ("Norte", 35, (("Porto", 4000), ("Braga", 4700), ("Guimarães", 4800), ("Viana do Castelo", 4900),
-                   ("Vila Real", 5000), ("Bragança", 5300))),
-    ("Centro", 22, (("Coimbra", 3000), ("Aveiro", 3800), ("Viseu", 3500), ("Leiria", 2400),
-                    ("Castelo Branco", 6000), ("Guarda", 6300))),
-    ("Área Metropolitana de Lisboa", 28, (("Lisboa", 1000), ("Amadora", 2700), ("Sintra", 2710),
-                                          ("Cascais", 2750), ("Almada", 2800), ("Setúbal", 2900))),
-    ("Alentejo", 7, (("Évora", 7000), ("Beja", 7800), ("Portalegre", 7300), ("Santarém", 2000))),
-    ("Algarve", 4, (("Faro", 8000), ("Portimão", 8500), ("Lagos", 8600), ("Tavira", 8800))),
-    ("Região Autónoma dos Açores", 2, (("Ponta Delgada", 9500), ("Angra do Heroísmo", 9700))),
-    ("Região Autónoma da Madeira", 2, (("Funchal", 9000), ("Machico", 9200))),
+# Per region of profiles.schemas.REGIONS (NUTS II, in that order): rough population weight, (city, postcode prefix).
+_PLACES: tuple[tuple[int, tuple[tuple[str, int], ...]], ...] = (
+    (35, (("Porto", 4000), ("Braga", 4700), ("Guimarães", 4800), ("Viana do Castelo", 4900),  # Norte
+          ("Vila Real", 5000), ("Bragança", 5300))),
+    (22, (("Coimbra", 3000), ("Aveiro", 3800), ("Viseu", 3500), ("Leiria", 2400),  # Centro
+          ("Castelo Branco", 6000), ("Guarda", 6300))),
+    (28, (("Lisboa", 1000), ("Amadora", 2700), ("Sintra", 2710),  # Área Metropolitana de Lisboa
+          ("Cascais", 2750), ("Almada", 2800), ("Setúbal", 2900))),
+    (7, (("Évora", 7000), ("Beja", 7800), ("Portalegre", 7300), ("Santarém", 2000))),  # Alentejo
+    (4, (("Faro", 8000), ("Portimão", 8500), ("Lagos", 8600), ("Tavira", 8800))),  # Algarve
+    (2, (("Ponta Delgada", 9500), ("Angra do Heroísmo", 9700))),  # Açores
+    (2, (("Funchal", 9000), ("Machico", 9200))),  # Madeira
+)
+# (region, weight, places) per region, the form the seeders draw from.
+REGIONS: tuple[tuple[str, int, tuple[tuple[str, int], ...]], ...] = tuple(
+    (name, weight, places) for name, (weight, places) in zip(REGION_NAMES, _PLACES, strict=True)
 )
 _REGION_WEIGHTS = tuple(w for _, w, _ in REGIONS)
 STREETS = ("Rua de Santa Catarina", "Avenida da Liberdade", "Rua Direita", "Rua do Comércio",

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     event_queue: str = "rasa_events"
     events_db_url: str = f"sqlite:///{ROOT / 'var' / 'events.db'}"
     feed_poll_seconds: float = 0.2
-    # Trained analyses (credit, churn, segments) and their metadata: profiles.analytics.
+    # Trained analyses (credit, churn, segments) and their metadata, written by analytics/ (profiles.modelstore).
     analytics_dir: Path = ROOT / "var" / "analytics"
     # Messenger channels (issue 5). Unset = the channel is off. Outbound calls go to *_api_url (the real
     # cloud by default; tests point them at a local fake).
@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     campaign_batch_size: int = 500  # recipients per queued task
     campaign_frequency_cap: int = 2  # deliveries per customer across all campaigns in 7 days
     campaign_stale_minutes: int = 5  # a queued batch untouched this long is re-queued; a send this old is unknown
+    # Send rate per channel across every campaign worker (profiles.ratelimit.campaign_send_wait; `limits`
+    # notation; "" = no limit). Over it a recipient is `throttled` and sent when the window allows.
+    campaign_rate_telegram: str = "30/second"  # Telegram's broadcast guidance: about 30 messages a second
+    campaign_rate_facebook: str = "40/second"
+    campaign_rate_web: str = "50/second"  # the web chat (socketio): every push goes through Rasa
     seed: int = 20261129
     seed_customers: int = 0  # 0 = every row of the bank-marketing file
 

@@ -41,6 +41,7 @@ from profiles.errors import (
 )
 from profiles.masking import mask_number
 from profiles.models import Account, Payee, Transaction, Transfer, utcnow
+from profiles.money import eur
 from profiles.schemas import TransferResult
 from profiles.settings import get_settings
 
@@ -69,7 +70,7 @@ def parse_amount(amount: AmountInput) -> Decimal:
     if not value.is_finite():
         raise InvalidInput("Please give the amount as a number, e.g. 25.50.", field="amount")
     if value <= 0:
-        raise InvalidInput("The amount must be more than 0 EUR.", field="amount")
+        raise InvalidInput("The amount must be more than €0.", field="amount")
     if value != value.quantize(CENT):
         raise InvalidInput("Amounts can have at most 2 decimals (cents).", field="amount")
     return value.quantize(CENT)
@@ -138,7 +139,7 @@ def _check_source(account: Account, amount: Decimal) -> None:
     if amount > available:
         raise InsufficientFunds(
             f"You don't have enough money in {account.name} ({mask_number(account.number)}): "
-            f"you can transfer at most {available:.2f} EUR from it."
+            f"you can transfer at most {eur(available)} from it."
         )
 
 
@@ -163,8 +164,8 @@ def _check_daily_limit(session: Session, customer_id: int, amount: Decimal) -> N
     if sent + amount > limit:
         left = max(limit - sent, Decimal("0.00"))
         raise LimitExceeded(
-            f"That would take today's transfers over your daily limit of {limit:.2f} EUR. "
-            f"You can still send {left:.2f} EUR today."
+            f"That would take today's transfers over your daily limit of {eur(limit)}. "
+            f"You can still send {eur(left)} today."
         )
 
 

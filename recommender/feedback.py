@@ -24,8 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -55,53 +54,18 @@ class Answer:
     source: str
 
 
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def recorded_answers() -> list[Answer]:
-    """Every accepted / declined offer answer in the CRM (``OfferEvent`` and ``Interaction`` kind ``offer``).
+    """Every accepted / declined offer answer in the CRM (``profiles.offers.offer_answers``: ``OfferEvent`` and
+    ``Interaction`` kind ``offer``), for a catalogue product, as labels.
 
-    Oldest first. Interactions without a catalogue ``product`` or an ``accepted`` / ``declined`` ``outcome`` in
-    their details are skipped. No CRM database (a SQLite file that does not exist is not created), or one without
-    these tables, gives ``[]`` (logged).
+    Oldest first. No CRM database (a SQLite file that does not exist is not created), or one without these
+    tables, gives ``[]``: training on the data sets alone.
     """
-    from sqlalchemy import select
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from profiles.db import session_scope
-    from profiles.models import Interaction, OfferEvent
-    from profiles.settings import get_settings
+    from profiles.offers import offer_answers
     from recommender.catalogue import CATALOGUE
 
-    url = make_url(get_settings().database_url)
-    sqlite_file = url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:")
-    if sqlite_file and not Path(str(url.database)).exists():  # connecting would create an empty CRM file
-        logger.info("no CRM database at %s: training on the data sets alone", url.database)
-        return []
-    answers: list[Answer] = []
-    try:
-        with session_scope() as session:
-            for cid, product, outcome, when in session.execute(
-                select(OfferEvent.customer_id, OfferEvent.product, OfferEvent.outcome, OfferEvent.created_at).where(
-                    OfferEvent.outcome.in_(tuple(ANSWERS))
-                )
-            ):
-                answers.append(Answer(cid, product, ANSWERS[outcome], _aware(when), "offer_events"))
-            for cid, details, when in session.execute(
-                select(Interaction.customer_id, Interaction.details, Interaction.occurred_at).where(
-                    Interaction.kind == "offer"
-                )
-            ):
-                details = details if isinstance(details, dict) else {}
-                said, about = details.get("outcome"), details.get("product")
-                if about in CATALOGUE and said in ANSWERS:
-                    answers.append(Answer(cid, str(about), ANSWERS[str(said)], _aware(when), "interactions"))
-    except SQLAlchemyError as exc:
-        logger.warning("no offer feedback read (%s): training on the data sets alone", type(exc).__name__)
-        return []
-    return sorted(answers, key=lambda a: (a.when, a.customer_id, a.product))
+    return [Answer(a.customer_id, a.product, ANSWERS[a.outcome], a.when, a.source)
+            for a in offer_answers() if a.product in CATALOGUE and a.outcome in ANSWERS]
 
 
 def latest_per_customer_product(answers: Sequence[Answer]) -> list[Answer]:

@@ -1,5 +1,6 @@
 """File-system model registry: versions, metadata, the promoted pointer, promotion and rollback.
 
+The versions live in the shared model store (:mod:`profiles.modelstore`, also used by :mod:`analytics.store`).
 Layout under ``settings.model_registry`` (one directory per model, named after its task in
 :mod:`recommender.tasks`, e.g. ``term_deposit``, ``housing_loan``, ``berka_card_gold``)::
 
@@ -27,39 +28,30 @@ Exit status 2 with a message naming the known versions for an unknown version or
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
-
+from profiles.modelstore import METADATA_FILE as METADATA_FILE
+from profiles.modelstore import MODEL_FILE as MODEL_FILE
+from profiles.modelstore import ModelNotFound as ModelNotFound
+from profiles.modelstore import ModelStore, StoreError
 from profiles.settings import get_settings
 
 DEFAULT_PRODUCT = "term_deposit"
-MODEL_FILE = "model.joblib"
-METADATA_FILE = "metadata.json"
-POINTER_FILE = "CURRENT"
 TRAIN_COMMAND = "python -m recommender.train"
-
-
-class RegistryError(Exception):
-    """Base class of registry errors."""
-
-
-class ModelNotFound(RegistryError):
-    """No promoted model, or the requested version does not exist."""
+STORE = ModelStore(lambda: Path(get_settings().model_registry))
+# The store's errors under the registry's names: RegistryError (base), ModelNotFound (no such or no promoted version).
+RegistryError = StoreError
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A promoted model: ``pipeline.predict_proba(X)`` takes a features frame (see ``recommender.features``)."""
+    """A promoted model: ``pipeline.predict_proba(X)`` takes a features frame (see ``recommender.features``);
+    ``product`` is the model's name (a task of ``recommender.tasks``)."""
 
     product: str
     version: str
@@ -73,39 +65,22 @@ _lock = threading.Lock()
 
 def root() -> Path:
     """The registry directory, ``settings.model_registry``."""
-    return Path(get_settings().model_registry)
-
-
-def _product_dir(product: str) -> Path:
-    return root() / product
+    return STORE.root()
 
 
 def new_version_id(product: str = DEFAULT_PRODUCT) -> str:
     """A fresh version id: the UTC time to the second, with ``-2``, ``-3``… if that second is taken."""
-    base = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    version, n = base, 1
-    while (_product_dir(product) / version).exists():
-        n += 1
-        version = f"{base}-{n}"
-    return version
+    return STORE.new_version([product])
 
 
 def new_run_version(products: Sequence[str]) -> str:
     """A fresh version id free for every model in ``products`` (one training run shares one id)."""
-    base = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    version, n = base, 1
-    while any((_product_dir(p) / version).exists() for p in products):
-        n += 1
-        version = f"{base}-{n}"
-    return version
+    return STORE.new_version(products)
 
 
 def models() -> list[str]:
     """Every model name with at least one version in the registry, sorted."""
-    base = root()
-    if not base.is_dir():
-        return []
-    return sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith(".") and list_versions(d.name))
+    return STORE.models()
 
 
 def save_version(product: str, pipeline: Any, metadata: dict[str, Any], *, version: str | None = None) -> str:
@@ -120,37 +95,17 @@ def save_version(product: str, pipeline: Any, metadata: dict[str, Any], *, versi
     Raises:
         RegistryError: ``version`` already exists for this model.
     """
-    pdir = _product_dir(product)
-    pdir.mkdir(parents=True, exist_ok=True)
-    if version is None:
-        version = new_version_id(product)
-    elif (pdir / version).exists():
-        raise RegistryError(f"{product} version {version} already exists")
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=pdir))
-    joblib.dump(pipeline, staging / MODEL_FILE)
-    (staging / METADATA_FILE).write_text(json.dumps({**metadata, "version": version}, indent=2) + "\n")
-    staging.rename(pdir / version)
-    return version
+    return STORE.save(product, pipeline, metadata, version=version or new_version_id(product))
 
 
 def list_versions(product: str = DEFAULT_PRODUCT) -> list[str]:
     """Every complete version of ``product``, oldest first (empty if none)."""
-    pdir = _product_dir(product)
-    if not pdir.is_dir():
-        return []
-    return sorted(
-        d.name for d in pdir.iterdir() if d.is_dir() and not d.name.startswith(".") and (d / MODEL_FILE).is_file()
-    )
+    return STORE.list_versions(product)
 
 
 def promoted_version(product: str = DEFAULT_PRODUCT) -> str | None:
     """The promoted version id of ``product``, or ``None`` if nothing is promoted."""
-    pointer = _product_dir(product) / POINTER_FILE
-    try:
-        version = pointer.read_text().strip()
-    except FileNotFoundError:
-        return None
-    return version or None
+    return STORE.current(product)
 
 
 def read_metadata(version: str, product: str = DEFAULT_PRODUCT) -> dict[str, Any]:
@@ -159,11 +114,9 @@ def read_metadata(version: str, product: str = DEFAULT_PRODUCT) -> dict[str, Any
     Raises:
         ModelNotFound: no such version.
     """
-    path = _product_dir(product) / version / METADATA_FILE
     if version not in list_versions(product):
         raise ModelNotFound(_unknown_version_message(version, product))
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    return STORE.read_metadata(product, version)
 
 
 def promote(version: str, product: str = DEFAULT_PRODUCT) -> None:
@@ -174,11 +127,7 @@ def promote(version: str, product: str = DEFAULT_PRODUCT) -> None:
     """
     if version not in list_versions(product):
         raise ModelNotFound(_unknown_version_message(version, product))
-    pdir = _product_dir(product)
-    fd, tmp = tempfile.mkstemp(prefix=f".{POINTER_FILE}.", dir=pdir)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(version + "\n")
-    os.replace(tmp, pdir / POINTER_FILE)
+    STORE.set_current(product, version)
 
 
 def load_promoted(product: str = DEFAULT_PRODUCT) -> LoadedModel:
@@ -198,18 +147,13 @@ def load_promoted(product: str = DEFAULT_PRODUCT) -> LoadedModel:
     with _lock:
         cached = _cache.get(key)
         if cached is None:
-            vdir = _product_dir(product) / version
-            if not (vdir / MODEL_FILE).is_file():
+            try:
+                stored = STORE.load(product, version)
+            except ModelNotFound as exc:
                 raise ModelNotFound(
-                    f"promoted {product} version {version} has no {MODEL_FILE} in {vdir}; "
-                    f"run `{TRAIN_COMMAND}` or `python -m recommender.registry promote VERSION`"
-                )
-            cached = LoadedModel(
-                product=product,
-                version=version,
-                pipeline=joblib.load(vdir / MODEL_FILE),
-                metadata=json.loads((vdir / METADATA_FILE).read_text()),
-            )
+                    f"promoted {exc}; run `{TRAIN_COMMAND}` or `python -m recommender.registry promote VERSION`"
+                ) from exc
+            cached = LoadedModel(product=product, version=version, pipeline=stored.model, metadata=stored.metadata)
             _cache[key] = cached
     return cached
 
@@ -224,12 +168,11 @@ def rollback(product: str = DEFAULT_PRODUCT) -> str:
     current = promoted_version(product)
     if current is None:
         raise ModelNotFound(f"no promoted {product} model to roll back; train one with `{TRAIN_COMMAND}`")
-    versions = list_versions(product)
-    older = [v for v in versions if v < current]
-    if not older:
+    older = STORE.previous(product, current)
+    if older is None:
         raise RegistryError(f"{product} version {current} is the oldest; nothing to roll back to")
-    promote(older[-1], product)
-    return older[-1]
+    promote(older, product)
+    return older
 
 
 def clear_cache() -> None:
@@ -303,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ModelNotFound(f"no models in {root()}; train them with `{TRAIN_COMMAND}`")
             for name in names:  # check every model first: all roll back or none
                 current = promoted_version(name)
-                if current is None or not [v for v in list_versions(name) if v < current]:
+                if current is None or STORE.previous(name, current) is None:
                     rollback(name)  # raises the precise error
             for name in names:
                 print(f"rolled back {name} to {rollback(name)}")

@@ -28,7 +28,6 @@ Runs single-threaded: on a shared 2-core machine, multi-threaded boosting was me
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +51,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from profiles.modelstore import fingerprint
 from profiles.settings import get_settings
 from recommender import registry
 from recommender.features import UNKNOWN, FeatureSet
@@ -141,12 +141,8 @@ def lift_at(y_true: np.ndarray, scores: np.ndarray, fraction: float = LIFT_FRACT
 
 
 def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (the training data fingerprint)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex SHA-256 of a file's bytes (the training data fingerprint, as the model store computes it)."""
+    return fingerprint([path])
 
 
 def split(task: Task, X: pd.DataFrame, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -199,7 +199,9 @@ start() {
 wait_healthy() {
     local name="$1" log="$2" pid="$3" url="$4" pattern="${5:-}" t0=$SECONDS body
     while true; do
-        if body="$(curl -sf --max-time 5 "$url" 2>/dev/null)" && { [ -z "$pattern" ] || grep -q "$pattern" <<<"$body"; }; then
+        # the URL goes to curl on stdin (-K -): with Rasa's ?token= it must not appear in a command line
+        if body="$(printf 'url = "%s"\n' "$url" | curl -sf --max-time 5 -K - 2>/dev/null)" \
+            && { [ -z "$pattern" ] || grep -q "$pattern" <<<"$body"; }; then
             echo "==> $name healthy after $((SECONDS - t0)) s"
             return 0
         fi
@@ -228,7 +230,8 @@ start "action server" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" "$PY" -m act
 ACTION_PID=${PIDS[-1]}
 # CORS only for the web chat origins (not '*': sanic-cors echoes any Origin with credentials allowed).
 read -r -a RASA_CORS <<< "${WEB_CHAT_ORIGINS//,/ }"
-start "Rasa server" "$LOG_DIR/rasa.log" "$RASA" run --enable-api --auth-token "$RASA_TOKEN" --cors "${RASA_CORS[@]}" \
+# bot/serve.py adds --auth-token from RASA_TOKEN inside the process: never on a command line others can read.
+start "Rasa server" "$LOG_DIR/rasa.log" "$ROOT/.venv-rasa/bin/python" -m bot.serve run --enable-api --cors "${RASA_CORS[@]}" \
     -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -i "$HOST" -p "$RASA_PORT"
 RASA_PID=${PIDS[-1]}
 # api/logging.json: the access log has method, path and status only (no query string: e-mails, tokens).

@@ -9,6 +9,10 @@
 PostgreSQL comes from ``TEST_POSTGRES_URL``, else ``DATABASE_URL`` when that is PostgreSQL (``make pytest-prod``),
 else ``postgresql+psycopg://postgres@127.0.0.1:5432/test``. Tests only ever touch their own schema there. It is
 skipped only when unreachable *and* ``CI`` is not set; in CI an unreachable server fails the run.
+
+- ``test_redis_url``: a reachable Redis for the tests that need one, from ``TEST_REDIS_URL`` (default
+  ``redis://127.0.0.1:6379/0``; the Makefile exports it to both pytest runs); skipped when unreachable, except
+  in CI (``CI`` set), where it fails.
 """
 
 from __future__ import annotations
@@ -35,6 +39,32 @@ def _postgres_url() -> str:
 
 
 PG_URL = _postgres_url()
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_test_url() -> str:
+    """The Redis the tests use (``TEST_REDIS_URL``, else the local default), reachable: else skips, or fails in
+    CI (``CI`` set)."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL") or DEFAULT_TEST_REDIS_URL
+    client = redis.Redis.from_url(url, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        message = f"Redis unreachable at TEST_REDIS_URL={url}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def test_redis_url() -> str:
+    """:func:`redis_test_url` as a fixture."""
+    return redis_test_url()
 
 
 def _configure(mp: pytest.MonkeyPatch, **env: object) -> None:

@@ -60,3 +60,18 @@ def test_the_bots_own_limit_answer_states_the_settings_value() -> None:
     from actions.transfer import transfer_limit_answer
 
     assert _transfer_limit_figures(transfer_limit_answer()) == [get_settings().daily_transfer_limit]
+
+
+def test_money_is_written_one_way_in_every_answer() -> None:
+    """Every response and FAQ answer writes money as the bot's own replies and the staff pages do
+    (profiles.money.eur: "€2,143.00", "€10"), never "EUR 10" or "10.00 EUR"."""
+    other = re.compile(r"EUR\s?\d|\d\s?EUR\b|\d\s?€")
+    wrong = {where: text for where, text in _answers().items() if other.search(text)}
+    assert wrong == {}
+
+
+def test_the_one_money_format() -> None:
+    from profiles.money import eur
+
+    assert [eur(Decimal("2143")), eur(Decimal("-5")), eur(1234.5), eur(Decimal("1234.5"), 0)] == [
+        "€2,143.00", "-€5.00", "€1,234.50", "€1,234"]

@@ -12,6 +12,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,8 +22,9 @@ FORMS = ("transfer_form", "block_card_form", "contact_form")
 OWN_FLOWS = {"lost_or_stolen_card", "edit_personal_details"}
 
 
-def _load_builder():
+def _load_builder() -> Any:
     spec = importlib.util.spec_from_file_location("build_banking77", ROOT / "scripts" / "build_banking77.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("build_banking77", module)
     spec.loader.exec_module(module)
@@ -32,7 +34,7 @@ def _load_builder():
 builder = _load_builder()
 
 
-def _yaml(path: Path):
+def _yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -42,7 +44,7 @@ def answers() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def labels(answers) -> list[str]:
+def labels(answers: dict[str, str]) -> list[str]:
     return list(answers)
 
 
@@ -76,22 +78,22 @@ def heldout() -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def rules() -> list[dict]:
+def rules() -> list[dict[str, Any]]:
     return _yaml(ROOT / "data" / "rules_faq.yml")["rules"]
 
 
 @pytest.fixture(scope="module")
-def domain() -> dict:
+def domain() -> dict[str, Any]:
     return _yaml(ROOT / "domain.yml")
 
 
-def test_answers_cover_exactly_the_banking77_labels(answers, data_dir):
+def test_answers_cover_exactly_the_banking77_labels(answers: dict[str, str], data_dir: Path) -> None:
     categories = json.loads((data_dir / "banking77" / "categories.json").read_text(encoding="utf-8"))
     assert len(categories) == 77
     assert set(answers) == set(categories)
 
 
-def test_every_answer_is_a_short_non_empty_text(answers):
+def test_every_answer_is_a_short_non_empty_text(answers: dict[str, str]) -> None:
     assert len(answers) == 77
     for label, text in answers.items():
         assert isinstance(text, str) and text.strip(), label
@@ -99,7 +101,7 @@ def test_every_answer_is_a_short_non_empty_text(answers):
         assert "{" not in text and "}" not in text, f"{label}: braces would be read as a template slot"
 
 
-def test_generated_files_are_in_sync_with_the_builder(tmp_path, data_dir):
+def test_generated_files_are_in_sync_with_the_builder(tmp_path: Path, data_dir: Path) -> None:
     builder.build(data_dir, tmp_path, ROOT / "domain.yml")
     for rel in (builder.NLU_PATH, builder.HELDOUT_PATH, builder.RULES_PATH, builder.DOMAIN_PATH):
         expected = (tmp_path / rel).read_text(encoding="utf-8")
@@ -107,7 +109,7 @@ def test_generated_files_are_in_sync_with_the_builder(tmp_path, data_dir):
         assert actual == expected, f"{rel} is stale: run .venv/bin/python scripts/build_banking77.py"
 
 
-def test_builder_is_idempotent(tmp_path, data_dir):
+def test_builder_is_idempotent(tmp_path: Path, data_dir: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     builder.build(data_dir, first, ROOT / "domain.yml")
     builder.build(data_dir, second, first / "domain.yml")  # building on its own output changes nothing
@@ -115,14 +117,14 @@ def test_builder_is_idempotent(tmp_path, data_dir):
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
 
 
-def test_every_label_has_an_intent_with_examples(labels, nlu_examples):
+def test_every_label_has_an_intent_with_examples(labels: list[str], nlu_examples: dict[str, list[str]]) -> None:
     assert set(nlu_examples) == set(labels)
     for label in labels:
         assert len(nlu_examples[label]) >= 20, label
         assert all(nlu_examples[label]), label
 
 
-def test_domain_declares_each_intent_and_response(labels, answers, domain):
+def test_domain_declares_each_intent_and_response(labels: list[str], answers: dict[str, str], domain: dict[str, Any]) -> None:
     intents = [i if isinstance(i, str) else next(iter(i)) for i in domain["intents"]]
     assert len(intents) == len(set(intents)), "an intent is declared twice"
     for label in labels:
@@ -133,14 +135,14 @@ def test_domain_declares_each_intent_and_response(labels, answers, domain):
         assert form in domain["forms"], form
 
 
-def test_domain_generated_regions_are_marked(labels):
+def test_domain_generated_regions_are_marked(labels: list[str]) -> None:
     text = (ROOT / "domain.yml").read_text(encoding="utf-8")
     for region in ("intents", "responses"):
         assert len(re.findall(rf"^\s*# >>> banking77 {region}\b", text, re.M)) == 1, region
         assert len(re.findall(rf"^\s*# <<< banking77 {region}\b", text, re.M)) == 1, region
 
 
-def test_rules_answer_each_faq_and_resume_each_form(labels, rules):
+def test_rules_answer_each_faq_and_resume_each_form(labels: list[str], rules: list[dict[str, Any]]) -> None:
     names = [r["rule"] for r in rules]
     assert len(names) == len(set(names)), "rule names must be unique"
     simple: dict[str, list] = {}
@@ -167,7 +169,7 @@ def test_rules_answer_each_faq_and_resume_each_form(labels, rules):
     assert len(rules) == (len(labels) - len(OWN_FLOWS)) * (1 + len(FORMS))
 
 
-def test_heldout_and_training_share_no_text(nlu_examples, heldout):
+def test_heldout_and_training_share_no_text(nlu_examples: dict[str, list[str]], heldout: list[dict[str, str]]) -> None:
     def key(text: str) -> str:
         return " ".join(text.split()).lower()
 
@@ -177,7 +179,7 @@ def test_heldout_and_training_share_no_text(nlu_examples, heldout):
     assert not train & set(test)
 
 
-def test_heldout_is_a_stratified_tenth(labels, nlu_examples, heldout):
+def test_heldout_is_a_stratified_tenth(labels: list[str], nlu_examples: dict[str, list[str]], heldout: list[dict[str, str]]) -> None:
     counts: dict[str, int] = {}
     for row in heldout:
         assert row["text"].strip()
@@ -201,7 +203,7 @@ def test_heldout_is_a_stratified_tenth(labels, nlu_examples, heldout):
         "'single quotes' and `ticks`",
     ],
 )
-def test_tricky_texts_survive_the_nlu_yaml(raw):
+def test_tricky_texts_survive_the_nlu_yaml(raw: str) -> None:
     text = builder.normalise_text(raw)
     split = builder.Split(labels=["x?"], train={"x?": [text]}, heldout=[])
     parsed = yaml.safe_load(builder.render_nlu(split))["nlu"][0]

@@ -35,10 +35,11 @@ class LeadPublic(BaseModel):
 @router.get("/handoffs", response_model=list[HandoffPublic])
 def get_handoffs(
     staff: StaffDep,
-    status: Literal["open", "closed", "all"] = "open",
+    status: Literal["open", "taken", "closed", "all"] = "open",
     limit: int = Query(50, ge=1, le=500),
 ) -> list[HandoffPublic]:
-    """Hand-off requests, oldest first (the queue order). Staff and admin roles."""
+    """Hand-off requests, oldest first (the queue order): ``open`` (waiting), ``taken`` (a staff member has the
+    conversation, ``/handoffs/queue``), ``closed``. Staff and admin roles."""
     rows = list_handoffs(None if status == "all" else status, limit)
     return [HandoffPublic(id=r.id, status=r.status, created_at=r.created_at, customer_id=r.customer_id,
                           conversation=conversation_ref(r.sender_id), channel=r.channel, reason=r.reason)

@@ -96,8 +96,8 @@ def apply_action(campaign_id: int, action: str, staff: StaffIdentity) -> Campaig
     if action == "schedule" and load_spec(campaign_id).schedule.kind == "now":
         enqueue_plan(campaign_id)
     if action == "resume":
-        batches = sorted({b for c, s, b in delivery.pending_batches(utcnow()) if c == campaign_id and s == 0})
-        enqueue_batches(campaign_id, 0, batches)
+        for step, batch in sorted({(s, b) for c, s, b in delivery.pending_batches(utcnow()) if c == campaign_id}):
+            enqueue_batches(campaign_id, step, [batch])
     return get_campaign(campaign_id)
 
 

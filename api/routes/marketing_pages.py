@@ -69,8 +69,8 @@ def _message(kind: str, value: str) -> dict[str, Any]:
 
 
 def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
-    """The ``CampaignSpec`` JSON of the build form's fields (validated by the caller). The schedule time is
-    read in the bank's push time zone (``settings.push_timezone``)."""
+    """The ``CampaignSpec`` JSON of the build form's fields (validated by the caller). The schedule time, a
+    recurring rule and its end date are read in the bank's push time zone (``settings.push_timezone``)."""
     def num(key: str) -> float | None:
         value = form.get(key, "").strip()
         try:
@@ -96,6 +96,14 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
                         .isoformat()}
         except ValueError:
             schedule = {"kind": "at", "at": None}
+    elif form.get("when") == "recurring":
+        schedule = {"kind": "recurring", "rule": form.get("rule", "").strip() or None}
+        if form.get("until", "").strip():
+            try:
+                local = datetime.fromisoformat(form["until"].strip())
+                schedule["until"] = (local if local.tzinfo else local.replace(tzinfo=push_timezone())).isoformat()
+            except ValueError:
+                schedule["until"] = "not a date"  # refused by the schema, naming schedule.until
     goal: dict[str, Any] = {"conversion": form.get("conversion", "offer_accepted"),
                             "product": form.get("goal_product") or None, "window_days": _int(num("window_days"), 14)}
     return {"name": form.get("name", "").strip(), "goal": goal, "audience": audience, "variants": variants,

@@ -342,6 +342,7 @@ class TurnOut(BaseModel):
     action: str | None
     slots: list[tuple[str, str]]
     maskable: int
+    agent: str | None = Field(None, description="bot turns a staff member wrote (live hand-off): their username")
 
 
 class NoteOut(BaseModel):
@@ -410,6 +411,8 @@ def api_filters(
     date_from: Annotated[str | None, Query(description="YYYY-MM-DD (UTC)")] = None,
     date_to: Annotated[str | None, Query(description="YYYY-MM-DD (UTC), inclusive")] = None,
     segment: Annotated[str | None, Query(max_length=40)] = None,
+    csat: Annotated[Literal["1", "2", "3", "4", "5", "rated", "unrated", "low"] | None,
+                    Query(description="the customer's last satisfaction score; low = 1 or 2")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 25,
 ) -> ConversationFilters:

@@ -40,6 +40,7 @@ from matplotlib.ticker import PercentFormatter
 
 from profiles import StaffIdentity, verify_staff_token
 from profiles.errors import IdentityError, NotAllowed, NotFound
+from profiles.money import eur
 from profiles.reports import ChurnBin, SegmentProfile, customer_page, dashboard, highest_churn_risk
 from profiles.settings import get_settings
 
@@ -71,7 +72,7 @@ router = APIRouter(prefix="/staff", tags=["staff pages"], include_in_schema=Fals
 def _eur(value: Decimal | float | None, places: int = 2) -> str:
     if value is None:
         return "–"
-    return f"€{float(value):,.{places}f}" if places else f"€{round(float(value)):,}"
+    return eur(value, places)
 
 
 def _pct(value: float | None, places: int = 1) -> str:

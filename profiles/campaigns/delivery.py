@@ -1,7 +1,7 @@
 """The per-recipient delivery log: claiming a recipient, the frequency cap, and final statuses.
 
 At most once: a recipient is one ``CampaignDelivery`` row (unique ``(campaign, customer, step)``) and moves
-out of ``queued``/``held`` only through a conditional UPDATE (``... WHERE status IN ('queued', 'held')``): of two
+out of ``queued``/``held``/``throttled`` only through a conditional UPDATE (``... WHERE status IN ('queued', 'held')``): of two
 workers given the same task (every queue redelivers), one wins, the other's UPDATE matches no row and it sends
 nothing. A real send is ``queued`` -> ``sending`` (committed) -> call the channel -> ``delivered``/error; a
 worker killed between the two leaves ``sending``, which ``expire_sending`` turns into ``unknown`` and which is
@@ -27,7 +27,7 @@ from profiles.db import session_scope
 from profiles.models import Customer, utcnow
 from profiles.settings import get_settings
 
-PENDING: Final = ("queued", "held")
+PENDING: Final = ("queued", "held", "throttled")
 FINAL: Final = ("delivered", "control", "capped", "no_consent", "no_channel", "not_eligible", "failed", "unknown",
                 "invalid")
 STATUSES: Final = (*PENDING, "sending", "channel_error", *FINAL)
@@ -56,6 +56,12 @@ def due_recipients(campaign_id: int, step: int, batch: int, now: datetime) -> li
                    (CampaignDelivery.next_attempt_at.is_(None)) | (CampaignDelivery.next_attempt_at <= now))
             .order_by(CampaignDelivery.id)).all()
     return [Recipient(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+
+def next_attempt(row_id: int) -> datetime | None:
+    """When a held or throttled row is due again (None: now)."""
+    with session_scope() as session:
+        return session.scalar(select(CampaignDelivery.next_attempt_at).where(CampaignDelivery.id == row_id))
 
 
 def campaign_state(campaign_id: int) -> str | None:
@@ -94,6 +100,15 @@ def hold(row_id: int, until: datetime, reason: str, *, now: datetime | None = No
     moment = now or utcnow()
     with session_scope(write=True) as session:
         return _set(session, row_id, "held", moment, reason=reason[:200], next_attempt_at=until)
+
+
+def throttle(row_id: int, until: datetime, reason: str, *, channel: str | None, now: datetime | None = None) -> bool:
+    """The channel's send rate is used up: the pending row is ``throttled`` until ``until`` (then sent, never
+    dropped); False when another worker had it."""
+    moment = now or utcnow()
+    with session_scope(write=True) as session:
+        return _set(session, row_id, "throttled", moment, reason=reason[:200], channel=channel,
+                    next_attempt_at=until)
 
 
 def claim(row_id: int, customer_id: int, channel: str | None, *, record_only: bool,

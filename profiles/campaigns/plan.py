@@ -19,7 +19,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from profiles.campaigns.delivery import PENDING
 from profiles.campaigns.models import Campaign, CampaignDelivery
+from profiles.campaigns.recurrence import occurrence_step
 from profiles.campaigns.spec import CampaignSpec
 from profiles.campaigns.store import _event, audience_select
 from profiles.db import session_scope
@@ -72,6 +74,12 @@ def assign_groups(rows: list[tuple[int, str | None]], spec: CampaignSpec, seed: 
 def plan_campaign(campaign_id: int, *, step: int = 0, actor: str = "system", now: datetime | None = None) -> Plan:
     """Plan ``step`` of a ``scheduled`` (or already ``running``) campaign and mark it ``running``; idempotent.
 
+    A recurring campaign plans its due occurrence instead (``scheduled_at`` <= ``now``, state ``scheduled`` or
+    ``running``): the step is the occurrence's (``recurrence.occurrence_step``) and, in the same transaction,
+    ``scheduled_at`` moves to the next occurrence after ``now`` (None after the end date), so an occurrence is
+    planned once however many sweeps or workers see it; occurrences missed while no worker ran are not caught
+    up (one run, then the next future one). Nothing due: an empty plan (``created`` False, step -1).
+
     Raises:
         NotFound: no such campaign.
         Conflict: the campaign is a draft, paused or done and was never planned.
@@ -82,16 +90,23 @@ def plan_campaign(campaign_id: int, *, step: int = 0, actor: str = "system", now
         row = session.get(Campaign, campaign_id, with_for_update=True)
         if row is None:
             raise NotFound("No such campaign.", detail=f"campaign {campaign_id}")
+        spec = CampaignSpec.model_validate(row.spec, context={"stored": True})
+        recurring = spec.schedule.kind == "recurring"
+        if recurring:
+            if row.state not in ("scheduled", "running") or row.scheduled_at is None or row.scheduled_at > moment:
+                return Plan(campaign_id, -1, (), 0, 0, False)
+            occurrence = row.scheduled_at
+            step = occurrence_step(occurrence)
+            row.scheduled_at = spec.schedule.next_run(max(occurrence, moment))
         existing = session.execute(
             select(CampaignDelivery.batch, CampaignDelivery.status)
             .where(CampaignDelivery.campaign_id == campaign_id, CampaignDelivery.step == step)).all()
         if existing:
-            queued = sorted({b for b, s in existing if s in ("queued", "held")})
+            queued = sorted({b for b, s in existing if s in PENDING})
             n_control = sum(1 for _, s in existing if s == CONTROL)
             return Plan(campaign_id, step, tuple(queued), len(existing) - n_control, n_control, False)
-        if row.state != "scheduled":
+        if row.state != "scheduled" and not recurring:
             raise Conflict(f"A {row.state} campaign cannot be planned.")
-        spec = CampaignSpec.model_validate(row.spec, context={"stored": True})
         audience = [(int(c), s) for c, s in session.execute(audience_select(spec)).all()]
         groups = assign_groups(audience, spec, seed=f"{campaign_id}:{step}")
         segments = dict(audience)
@@ -113,8 +128,13 @@ def plan_campaign(campaign_id: int, *, step: int = 0, actor: str = "system", now
             session.connection().execute(insert(table), values)
         n_control = len(values) - treated_index
         before, row.state = row.state, "running"
-        row.planned_at, row.audience_size = moment, len(values)
-        _event(session, campaign_id, actor, "start", before, "running",
-               f"planned {len(values)}: {treated_index} treated, {n_control} control")
+        row.planned_at = row.planned_at or moment  # a recurring campaign's uplift window opens at its first run
+        row.audience_size = len(values)
+        what = f"planned {len(values)}: {treated_index} treated, {n_control} control"
+        if recurring:
+            upcoming = row.scheduled_at.isoformat() if row.scheduled_at else "none (end date)"
+            what = f"occurrence {occurrence.isoformat()} (step {step}) {what}; next {upcoming}"
+        _event(session, campaign_id, actor, "start" if before == "scheduled" else "occurrence", before, "running",
+               what[:200])
         batches = tuple(range((treated_index + batch_size - 1) // batch_size))
     return Plan(campaign_id, step, batches, treated_index, n_control, True)

@@ -9,7 +9,8 @@ Shape (JSON)::
      "variants": [{"name": "A", "split": 50, "message": {"kind": "offer", "product": "term_deposit"}},
                   {"name": "B", "split": 50, "message": {...}, "messages": {"telegram": {...}}}],
      "control_pct": 10,
-     "schedule": {"kind": "now"} | {"kind": "at", "at": "2026-12-24T09:00:00Z"}}
+     "schedule": {"kind": "now"} | {"kind": "at", "at": "2026-12-24T09:00:00Z"}
+                 | {"kind": "recurring", "rule": "0 9 * * 1", "until": "2027-06-30T00:00:00Z"}}
 
 A message is one of the bot's templates (``domain.yml`` ``utter_push_reminder``/``utter_push_offer``: never
 free text) and the profile fields that fill its placeholders (``fields``: placeholder -> profile field, only
@@ -26,6 +27,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from profiles.campaigns.recurrence import next_run, parse_rule
 from profiles.push import REMINDER_TEMPLATES
 from profiles.schemas import PRODUCT_IDS
 
@@ -136,25 +138,67 @@ class Variant(_Strict):
 
 
 class Schedule(_Strict):
-    """When the campaign is planned and sent: ``now`` or ``at`` a future time (timezone-aware, UTC stored)."""
+    """When the campaign is planned and sent: ``now``, ``at`` a future time (timezone-aware, UTC stored), or
+    ``recurring`` by a cron-like ``rule`` (``profiles.campaigns.recurrence``: five fields, the bank's time zone)
+    until the optional ``until`` (each occurrence is a new step of the delivery log)."""
 
-    kind: Literal["now", "at"] = "now"
+    kind: Literal["now", "at", "recurring"] = "now"
     at: datetime | None = None
+    rule: str | None = Field(None, max_length=100, description="recurring: 'minute hour day month day_of_week'")
+    until: datetime | None = Field(None, description="recurring: no occurrence after this time")
     exempt_quiet_hours: bool = Field(False, description="transactional reminders may go out in quiet hours")
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = " ".join(value.split())
+        try:
+            parse_rule(value)
+        except ValueError as exc:
+            raise ValueError(f"invalid rule: {exc}") from None
+        return value
+
+    @field_validator("until")
+    @classmethod
+    def _until(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        until = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        stored = bool(info.context and info.context.get("stored"))
+        if until <= datetime.now(UTC) and not stored:
+            raise ValueError("the end date is in the past")
+        return until
 
     @model_validator(mode="after")
     def _at(self, info: ValidationInfo) -> Schedule:
+        stored = bool(info.context and info.context.get("stored"))  # read back: its time may have passed
+        if self.kind != "recurring" and (self.rule is not None or self.until is not None):
+            raise ValueError("only a 'recurring' schedule takes a rule and an end date")
         if self.kind == "at":
             if self.at is None:
                 raise ValueError("a schedule 'at' needs the time 'at'")
             at = self.at if self.at.tzinfo else self.at.replace(tzinfo=UTC)
-            stored = bool(info.context and info.context.get("stored"))  # read back: its time may have passed
             if at <= datetime.now(UTC) and not stored:
                 raise ValueError("the schedule time is in the past")
             self.at = at.astimezone(UTC)
+        elif self.kind == "recurring":
+            if self.at is not None:
+                raise ValueError("a 'recurring' schedule takes a rule, not a time 'at'")
+            if self.rule is None:
+                raise ValueError("a 'recurring' schedule needs its rule, e.g. '0 9 * * 1'")
+            if not stored and next_run(self.rule, datetime.now(UTC), until=self.until) is None:
+                raise ValueError("the rule has no occurrence before the end date (or in five years)")
         elif self.at is not None:
             raise ValueError("a schedule 'now' takes no time")
         return self
+
+    def next_run(self, after: datetime) -> datetime | None:
+        """A recurring schedule's first occurrence after ``after`` (None: none left, or not recurring)."""
+        if self.kind != "recurring" or self.rule is None:
+            return None
+        return next_run(self.rule, after, until=self.until)
 
 
 class CampaignSpec(_Strict):

@@ -2,7 +2,8 @@
 and the audit of who did what. Plain views out, never ORM rows.
 
 States: ``draft`` -> ``scheduled`` (``schedule``) -> ``running`` (planned by the worker at its time) ->
-``done`` (every recipient has a final status); ``running`` <-> ``paused``; ``draft``/``scheduled``/``paused``
+``done`` (every recipient has a final status; a recurring campaign only once no occurrence is left:
+``scheduled_at`` holds its next run time, None after its end date); ``running`` <-> ``paused``; ``draft``/``scheduled``/``paused``
 -> ``done`` (``cancel``). Any other move is a ``Conflict`` (409). Every move writes a ``CampaignEvent``.
 """
 
@@ -13,18 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from profiles.audit import require_text
 from profiles.campaigns.models import Campaign, CampaignDelivery, CampaignEvent
-from profiles.campaigns.spec import CampaignSpec
-from profiles.customers import ACCOUNT_PRODUCTS
+from profiles.campaigns.spec import CHANNELS, CampaignSpec
+from profiles.consent import MARKETING, consent_granted_sql
+from profiles.customers import holds_product_sql
 from profiles.db import get_engine, session_scope
 from profiles.errors import Conflict, InvalidInput, NotFound
-from profiles.models import Account, Card, Customer, CustomerScore, Loan, MessengerLink, utcnow
+from profiles.models import Customer, CustomerScore, MessengerLink, utcnow
 from profiles.search import SearchQuery, build_search
 
 STATES: Final = ("draft", "scheduled", "running", "paused", "done")
@@ -57,13 +59,13 @@ class CampaignView:
     events: tuple[dict[str, Any], ...]
 
 
-def _product_held(product: str) -> ColumnElement[bool]:
-    kinds = [k for k, p in ACCOUNT_PRODUCTS.items() if p == product]
-    if kinds:
-        return exists().where(Account.customer_id == Customer.id, Account.kind == kinds[0])
-    if product == "credit_card":
-        return exists().where(Card.customer_id == Customer.id, Card.kind == "credit")
-    return exists().where(Loan.customer_id == Customer.id, Loan.kind == product)
+def audience_consent(purpose: str, channel: str) -> ColumnElement[bool]:
+    """The audience's consent requirement as SQL, by the one consent rule (``profiles.consent``): granted on the
+    audience's ``channel``; for ``any``, granted on at least one channel a campaign can send on
+    (``spec.CHANNELS``: telegram, facebook, the web chat) — the send-time check then decides on the channel
+    actually used."""
+    channels = CHANNELS if channel == "any" else (channel,)
+    return or_(*(consent_granted_sql(Customer.id, purpose, c) for c in channels))
 
 
 def audience_select(spec: CampaignSpec) -> Any:
@@ -81,11 +83,11 @@ def audience_select(spec: CampaignSpec) -> Any:
         raise InvalidInput(exc.user_message, field=f"audience.{exc.field}") from None
     stmt = stmt.with_only_columns(Customer.id, CustomerScore.segment)
     for product in a.holds:
-        stmt = stmt.where(_product_held(product))
+        stmt = stmt.where(holds_product_sql(product, Customer.id))
     for product in a.lacks:
-        stmt = stmt.where(~_product_held(product))
+        stmt = stmt.where(~holds_product_sql(product, Customer.id))
     if a.consent == "marketing":
-        stmt = stmt.where(Customer.marketing_consent.is_(True))
+        stmt = stmt.where(audience_consent(MARKETING, a.channel))
     if a.channel != "any":
         stmt = stmt.where(exists().where(MessengerLink.customer_id == Customer.id, MessengerLink.channel == a.channel))
     return stmt.limit(a.limit)
@@ -131,8 +133,9 @@ def create_campaign(spec: CampaignSpec, *, actor: str) -> CampaignView:
     size = check_against_database(spec)
     try:
         with session_scope(write=True) as session:
+            at = spec.schedule.next_run(utcnow()) if spec.schedule.kind == "recurring" else spec.schedule.at
             row = Campaign(name=spec.name, state="draft", spec=spec.model_dump(mode="json"),
-                           scheduled_at=spec.schedule.at, audience_size=size, created_by=actor,
+                           scheduled_at=at, audience_size=size, created_by=actor,
                            created_at=utcnow())
             session.add(row)
             session.flush()
@@ -213,5 +216,14 @@ def transition(campaign_id: int, action: str, *, actor: str, detail: str | None 
     before, row.state = row.state, target
     if target == "done":
         row.finished_at = utcnow()
+    if action in ("schedule", "resume") and row.spec.get("schedule", {}).get("kind") == "recurring":
+        now = utcnow()  # a draft that waited, or occurrences missed while paused: the next one from now
+        if row.scheduled_at is None or row.scheduled_at <= now:
+            spec = CampaignSpec.model_validate(row.spec, context={"stored": True})
+            row.scheduled_at = spec.schedule.next_run(now)
+            if row.scheduled_at is None:
+                raise Conflict("The recurring campaign has no occurrence left (its end date has passed).")
+            else:
+                detail = detail or f"next run {row.scheduled_at.isoformat()}"
     _event(session, row.id, actor, action, before, target, detail)
     return target

@@ -27,10 +27,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from profiles.campaigns.models import Campaign, CampaignDelivery
 from profiles.campaigns.spec import CampaignSpec
-from profiles.customers import ACCOUNT_PRODUCTS
+from profiles.customers import holds_product_sql
 from profiles.db import session_scope
 from profiles.errors import NotFound
-from profiles.models import Account, AuditLog, Card, ConversationEvent, Loan, OfferEvent
+from profiles.models import AuditLog, ConversationEvent, OfferEvent
+from profiles.schemas import PRODUCT_IDS
 
 Z95: Final = float(norm.ppf(0.975))
 SENT: Final = ("delivered", "sending", "unknown", "failed")  # a send was attempted on a channel
@@ -106,18 +107,9 @@ def _converted(spec: CampaignSpec, start: datetime, end: datetime) -> ColumnElem
     if goal.conversion == "profile_updated":
         return exists().where(AuditLog.customer_id == who, AuditLog.entity.in_(("customer", "contact")),
                               AuditLog.created_at >= start, AuditLog.created_at < end)
-    product = goal.product
-    kinds = [k for k, p in ACCOUNT_PRODUCTS.items() if product in (None, p)]
-    options = [exists().where(Account.customer_id == who, Account.kind.in_(kinds), Account.created_at >= start,
-                              Account.created_at < end)] if kinds else []
-    if product in (None, "credit_card"):
-        options.append(exists().where(Card.customer_id == who, Card.kind == "credit", Card.created_at >= start,
-                                      Card.created_at < end))
-    loans = [k for k in ("personal_loan", "mortgage") if product in (None, k)]
-    if loans:
-        options.append(exists().where(Loan.customer_id == who, Loan.kind.in_(loans), Loan.created_at >= start,
-                                      Loan.created_at < end))
-    return or_(*options)
+    # product_opened: holds the product (the one rule, profiles.customers) through a row opened in the window
+    products = (goal.product,) if goal.product else PRODUCT_IDS
+    return or_(*(holds_product_sql(p, who, opened_from=start, opened_before=end) for p in products))
 
 
 def report(campaign_id: int, *, now: datetime | None = None) -> dict[str, Any]:

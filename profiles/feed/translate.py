@@ -10,9 +10,9 @@ What each event becomes (all in the caller's transaction, so a batch is written 
   ``event_key`` = SHA-256 of the event's canonical JSON with credentials removed, so the same event delivered
   twice is stored once; credentials (``metadata.token`` and any other key in :data:`CREDENTIAL_KEYS`) are
   removed from the stored JSON and card/IBAN numbers in message texts are masked (``profiles.masking.redact``);
-- a user message carrying a valid customer token (checked by ``profiles.identity.verify_token``, the same
-  check the actions make), a user message on Telegram/Messenger from a messenger account linked to a
-  customer (``profiles.linking.linked_customer``: there the sender id is the messenger's user id), or the
+- a user message whose sender ``profiles.identity.resolve_message_customer`` names (the one identity rule,
+  the action server's too: on Telegram/Messenger the customer linked to the messenger account, whose user id
+  is the sender id there; elsewhere a valid customer token in the metadata), or the
   slot ``owner`` being set (``action_verify_customer`` sets it to the verified customer's id, sealed to the
   conversation: ``profiles.sealing``; an unsealed value links nothing) ->
   :class:`~profiles.models.ConversationLink` ``sender_id -> customer``; the sender's earlier events without a
@@ -45,10 +45,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from profiles.audit import record_audit
-from profiles.errors import IdentityError
-from profiles.identity import token_subject, verify_token
-from profiles.linking import MESSENGER_CHANNELS as LINKABLE_CHANNELS
-from profiles.linking import linked_customer
+from profiles.identity import CLAIM_KEY, PROOF_KEY, TOKEN_KEY, claim_subject, resolve_message_customer, token_subject
 from profiles.masking import redact
 from profiles.models import ContactPoint, ConversationEvent, ConversationLink, Customer, Interaction, utcnow
 from profiles.schemas import PRODUCT_IDS
@@ -61,7 +58,8 @@ TOKEN_SUBJECT_KEY = "token_subject"
 
 # Keys whose values are credentials: removed, at any depth, from the stored event JSON.
 CREDENTIAL_KEYS = frozenset(
-    {"token", "access_token", "id_token", "refresh_token", "auth_token", "authorization", "password", "secret", "jwt"}
+    {"token", "access_token", "id_token", "refresh_token", "auth_token", "authorization", "password", "secret", "jwt",
+     CLAIM_KEY, PROOF_KEY}  # the channels' claim and proof: the claim's subject is kept as TOKEN_SUBJECT_KEY
 )
 # Channels where the sender id is the customer's own id on that channel (stored as ContactPoint.address);
 # on the web channels (rest, socketio) it is only a conversation id.
@@ -243,19 +241,6 @@ def _entity(entities: Iterable[Mapping[str, Any]], name: str) -> str | None:
     return None
 
 
-def _token_customer(event: Mapping[str, Any]) -> int | None:
-    """The customer id of a valid token in a user event's metadata, else None (never raises)."""
-    metadata = event.get("metadata")
-    token = metadata.get("token") if isinstance(metadata, Mapping) else None
-    if not isinstance(token, str):
-        return None
-    try:
-        return verify_token(token)
-    except IdentityError as exc:
-        log.info("feed: token on sender %s not used for linking: %s", event.get("sender_id"), exc)
-        return None
-
-
 def _owner_customer(session: Session, event: Mapping[str, Any]) -> int | None:
     """The customer id the slot ``owner`` was set to, when the action server sealed it for this conversation
     (profiles.sealing: a plain or copied value names no one) and it names an existing customer."""
@@ -296,10 +281,13 @@ def apply_event(session: Session, event: Mapping[str, Any], stats: FeedStats | N
     event_type = str(event["event"])[:40]
     data = _stored_form(event)
     if event_type == "user":
-        # The customer a genuine token names, even expired (never used for linking): erasure finds the
-        # conversation by it (profiles.privacy). The token itself is not stored.
+        # The customer the channel's identity claim names, even expired (never used for linking): erasure
+        # finds the conversation by it (profiles.privacy). Neither the claim nor a token is stored. (A raw token
+        # only comes from events published before the channels exchanged it: read for erasure, never trusted.)
         metadata = event.get("metadata")
-        subject = token_subject(metadata.get("token")) if isinstance(metadata, Mapping) else None
+        found = claim_subject(metadata, sender_id)
+        subject = found[0] if found else (
+            token_subject(metadata.get(TOKEN_KEY)) if isinstance(metadata, Mapping) else None)
         if subject is not None:
             data[TOKEN_SUBJECT_KEY] = str(subject)
 
@@ -313,15 +301,15 @@ def apply_event(session: Session, event: Mapping[str, Any], stats: FeedStats | N
     # stored, so the message that carried the token is the customer's too).
     new_owner = None
     link = session.get(ConversationLink, sender_id)
-    if event_type == "user" and channel in LINKABLE_CHANNELS:
-        new_owner = linked_customer(channel, sender_id)
-        if new_owner is None and link is not None:
+    if event_type == "user":
+        # the one identity rule (the action server's too): messenger link, else a valid token
+        who = resolve_message_customer(channel, sender_id, event.get("metadata"))
+        new_owner = who.customer_id
+        if who.by_messenger and new_owner is None and link is not None:
             log.info("feed: messenger account %s on %s no longer linked; conversation unlinked", sender_id, channel)
             session.delete(link)
             session.flush()
             link = None
-    elif event_type == "user":
-        new_owner = _token_customer(event)
     elif event_type == "slot":
         new_owner = _owner_customer(session, event)
     if new_owner is not None and (link is None or link.customer_id != new_owner):

@@ -12,6 +12,8 @@ import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from profiles.identity import PROOF_KEY, identity_claim, messenger_proof
+
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = "test-sender"  # every make_tracker conversation
 
@@ -66,7 +68,8 @@ def make_tracker(
     history: list[dict[str, Any]] | None = None,
     seal_owner: bool = True,
 ) -> Tracker:
-    """A tracker whose latest user message is ``text`` with ``intent`` (and a token in its metadata).
+    """A tracker whose latest user message is ``text`` with ``intent`` (and, for a ``token``, the identity claim
+    the channel puts in its metadata instead).
 
     A slot ``owner`` given as a customer id is sealed to the tracker's conversation, as the action server
     itself sets it (profiles.sealing); ``seal_owner=False`` keeps it plain, as a hand-made tracker would."""
@@ -75,11 +78,15 @@ def make_tracker(
         from profiles.sealing import seal_owner as seal
 
         slots["owner"] = seal(SENDER, int(slots["owner"]))
+    # what the web channels pass on instead of the token (bot/identity_claim.py): its claim in this conversation
+    metadata: dict[str, Any] = {"identity": identity_claim(token, SENDER)} if token else {}
+    if channel in ("telegram", "facebook"):  # the messenger connector's proof that it received the message
+        metadata[PROOF_KEY] = messenger_proof(channel, SENDER)
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": confidence},
         "entities": entities or [],
-        "metadata": {"token": token} if token else {},
+        "metadata": metadata,
     }
     events = [*(history or []), {"event": "user", "text": text, "parse_data": latest, "input_channel": channel}]
     return Tracker(

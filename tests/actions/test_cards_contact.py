@@ -15,6 +15,13 @@ from tests.actions.conftest import make_tracker, run_action, slots_of, texts
 pytestmark = pytest.mark.usefixtures("crm")
 
 
+def _block_yes(domain: dict[str, Any], card_id: str, customer: int) -> Any:
+    """The ``block_confirmed`` value the form itself sets when the customer says yes to blocking ``card_id``."""
+    tracker = make_tracker("yes", "affirm", token=issue_token(customer), active_loop="block_card_form",
+                           slots={"requested_slot": "block_confirmed", "card_id": card_id, "owner": str(customer)})
+    return slots_of(run_action(ValidateBlockCardForm(), tracker, domain)[0])["block_confirmed"]
+
+
 def test_block_card_by_its_button_then_confirm(domain: dict[str, Any]) -> None:
     token = issue_token(2)
     ask = make_tracker("I lost my card", "lost_or_stolen_card", token=token, slots={"owner": "2"})
@@ -26,21 +33,23 @@ def test_block_card_by_its_button_then_confirm(domain: dict[str, Any]) -> None:
     assert slots_of(run_action(ValidateBlockCardForm(), pick, domain)[0])["card_id"] == str(debit.id)
 
     history = [{"event": "user", "text": "my card was stolen", "parse_data": {"intent": {"name": "lost_or_stolen_card"}}}]
-    submit = make_tracker("yes", "affirm", token=token, slots={"card_id": str(debit.id), "block_confirmed": True, "owner": "2"}, history=history)
+    yes = _block_yes(domain, str(debit.id), 2)
+    submit = make_tracker("yes", "affirm", token=token, slots={"card_id": str(debit.id), "block_confirmed": yes, "owner": "2"}, history=history)
     _, messages = run_action(ActionSubmitBlockCard(), submit, domain)
     assert "is now blocked" in texts(messages)
     assert next(c for c in list_cards(2) if c.id == debit.id).status == "blocked"
     with session_scope() as s:
         audit = s.scalars(select(AuditLog).where(AuditLog.customer_id == 2, AuditLog.entity == "card")).all()
-    assert audit and audit[-1].new_value.startswith("blocked")
+    assert audit and (audit[-1].new_value or "").startswith("blocked")
 
-    again = make_tracker("yes", "affirm", token=token, slots={"card_id": str(debit.id), "block_confirmed": True, "owner": "2"})
+    again = make_tracker("yes", "affirm", token=token, slots={"card_id": str(debit.id), "block_confirmed": yes, "owner": "2"})
     assert "was not blocked" in texts(run_action(ActionSubmitBlockCard(), again, domain)[1])
 
 
 def test_cannot_block_another_customers_card(domain: dict[str, Any]) -> None:
     theirs = list_cards(3)[0]
-    tracker = make_tracker("yes", "affirm", token=issue_token(2), slots={"card_id": str(theirs.id), "block_confirmed": True, "owner": "2"})
+    yes = _block_yes(domain, str(theirs.id), 2)
+    tracker = make_tracker("yes", "affirm", token=issue_token(2), slots={"card_id": str(theirs.id), "block_confirmed": yes, "owner": "2"})
     said = texts(run_action(ActionSubmitBlockCard(), tracker, domain)[1])
     assert "was not blocked" in said and theirs.masked_number not in said
     assert list_cards(3)[0].status == theirs.status
@@ -64,7 +73,8 @@ def test_email_update_is_confirmed_persisted_and_audited(domain: dict[str, Any])
     slots, _ = _contact("New.Address@Example.com", "contact_value", domain, contact_field="email")
     value = slots["contact_value"]
     assert value and value.lower() == "new.address@example.com"
-    submit = make_tracker("yes", "affirm", token=issue_token(4), slots={"contact_field": "email", "contact_value": value, "contact_confirmed": True, "owner": "4"})
+    yes = _contact("yes", "contact_confirmed", domain, intent="affirm", contact_field="email", contact_value=value)[0]
+    submit = make_tracker("yes", "affirm", token=issue_token(4), slots={"contact_field": "email", "contact_value": value, "contact_confirmed": yes["contact_confirmed"], "owner": "4"})
     said = texts(run_action(ActionSubmitContactUpdate(), submit, domain)[1])
     assert value in said
     assert get_customer(4).email == value
@@ -85,7 +95,30 @@ def test_field_is_understood_from_the_request(domain: dict[str, Any]) -> None:
 
 def test_contact_change_by_another_customer_on_the_same_conversation_is_refused(domain: dict[str, Any]) -> None:
     before = get_customer(5)
-    slots = {"contact_field": "email", "contact_value": "attacker@evil.example", "contact_confirmed": True, "owner": "1"}
+    yes = _contact("yes", "contact_confirmed", domain, intent="affirm", contact_field="email",
+                   contact_value="attacker@evil.example")[0]["contact_confirmed"]
+    slots = {"contact_field": "email", "contact_value": "attacker@evil.example", "contact_confirmed": yes, "owner": "1"}
     _, messages = run_action(ActionSubmitContactUpdate(), make_tracker("yes", "affirm", token=issue_token(5), slots=slots), domain)
     assert messages[0].get("response") == "utter_login_required"
     assert get_customer(5) == before
+
+
+def test_a_confirmation_the_action_server_did_not_seal_changes_nothing(domain: dict[str, Any]) -> None:
+    """A hand-made tracker claims ``True`` for the confirmation slot, or replays a yes given to another read-back
+    (another card, another value): no card is blocked, no contact detail changes (issue 9 item 3)."""
+    debit, other = list_cards(2)[0], list_cards(2)[-1]
+    card_before = [c.status for c in list_cards(2)]
+    for claimed in (True, "true", _block_yes(domain, str(other.id), 2) if other.id != debit.id else "x"):
+        tracker = make_tracker("yes", "affirm", token=issue_token(2),
+                               slots={"card_id": str(debit.id), "block_confirmed": claimed, "owner": "2"})
+        assert run_action(ActionSubmitBlockCard(), tracker, domain)[1][0].get("response") == "utter_cancelled"
+    assert [c.status for c in list_cards(2)] == card_before
+    before = get_customer(4)
+    elsewhere = _contact("yes", "contact_confirmed", domain, intent="affirm", contact_field="email",
+                         contact_value="mine@example.com")[0]["contact_confirmed"]
+    for claimed in (True, elsewhere):
+        slots = {"contact_field": "email", "contact_value": "attacker@evil.example", "contact_confirmed": claimed,
+                 "owner": "4"}
+        tracker = make_tracker("yes", "affirm", token=issue_token(4), slots=slots)
+        assert run_action(ActionSubmitContactUpdate(), tracker, domain)[1][0].get("response") == "utter_cancelled"
+    assert get_customer(4) == before

@@ -16,6 +16,8 @@ from profiles import get_customer, issue_token, list_accounts
 from profiles.sealing import seal, seal_owner, sealed_owner, unseal
 from tests.actions.conftest import SENDER, make_tracker, run_action, slots_of, texts
 
+CONTACT = "contact_confirmed"
+
 pytestmark = pytest.mark.usefixtures("crm")
 
 
@@ -52,7 +54,9 @@ def test_plain_owner_slot_moves_no_money(domain: dict[str, Any]) -> None:
 
 def test_plain_owner_slot_changes_no_contact(domain: dict[str, Any]) -> None:
     before = get_customer(4)
-    slots = {"contact_field": "email", "contact_value": "forged@evil.example", "contact_confirmed": True, "owner": "4"}
+    read_back = {"contact_field": "email", "contact_value": "forged@evil.example"}
+    yes = seal(CONTACT, SENDER, "email\nforged@evil.example")  # even a genuine sealed yes, with a plain owner
+    slots = {**read_back, "contact_confirmed": yes, "owner": "4"}
     tracker = make_tracker("yes", "affirm", token=issue_token(4), slots=slots, seal_owner=False)
     _, messages = run_action(ActionSubmitContactUpdate(), tracker, domain)
     assert messages[0].get("response") == "utter_login_required"

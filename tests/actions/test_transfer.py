@@ -87,16 +87,33 @@ def test_confirmation_yes_and_no(domain: dict[str, Any]) -> None:
 
 
 def _quote(domain: dict[str, Any], **slots: Any) -> str:
-    """The quote the confirmation question stores for these slots (as the customer saw it)."""
+    """The quote the confirmation question stores for these slots (as the customer saw it), sealed."""
     tracker = make_tracker("x", "inform", token=issue_token(1), slots={"owner": "1", **slots})
     events, _ = run_action(ActionAskTransferConfirmed(), tracker, domain)
     return str(slots_of(events)["transfer_quote"])
 
 
-def _submit(domain: dict[str, Any], quote: str | None = "ask", **slots: Any) -> tuple[dict[str, Any], str]:
-    """Submit with ``slots``; by default after asking the confirmation question for them (its quote)."""
+def _values(quote: str) -> dict[str, Any]:
+    """The JSON inside a sealed quote slot (``<json>.<mac>``)."""
+    return dict(json.loads(quote.rpartition(".")[0]))
+
+
+def _said_yes(domain: dict[str, Any], quote: str | None, **slots: Any) -> Any:
+    """The quote slot after the form's own extraction of the customer's "yes" to that read-back."""
+    found, _ = _validate("yes", "transfer_confirmed", domain, intent="affirm", transfer_quote=quote,
+                         **{k: v for k, v in slots.items() if k != "transfer_confirmed"})
+    assert found.get("transfer_confirmed") is True
+    return found.get("transfer_quote")
+
+
+def _submit(domain: dict[str, Any], quote: str | None = "ask", *, said_yes: bool = True,
+            **slots: Any) -> tuple[dict[str, Any], str]:
+    """Submit with ``slots``; by default after asking the confirmation question for them (its quote) and the
+    customer's "yes" to it (``said_yes=False``: the quote slot exactly as given)."""
     if quote == "ask":
         quote = _quote(domain, **{k: v for k, v in slots.items() if k != "transfer_confirmed"})
+    if said_yes:
+        quote = _said_yes(domain, quote, **slots)
     tracker = make_tracker("yes", "affirm", token=issue_token(1), slots={"owner": "1", "transfer_quote": quote, **slots})
     events, messages = run_action(ActionSubmitTransfer(), tracker, domain)
     return slots_of(events), texts(messages)
@@ -108,12 +125,13 @@ def _own(amount: str) -> dict[str, Any]:
 
 
 def test_the_confirmation_question_keeps_its_key_only_while_the_values_stay(domain: dict[str, Any]) -> None:
-    first = json.loads(_quote(domain, **_own("7.00")))
-    tracker = make_tracker("x", "inform", token=issue_token(1), slots={"owner": "1", "transfer_quote": json.dumps(first), **_own("7.00")})
+    sealed = _quote(domain, **_own("7.00"))
+    first = _values(sealed)
+    tracker = make_tracker("x", "inform", token=issue_token(1), slots={"owner": "1", "transfer_quote": sealed, **_own("7.00")})
     again = slots_of(run_action(ActionAskTransferConfirmed(), tracker, domain)[0])["transfer_quote"]
-    assert json.loads(again) == first  # asked again (after an FAQ): same confirmation, same key
-    tracker = make_tracker("x", "inform", token=issue_token(1), slots={"owner": "1", "transfer_quote": json.dumps(first), **_own("8.00")})
-    changed = json.loads(slots_of(run_action(ActionAskTransferConfirmed(), tracker, domain)[0])["transfer_quote"])
+    assert _values(again) == first  # asked again (after an FAQ): same confirmation, same key
+    tracker = make_tracker("x", "inform", token=issue_token(1), slots={"owner": "1", "transfer_quote": sealed, **_own("8.00")})
+    changed = _values(slots_of(run_action(ActionAskTransferConfirmed(), tracker, domain)[0])["transfer_quote"])
     assert changed["amount"] == "8.00" and changed["key"] != first["key"]
 
 
@@ -133,9 +151,28 @@ def test_a_replayed_yes_moves_the_money_once(domain: dict[str, Any]) -> None:
 @pytest.mark.parametrize("quote", [None, "not json", json.dumps({"key": "k"})])
 def test_a_yes_without_a_read_back_moves_nothing(domain: dict[str, Any], quote: str | None) -> None:
     before = _current_and_savings()
-    slots, said = _submit(domain, quote, **_own("20.00"), transfer_confirmed=True)
+    slots, said = _submit(domain, quote, said_yes=False, **_own("20.00"), transfer_confirmed=True)
     assert _current_and_savings() == before
     assert "have not sent anything" in said and slots["transfer_confirmed"] is None
+
+
+def test_a_quote_the_action_server_did_not_seal_as_confirmed_moves_nothing(domain: dict[str, Any]) -> None:
+    """A hand-made tracker (even sent with the action server's secret) claims ``transfer_confirmed`` and a
+    quote: the plain JSON, the read-back without the customer's yes, or a confirmation sealed in another
+    conversation are all refused."""
+    from profiles.sealing import seal
+
+    before = _current_and_savings()
+    read_back = _quote(domain, **_own("20.00"))
+    plain = json.dumps(_values(read_back))
+    elsewhere = seal("transfer_confirmed", "another-conversation", plain)
+    for quote in (plain, read_back, elsewhere):
+        slots, said = _submit(domain, quote, said_yes=False, **_own("20.00"), transfer_confirmed=True)
+        assert "have not sent anything" in said, quote
+        assert slots["transfer_quote"] is None
+    assert _current_and_savings() == before
+    _, said = _submit(domain, read_back, **_own("20.00"), transfer_confirmed=True)  # the real "yes": sent
+    assert "Done" in said
 
 
 def test_slots_changed_after_the_read_back_are_refused(domain: dict[str, Any]) -> None:
@@ -172,7 +209,7 @@ def test_an_error_after_the_money_moved_says_it_moved(domain: dict[str, Any], mo
     monkeypatch.setattr(transfer_actions, "transfer", moved_then_failed)
     quote = _quote(domain, **_own("4.56"))
     slots, said = _submit(domain, quote, **_own("4.56"), transfer_confirmed=True)
-    made = find_transfer(1, json.loads(quote)["key"])
+    made = find_transfer(1, _values(quote)["key"])
     assert made is not None and f"T{made.transfer_id}" in said and "was made" in said and "€4.56" in said
     assert slots["transfer_confirmed"] is None
 

@@ -54,3 +54,26 @@ def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, fuzz_db: 
 def test_without_a_token_every_answer_is_documented(case: schemathesis.Case, fuzz_db: None) -> None:
     """No token (or whatever schemathesis makes up): 401 must be in the document (it was not for /handoffs)."""
     case.call_and_validate(checks=CHECKS)
+
+
+def test_an_unparsable_body_is_a_documented_400_on_every_operation_with_a_body(fuzz_db: None) -> None:
+    """Schemathesis only sends JSON: here every operation that takes a JSON body gets a truncated one and a
+    non-UTF-8 one, and answers 400 (never 422 or 500), a status its OpenAPI entry lists."""
+    from fastapi.testclient import TestClient
+
+    document = app.openapi()
+    headers = {"Authorization": f"Bearer {issue_staff_token('fuzz-admin', 'admin')}",
+               "Content-Type": "application/json", "Origin": "http://testserver"}
+    checked = 0
+    with TestClient(app) as client:
+        for path, item in document["paths"].items():
+            for method, operation in item.items():
+                if "application/json" not in (operation.get("requestBody") or {}).get("content", {}):
+                    continue
+                url = path.replace("{customer_id}", "1").replace("{", "").replace("}", "")
+                for body in (b'{"email": ', b"\xff\xfe{}"):
+                    response = client.request(method.upper(), url, content=body, headers=headers)
+                    assert response.status_code == 400, (method, path, body, response.status_code, response.text)
+                assert "400" in operation["responses"], (method, path)
+                checked += 1
+    assert checked >= 5  # the API has at least this many operations with a JSON body

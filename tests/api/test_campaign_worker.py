@@ -32,6 +32,8 @@ from tests.profiles.campaign_data import bulk_customers
 
 N = 2000
 
+NO_SEND_RATE = {"campaign_rate_telegram": "", "campaign_rate_facebook": "", "campaign_rate_web": ""}  # not these tests' subject
+
 
 def _counts(campaign_id: int) -> dict[str, int]:
     with session_scope() as s:
@@ -63,7 +65,7 @@ def _wait(what: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes
 def test_sigkill_mid_campaign_loses_nothing_and_sends_nothing_twice(
         db: Engine, override_settings: Callable[..., None], tmp_path: Path) -> None:
     name = f"kill-{uuid.uuid4().hex[:8]}"
-    override_settings(campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0, campaign_batch_size=50,
+    override_settings(**NO_SEND_RATE, campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0, campaign_batch_size=50,
                       campaign_queue_file=tmp_path / "queue.db", campaign_queue_name=name,
                       campaign_frequency_cap=100)
     reset_queue()

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from api.campaign_queue import get_queue, reset_queue, send_batch, send_one
 from api.main import app
@@ -29,10 +29,12 @@ from profiles.models import MessengerLink, OfferEvent, PushDelivery, utcnow
 from profiles.staff import issue_staff_token
 from tests.profiles.campaign_data import bulk_customers
 
+NO_SEND_RATE = {"campaign_rate_telegram": "", "campaign_rate_facebook": "", "campaign_rate_web": ""}  # not these tests' subject
+
 
 @pytest.fixture
 def client(db: Engine, override_settings: Callable[..., None], tmp_path: Path) -> Iterator[TestClient]:
-    override_settings(campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0,
+    override_settings(**NO_SEND_RATE, campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0,
                       campaign_queue_file=tmp_path / "q.db", campaign_queue_name=f"t-{uuid.uuid4().hex[:8]}")
     reset_queue()
     get_queue().immediate = True  # tasks run inline, in memory
@@ -176,10 +178,10 @@ def test_consent_and_channel_are_checked_again_at_send_time(client: TestClient) 
     withdrawn, unlinked = log[0].customer_id, log[1].customer_id
     set_consent(withdrawn, "marketing", "telegram", False, source="telegram", actor="customer:x")
     with session_scope() as s:
-        s.execute(MessengerLink.__table__.delete().where(MessengerLink.customer_id == unlinked))
+        s.execute(delete(MessengerLink).where(MessengerLink.customer_id == unlinked))
     send_batch(cid, 0, 0)
     status = {r.customer_id: (r.status, r.reason) for r in rows(cid)}
-    assert status[withdrawn][0] == "no_consent" and "telegram" in status[withdrawn][1]
+    assert status[withdrawn][0] == "no_consent" and "telegram" in (status[withdrawn][1] or "")
     assert status[unlinked][0] == "no_channel"
     assert sum(1 for s_, _ in status.values() if s_ == "delivered") == 8
 
@@ -189,7 +191,7 @@ def test_quiet_hours_hold_the_message_until_the_window_opens(
     now = utcnow()
     hour = now.astimezone(ZoneInfo("Europe/Lisbon")).hour
     cid = _planned(client, 9, control_pct=0)
-    override_settings(campaign_sender="record", quiet_hours_start=hour, quiet_hours_end=(hour + 1) % 24)
+    override_settings(**NO_SEND_RATE, campaign_sender="record", quiet_hours_start=hour, quiet_hours_end=(hour + 1) % 24)
     send_batch(cid, 0, 0)
     log = rows(cid)
     assert {r.status for r in log} == {"held"}
@@ -203,7 +205,7 @@ def test_quiet_hours_hold_the_message_until_the_window_opens(
 
 
 def test_frequency_cap_across_campaigns(client: TestClient, override_settings: Callable[..., None]) -> None:
-    override_settings(campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0, campaign_frequency_cap=1)
+    override_settings(**NO_SEND_RATE, campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0, campaign_frequency_cap=1)
     reset_queue()
     get_queue().immediate = True
     bulk_customers(9)

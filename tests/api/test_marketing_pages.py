@@ -21,10 +21,12 @@ from tests.profiles.campaign_data import bulk_customers
 
 ORIGIN = {"Origin": "http://testserver"}
 
+NO_SEND_RATE = {"campaign_rate_telegram": "", "campaign_rate_facebook": "", "campaign_rate_web": ""}  # not these tests' subject
+
 
 @pytest.fixture
 def client(sqlite_db: Engine, override_settings: Callable[..., None], tmp_path: Path) -> Iterator[TestClient]:
-    override_settings(campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0,
+    override_settings(**NO_SEND_RATE, campaign_sender="record", quiet_hours_start=0, quiet_hours_end=0,
                       campaign_queue_file=tmp_path / "q.db", campaign_queue_name=f"p-{uuid.uuid4().hex[:8]}")
     reset_queue()
     get_queue().immediate = True
@@ -94,3 +96,18 @@ def test_create_schedule_and_read_the_funnel(client: TestClient) -> None:
     again = client.post(f"/staff/campaigns/{cid}/pause", headers=auth() | ORIGIN)
     assert again.status_code == 409
     assert client.get("/staff/campaigns/424242", headers=auth()).status_code == 404
+
+
+def test_recurring_rule_from_the_build_form(client: TestClient) -> None:
+    foreign = client.post("/staff/campaigns", data=form(when="recurring", rule="0 9 * * 1"),
+                          headers=auth() | {"Origin": "http://evil.example"})
+    assert foreign.status_code == 403 and stored() == 0
+    bad = client.post("/staff/campaigns", data=form(when="recurring", rule="0 99 * * 1"), headers=auth() | ORIGIN)
+    assert bad.status_code == 422 and "schedule.rule" in bad.text and stored() == 0
+    bad_end = client.post("/staff/campaigns", data=form(when="recurring", rule="0 9 * * 1", until="2020-01-01T00:00"),
+                          headers=auth() | ORIGIN)
+    assert bad_end.status_code == 422 and "schedule.until" in bad_end.text and stored() == 0
+    made = client.post("/staff/campaigns", data=form(when="recurring", rule="0 9 * * 1"), headers=auth() | ORIGIN)
+    assert made.status_code == 303
+    page = client.get(made.headers["location"], headers=auth())
+    assert 'id="recurring"' in page.text and "<code>0 9 * * 1</code>" in page.text and "next run" in page.text

@@ -14,7 +14,7 @@ from profiles import issue_staff_token
 from profiles.conversations import conversation_ref
 from profiles.db import session_scope
 from profiles.models import AccessLog
-from tests.profiles.test_conversation_console import T0, _action, _bot, _store, _user
+from tests.profiles.test_conversation_console import T0, _action, _bot, _slot, _store, _user
 
 ORIGIN = {"Origin": "http://testserver"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -131,3 +131,18 @@ def test_admin_unmasks_one_value_on_the_page(client: TestClient) -> None:
     assert shown.status_code == 200 and "bob@example.org" in shown.text and "4111 1111" not in shown.text
     with session_scope() as s:
         assert [r.staff for r in s.scalars(select(AccessLog).where(AccessLog.action == "unmask"))] == ["root"]
+
+
+def test_csat_in_the_inbox_api_page_and_export(client: TestClient) -> None:
+    _store([_slot("tg-b", T0 + 60, "csat", 4)])
+    body = client.get("/conversations", params={"csat": "rated"}, headers=bearer("staff")).json()
+    assert [(c["ref"], c["csat"]) for c in body["items"]] == [(conversation_ref("tg-b"), 4)]
+    assert client.get("/conversations", params={"csat": "unrated"}, headers=bearer("staff")).json()["total"] == 1
+    bad = client.get("/conversations", params={"csat": "7"}, headers=bearer("staff"))
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "csat"]
+    page = client.get("/staff/conversations", params={"csat": "4"}, headers=bearer("staff")).text
+    assert '<td data-label="CSAT" class="csat">4/5</td>' in page and '<option value="4" selected>' in page
+    assert page.count('data-label="CSAT"') == 1
+    exported = client.get("/conversations/export", params={"format": "json"}, headers=bearer("staff")).json()
+    assert sorted((row["ref"], row["csat"]) for row in exported) == sorted(
+        [(conversation_ref("tg-b"), 4), (conversation_ref("rest-a"), None)])

@@ -258,11 +258,11 @@ def test_report_queries_match_the_rows(client: TestClient) -> None:
         p = profiles[name]
         assert p.customers == len(members)
         assert p.mean_age == pytest.approx(sum(ages[c] for c in members) / len(members))
-        expected_balance = (sum(balance[c] for c in members) / len(members)).quantize(Decimal("0.01"))
+        expected_balance = (sum((balance[c] for c in members), Decimal(0)) / len(members)).quantize(Decimal("0.01"))
         assert abs(p.mean_balance - expected_balance) <= Decimal("0.01")  # type: ignore[operator]
         assert p.total_clv == pytest.approx(sum(100.0 * c for c in members))
         assert p.mean_products == pytest.approx(sum(1 + c % 4 for c in members) / len(members))
-    per_bin = {}
+    per_bin: dict[float, int] = {}
     for b in bins:
         per_bin[round(b.lower, 2)] = per_bin.get(round(b.lower, 2), 0) + b.customers
     expected: dict[float, int] = {}

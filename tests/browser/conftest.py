@@ -1,8 +1,8 @@
 """A real browser against the real API: Debian's Chromium driven by Playwright, over a seeded and scored database.
 
 ``staff_site`` (module scope) makes a SQLite CRM file in a temporary folder, imports 40 customers
-(``python -m profiles.seed``), scores them with the batch command (``python -m profiles.analytics.batch``;
-when no trained analyses exist it first runs ``python -m profiles.analytics.train`` into a temporary
+(``python -m profiles.seed``), scores them with the batch command (``python -m analytics.batch``;
+when no trained analyses exist it first runs ``python -m analytics.train`` into a temporary
 ``ANALYTICS_DIR``), starts ``uvicorn api.main:app`` on a free port and waits for ``/health``. While the module
 runs this process's settings point at the same file, so a test can write through ``profiles`` (e.g. a staff
 note) and see it in the page.
@@ -14,7 +14,7 @@ package the tests are skipped, or fail when ``CI`` is set. Screenshots are kept 
 ``chat_site`` (session scope) is the customer web chat: the e2e ``live_stack`` (real Rasa, action server and
 feed consumer over a seeded database; imported from tests/e2e/conftest.py, one stack per session) plus
 ``uvicorn api.main:app`` on ``live_stack.web_port`` (the origin Rasa's socket.io channel accepts) with
-``RASA_URL`` pointing at that Rasa and ``ENVIRONMENT=development`` (the demo log-in). ``chat_database`` points
+``RASA_URL``/``RASA_TOKEN`` pointing at that Rasa and ``ENVIRONMENT=development`` (the demo log-in). ``chat_database`` points
 this process's settings at the stack's database for one test.
 """
 
@@ -78,7 +78,7 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> None:
 
 
 def _trained(env: dict[str, str]) -> bool:
-    code = ("from profiles.analytics import store\n"
+    code = ("from analytics import store\n"
             "import sys\n"
             "try:\n"
             "    [store.current_version(a) for a in ('churn', 'credit', 'segments')]\n"
@@ -102,8 +102,8 @@ def staff_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffSite]:
     _run([sys.executable, "-m", "profiles.seed", "--limit", str(SEED_LIMIT), "--quiet"], env, log)
     if not _trained(env):
         env["ANALYTICS_DIR"] = str(tmp / "analytics")
-        _run([sys.executable, "-m", "profiles.analytics.train"], env, log)
-    _run([sys.executable, "-m", "profiles.analytics.batch"], env, log)
+        _run([sys.executable, "-m", "analytics.train"], env, log)
+    _run([sys.executable, "-m", "analytics.batch"], env, log)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
@@ -169,6 +169,7 @@ def chat_site(live_stack: LiveStack, tmp_path_factory: pytest.TempPathFactory) -
     assert live_stack.web_port is not None
     log = tmp_path_factory.mktemp("chat-site") / "api.log"
     env = {**os.environ, "DATABASE_URL": live_stack.database_url, "RASA_URL": live_stack.rasa_url,
+           "RASA_TOKEN": live_stack.rasa_token,  # the staff pages' calls to Rasa's HTTP API (live hand-off)
            "ENVIRONMENT": "development", "PYTHONUNBUFFERED": "1"}
     env.pop("REDIS_URL", None)
     base = f"http://127.0.0.1:{live_stack.web_port}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import re
 import time
@@ -22,6 +23,7 @@ from fastapi.testclient import TestClient
 from actions.parsing import money
 from profiles import list_accounts
 from profiles.db import reset_engine
+from profiles.identity import claim_subject
 from profiles.settings import get_settings
 from tests.browser.conftest import ARTIFACTS, ChatSite
 
@@ -102,7 +104,12 @@ def test_logged_in_customer_sees_their_balance_from_the_database(page: Any, chat
 
     user_events = user_events_of(chat_database, session_id(page), "what's my balance?")
     assert user_events[-1]["input_channel"] == "socketio"
-    assert user_events[-1]["metadata"]["token"] == page.locator("#nova-chat").get_attribute("data-token")
+    # the token stops at the channel door: the tracker holds only the identity claim for this conversation
+    metadata = user_events[-1]["metadata"]
+    token = page.locator("#nova-chat").get_attribute("data-token")
+    assert "token" not in metadata and token and token not in json.dumps(user_events)
+    subject = claim_subject(metadata, session_id(page))
+    assert subject is not None and subject[0] == 1
 
     # "Log out" forgets the conversation in this browser: its session id and secret are the key to it
     stored = "() => Object.keys(window.localStorage).filter(k => k.startsWith('nova-chat:1')).sort()"
@@ -116,6 +123,12 @@ def test_logged_in_customer_sees_their_balance_from_the_database(page: Any, chat
 def test_anonymous_visitor_asking_for_the_balance_is_asked_to_log_in(page: Any, chat_database: ChatSite) -> None:
     open_chat(page, chat_database)
     assert "not logged in" in page.locator("#identity").inner_text()
+    # a new conversation opens with Nova's greeting and starter replies
+    assert bot_messages(page) and bot_messages(page)[0].startswith("Hi, I'm Nova")
+    starter = page.get_by_role("group", name="Suggested replies").last.get_by_role("button", name="What's my balance?")
+    count = page.locator("#chat-log li.from-bot").count()
+    starter.click()
+    assert "log in" in "\n".join(_replies_after(page, count))
     replies = "\n".join(say(page, "what's my balance?"))
     assert "log in" in replies
     assert "€" not in replies

@@ -91,7 +91,7 @@ def open_chat_logged_in(page: Any, site: ChatSite, customer_id: int) -> None:
     page.add_init_script("""(token => new MutationObserver((_, observer) => {
         const root = document.getElementById('nova-chat');
         if (root) { root.dataset.token = token; observer.disconnect(); }
-    }).observe(document, {childList: true, subtree: true}))(%s)""" % json.dumps(token))
+    }).observe(document, {childList: true, subtree: true}))(""" + json.dumps(token) + ")")
     open_chat(page, site)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -42,7 +43,7 @@ socketio = pytest.importorskip("socketio") if not os.environ.get("CI") else impo
 VICTIM = 3  # seeded customers no other stack test writes to in a way that matters here
 OTHER = 4
 REPLY_S = 60.0
-SILENCE_S = 3.0  # after the victim's replies arrived, how long the other sockets are watched for a leak
+GREETING = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]["utter_greet"][0]["text"]
 RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
 
 
@@ -79,6 +80,17 @@ class Socket:
         await asyncio.sleep(1.0)  # the turn's other replies
         return self.bot[before:]
 
+    async def before_round_trip(self, session_id: str) -> list[str]:
+        """Say hello in this socket's own ``session_id`` and wait for the greeting: what the socket received
+        before it (everything sent to it before the greeting, in order)."""
+        before = len(self.bot)
+        await self.client.emit("user_uttered", {"message": "hello", "session_id": session_id})
+        deadline = time.monotonic() + REPLY_S
+        while GREETING not in self.bot[before:]:
+            assert time.monotonic() < deadline, f"no greeting in {session_id}; errors: {self.errors}"
+            await asyncio.sleep(0.05)
+        return self.bot[:before + self.bot[before:].index(GREETING)]
+
 
 def run(coro: Any) -> Any:
     """Run a coroutine in its own thread (Playwright's sync API may hold this thread's event loop)."""
@@ -114,8 +126,10 @@ async def _hijack(rasa_url: str, origin: str, victim_token: str, victim_token_ag
         socket.bot.clear()
 
     seen["victim_second"] = await victim.ask(sid, "what's my balance?")
-    await asyncio.sleep(SILENCE_S)
-    seen["leaked"] = {name: list(s.bot) for name, s in sockets.items()}
+    # the signal that a leak would have arrived by now: each thief's own round trip (a greeting in its own
+    # session) after the victim's turn; one socket's messages arrive in order, so a leaked reply comes first
+    seen["leaked"] = {name: await s.before_round_trip(seen[f"{name}_session"]["session_id"])
+                      for name, s in sockets.items()}
     seen["thief_errors"] = {name: list(s.errors) for name, s in sockets.items()}
 
     # the victim's own reload: same id and secret, a fresh token of the same customer -> same conversation
@@ -285,16 +299,11 @@ async def _two_processes(first: str, second: str, origin: str) -> dict[str, Any]
     return {"started": started, "resumed": resumed, "refused": refused}
 
 
-def test_two_rasa_processes_share_web_sessions_through_redis() -> None:
-    redis = pytest.importorskip("redis")
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+def test_two_rasa_processes_share_web_sessions_through_redis(test_redis_url: str) -> None:
+    import redis
+
+    url = test_redis_url
     client = redis.Redis.from_url(url, socket_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis at {url}")
     from tests.e2e.conftest import _redis_env
 
     origin = "http://127.0.0.1:8000"
@@ -306,7 +315,7 @@ def test_two_rasa_processes_share_web_sessions_through_redis() -> None:
         assert seen["resumed"]["session_id"] == sid  # the other process knew the session and its secret
         assert seen["refused"]["session_id"] != sid  # without the secret: a new session there too
         stored = client.hgetall(f"nova:websession:{sid}")
-        assert stored[b"digest"] and seen["started"]["session_secret"].encode() not in b"".join(stored.values())
+        assert stored[b"digest"] and seen["started"]["session_secret"].encode() not in b"".join(v for v in stored.values() if isinstance(v, bytes))
         assert 0 < client.ttl(f"nova:websession:{sid}") <= 30 * 24 * 3600
     finally:
         client.delete(*(f"nova:websession:{s['session_id']}" for s in seen.values()))

@@ -4,20 +4,13 @@ Rasa environment (Python 3.10), without a model, so no live stack is needed."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import textwrap
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+from tests.channels.sanic_server import sanic_server
 
 SERVER = textwrap.dedent("""
     import sys
@@ -44,31 +37,7 @@ def _stack_database() -> None:
 
 @pytest.fixture
 def channels_off() -> Iterator[str]:
-    if not RASA_PYTHON.exists():
-        pytest.fail(f"{RASA_PYTHON} does not exist: run `make setup`")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FACEBOOK_"))}
-    proc = subprocess.Popen([str(RASA_PYTHON), "-c", SERVER, str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the Sanic server exited: {proc.stdout.read().decode() if proc.stdout else ''}")
-            try:
-                httpx.get(f"{url}/webhooks/telegram/", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    pytest.fail("the Sanic server did not start in 120 s")
-                time.sleep(0.3)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+    yield from sanic_server(SERVER, "/webhooks/telegram/")
 
 
 def test_channels_without_credentials_are_off(channels_off: str) -> None:

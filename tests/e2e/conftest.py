@@ -107,6 +107,28 @@ class LiveStack:
         tracker: dict[str, Any] = response.json()
         return tracker
 
+    def wait_feed_drained(self, deadline_s: float = 60.0) -> None:
+        """Return once the feed consumer has processed every event Rasa published before this call (the
+        signal before asserting that the feed wrote nothing more): a marker message in a new conversation, then
+        wait until the feed has stored it. One queue (or the SQL broker's table, read in id order) and one
+        consumer: whatever was published before the marker is processed before it."""
+        from sqlalchemy import select
+
+        from profiles.db import session_scope
+        from profiles.models import ConversationEvent
+
+        marker = self.new_sender("drained")
+        self.chat(marker, "hello")
+        t0 = time.monotonic()
+        while True:
+            with session_scope() as s:
+                if s.scalar(select(ConversationEvent.id).where(ConversationEvent.sender_id == marker,
+                                                               ConversationEvent.event_type == "user").limit(1)):
+                    return
+            if time.monotonic() - t0 > deadline_s:
+                pytest.fail(f"the feed did not store the marker message within {deadline_s:.0f} s")
+            time.sleep(0.1)
+
     def new_sender(self, prefix: str = "e2e") -> str:
         """A sender id no other test uses."""
         return f"{prefix}-{uuid.uuid4().hex[:12]}"
@@ -262,6 +284,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         PYTHONUNBUFFERED="1",
         ACTION_SERVER_TOKEN=action_token,  # bot/endpoints*.yml interpolate it; actions/server.py checks it
         WEB_CHAT_ORIGINS=f"http://127.0.0.1:{web_port}",  # bot/socketio_channel.py: browser origins accepted
+        SANIC_ACCESS_LOG="false",  # as scripts/run.sh: an access line would carry ?token= of Rasa's HTTP API
     )
     # Telegram and Messenger channels on (bot/channels.py), their outbound calls to a local fake (tests/channels).
     from tests.fakes.messenger_cloud import MessengerCloud
@@ -305,11 +328,12 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
             logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"},  # rasa_sdk's only host setting
         ))
         procs.append(_start(
-            [str(RASA_BIN), "run", "--enable-api", "--auth-token", rasa_token, "-m", str(MODELS),
+            # as scripts/run.sh: bot.serve takes the API token from RASA_TOKEN, never from the command line
+            [str(RASA_BIN.with_name("python")), "-m", "bot.serve", "run", "--enable-api", "-m", str(MODELS),
              "--cors", *env["WEB_CHAT_ORIGINS"].split(","),  # as scripts/run.sh: the web chat origins only
              "--endpoints", str(endpoints), "--credentials", str(ROOT / "bot" / "credentials.yml"),
              "-i", "127.0.0.1", "-p", str(rasa_port)],
-            logs["rasa"], env,
+            logs["rasa"], {**env, "RASA_TOKEN": rasa_token},
         ))
         action_url = f"http://127.0.0.1:{action_port}"
         rasa_url = f"http://127.0.0.1:{rasa_port}"

@@ -157,12 +157,12 @@ def test_proactive_suggestion_after_a_resolved_request_then_lead(live_stack: Any
     token, sender = issue_token(cid), new_sender()
     replies = live_stack.chat(sender, "what's my balance?", token=token)
     assert "€" in said(replies) and "Would you like to hear more" in said(replies)
-    assert last_offer_outcome(cid, offer.product)[0] == "shown"
+    assert (last_offer_outcome(cid, offer.product) or (None,))[0] == "shown"
     # at most once per conversation session
     assert "Would you like to hear more" not in said(live_stack.chat(sender, "what's my balance?", token=token))
     replies = live_stack.chat(sender, "/affirm", token=token)
     assert "advisor will contact you" in said(replies)
-    assert last_offer_outcome(cid, offer.product)[0] == "accepted"
+    assert (last_offer_outcome(cid, offer.product) or (None,))[0] == "accepted"
 
 
 def test_handoff_request_is_stored(live_stack: Any) -> None:

@@ -114,7 +114,7 @@ def test_erasing_a_customer_erases_their_conversations(live_stack: Any, api: Tes
 
     # the CRM: no customer, no link, no timeline; the transcript holds nothing said (only, at most, the new
     # empty session Rasa opened for the GET above)
-    time.sleep(2)  # give the feed time to deliver anything still in flight
+    live_stack.wait_feed_drained()  # anything still in flight in the feed is stored by now
     with session_scope() as s:
         assert s.get(Customer, CUSTOMER) is None
         assert s.get(ConversationLink, sender) is None
@@ -178,7 +178,7 @@ def test_erasure_finds_a_conversation_by_an_expired_token_and_leaves_nothing_in_
     assert body["complete"] is True
 
     assert spoken(live_stack.tracker(sender)) == []
-    time.sleep(2)  # anything still in flight in the feed
+    live_stack.wait_feed_drained()  # anything still in flight in the feed is stored by now
     left = transcript(sender)
     assert all(not e.text and e.event_type not in ("user", "bot") for e in left), [(e.event_type, e.text)
                                                                                   for e in left]

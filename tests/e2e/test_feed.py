@@ -73,7 +73,7 @@ def test_verified_chat_message_appears_in_the_timeline_within_seconds(live_stack
     assert lag < FEED_DEADLINE_S
     (message,) = inbound
     assert (message.customer_id, message.kind, message.channel, message.summary) == (cid, "chat_message", "rest", "hello")
-    assert message.details["intent"] == "greet"
+    assert (message.details or {})["intent"] == "greet"
     outbound = wait_for(lambda: [i for i in timeline(sender) if i.direction == "outbound"])
     assert outbound[0].customer_id == cid and "Nova" in outbound[0].summary
     with session_scope() as s:
@@ -111,7 +111,7 @@ def test_life_event_updates_the_profile_with_an_audit_row(live_stack: Any) -> No
     assert "Congratulations on your new baby" in said(replies)
 
     (life,) = wait_for(lambda: timeline(sender, "life_event"))
-    assert life.details["life_event"] == "new_baby"
+    assert (life.details or {})["life_event"] == "new_baby"
     after = customer(cid)
     assert after.children == (before.children or 0) + 1
     assert after.household_size == (None if before.household_size is None else before.household_size + 1)
@@ -131,6 +131,6 @@ def test_product_interest_and_complaint_are_recorded_and_answered(live_stack: An
     assert "sorry" in text.lower() and "colleague" in text
 
     (interest,) = wait_for(lambda: timeline(sender, "product_interest"))
-    assert interest.details["product"] == "savings_account" and interest.customer_id == cid
+    assert (interest.details or {})["product"] == "savings_account" and interest.customer_id == cid
     (complaint,) = wait_for(lambda: timeline(sender, "complaint"))
     assert complaint.summary == "your service is terrible" and complaint.customer_id == cid

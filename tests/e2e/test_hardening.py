@@ -118,3 +118,71 @@ def test_chat_turns_over_the_limit_get_a_polite_answer(live_stack: LiveStack, te
     assert len([e for e in live_stack.tracker(sender)["events"] if e["event"] == "user"]) == turns
     other = live_stack.new_sender("chat-calm")
     assert "faster" not in " ".join(live_stack.texts(other, "show my balance"))
+
+
+def test_no_token_reaches_the_rasa_or_action_server_logs(live_stack: LiveStack) -> None:
+    """A signed-in chat (the customer's JWT in the message metadata) and Rasa HTTP API calls with ``?token=``
+    leave neither the JWT nor Rasa's API token in any server log (issue 9 item 5: tokens in query strings)."""
+    sender = live_stack.new_sender("logscan")
+    token = live_stack.token_for(1)
+    assert live_stack.texts(sender, "what is my balance?", token)
+    assert live_stack.tracker(sender)["sender_id"] == sender  # GET /conversations/…/tracker?token=…
+    for name, path in live_stack.logs.items():
+        logged = path.read_text(errors="replace")
+        assert token not in logged and token.split(".")[2] not in logged, f"the customer's JWT is in {name}.log"
+        assert live_stack.rasa_token not in logged, f"Rasa's API token is in {name}.log"
+
+
+def test_the_customer_token_is_stored_nowhere_past_the_channel(live_stack: LiveStack) -> None:
+    """Issue 12 item 4: the REST channel exchanges the token for an identity claim sealed to the conversation,
+    so the JWT is in neither the tracker store (Rasa's API; the raw Redis value in production mode), the event
+    broker (the SQLite broker table embedded), nor the feed's transcript store, and the customer is still
+    recognised. A client's own ``identity`` is dropped at the door."""
+    import redis
+    from sqlalchemy import create_engine, text
+
+    from profiles.identity import claim_subject
+    from tests.e2e.test_feed import wait_for
+
+    sender = live_stack.new_sender("notoken")
+    token = live_stack.token_for(1)
+    replies = "\n".join(live_stack.texts(sender, "what is my balance?", token))
+    assert "€" in replies  # still recognised as customer 1
+    user_events = [e for e in live_stack.tracker(sender)["events"] if e["event"] == "user"]
+    assert token not in json.dumps(live_stack.tracker(sender))
+    assert claim_subject(user_events[-1]["metadata"], sender) is not None
+    if live_stack.redis_url:
+        client = redis.Redis.from_url(live_stack.redis_url, decode_responses=True)
+        read = {"string": client.get, "list": lambda k: client.lrange(k, 0, -1), "hash": client.hgetall,
+                "set": client.smembers, "zset": lambda k: client.zrange(k, 0, -1)}
+        kinds = {k: str(client.type(k)) for k in client.keys(f"*{sender}*")}
+        raw = "".join(str(read[kind](k)) for k, kind in kinds.items() if kind in read)
+        assert raw and token not in raw
+    if live_stack.events_db_url:
+        broker = create_engine(live_stack.events_db_url)
+        with broker.connect() as conn:
+            rows = conn.execute(text("SELECT data FROM events WHERE sender_id = :s"), {"s": sender}).scalars().all()
+        broker.dispose()
+        assert all(token not in row for row in rows)
+    stored = wait_for(lambda: [r for r in transcript(sender) if r.event_type == "user"])
+    assert all(token not in json.dumps(r.data) for r in stored)
+
+    forged_claim = user_events[-1]["metadata"]["identity"]  # a genuine claim, sent by a client in another chat
+    other = live_stack.new_sender("notoken")
+    response = live_stack.post_raw({"sender": other, "message": "what is my balance?",
+                                    "metadata": {"identity": forged_claim}})
+    assert response.status_code == 200 and "€" not in response.text
+
+
+def test_no_command_line_holds_a_token(live_stack: LiveStack) -> None:
+    """Every local user can read every process's command line (ps, /proc/<pid>/cmdline): Rasa's API token
+    (started through bot.serve, as scripts/run.sh does) and the action server's secret are on none."""
+    secrets = {"Rasa's API token": live_stack.rasa_token, "the action server's secret": live_stack.action_token}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        for name, secret in secrets.items():
+            assert secret not in args, f"{name} is on the command line of process {cmdline.parent.name}"
+    assert live_stack.tracker(live_stack.new_sender("cmdline"))  # the token still works through RASA_TOKEN

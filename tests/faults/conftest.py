@@ -152,9 +152,9 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
         stack.start_redis("locks")
         stack.start_actions()
         stack.procs["rasa"] = _start(
-            [str(RASA_BIN), "run", "--enable-api", "--auth-token", rasa_token, "-m", str(MODELS),
+            [str(RASA_BIN.with_name("python")), "-m", "bot.serve", "run", "--enable-api", "-m", str(MODELS),
              "--endpoints", str(endpoints), "--credentials", str(ROOT / "bot" / "credentials.yml"),
-             "-i", "127.0.0.1", "-p", str(rasa_port)], logs["rasa"], env)
+             "-i", "127.0.0.1", "-p", str(rasa_port)], logs["rasa"], {**env, "RASA_TOKEN": rasa_token})
         _wait_healthy("Rasa server", f"{stack.rasa_url}/status?token={rasa_token}", stack.procs["rasa"], logs["rasa"],
                       lambda r: bool(r.json().get("model_file")))
         yield stack

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from profiles import (
     InvalidInput,
@@ -91,7 +91,7 @@ def test_setting_the_same_consent_writes_nothing(bob: Built) -> None:
 
 def test_consent_row_is_created_when_missing(bob: Built) -> None:
     with session_scope() as s:
-        s.execute(Consent.__table__.delete())
+        s.execute(delete(Consent))
     assert set_marketing_consent(bob.customer_id, True, channel="web", actor="customer") is True
     assert _consent_row(bob.customer_id) == (True, "web")
     assert has_marketing_consent(bob.customer_id)

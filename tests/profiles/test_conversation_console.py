@@ -33,10 +33,10 @@ from profiles.conversations import (
     parse_filters,
 )
 from profiles.db import session_scope
-from profiles.sealing import seal_owner
 from profiles.errors import InvalidInput, NotAllowed, NotFound
 from profiles.feed.translate import apply_event
 from profiles.models import AccessLog, ConversationEvent, ConversationUnmask
+from profiles.sealing import seal_owner
 from tests.profiles.conftest import build_customer
 
 T0 = 1_764_700_000.0
@@ -124,6 +124,25 @@ def test_filters_combine(inbox: dict[str, str]) -> None:
     assert _refs(min_confidence=0.9) == [inbox["complaint"], inbox["transfer"]]
     assert _refs(intent="complain", min_confidence=0.9) == []
     assert _refs(per_page=1, page=2) == [inbox["complaint"]]
+
+
+def test_csat_column_and_filter(inbox: dict[str, str]) -> None:
+    """The last score given is the conversation's CSAT (actions/csat.py sets the slot ``csat``); values outside
+    1..5 are no rating."""
+    _store([_slot("web-transfer", T0 + 10, "csat", 2), _slot("web-transfer", T0 + 11, "csat", 5),
+            _slot("tg-complaint", T0 + 110, "csat", 1), _slot("rest-fallback", T0 + 210, "csat", 9)])
+    page = list_conversations(ConversationFilters(), staff="ana", role="staff")
+    assert {c.ref: c.csat for c in page.items} == {inbox["fallback"]: None, inbox["complaint"]: 1,
+                                                   inbox["transfer"]: 5}
+    assert _refs(csat="5") == [inbox["transfer"]]
+    assert _refs(csat="2") == []  # replaced by the later 5
+    assert _refs(csat="rated") == [inbox["complaint"], inbox["transfer"]]
+    assert _refs(csat="unrated") == [inbox["fallback"]]
+    assert _refs(csat="low", handoff=True) == [inbox["complaint"]]
+    assert parse_filters({"csat": "low"}).csat == "low"
+    with pytest.raises(InvalidInput) as bad:
+        parse_filters({"csat": "6"})
+    assert bad.value.field == "csat"
 
 
 def test_full_text_search_stems_and_ignores_syntax(inbox: dict[str, str]) -> None:

@@ -36,6 +36,20 @@ def test_development_prints_the_demo_customers_and_a_staff_token(sqlite_db: Engi
     assert len(JWT.findall(staff_part)) == 1 and "demo_customer=1" in out
 
 
+def test_the_printed_staff_curl_works_as_copied(sqlite_db: Engine) -> None:
+    """The banner's export line, pasted into a shell, sets the $STAFF_TOKEN its curl lines use (a new user
+    copied the curl alone and sent an empty token)."""
+    from profiles.staff import verify_staff_token
+
+    seed(3, progress=False)
+    out = _banner(sqlite_db, ENVIRONMENT="development")
+    export = next(line.strip() for line in out.splitlines() if line.strip().startswith("export STAFF_TOKEN="))
+    assert any("curl" in line and '"Authorization: Bearer $STAFF_TOKEN"' in line for line in out.splitlines())
+    shown = subprocess.run(["bash", "-c", f'{export}\nprintf %s "$STAFF_TOKEN"'], capture_output=True, text=True,
+                           timeout=30, check=True).stdout
+    assert verify_staff_token(shown).role == "staff"
+
+
 def test_no_credential_printed_outside_development(sqlite_db: Engine) -> None:
     seed(12, progress=False)
     out = _banner(sqlite_db, ENVIRONMENT="production", JWT_SECRET="s" * 40, RASA_TOKEN="t" * 40)

@@ -27,7 +27,7 @@ from profiles.db import session_scope
 from profiles.feed import FeedStats, event_key, parse_event, process_batch, strip_credentials
 from profiles.feed.consumer import Delivery, rasa_broker_env
 from profiles.feed.translate import InvalidEvent
-from profiles.identity import issue_token
+from profiles.identity import identity_claim, issue_token, messenger_proof
 from profiles.models import (
     AuditLog,
     ContactPoint,
@@ -46,16 +46,18 @@ ANON, CUST, TOK = "cap-anon", "cap-cust", "cap-tok"
 
 
 def captured(customer_id: int, *, tokens: bool = True) -> list[dict[str, Any]]:
-    """The captured events, with a valid token of ``customer_id`` (or none) and the owner slot naming it."""
+    """The captured events, with the identity claim of a valid token of ``customer_id`` (or none) where the
+    capture had a token, and the owner slot naming it."""
     events: list[dict[str, Any]] = json.loads(CAPTURE.read_text())
     token = issue_token(customer_id)
     for e in events:
         for holder in (e.get("metadata"), e.get("value") if e.get("name") == "session_started_metadata" else None):
-            if isinstance(holder, dict) and holder.get("token") == "<TOKEN>":
-                if tokens:
-                    holder["token"] = token
-                else:
-                    del holder["token"]
+            if isinstance(holder, dict) and "token" in holder:
+                # what the web channel passes on instead of the token (bot/identity_claim.py): its claim, if any
+                captured_token = holder.pop("token")
+                claim = identity_claim(token if captured_token == "<TOKEN>" else captured_token, e["sender_id"])
+                if tokens and claim is not None:
+                    holder["identity"] = claim
         if e["event"] == "slot" and e.get("name") == "owner" and e.get("value") == "1":
             e["value"] = seal_owner(e["sender_id"], customer_id)  # as the action server sets it
     return events
@@ -72,7 +74,10 @@ def user_event(sender: str, text: str, *, intent: str = "greet", confidence: flo
     template = next(e for e in json.loads(CAPTURE.read_text()) if e["event"] == "user")
     e = copy.deepcopy(template)
     e.update(sender_id=sender, text=text, input_channel=channel, timestamp=at or utcnow().timestamp())
-    e["metadata"] = {"token": token} if token else {}
+    claim = identity_claim(token, sender)  # the channel's stand-in for the token (bot/identity_claim.py)
+    e["metadata"] = {"identity": claim} if claim else {}
+    if channel in ("telegram", "facebook"):  # the messenger connector's proof that it received the message
+        e["metadata"]["channel_proof"] = messenger_proof(channel, sender)
     e["parse_data"].update(
         text=text, intent={"name": intent, "confidence": confidence},
         entities=[{"entity": k["entity"], "value": k["value"], "start": 0, "end": 1} for k in entities or []],

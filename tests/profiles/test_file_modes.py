@@ -73,3 +73,23 @@ def test_event_broker_database_files_are_owner_only(tmp_path: Path, loose_umask:
         assert _mode(db.parent) == 0o700
     finally:
         source.engine.dispose()
+
+
+def test_the_campaign_queue_file_is_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loose_umask: None
+) -> None:
+    """The embedded task queue (huey's SQLite file) holds campaign jobs: owner-only like the databases."""
+    from api.campaign_queue import get_queue, reset_queue
+
+    queue_file = tmp_path / "var" / "campaign_queue.db"
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("CAMPAIGN_QUEUE_FILE", str(queue_file))
+    get_settings.cache_clear()
+    reset_queue()
+    try:
+        queue = get_queue()
+        queue.storage.enqueued_items()  # opens the file
+        assert _mode(queue_file) == 0o600 and _mode(queue_file.parent) == 0o700
+    finally:
+        reset_queue()
+        get_settings.cache_clear()

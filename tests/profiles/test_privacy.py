@@ -13,6 +13,7 @@ from profiles.db import session_scope
 from profiles.errors import NotFound
 from profiles.models import AccessLog, AuditLog, Base, Customer, Erasure, ErasureConversation
 from profiles.privacy import (
+    broker_senders,
     erase_broker_events,
     erase_customer,
     export_customer,
@@ -74,11 +75,12 @@ def _rows_referencing(customer_id: int, sender: str) -> dict[str, int]:
         for name in sorted(_tables_about_customers()):
             table = Base.metadata.tables[name]
             if "customer_id" in table.c:
-                out[name] = s.scalar(select(func.count()).select_from(table).where(table.c.customer_id == customer_id))
+                out[name] = int(s.scalar(select(func.count()).select_from(table)
+                                         .where(table.c.customer_id == customer_id)) or 0)
             if "sender_id" in table.c:
-                out[f"{name}.sender"] = s.scalar(
-                    select(func.count()).select_from(table).where(table.c.sender_id == sender))
-        out["customers"] = s.scalar(select(func.count()).where(Customer.id == customer_id))
+                out[f"{name}.sender"] = int(s.scalar(
+                    select(func.count()).select_from(table).where(table.c.sender_id == sender)) or 0)
+        out["customers"] = int(s.scalar(select(func.count()).where(Customer.id == customer_id)) or 0)
         return out
 
 
@@ -149,6 +151,41 @@ def test_broker_events_of_the_conversations_are_deleted(
     assert erase_broker_events([]) is None
 
 
+def test_unconsumed_broker_events_are_found_by_the_token_subject_expired_or_not(
+    db: Engine, tmp_path: Path, override_settings: Callable[..., None]
+) -> None:
+    """A conversation whose events the feed has not consumed yet is found by the customer its tokens name: a
+    live token, an expired one (same secret), never a forged one or another customer's."""
+    from datetime import UTC, datetime, timedelta
+
+    import jwt
+
+    from profiles.identity import ALGORITHM, ISSUER, issue_token
+    from profiles.settings import get_settings
+
+    events_url = f"sqlite:///{tmp_path / 'events.db'}"
+    override_settings(events_db_url=events_url, rabbitmq_url="")
+    now = datetime.now(UTC)
+    expired = jwt.encode({"sub": "7", "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1),
+                          "iss": ISSUER}, get_settings().jwt_secret, algorithm=ALGORITHM)
+    forged = jwt.encode({"sub": "7", "iss": ISSUER, "exp": now + timedelta(hours=1)}, "not-our-secret-" * 4,
+                        algorithm=ALGORITHM)
+
+    def user_event(token: str) -> str:
+        return json.dumps({"event": "user", "text": "hi", "metadata": {"token": token}})
+
+    engine = create_engine(events_url)
+    with engine.begin() as conn:  # the table Rasa's SQL event broker writes (rasa/core/brokers/sql.py)
+        conn.execute(text("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), data TEXT)"))
+        conn.execute(text("INSERT INTO events (sender_id, data) VALUES (:s, :d)"), [
+            {"s": "live", "d": user_event(issue_token(7))}, {"s": "old", "d": user_event(expired)},
+            {"s": "forged", "d": user_event(forged)}, {"s": "other", "d": user_event(issue_token(8))},
+            {"s": "plain", "d": json.dumps({"event": "bot", "text": "7"})}])
+    engine.dispose()
+    assert broker_senders(7) == {"live", "old"}
+    assert broker_senders(8) == {"other"}
+
+
 def test_no_broker_table_means_nothing_to_erase(
     db: Engine, tmp_path: Path, override_settings: Callable[..., None]
 ) -> None:
@@ -201,7 +238,9 @@ def test_export_leaves_out_another_customers_turns_in_a_reused_conversation(db: 
         s.add(ConversationEvent(event_key="reused-1", sender_id=first.sender_id, customer_id=second.built.customer_id,
                                 event_type="user", timestamp=datetime.now(UTC), channel="rest", text="yes (second)",
                                 data={"event": "user", "text": "yes (second)"}))
-        s.get(ConversationLink, first.sender_id).customer_id = second.built.customer_id
+        link = s.get(ConversationLink, first.sender_id)
+        assert link is not None
+        link.customer_id = second.built.customer_id
     mine = export_customer(second.built.customer_id)
     texts = {e["text"] for e in mine["conversation_events"]}
     assert "yes (second)" in texts

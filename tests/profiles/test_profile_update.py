@@ -236,8 +236,8 @@ def test_chat_and_api_writers_never_lose_a_write(pg_db: Engine, api_clients: lis
         final = s.get(Customer, cid)
         assert final is not None
         final_email, final_version = final.email, final.version
-    assert sorted(new for _, new in chain) == sorted(accepted)  # every accepted write is recorded, no refused one
-    previous = initial
+    assert sorted(new or "" for _, new in chain) == sorted(accepted)  # every accepted write is recorded, no refused one
+    previous: str | None = initial
     for old, new in chain:
         assert old == previous, "a write was based on a state that another accepted write had already replaced"
         previous = new

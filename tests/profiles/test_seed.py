@@ -112,7 +112,7 @@ def test_seeded_values_are_valid(db: Engine) -> None:
             assert normalise_contact("email", c.email) == c.email
             assert phonenumbers.is_valid_number(phonenumbers.parse(c.phone)) and c.phone.startswith("+351")
             assert normalise_contact("address", c.address) == c.address
-        numbers = s.scalars(select(Account.number)).all() + s.scalars(select(Payee.iban)).all()
+        numbers = [*s.scalars(select(Account.number)), *s.scalars(select(Payee.iban))]
         assert all(_iban_ok(n) and n.startswith("PT") and len(n) == 25 for n in numbers)
         cards = s.scalars(select(Card)).all()
         assert all(_luhn_ok(c.number) and len(c.number) == 16 and c.status == "active" for c in cards)

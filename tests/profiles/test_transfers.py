@@ -101,7 +101,7 @@ def test_above_available_balance_is_insufficient_funds(alice: Built) -> None:
     with pytest.raises(InsufficientFunds) as err:
         transfer(alice.customer_id, alice.current_id, to_account_id=alice.savings_id,
                  amount=Decimal("1000.01"), channel="web", actor="customer")
-    assert "1000.00" in err.value.user_message
+    assert "€1,000.00" in err.value.user_message
     assert alice.current_number not in err.value.user_message
     assert alice.current_number[-4:] in err.value.user_message
     assert snapshot() == before
@@ -117,7 +117,7 @@ def test_overdrawn_account_has_nothing_available(db: Engine, make_customer: Call
     with pytest.raises(InsufficientFunds) as err:
         transfer(carol.customer_id, carol.current_id, to_payee_id=carol.payee_id, amount="0.01",
                  channel="web", actor="customer")
-    assert "0.00 EUR" in err.value.user_message
+    assert "€0.00" in err.value.user_message
     assert snapshot() == before
 
 
@@ -150,10 +150,29 @@ def test_daily_limit_counts_only_today_utc(alice: Built, override_settings: Call
 
 def test_daily_limit_is_per_customer(alice: Built, bob: Built, override_settings: Callable[..., None]) -> None:
     override_settings(daily_transfer_limit="100.00")
-    transfer(alice.customer_id, alice.current_id, to_payee_id=alice.payee_id, amount="100",
-             channel="web", actor="customer")
-    transfer(bob.customer_id, bob.current_id, to_payee_id=bob.payee_id, amount="100",
-             channel="web", actor="customer")
+    paid = transfer(alice.customer_id, alice.current_id, to_payee_id=alice.payee_id, amount="100",
+                    channel="web", actor="customer")
+    assert paid.amount == Decimal("100.00")
+    # Alice spending her whole limit leaves Bob's untouched
+    assert profiles.remaining_daily_limit(alice.customer_id) == Decimal("0.00")
+    assert profiles.remaining_daily_limit(bob.customer_id) == Decimal("100.00")
+    paid = transfer(bob.customer_id, bob.current_id, to_payee_id=bob.payee_id, amount="100",
+                    channel="web", actor="customer")
+    assert paid.amount == Decimal("100.00")
+    assert profiles.remaining_daily_limit(bob.customer_id) == Decimal("0.00")
+    assert _balance(alice.customer_id, alice.current_id) == Decimal("900.00")
+    assert _balance(bob.customer_id, bob.current_id) == Decimal("200.00")
+
+    # now a further transfer by either of them, from any of their accounts, is over their own limit
+    before = snapshot()
+    for who in (alice, bob):
+        for source in (who.current_id, who.savings_id):
+            with pytest.raises(LimitExceeded):
+                transfer(who.customer_id, source, to_payee_id=who.payee_id, amount="0.01", channel="web",
+                         actor="customer")
+    assert snapshot() == before
+    assert (_balance(alice.customer_id, alice.savings_id), _balance(bob.customer_id, bob.savings_id)) == (
+        Decimal("500.00"), Decimal("50.00"))
 
 
 def test_another_customers_accounts_and_payees_are_not_found(alice: Built, bob: Built) -> None:

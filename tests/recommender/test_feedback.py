@@ -3,6 +3,7 @@ model, the version's metadata counts them, and without answers training is uncha
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 import profiles
 from profiles.db import session_scope
 from profiles.models import Interaction, OfferEvent
+from profiles.offers import offer_answers
 from recommender import registry
 from recommender.feedback import FEEDBACK_WEIGHT, Answer, feedback_frame, latest_per_customer_product, recorded_answers
 from recommender.tasks import get_task
@@ -103,6 +105,9 @@ def test_offer_events_and_feed_interactions_are_both_read_and_counted_once(db: E
     }
     labels = {(x.customer_id, x.product): x.label for x in latest_per_customer_product(answers)}
     assert labels == {(a, "mortgage"): 1, (b, "credit_card"): 0}
+    # read through the profiles/ service (the recommender reads no table itself): the same answers
+    assert [(x.customer_id, x.product, x.outcome, x.when, x.source) for x in offer_answers()] == [
+        (x.customer_id, x.product, "accepted" if x.label else "declined", x.when, x.source) for x in answers]
 
     X, y, summary = feedback_frame(get_task("housing_loan"), answers)
     assert len(X) == 1 and list(y) == [1] and summary["accepted"] == 1
@@ -159,3 +164,16 @@ def test_a_missing_sqlite_crm_file_is_not_created(tmp_path: Path, override_setti
     override_settings(database_url=f"sqlite:///{path}")
     assert recorded_answers() == []
     assert not path.exists()
+
+
+def test_the_recommender_reads_no_crm_table_itself() -> None:
+    """recommender/ reads the CRM only through profiles/ services (issue 10, item 3): no module imports the ORM
+    models or SQLAlchemy (``profiles.db.session_scope`` to hand one session to several services is allowed)."""
+    root = Path(__file__).resolve().parents[2] / "recommender"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n == "profiles.models" or n.split(".")[0] == "sqlalchemy"]
+    assert offenders == []

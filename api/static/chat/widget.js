@@ -6,7 +6,10 @@
  * rejoin only with the secret) and shows what was said. The customer token, if any, goes only in the
  * session_request; messages carry the session id. Bot messages with buttons or quick replies get a group of
  * buttons that send the payload and show the title. "Log out" (#chat-logout) forgets the conversation: its
- * session secret is the key to it, so neither it nor the messages stay in this browser. */
+ * session secret is the key to it, so neither it nor the messages stay in this browser.
+ * Live hand-off: a message a staff member sent carries "agent" (their name) and "handoff" (taken, message,
+ * closed; bot/socketio_channel.py): it is shown with their name, and while a person answers the widget does not
+ * wait for Nova (no typing indicator, no "Nova has not answered" timeout) until "closed". */
 (function () {
   "use strict";
   var root = document.getElementById("nova-chat");
@@ -18,6 +21,13 @@
   var secretKey = key + ":secret";
   var MAX_HISTORY = 200;
   var ANSWER_TIMEOUT_MS = 30000;
+
+  // Shown when a conversation starts: who answers, what it can do, and starter replies (sent as typed text).
+  var GREETING = {from: "bot", text: "Hi, I'm Nova, Atlantic Bank's assistant. I can show your balances and " +
+    "transactions, make transfers, block a card, update your details and answer questions about our products.",
+    choices: [{title: "What's my balance?", payload: "what is my balance?"},
+              {title: "Make a transfer", payload: "I want to make a transfer"},
+              {title: "Talk to a person", payload: "I want to talk to a person"}]};
 
   var log = document.getElementById("chat-log");
   var form = document.getElementById("chat-form");
@@ -33,6 +43,7 @@
   var history = [];
   var waitTimer = null;
   var forgotten = false;  // logged out: nothing is stored any more
+  var withAgent = null;  // the staff member's name while a person has the conversation (live hand-off)
   try {
     sessionId = window.localStorage.getItem(key);
     sessionSecret = window.localStorage.getItem(secretKey);
@@ -76,13 +87,26 @@
     for (var i = 0; i < groups.length; i++) { groups[i].disabled = true; }
   }
 
+  function follow(entry) {  // the live hand-off state after this message
+    if (entry.from !== "bot" || !entry.handoff) { return; }
+    withAgent = entry.handoff === "closed" ? null : (entry.agent || "a colleague");
+  }
+
   function render(entry, live) {
     var item = document.createElement("li");
-    item.className = "msg " + (entry.from === "user" ? "from-user" : "from-bot");
+    var byAgent = entry.from === "bot" && entry.agent && entry.handoff && entry.handoff !== "closed";
+    item.className = "msg " + (entry.from === "user" ? "from-user" : "from-bot") + (byAgent ? " from-agent" : "");
     var who = document.createElement("span");
     who.className = "visually-hidden";
-    who.textContent = entry.from === "user" ? "You said: " : "Nova said: ";
+    who.textContent = entry.from === "user" ? "You said: " : (byAgent ? entry.agent + " said: " : "Nova said: ");
     item.appendChild(who);
+    if (byAgent) {
+      var name = document.createElement("p");
+      name.className = "agent-name";
+      name.setAttribute("aria-hidden", "true");
+      name.textContent = entry.agent + " · Atlantic Bank";
+      item.appendChild(name);
+    }
     var text = document.createElement("p");
     text.className = "text";
     text.textContent = entry.text || "";
@@ -120,11 +144,15 @@
     }
     add({from: "user", text: shown});
     socket.emit("user_uttered", {message: payload, session_id: sessionId});
-    showTyping(true);
+    if (withAgent) {  // a person answers when they can: no typing indicator, no timeout
+      setStatus("You're talking to " + withAgent + ", Atlantic Bank. They will answer here.");
+    } else {
+      showTyping(true);
+    }
   }
 
   // Earlier messages of this conversation (buttons only on the last one, if it is Nova's).
-  history.forEach(function (entry, i) { render(entry, i === history.length - 1); });
+  history.forEach(function (entry, i) { follow(entry); render(entry, i === history.length - 1); });
 
   var socket = window.io(rasaUrl, {transports: ["websocket", "polling"], reconnectionDelayMax: 5000});
 
@@ -145,13 +173,20 @@
     save();
     setReady(true);
     setStatus("Connected. Ask Nova anything about your accounts, cards or our products.");
+    if (!history.length) { add(GREETING); }  // a new conversation opens with Nova's greeting (not sent to Rasa)
   });
   socket.on("bot_uttered", function (message) {
     showTyping(false);
     var choices = (message.quick_replies || message.buttons || []).map(function (b) {
       return {title: String(b.title), payload: String(b.payload)};
     });
-    if (message.text || choices.length) { add({from: "bot", text: message.text || "", choices: choices}); }
+    var entry = {from: "bot", text: message.text || "", choices: choices};
+    if (typeof message.agent === "string" && message.agent) { entry.agent = message.agent.slice(0, 40); }
+    if (message.handoff === "taken" || message.handoff === "message" || message.handoff === "closed") {
+      entry.handoff = message.handoff;
+    }
+    follow(entry);
+    if (message.text || choices.length) { add(entry); }
   });
   socket.on("error", function (body) {
     showTyping(false);
