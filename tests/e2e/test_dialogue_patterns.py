@@ -73,9 +73,7 @@ def test_a_negated_request_starts_nothing(live_stack: Any) -> None:
     [
         ("what's the daily limit?", money(get_settings().daily_transfer_limit)),
         ("who can I send money to?", "Pedro Lopes"),
-        pytest.param("how long does a transfer take?", "working day", marks=pytest.mark.xfail(
-            reason="the NLU model scores this below the fallback threshold: the form no longer takes it as an "
-                   "answer, but the FAQ answer needs transfer_timing examples and a retrain", strict=False)),
+        ("how long does a transfer take?", "working day"),  # answered since the dense NLU (was below the fallback)
         ("is there a fee for transfers?", "free"),
     ],
 )
