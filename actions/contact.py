@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -20,6 +21,10 @@ from profiles import normalise_contact, update_contact
 from profiles.errors import ProfileError
 
 FORM = "contact_form"
+_EMAIL = re.compile(r"[^\s@<>,;]+@[^\s@<>,;]+\.[A-Za-z]{2,}")
+# A confident intent other than an answer or the request itself interrupts the form instead of being a value.
+INTERRUPT_CONFIDENCE = 0.8
+CONTACT_INTENTS = ("update_contact", "edit_personal_details")
 FIELDS = {"email": "email address", "phone": "phone number", "address": "postal address"}
 _FIELD_WORDS = {"email": ("email", "e-mail", "mail"), "phone": ("phone", "mobile", "number"), "address": ("address", "moved", "house")}
 
@@ -55,12 +60,17 @@ class ValidateContactForm(FormValidationAction):
         return {"contact_field": None}
 
     async def extract_contact_value(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        text = latest_text(tracker).strip()
+        if tracker.get_slot("requested_slot") is None:  # the request itself: "my new email is a@b.pt"
+            email = _EMAIL.search(text)
+            return {"contact_value": email.group(0)} if email and _field_from(tracker) == "email" else {}
         if not answering(tracker, "contact_value"):
             return {}
-        text = latest_text(tracker).strip()
         intent, confidence = latest_intent(tracker)
         is_question = text.endswith("?") and confidence >= 0.5 and intent not in ANSWER_INTENTS
-        return {} if is_question or is_no(text) else {"contact_value": text}
+        # "I want to talk to a human" is a request, not a new e-mail: the form rejects it and its rule answers
+        interrupts = confidence >= INTERRUPT_CONFIDENCE and intent not in (*ANSWER_INTENTS, *CONTACT_INTENTS)
+        return {} if is_question or interrupts or is_no(text) else {"contact_value": text}
 
     async def validate_contact_value(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         try:

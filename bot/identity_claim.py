@@ -77,15 +77,17 @@ def claim_for(conversation: str, subject: tuple[str, int] | None) -> str | None:
     return None if subject is None else seal(conversation, f"{subject[0]}:{subject[1]}")
 
 
-def exchange(metadata: Any, conversation: str, subject: tuple[str, int] | None = None) -> dict[str, Any] | None:
+def exchange(metadata: Any, conversation: str, subject: tuple[str, int] | None = None, *,
+             accept_token: bool = True) -> dict[str, Any] | None:
     """The metadata Rasa may keep: a copy of ``metadata`` without ``token`` or ``identity``, plus the claim of
-    the token it carried (or of ``subject``, verified earlier on this socket). ``None`` stays ``None`` when
-    there is nothing to pass on."""
+    the token it carried (``accept_token``: the REST channel) or of ``subject``, verified earlier on this
+    socket (socket.io, which drops a token in a message: a socket speaks for the one identity it declared).
+    ``None`` stays ``None`` when there is nothing to pass on."""
     data = dict(metadata) if isinstance(metadata, dict) else {}
     token = data.pop(TOKEN_KEY, None)
     data.pop(CLAIM_KEY, None)
     data.pop(PROOF_KEY, None)
-    if subject is None and token is not None:
+    if subject is None and token is not None and accept_token:
         subject = verified_subject(token)
         if subject is None:
             logger.info("customer token on conversation %s not accepted (signature, issuer or form)", conversation)

@@ -50,6 +50,15 @@ def packaged_model_dir() -> Path:
     return path
 
 
+def _valid_unicode(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD (unchanged when it is valid Unicode)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     centred = x - mean
@@ -129,8 +138,9 @@ class MiniLMEncoder:
         return self.hidden
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """WordPiece ids with [CLS] and [SEP], truncated to max_seq_length."""
-        return [enc.ids for enc in self.tokenizer.encode_batch(list(texts))]
+        """WordPiece ids with [CLS] and [SEP], truncated to max_seq_length. A lone surrogate (valid in a JSON
+        string, not in UTF-8) becomes U+FFFD first: the Rust tokenizer raises TypeError on it."""
+        return [enc.ids for enc in self.tokenizer.encode_batch([_valid_unicode(t) for t in texts])]
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Mean-pooled, L2-normalised embeddings of a padded batch: ids and mask are [batch, length]."""

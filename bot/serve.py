@@ -22,7 +22,7 @@ def main() -> int:
 
     args = sys.argv[1:]
     if args[:1] == ["run"]:
-        if any(a == "--auth-token" or a.startswith("--auth-token=") for a in args):
+        if any(a in ("--auth-token", "-t") or a.startswith(("--auth-token=", "-t")) for a in args):
             print("bot.serve: give the token in RASA_TOKEN, not on the command line", file=sys.stderr)
             return 2
         token = os.environ.get("RASA_TOKEN", "")

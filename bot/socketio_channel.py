@@ -312,7 +312,7 @@ class NovaSocketIOInput(SocketIOInput):
             sender_id = data["session_id"] if self.session_persistence else sid
             # no token in the message: the claim of the one this socket verified (bot/identity_claim.py)
             metadata = identity_claim.exchange(_metadata(data.get(self.metadata_key)) or {}, sender_id,
-                                               self.subjects.get(sid)) or {}
+                                               self.subjects.get(sid), accept_token=False) or {}
             output = SocketIOOutput(sio, self.bot_message_evt)
             if not rate_limit.hit(sender_id):  # every message, per session (bot/rate_limit.py)
                 await output.send_text_message(sender_id, SLOW_DOWN)

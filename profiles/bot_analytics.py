@@ -69,11 +69,14 @@ class AnalyticsRange:
         return [self.date_from + timedelta(days=n) for n in range((self.date_to - self.date_from).days + 1)]
 
 
+MIN_YEAR, MAX_YEAR = 2000, 2100  # a bank chat's conversations; outside it day arithmetic could overflow
+
+
 def parse_range(params: Mapping[str, str], today: date | None = None) -> AnalyticsRange:
     """``date_from``/``date_to`` (YYYY-MM-DD) from a query string; default the last 30 days to today.
 
     Raises:
-        InvalidInput: not a date, from after to, or more than 366 days.
+        InvalidInput: not a date, a year outside 2000-2100, from after to, or more than 366 days.
     """
     today = today or datetime.now(UTC).date()
     values: dict[str, date | None] = {}
@@ -83,6 +86,9 @@ def parse_range(params: Mapping[str, str], today: date | None = None) -> Analyti
             values[name] = date.fromisoformat(raw) if raw else None
         except ValueError:
             raise InvalidInput(f"{name} must be a date (YYYY-MM-DD).", field=name) from None
+        found = values[name]
+        if found is not None and not MIN_YEAR <= found.year <= MAX_YEAR:  # day arithmetic overflows at 1 and 9999
+            raise InvalidInput(f"{name} must be between {MIN_YEAR} and {MAX_YEAR}.", field=name)
     date_to = values["date_to"] or today
     date_from = values["date_from"] or date_to - timedelta(days=DEFAULT_DAYS - 1)
     if date_from > date_to:

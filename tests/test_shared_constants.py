@@ -52,14 +52,18 @@ def test_the_channels_identity_claim_is_the_one_profiles_reads() -> None:
     assert _constant(claim_module, "DEV_SECRET") == DEV_SECRET
     token = issue_token(3)
     script = ("import sys, json; sys.path.insert(0, '.'); from bot.identity_claim import exchange; "
-              "print(json.dumps(exchange({'token': sys.argv[1], 'identity': 'client-made', 'x': 1}, 'conv-1')))")
+              "print(json.dumps(exchange({'token': sys.argv[1], 'identity': 'client-made', 'x': 1}, 'conv-1'))); "
+              # socket.io: a token inside a message is dropped, never exchanged (the socket's own identity counts)
+              "print(json.dumps(exchange({'token': sys.argv[1]}, 'conv-1', None, accept_token=False)))")
     rasa_python = BOT.parent / ".venv-rasa" / "bin" / "python"
     done = subprocess.run([str(rasa_python), "-c", script, token], cwd=BOT.parent, capture_output=True, text=True,
                           timeout=120, env={"JWT_SECRET": get_settings().jwt_secret, "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     import json
 
-    passed = json.loads(done.stdout)
+    first, socket_message = done.stdout.splitlines()
+    assert json.loads(socket_message) == {}
+    passed = json.loads(first)
     assert passed == {"x": 1, "identity": identity_claim(token, "conv-1")}
     assert len(passed["identity"].rpartition(".")[2]) == MAC_CHARS
     assert claim_subject(passed, "conv-1") is not None and claim_subject(passed, "conv-2") is None

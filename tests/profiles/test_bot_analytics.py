@@ -129,6 +129,7 @@ def test_parse_range() -> None:
     assert parse_range({}, today) == AnalyticsRange(date(2025, 11, 6), today)
     assert parse_range({"date_from": "2025-12-01", "date_to": "2025-12-02"}, today) == RANGE
     for bad in ({"date_from": "yesterday"}, {"date_from": "2025-12-03", "date_to": "2025-12-01"},
-                {"date_from": "2020-01-01", "date_to": "2025-01-01"}):
+                {"date_from": "2020-01-01", "date_to": "2025-01-01"},
+                {"date_to": "0001-01-05"}, {"date_from": "9999-12-30", "date_to": "9999-12-31"}):  # overflowed: 500
         with pytest.raises(InvalidInput):
             parse_range(bad, today)

@@ -25,6 +25,7 @@ from api.main import app
 from profiles import issue_token, last_offer_outcome, record_offer
 from profiles.consent import set_consent
 from profiles.db import session_scope
+from profiles.identity import messenger_proof
 from profiles.models import MessengerLink, OfferEvent, PushDelivery, utcnow
 from profiles.push import PushMessage, record_delivery
 from profiles.staff import issue_staff_token
@@ -61,6 +62,8 @@ def telegram_tracker(external: str, text: str, intent: str, **kwargs: Any) -> Tr
     """A tracker of a Telegram chat: the sender id is the Telegram user's id (identity from the link)."""
     tracker = make_tracker(text, intent, channel="telegram", **kwargs)
     tracker.sender_id = external
+    # the connector's proof is for the chat it received the message from (make_tracker's is for its SENDER)
+    tracker.latest_message["metadata"] = {"channel_proof": messenger_proof("telegram", external)}
     return tracker
 
 
