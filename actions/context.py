@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from rasa_sdk import Tracker
@@ -74,7 +75,9 @@ def proven_messenger(tracker: Tracker) -> str | None:
     channel = channel_of(tracker)
     metadata = tracker.latest_message.get("metadata")
     proof = metadata.get(PROOF_KEY) if isinstance(metadata, dict) else None
-    return channel if channel in MESSENGER_CHANNELS and proof == messenger_proof(channel, tracker.sender_id) else None
+    if channel not in MESSENGER_CHANNELS or not isinstance(proof, str):
+        return None
+    return channel if hmac.compare_digest(proof.encode(), messenger_proof(channel, tracker.sender_id).encode()) else None
 
 
 def channel_of(tracker: Tracker) -> str:

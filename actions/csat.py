@@ -68,12 +68,18 @@ class ActionAskCsat(Action):
 
 
 class ActionStoreCsat(Action):
-    """Keep the score as the slot ``csat`` and thank the customer; a score outside 1..5 is asked again."""
+    """Keep the score as the slot ``csat`` and thank the customer, only after the question was asked and once per
+    session; a score outside 1..5 is asked again."""
 
     def name(self) -> str:
         return "action_store_csat"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        if tracker.get_slot("csat_asked") is not True or tracker.get_slot("csat") is not None:
+            # a typed /rate nobody asked for, or a second rating this session: not stored (a script could
+            # otherwise fill the analytics with ratings)
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
         entities = (tracker.latest_message or {}).get("entities") or []
         values = [e.get("value") for e in entities if isinstance(e, dict) and e.get("entity") == "csat"]
         score = csat_score(values[-1]) if values else _typed_score(str((tracker.latest_message or {}).get("text") or ""))

@@ -17,8 +17,8 @@ Definitions (all UTC; ``date_from``..``date_to`` inclusive):
   it ends ``completed`` when ``action_submit_transfer`` is followed by the slot ``resolved`` = true (the money
   moved), ``failed`` when it ran without that, ``abandoned`` when ``action_cancel_form`` ran (the customer
   stopped), else ``unfinished``;
-- **CSAT**: every ``csat`` slot event (``actions/csat.py``, an integer 1..5) set in the range, by its day; a
-  conversation's CSAT is its last one;
+- **CSAT**: the last ``csat`` slot event of each conversation (``actions/csat.py``, an integer 1..5) set in the
+  range, by its day;
 - **failing intents**: per intent, the user messages that fell back (``nlu_fallback``, counted under the intent
   the classifier ranked next) and the mean confidence of the messages classified as that intent.
 """
@@ -356,12 +356,15 @@ def bot_analytics(r: AnalyticsRange) -> BotAnalytics:
         handoffs = sum(1 for c in convs if c.handoff)
         fallback_convs = sum(1 for c in convs if c.fallback)
 
-        ratings: list[tuple[date, int]] = []
-        for ts, data in session.execute(_in_range(
-                select(E.timestamp, E.data).where(E.event_type == "slot", E.data["name"].as_string() == "csat"), r)):
+        last: dict[str, tuple[date, int]] = {}  # a conversation's CSAT is its last rating in the range
+        for sender, ts, data in session.execute(_in_range(
+                select(E.sender_id, E.timestamp, E.data).where(E.event_type == "slot",
+                                                               E.data["name"].as_string() == "csat"), r)
+                .order_by(E.timestamp, E.id)):
             score = _csat_value((data or {}).get("value"))
             if score is not None:
-                ratings.append((ts.date(), score))
+                last[sender] = (ts.date(), score)
+        ratings = list(last.values())
         per_day: dict[date, list[int]] = defaultdict(list)
         for d, score in ratings:
             per_day[d].append(score)

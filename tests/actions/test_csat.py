@@ -41,17 +41,26 @@ def test_not_asked_while_a_handoff_is_open(domain: dict[str, Any], status: str, 
 
 
 def test_store_only_scores_one_to_five(domain: dict[str, Any]) -> None:
-    tracker = make_tracker('/rate{"csat": 4}', "rate", entities=[{"entity": "csat", "value": 4}])
+    asked = {"csat_asked": True}
+    tracker = make_tracker('/rate{"csat": 4}', "rate", entities=[{"entity": "csat", "value": 4}], slots=asked)
     events, messages = run_action(ActionStoreCsat(), tracker, domain)
     assert slots_of(events) == {"csat": 4, "csat_asked": True} and messages[0]["response"] == "utter_csat_thanks"
     for value in (9, 0, "five", 2.5, None, True):
-        bad = make_tracker("/rate", "rate", entities=[{"entity": "csat", "value": value}])
+        bad = make_tracker("/rate", "rate", entities=[{"entity": "csat", "value": value}], slots=asked)
         events, messages = run_action(ActionStoreCsat(), bad, domain)
         assert events == [] and messages[0]["response"] == "utter_csat_invalid", value
-    assert run_action(ActionStoreCsat(), make_tracker("/rate", "rate"), domain)[0] == []
+    assert run_action(ActionStoreCsat(), make_tracker("/rate", "rate", slots=asked), domain)[0] == []
     # typed ratings: the NLU tags the number as an amount, the action reads the message's one number
-    typed = make_tracker("4 stars", "rate", entities=[{"entity": "amount", "value": "4"}])
+    typed = make_tracker("4 stars", "rate", entities=[{"entity": "amount", "value": "4"}], slots=asked)
     assert slots_of(run_action(ActionStoreCsat(), typed, domain)[0])["csat"] == 4
     for text in ("7 stars", "between 3 and 4", "great", "4.5"):
-        assert run_action(ActionStoreCsat(), make_tracker(text, "rate"), domain)[0] == [], text
+        assert run_action(ActionStoreCsat(), make_tracker(text, "rate", slots=asked), domain)[0] == [], text
     assert [csat_score(v) for v in (1, "5", 3.0, " 2 ", 6, -1, "4.5")] == [1, 5, 3, 2, None, None, None]
+
+
+def test_a_rating_nobody_asked_for_or_a_second_one_is_not_stored(domain: dict[str, Any]) -> None:
+    """A script typing /rate{"csat": 1} in many conversations must not fill the analytics."""
+    for slots in ({}, {"csat_asked": True, "csat": 5}):
+        tracker = make_tracker('/rate{"csat": 1}', "rate", slots=slots, entities=[{"entity": "csat", "value": 1}])
+        events, messages = run_action(ActionStoreCsat(), tracker, domain)
+        assert events == [] and messages[0]["response"] == "utter_anything_else", slots
