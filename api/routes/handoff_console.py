@@ -66,6 +66,18 @@ def _hid(raw: str) -> int | None:
 
 # ---------------------------------------------------------------------------------------------------- pages
 
+
+def _staff_and_handoff(request: Request, handoff_id: str) -> tuple[StaffIdentity, int] | Response:
+    """The signed-in staff member and the hand-off number of a page URL, or the page to answer instead (sign-in
+    again, or 404 for a number that is not one)."""
+    who = _authenticate(request, PAGE_ROLES)
+    if isinstance(who, Response):
+        return who
+    hid = _hid(handoff_id)
+    if hid is None:
+        return _error(request, 404, "No such hand-off", "There is no hand-off with that number.", who)
+    return who, hid
+
 pages = APIRouter(prefix="/staff/handoffs", tags=["hand-off pages"], include_in_schema=False)
 
 
@@ -101,12 +113,10 @@ def live_script() -> Response:
 @pages.post("/{handoff_id}/take")
 def take_page(request: Request, handoff_id: str, _origin: SameOrigin) -> Response:
     """Take the conversation and go to its live page; a clear message when someone else has it."""
-    who = _authenticate(request, PAGE_ROLES)
-    if isinstance(who, Response):
-        return who
-    hid = _hid(handoff_id)
-    if hid is None:
-        return _error(request, 404, "No such hand-off", "There is no hand-off with that number.", who)
+    found = _staff_and_handoff(request, handoff_id)
+    if isinstance(found, Response):
+        return found
+    who, hid = found
     try:
         outcome = take(hid, staff=who.username)
     except NotFound as exc:
@@ -134,12 +144,10 @@ def _live_page(request: Request, who: StaffIdentity, hid: int) -> Response:
 @pages.get("/{handoff_id}")
 def live_page(request: Request, handoff_id: str) -> Response:
     """The live conversation of a hand-off, with the reply form for the staff member who took it."""
-    who = _authenticate(request, PAGE_ROLES)
-    if isinstance(who, Response):
-        return who
-    hid = _hid(handoff_id)
-    if hid is None:
-        return _error(request, 404, "No such hand-off", "There is no hand-off with that number.", who)
+    found = _staff_and_handoff(request, handoff_id)
+    if isinstance(found, Response):
+        return found
+    who, hid = found
     return _live_page(request, who, hid)
 
 
