@@ -16,7 +16,8 @@
     silently: "Bot will continue, but the actions events are lost");
   - a turn of a *paused* conversation is noted too: a staff member has taken it over (live hand-off,
     api/live_handoff.py appends a ``pause`` event), Rasa stores the customer's message and predicts nothing,
-    and that silence is on purpose: no apology.
+    and that silence is on purpose: no apology; a session expiry or ``/restart`` keeps that pause
+    (bot/handoff_pause.py).
 
 This module runs inside the Rasa process: it imports Rasa's own packages only, never ours.
 """
@@ -35,6 +36,8 @@ from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 from rasa.core.tracker_store import FailSafeTrackerStore
+
+from bot import handoff_pause
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +131,7 @@ def install() -> None:
     rasa_action.DEFAULT_REQUEST_TIMEOUT = action_timeout_s()  # type: ignore[assignment]
     RemoteAction.run = _noting_remote_run  # type: ignore[method-assign]
     MessageProcessor._should_handle_message = staticmethod(_noting_should_handle)  # type: ignore[method-assign]
+    handoff_pause.install()  # a session expiry or /restart keeps a taken conversation paused
     _installed = True
     logger.info("reliability: tracker store fails closed; action calls time out after %.0f s",
                 rasa_action.DEFAULT_REQUEST_TIMEOUT)
