@@ -24,7 +24,9 @@ Listed in ``bot/credentials.yml`` as ``bot.socketio_channel.NovaSocketIOInput``;
 - **Bad input gets an answer, never a crash or silence.** A ``session_request`` or message that is not a
   JSON object, a message without a string ``message``, a message too long, metadata that is not an object,
   a missing or malformed ``session_id`` (with session persistence) each get an ``error`` event
-  ``{"error": "..."}`` on that socket and nothing reaches the dialogue.
+  ``{"error": "..."}`` on that socket and nothing reaches the dialogue. A ``session_request`` the session store
+  cannot answer (Redis down) gets the apology with a reference as a bot message (bot/reliability.py), not a
+  page waiting forever for ``session_confirm``.
 - **Output channel for external events (proactive push)**: ``get_output_channel`` (what Rasa's
   ``trigger_intent?output_channel=socketio`` uses) sends to the room named after the conversation's
   ``sender_id`` (the session id, whose room only sockets that proved the session's secret join) and refuses, with
@@ -66,7 +68,7 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 from bot import identity_claim
 from bot.json_limits import too_deep
 from bot.rate_limit import SLOW_DOWN, from_environment
-from bot.reliability import install, never_silent
+from bot.reliability import apology, install, never_silent, new_reference
 from bot.web_sessions import WebSessions, session_store
 
 install()  # tracker store fails closed, bounded action-server calls (bot/reliability.py)
@@ -222,6 +224,19 @@ class NovaSocketIOInput(SocketIOInput):
             return None
         return RoomCheckedSocketIOOutput(self.sio, self.bot_message_evt, self.namespace)
 
+    async def _session_for(self, sid: str, session_id: Any, secret: Any, subject: str) -> Any:
+        """The web session ``session_id`` if ``secret`` proves it for ``subject``, else a new one
+        (bot/web_sessions.py). Raises what the session store raises (Redis down)."""
+        session = None
+        if session_id:
+            session = await self.web_sessions.resume(session_id, secret, subject)
+            if session is None:
+                logger.info("socket.io %s: session not resumed (unknown, wrong secret or other customer): "
+                            "a new one", sid)
+        if session is None:
+            session = await self.web_sessions.start(subject)
+        return session
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         on_new_message = never_silent(on_new_message, self.name())  # an apology, never silence (bot/reliability.py)
         origins = self.cors_allowed_origins
@@ -276,14 +291,14 @@ class NovaSocketIOInput(SocketIOInput):
                 return
             verified = identity_claim.verified_subject(token)
             subject = verified[0] if verified else ""
-            session = None
-            if session_id:
-                session = await self.web_sessions.resume(session_id, secret, subject)
-                if session is None:
-                    logger.info("socket.io %s: session not resumed (unknown, wrong secret or other customer): "
-                                "a new one", sid)
-            if session is None:
-                session = await self.web_sessions.start(subject)
+            try:
+                session = await self._session_for(sid, session_id, secret, subject)
+            except Exception as exc:  # noqa: BLE001 - the session store (Redis) is down: an apology, not a hang
+                ref = new_reference()
+                logger.error("apology sent (ref %s, channel %s): session_request failed: %s", ref, self.name(),
+                             type(exc).__name__)
+                await sio.emit(self.bot_message_evt, {"text": apology(ref)}, room=sid, namespace=namespace)
+                return
             if verified:
                 self.subjects[sid] = verified
             else:

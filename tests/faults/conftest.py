@@ -56,6 +56,7 @@ class FaultStack:
     logs: dict[str, Path]
     env: dict[str, str]
     tmp: Path
+    messenger_cloud: Any = None  # tests/fakes/messenger_cloud.MessengerCloud: Telegram/Messenger replies land here
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
 
@@ -132,6 +133,10 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
         RABBITMQ_URL=rabbitmq_url, EVENT_QUEUE=queue,
     )
     env.update(_redis_env(f"redis://127.0.0.1:{redis_ports['tracker']}/0", rabbitmq_url, queue))
+    from tests.fakes.messenger_cloud import MessengerCloud  # Telegram and Messenger on, against a local fake
+
+    messenger_cloud = MessengerCloud().start()
+    env.update(messenger_cloud.rasa_env())
     endpoints = tmp / "endpoints.yml"
     template = (ROOT / "bot" / "endpoints.redis.yml").read_text().replace(
         TEMPLATE_ACTION_URL, f"http://127.0.0.1:{action_port}/webhook")
@@ -141,7 +146,7 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
         "port: ${REDIS_PORT}", f"port: {redis_ports['locks']}", 1))
     logs = {name: tmp / f"{name}.log" for name in ("redis-tracker", "redis-locks", "actions", "rasa")}
     stack = FaultStack(rasa_url=f"http://127.0.0.1:{rasa_port}", action_port=action_port, redis_ports=redis_ports,
-                       database_url=database.url, logs=logs, env=env, tmp=tmp)
+                       database_url=database.url, logs=logs, env=env, tmp=tmp, messenger_cloud=messenger_cloud)
     rasa_token = secrets.token_hex(16)
     try:
         seed = subprocess.run([sys.executable, "-m", "profiles.seed", "--limit", str(SEED_LIMIT), "--quiet"],
@@ -164,9 +169,30 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
                 os.killpg(proc.pid, signal.SIGCONT)
             _stop(proc)
         stack.http.close()
+        messenger_cloud.stop()
         _delete_queue(rabbitmq_url, queue)
         if database.drop is not None:
             database.drop()
+
+
+@pytest.fixture
+def tracker_redis_down(fault_stack: FaultStack) -> Iterator[None]:
+    """The tracker store's Redis (also the web chat's session store) is killed for the test, then restarted."""
+    fault_stack.kill_redis("tracker")
+    try:
+        yield
+    finally:
+        fault_stack.start_redis("tracker")
+
+
+@pytest.fixture
+def lock_redis_down(fault_stack: FaultStack) -> Iterator[None]:
+    """The lock store's Redis is killed for the test, then restarted."""
+    fault_stack.kill_redis("locks")
+    try:
+        yield
+    finally:
+        fault_stack.start_redis("locks")
 
 
 @pytest.fixture

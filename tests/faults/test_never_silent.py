@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -62,24 +61,6 @@ def _transfers_of(cid: int) -> int:
 
     with session_scope() as s:
         return int(s.scalar(select(func.count()).select_from(Transfer).where(Transfer.customer_id == cid)) or 0)
-
-
-@pytest.fixture
-def tracker_redis_down(fault_stack: FaultStack) -> Iterator[None]:
-    fault_stack.kill_redis("tracker")
-    try:
-        yield
-    finally:
-        fault_stack.start_redis("tracker")
-
-
-@pytest.fixture
-def lock_redis_down(fault_stack: FaultStack) -> Iterator[None]:
-    fault_stack.kill_redis("locks")
-    try:
-        yield
-    finally:
-        fault_stack.start_redis("locks")
 
 
 def _log_line(stack: FaultStack, ref: str) -> str:
