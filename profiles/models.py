@@ -341,7 +341,11 @@ class ConversationEvent(Base):
     """
 
     __tablename__ = "conversation_events"
-    __table_args__ = (Index("ix_conversation_events_sender_ts", "sender_id", "timestamp"),)
+    __table_args__ = (
+        Index("ix_conversation_events_sender_ts", "sender_id", "timestamp"),
+        # the inbox's search for a common word walks events newest-first (profiles/conversations.py)
+        Index("ix_conversation_events_ts_id", "timestamp", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_key: Mapped[str] = mapped_column(String(64), unique=True)

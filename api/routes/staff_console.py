@@ -331,6 +331,8 @@ class ConversationPageOut(BaseModel):
     total: int
     page: int
     per_page: int
+    total_exact: bool = Field(True, description="false: a search for a very common word, paged newest-first; "
+                                                "total is then a lower bound (this page's end, +1 if there are more)")
 
 
 class TurnOut(BaseModel):
@@ -435,7 +437,7 @@ def api_list(staff: StaffDep, filters: Filters) -> ConversationPageOut:
     """Every channel's conversations, newest first (last activity), filtered and paged. Staff and admin."""
     page = list_conversations(filters, staff=staff.username, role=staff.role)
     return ConversationPageOut(items=[_summary_out(s) for s in page.items], total=page.total, page=page.page,
-                               per_page=page.per_page)
+                               per_page=page.per_page, total_exact=page.total_exact)
 
 
 @api.get("/export", responses={**_AUTH, 200: {"content": {"text/csv": {}, "application/json": {}}}})

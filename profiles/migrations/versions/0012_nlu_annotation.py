@@ -1,4 +1,5 @@
-"""NLU annotation: staff decisions about user messages' intents, exported into reviewed training data (issue 13 item 4)
+"""NLU annotation: staff decisions about user messages' intents, exported into reviewed training data (issue 13
+item 4); an index on conversation_events (timestamp, id) for the inbox's newest-first search of common words
 
 Revision ID: 0012_nlu_annotation
 Revises: 0009_live_handoff
@@ -42,10 +43,14 @@ def upgrade() -> None:
     with op.batch_alter_table('nlu_annotations', schema=None) as batch_op:
         batch_op.create_index('ix_nlu_annotations_status_norm', ['status', 'norm_text'], unique=False)
         batch_op.create_index(batch_op.f('ix_nlu_annotations_sender_id'), ['sender_id'], unique=False)
+    with op.batch_alter_table('conversation_events', schema=None) as batch_op:
+        batch_op.create_index('ix_conversation_events_ts_id', ['timestamp', 'id'], unique=False)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table('conversation_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_conversation_events_ts_id')
     with op.batch_alter_table('nlu_annotations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_nlu_annotations_sender_id'))
         batch_op.drop_index('ix_nlu_annotations_status_norm')
