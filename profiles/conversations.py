@@ -472,16 +472,17 @@ def _search_only_page(session: Session, f: ConversationFilters
     senders = matching_senders(session.get_bind().dialect.name, f.q)
     if senders is None:
         return None
-    found = list(session.scalars(senders.distinct().limit(SEARCH_SENDERS_MAX + 1)))
-    if len(found) > SEARCH_SENDERS_MAX:
-        return None
-    # per conversation: its newest event (a backward step on the index) and whether it has a user message (the
-    # first few rows of the index): a few rows each instead of all of their events
-    m = senders.distinct().subquery("m")  # run again rather than a VALUES list: PostgreSQL plans that one badly
+    # one query: the matching conversations (up to one more than the limit) and, per conversation, its newest
+    # event (a backward step on the (sender_id, timestamp) index) and whether it has a user message (the first
+    # rows of that index): a few rows each instead of all of their events
+    m = senders.distinct().limit(SEARCH_SENDERS_MAX + 1).subquery("m")
     e2 = aliased(ConversationEvent)
     last_at = select(func.max(e2.timestamp)).where(e2.sender_id == m.c.sender_id).scalar_subquery()
     has_user = select(e2.id).where(e2.sender_id == m.c.sender_id, e2.event_type == "user").exists()
-    last = session.execute(select(m.c.sender_id, last_at.label("last_at")).where(has_user)).all()
+    rows_found = session.execute(select(m.c.sender_id, last_at.label("last_at"), has_user.label("has_user"))).all()
+    if len(rows_found) > SEARCH_SENDERS_MAX:
+        return None
+    last = [r for r in rows_found if r.has_user]
     ordered = sorted(last, key=lambda r: (-_as_utc(r.last_at).timestamp(), r.sender_id))
     start = (f.page - 1) * f.per_page
     page = [r.sender_id for r in ordered[start:start + f.per_page]]
