@@ -42,13 +42,12 @@ from profiles.db import session_scope
 from profiles.errors import InvalidInput, NotFound
 from profiles.masking import MASK, redact_all
 from profiles.models import ConversationEvent, Erasure, ErasureConversation, NluAnnotation, utcnow
+from profiles.settings import get_settings
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 DOMAIN: Final = ROOT / "domain.yml"
 TRAINING_DIR: Final = ROOT / "data"
-REVIEWED_FILE: Final = ROOT / "data" / "nlu" / "reviewed.yml"
 HELDOUT_FILE: Final = ROOT / "tests" / "data" / "banking77_heldout.csv"
-EVAL_FILE: Final = ROOT / "results" / "nlu_eval.json"
 
 DEFAULT_THRESHOLD: Final = 0.5
 FALLBACK_INTENT: Final = "nlu_fallback"
@@ -361,10 +360,11 @@ def _example(text: str, entities: Sequence[dict[str, str]]) -> str:
 
 def export_reviewed(path: Path | None = None, *, training_dir: Path | None = None,
                     heldout: Path | None = None, staff: str = "system") -> ExportResult:
-    """Write every exportable decision to ``path`` (default ``data/nlu/reviewed.yml``) as Rasa 3 YAML, one block
+    """Write every exportable decision to ``path`` (default the setting ``nlu_reviewed_file``,
+    ``data/nlu/reviewed.yml``) as Rasa 3 YAML, one block
     per intent, examples sorted; the file is replaced atomically (also when empty: ``nlu: []``). See the module
     docstring for what is skipped. Audited once (``nlu_annotation`` / ``export``, the counts)."""
-    target = path or REVIEWED_FILE
+    target = path or get_settings().nlu_reviewed_file
     known = _training_texts(training_dir or TRAINING_DIR, target)
     held = _heldout_texts(heldout or HELDOUT_FILE)
     erased_customers = select(Erasure.customer_id)
@@ -436,9 +436,10 @@ class EvalRun:
 
 
 def accuracy_history(path: Path | None = None) -> list[EvalRun]:
-    """The evaluator's runs from ``results/nlu_eval.json`` (its ``history``, oldest first); ``[]`` when the
+    """The evaluator's runs from ``path`` (default the setting ``nlu_eval_file``, ``results/nlu_eval.json``: its
+    ``history``, oldest first); ``[]`` when the
     file is missing or unreadable (no numbers are ever made up)."""
-    source = path or EVAL_FILE
+    source = path or get_settings().nlu_eval_file
     try:
         report = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -461,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Export the reviewed NLU examples into Rasa training data.")
     parser.add_argument("command", choices=["export"])
-    parser.add_argument("--out", type=Path, default=REVIEWED_FILE, help="default data/nlu/reviewed.yml")
+    parser.add_argument("--out", type=Path, help="default the setting NLU_REVIEWED_FILE: data/nlu/reviewed.yml")
     args = parser.parse_args(argv)
     from profiles.db import init_db  # noqa: PLC0415
 

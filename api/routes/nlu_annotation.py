@@ -15,6 +15,7 @@ The transcript view's "Wrong intent" button posts to ``/staff/conversations/{ref
 
 from __future__ import annotations
 
+import pathlib
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Final
@@ -30,6 +31,7 @@ from api.schemas import ErrorOut, ValidationErrorOut
 from profiles.errors import InvalidInput, NotFound
 from profiles.nlu_annotation import (
     DEFAULT_THRESHOLD,
+    ROOT,
     EvalRun,
     accuracy_history,
     decide,
@@ -66,6 +68,14 @@ def _back(**message: str) -> Response:
     return _redirect("/staff/annotations?" + urlencode(message))
 
 
+def _shown(path: pathlib.Path) -> str:
+    """The file's path relative to the repository when inside it (``data/nlu/reviewed.yml``), else its name."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return path.name
+
+
 def _before_after(runs: list[EvalRun]) -> tuple[EvalRun | None, EvalRun | None]:
     if not runs:
         return None, None
@@ -97,7 +107,7 @@ def export_page(request: Request, _origin: SameOrigin) -> Response:
     if isinstance(who, Response):
         return who
     r = export_reviewed(staff=who.username)
-    return _back(done=f"Exported {r.total} examples to data/nlu/{r.path.name}; skipped {r.duplicate} duplicates, "
+    return _back(done=f"Exported {r.total} examples to {_shown(r.path)}; skipped {r.duplicate} duplicates, "
                       f"{r.masked} with masked values, {r.heldout} held-out test texts, {r.erased} erased or gone. "
                       "Run make train, then make eval-nlu.")
 
@@ -167,7 +177,8 @@ class DecisionOut(BaseModel):
 
 
 class ExportOut(BaseModel):
-    path: str = Field(description="the file written, relative to the repository (data/nlu/reviewed.yml)")
+    path: str = Field(description="the file written, relative to the repository (data/nlu/reviewed.yml; the "
+                                  "setting NLU_REVIEWED_FILE)")
     written: dict[str, int] = Field(description="examples per intent")
     total: int
     duplicate: int
@@ -201,7 +212,7 @@ def api_inbox(staff: StaffDep, threshold: Annotated[float, Query(ge=0, le=1)] = 
 def api_export(staff: StaffDep) -> ExportOut:
     """Write data/nlu/reviewed.yml from every exportable decision (see the module docstring of the rules)."""
     r = export_reviewed(staff=staff.username)
-    return ExportOut(path=f"data/nlu/{r.path.name}", written=r.written, total=r.total, duplicate=r.duplicate,
+    return ExportOut(path=_shown(r.path), written=r.written, total=r.total, duplicate=r.duplicate,
                      masked=r.masked, heldout=r.heldout, erased=r.erased)
 
 

@@ -12,19 +12,20 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-import profiles.nlu_annotation as annotation
 from api.main import app
 from profiles.conversations import conversation_ref
 from profiles.db import session_scope
 from profiles.models import AuditLog, ConversationEvent
+from profiles.settings import get_settings
 from tests.api.test_staff_console import FORM, ORIGIN, bearer
 from tests.profiles.test_conversation_console import T0, _store, _user
 
 
 @pytest.fixture
 def client(db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setattr(annotation, "REVIEWED_FILE", tmp_path / "data" / "nlu" / "reviewed.yml")
-    monkeypatch.setattr(annotation, "EVAL_FILE", tmp_path / "nlu_eval.json")
+    monkeypatch.setenv("NLU_REVIEWED_FILE", str(tmp_path / "data" / "nlu" / "reviewed.yml"))
+    monkeypatch.setenv("NLU_EVAL_FILE", str(tmp_path / "nlu_eval.json"))
+    get_settings.cache_clear()
     _store([
         _user("rest-a", T0, "my card 4111 1111 1111 1111 was eaten", "card_swallowed", 0.38),
         _user("rest-a", T0 + 5, "the cash machine swallowed it", "card_arrival", 0.41),
@@ -64,7 +65,7 @@ def test_api_inbox_decide_flag_export_and_accuracy(client: TestClient, tmp_path:
                 headers=bearer("staff"))
 
     exported = client.post("/annotations/export", headers=bearer("staff")).json()
-    assert exported["path"] == "data/nlu/reviewed.yml"
+    assert exported["path"] == "reviewed.yml"  # outside the repository: its name only
     assert (exported["total"], exported["masked"]) == (1, 1)  # the card number's message is refused
     written = yaml.safe_load((tmp_path / "data" / "nlu" / "reviewed.yml").read_text())
     assert written["nlu"] == [{"intent": "card_swallowed", "examples": "- the [cash machine](merchant) swallowed it\n"}]
