@@ -132,5 +132,9 @@ eval-nlu: setup train  ## score the Rasa NLU model on the BANKING77 held-out spl
 	$(RASA_VENV)/bin/python bot/evaluate_nlu.py --model models \
 		--data tests/data/banking77_heldout.csv --out results/nlu_eval.json
 
+.PHONY: export-nlu
+export-nlu: setup  ## write the staff console's reviewed NLU examples to data/nlu/reviewed.yml (then make train, make eval-nlu)
+	$(PY) -m profiles.nlu_annotation export
+
 clean:  ## remove trained models, results and logs (keeps the environments and the database)
 	rm -rf models results var/log .pytest_cache .mypy_cache .ruff_cache

@@ -33,6 +33,7 @@ from api.routes import (
     health,
     marketing_campaigns,
     marketing_pages,
+    nlu_annotation,
     recommendations,
     staff_console,
     staff_pages,
@@ -196,6 +197,8 @@ def create_app() -> FastAPI:
     app.include_router(bot_analytics.api)
     app.include_router(bot_analytics.pages)
     app.include_router(staff_console.pages)  # before staff_pages: /staff/conversations/... are its own
+    app.include_router(nlu_annotation.api)
+    app.include_router(nlu_annotation.pages)  # before staff_pages too: /staff/annotations
     app.include_router(staff_pages.router)
     app.include_router(chat_page.router)
     app.include_router(campaigns.router)

@@ -20,12 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import hashlib
 import json
 import logging
 import os
 import sys
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +159,37 @@ def compute_metrics(
     }
 
 
+HISTORY_MAX = 20
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 (hex) of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def history(out: Path, report: dict[str, Any], model_path: Path) -> list[dict[str, Any]]:
+    """The runs written to ``out`` before (its ``history``, unreadable = none) plus this one, oldest first, at
+    most ``HISTORY_MAX``: ``{evaluated_at (UTC ISO), model_sha256, data, n, accuracy, macro_f1}``. The staff
+    console's annotation page shows the last two (before/after a retraining with reviewed examples)."""
+    try:
+        previous = json.loads(out.read_text(encoding="utf-8")).get("history") or []
+    except (OSError, ValueError, AttributeError):
+        previous = []
+    entry = {
+        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model_sha256": file_sha256(model_path),
+        "data": report["data"],
+        "n": report["n"],
+        "accuracy": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+    }
+    return [*[h for h in previous if isinstance(h, dict)], entry][-HISTORY_MAX:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Evaluate a Rasa model's intents on a text,category CSV.")
     parser.add_argument("--model", type=Path, default=Path("models"), help="model .tar.gz or a directory")
@@ -220,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, m in worst:
         print(f"  {label:45s} P={m['precision']:.2f} R={m['recall']:.2f} F1={m['f1']:.2f} n={m['support']}")
     if args.out:
+        report["history"] = history(args.out, report, model_path)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {args.out}")

@@ -74,6 +74,19 @@ def words(query: str) -> list[str]:
     return _WORD.findall(query[:QUERY_MAX])
 
 
+def matching_condition(dialect: str, query: str) -> ColumnElement[bool] | None:
+    """PostgreSQL: the condition "this event's text matches all words of ``query``" (the GIN index's
+    expression, so the planner can use it); None when the query has no words or on another database."""
+    from profiles.models import ConversationEvent  # noqa: PLC0415 - profiles.models imports this module
+
+    terms = words(query)
+    if not terms or dialect != "postgresql":
+        return None
+    vector = func.to_tsvector(literal_column("'english'::regconfig"), func.coalesce(ConversationEvent.text, ""))
+    tsquery = func.websearch_to_tsquery(literal_column("'english'::regconfig"), " ".join(terms))
+    return vector.bool_op("@@")(tsquery)
+
+
 def matching_senders(dialect: str, query: str) -> Any:
     """A SELECT of the ``sender_id`` of every event whose text matches all words of ``query``; None when the
     query has no words (then there is nothing to filter on)."""
@@ -83,9 +96,8 @@ def matching_senders(dialect: str, query: str) -> Any:
     if not terms:
         return None
     if dialect == "postgresql":
-        vector = func.to_tsvector(literal_column("'english'::regconfig"), func.coalesce(ConversationEvent.text, ""))
-        tsquery = func.websearch_to_tsquery(literal_column("'english'::regconfig"), " ".join(terms))
-        condition: ColumnElement[bool] = vector.bool_op("@@")(tsquery)
+        condition = matching_condition(dialect, query)
+        assert condition is not None
         return select(ConversationEvent.sender_id).where(condition)
     match = " ".join('"' + t.replace('"', "") + '"' for t in terms)
     ids = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts_query").bindparams(fts_query=match)

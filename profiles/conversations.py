@@ -20,17 +20,18 @@ Reads are access-logged (``profiles.access``): ``conversations`` per linked cust
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from profiles.access import add_access, record_accesses
 from profiles.conversation_ref import HEX_DIGITS, PREFIX, conversation_ref
-from profiles.conversation_search import QUERY_MAX, matching_senders
+from profiles.conversation_search import QUERY_MAX, matching_condition, matching_senders
 from profiles.db import session_scope
 from profiles.errors import InvalidInput, NotFound
 from profiles.masking import redact_all, sensitive_values
@@ -51,6 +52,9 @@ FLAGS: Final = ("handoff", "fallback", "form_abandoned", "transfer_done", "compl
 PER_PAGE_MAX: Final = 200
 TEXT_FIELD_MAX: Final = 80
 SEARCH_SENDERS_MAX: Final = 2000
+COMMON_WORD_ESTIMATE: Final = 20_000  # matching messages (planner estimate) above which a search walks newest-first
+WALK_BATCH: Final = 2000
+WALK_MAX: Final = 60_000
 CSAT_FILTERS: Final = ("1", "2", "3", "4", "5", "rated", "unrated", "low")
 
 E = ConversationEvent
@@ -223,12 +227,15 @@ class ConversationSummary:
 
 @dataclass(frozen=True, slots=True)
 class ConversationPage:
-    """One page of the inbox: ``items`` newest first, ``total`` matching conversations."""
+    """One page of the inbox: ``items`` newest first, ``total`` matching conversations. ``total_exact`` False:
+    a search for a very common word was paged newest-first without counting every match (see
+    :func:`list_conversations`); ``total`` is then a lower bound (this page's end, + 1 when there are more)."""
 
     items: tuple[ConversationSummary, ...]
     total: int
     page: int
     per_page: int
+    total_exact: bool = True
 
     @property
     def pages(self) -> int:
@@ -248,7 +255,7 @@ def _csat_column(sender_id: Any) -> ColumnElement[float]:
             .order_by(c.timestamp.desc(), c.id.desc()).limit(1).scalar_subquery())
 
 
-def _summary_select(session: Session, f: ConversationFilters) -> Select[Any]:
+def _summary_select(session: Session, f: ConversationFilters, only: Sequence[str] | None = None) -> Select[Any]:
     """The inbox query (one row per conversation, not yet ordered or paged) for ``f``.
 
     A search first reads the matching sender ids (at most :data:`SEARCH_SENDERS_MAX`) and aggregates only
@@ -263,6 +270,8 @@ def _summary_select(session: Session, f: ConversationFilters) -> Select[Any]:
                func.max(E.customer_id).label("customer_id"), func.max(E.channel).label("channel"), *flags)
         .group_by(E.sender_id)
     )
+    if only is not None:  # only these conversations (the newest-first search walk)
+        inner = inner.where(E.sender_id.in_(only))
     if f.q:
         senders = matching_senders(dialect, f.q)
         if senders is not None:
@@ -385,15 +394,113 @@ def list_conversations(filters: ConversationFilters, *, staff: str, role: str) -
         InvalidInput: bad staff/role names (``profiles.access``).
     """
     with session_scope() as session:
-        stmt = _summary_select(session, filters)
-        total = session.scalar(select(func.count()).select_from(stmt.subquery("c"))) or 0
-        s = stmt.subquery("p")
-        rows = session.execute(select(s).order_by(s.c.last_at.desc(), s.c.sender_id)
-                               .limit(filters.per_page).offset((filters.page - 1) * filters.per_page)).all()
-        items = tuple(summary for _, summary in _summaries(session, rows))
+        walked = _common_word_page(session, filters) or _search_only_page(session, filters)
+        if walked is not None:
+            items, total, exact = walked
+        else:
+            stmt = _summary_select(session, filters)
+            total = int(session.scalar(select(func.count()).select_from(stmt.subquery("c"))) or 0)
+            s = stmt.subquery("p")
+            rows = session.execute(select(s).order_by(s.c.last_at.desc(), s.c.sender_id)
+                                   .limit(filters.per_page).offset((filters.page - 1) * filters.per_page)).all()
+            items, exact = tuple(summary for _, summary in _summaries(session, rows)), True
     record_accesses(staff, role, [i.customer_id for i in items if i.customer_id is not None], "conversations",
                     f"inbox page {filters.page}; filters: {','.join(k for k, _ in filters.query_items()) or 'none'}")
-    return ConversationPage(items=items, total=int(total), page=filters.page, per_page=filters.per_page)
+    return ConversationPage(items=items, total=total, page=filters.page, per_page=filters.per_page,
+                            total_exact=exact)
+
+
+def _common_word_page(session: Session, f: ConversationFilters
+                      ) -> tuple[tuple[ConversationSummary, ...], int, bool] | None:
+    """A search page for a word in very many messages (PostgreSQL), or None for the ordinary path.
+
+    Counting and ranking every conversation that holds a common word means aggregating most of the store
+    (seconds at 1,000,000 messages). When the planner's estimate of matching messages is above
+    ``COMMON_WORD_ESTIMATE``, conversations are instead walked newest-first (events by ``(timestamp, id)``,
+    batches of ``WALK_BATCH``), each batch's new conversations tested for the words (their own events, through
+    the ``(sender_id, timestamp)`` index, not the GIN index) and the other filters, until this page and one more
+    conversation are found (batches start small and double up to ``WALK_BATCH``): the total is then a lower bound. After ``WALK_MAX`` events without a full page (a
+    common word with a rare filter) the ordinary path answers."""
+    if not f.q or session.get_bind().dialect.name != "postgresql":
+        return None
+    condition = matching_condition("postgresql", f.q)
+    if condition is None or _estimated_rows(session, select(E.id).where(condition)) < COMMON_WORD_ESTIMATE:
+        return None
+    need = f.page * f.per_page + 1
+    rest = replace(f, q=None)
+    seen: set[str] = set()
+    found: list[Any] = []
+    cursor: tuple[Any, int] | None = None
+    scanned, batch_size = 0, min(WALK_BATCH, max(200, need * 12))
+    while len(found) < need:
+        if scanned >= WALK_MAX:
+            return None
+        query = select(E.timestamp, E.id, E.sender_id).order_by(E.timestamp.desc(), E.id.desc()).limit(batch_size)
+        if cursor is not None:
+            query = query.where(tuple_(E.timestamp, E.id) < tuple_(*cursor))
+        batch = session.execute(query).all()
+        if not batch:
+            break
+        scanned += len(batch)
+        batch_size = min(batch_size * 2, WALK_BATCH)  # a first small batch: a common word fills a page quickly
+        cursor = (batch[-1].timestamp, batch[-1].id)
+        new = [r.sender_id for r in batch if not (r.sender_id in seen or seen.add(r.sender_id))]  # type: ignore[func-returns-value]
+        if not new:
+            continue
+        # bool_or in HAVING: evaluated on these conversations' own rows, never through the GIN index
+        hits = set(session.scalars(select(E.sender_id).where(E.sender_id.in_(new)).group_by(E.sender_id)
+                                   .having(func.bool_or(condition))))
+        if not hits:
+            continue
+        s = _summary_select(session, rest, only=[x for x in new if x in hits]).subquery("w")
+        rows = {r.sender_id: r for r in session.execute(select(s))}
+        found += [rows[x] for x in new if x in rows]
+    start = (f.page - 1) * f.per_page
+    page_rows = found[start:start + f.per_page]
+    more = len(found) > start + f.per_page
+    items = tuple(summary for _, summary in _summaries(session, page_rows))
+    return items, start + len(page_rows) + (1 if more else 0), not more and len(found) < need
+
+
+def _search_only_page(session: Session, f: ConversationFilters
+                      ) -> tuple[tuple[ConversationSummary, ...], int, bool] | None:
+    """A search page when ``q`` is the only filter and matches at most ``SEARCH_SENDERS_MAX`` conversations:
+    they are ordered by their last event through the ``(sender_id, timestamp)`` index and only the page's
+    conversations are aggregated into inbox rows (not all of them, as the general path does); None otherwise."""
+    if not f.q or any(getattr(f, name) is not None for name in FILTER_FIELDS if name != "q"):
+        return None
+    senders = matching_senders(session.get_bind().dialect.name, f.q)
+    if senders is None:
+        return None
+    # one query: the matching conversations (up to one more than the limit) and, per conversation, its newest
+    # event (a backward step on the (sender_id, timestamp) index) and whether it has a user message (the first
+    # rows of that index): a few rows each instead of all of their events
+    m = senders.distinct().limit(SEARCH_SENDERS_MAX + 1).subquery("m")
+    e2 = aliased(ConversationEvent)
+    last_at = select(func.max(e2.timestamp)).where(e2.sender_id == m.c.sender_id).scalar_subquery()
+    has_user = select(e2.id).where(e2.sender_id == m.c.sender_id, e2.event_type == "user").exists()
+    rows_found = session.execute(select(m.c.sender_id, last_at.label("last_at"), has_user.label("has_user"))).all()
+    if len(rows_found) > SEARCH_SENDERS_MAX:
+        return None
+    last = [r for r in rows_found if r.has_user]
+    ordered = sorted(last, key=lambda r: (-_as_utc(r.last_at).timestamp(), r.sender_id))
+    start = (f.page - 1) * f.per_page
+    page = [r.sender_id for r in ordered[start:start + f.per_page]]
+    if not page:
+        return (), len(ordered), True
+    s = _summary_select(session, ConversationFilters(), only=page).subquery("o")
+    rows = session.execute(select(s).order_by(s.c.last_at.desc(), s.c.sender_id)).all()
+    return tuple(summary for _, summary in _summaries(session, rows)), len(ordered), True
+
+
+def _estimated_rows(session: Session, query: Select[Any]) -> float:
+    """The PostgreSQL planner's estimate of the rows ``query`` returns (EXPLAIN, not run). Its values are
+    inlined: EXPLAIN takes no bound parameters, and the search words are letters and digits only."""
+    sql = query.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    plan: Any = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"])
 
 
 # ------------------------------------------------------------------------------------------------ references

@@ -341,7 +341,11 @@ class ConversationEvent(Base):
     """
 
     __tablename__ = "conversation_events"
-    __table_args__ = (Index("ix_conversation_events_sender_ts", "sender_id", "timestamp"),)
+    __table_args__ = (
+        Index("ix_conversation_events_sender_ts", "sender_id", "timestamp"),
+        # the inbox's search for a common word walks events newest-first (profiles/conversations.py)
+        Index("ix_conversation_events_ts_id", "timestamp", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -619,6 +623,35 @@ class ConversationUnmask(Base):
     staff: Mapped[str] = mapped_column(String(80))
     reason: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NluAnnotation(Base):
+    """A staff decision about one user message's intent (issue 13 item 4, ``profiles/nlu_annotation.py``).
+
+    ``event_id`` is the ``conversation_events`` row (no foreign key: the export re-checks that it still exists,
+    so an erased customer's message never reaches training data). ``text`` is the masked text
+    (``profiles.masking.redact_all``) and ``norm_text`` its normalised form, the de-duplication key. ``status``:
+    ``flagged`` (a reviewer marked the intent wrong, not decided yet), ``confirmed`` or ``corrected``; ``intent``
+    and ``entities`` (``[{"entity", "value"}]``) are the decision.
+    """
+
+    __tablename__ = "nlu_annotations"
+    __table_args__ = (Index("ix_nlu_annotations_status_norm", "status", "norm_text"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, unique=True)
+    sender_id: Mapped[str] = mapped_column(String(128), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    norm_text: Mapped[str] = mapped_column(String(500))
+    predicted_intent: Mapped[str | None] = mapped_column(String(80))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))
+    intent: Mapped[str | None] = mapped_column(String(80))
+    entities: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    flagged_by: Mapped[str | None] = mapped_column(String(80))
+    flagged_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    decided_at: Mapped[datetime | None]
 
 
 def _install_search(target: Any, connection: Any, **_: Any) -> None:

@@ -87,6 +87,7 @@ from profiles.models import (
     LinkCode,
     Loan,
     MessengerLink,
+    NluAnnotation,
     OfferEvent,
     Payee,
     PushDelivery,
@@ -213,6 +214,8 @@ def _selections(
         "conversation_reviews": (ConversationReview, by_sender(ConversationReview)),
         "conversation_tags": (ConversationTag, by_sender(ConversationTag)),
         "conversation_notes": (ConversationNote, by_sender(ConversationNote)),
+        # NLU annotations of their messages (masked text, still theirs): never exported into training data
+        "nlu_annotations": (NluAnnotation, by_sender(NluAnnotation)),
         "campaign_deliveries": (CampaignDelivery, CampaignDelivery.customer_id == customer_id),
         "customer_scores": (CustomerScore, CustomerScore.customer_id == customer_id),
         "offer_events": (OfferEvent, OfferEvent.customer_id == customer_id),

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     campaign_rate_web: str = "50/second"  # the web chat (socketio): every push goes through Rasa
     seed: int = 20261129
     seed_customers: int = 0  # 0 = every row of the bank-marketing file
+    # NLU annotation (profiles.nlu_annotation): where the export writes the reviewed examples (rasa train reads
+    # data/), and the evaluator's report whose history the annotation page shows.
+    nlu_reviewed_file: Path = ROOT / "data" / "nlu" / "reviewed.yml"
+    nlu_eval_file: Path = ROOT / "results" / "nlu_eval.json"
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -141,3 +141,18 @@ def pg_db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     yield _fresh("postgresql", request, monkeypatch)
     reset_engine()
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reviewed_nlu_file_outside_the_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The NLU annotation export (any test, the API fuzz, the APIs the browser tests start) writes to a temporary
+    file, never into data/: a stray data/nlu/reviewed.yml would change what `rasa train` learns."""
+    previous = os.environ.get("NLU_REVIEWED_FILE")
+    os.environ["NLU_REVIEWED_FILE"] = str(tmp_path_factory.mktemp("nlu") / "reviewed.yml")
+    get_settings.cache_clear()
+    yield
+    if previous is None:
+        os.environ.pop("NLU_REVIEWED_FILE", None)
+    else:
+        os.environ["NLU_REVIEWED_FILE"] = previous
+    get_settings.cache_clear()

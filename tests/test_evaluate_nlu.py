@@ -32,3 +32,27 @@ def test_evaluate_a_small_banking77_file(tmp_path: Path) -> None:
     assert report["n"] == 40
     assert 0.5 <= report["accuracy"] <= 1.0  # the model really classifies: chance is ~1/77
     assert {"macro_f1", "top_confusions", "fallback_rate"} <= report.keys()
+
+
+def test_each_run_is_appended_to_the_reports_history_with_the_models_hash(tmp_path: Path) -> None:
+    """The annotation page's before/after reads this history (profiles.nlu_annotation.accuracy_history)."""
+    import hashlib  # noqa: PLC0415
+
+    from bot.evaluate_nlu import HISTORY_MAX, history  # noqa: PLC0415
+    from profiles.nlu_annotation import accuracy_history  # noqa: PLC0415
+
+    model = tmp_path / "nova.tar.gz"
+    model.write_bytes(b"model bytes")
+    out = tmp_path / "nlu_eval.json"
+    report = {"data": "heldout.csv", "n": 3, "accuracy": 0.6667, "macro_f1": 0.5}
+    first = history(out, report, model)
+    assert len(first) == 1 and first[0]["model_sha256"] == hashlib.sha256(b"model bytes").hexdigest()
+    out.write_text(json.dumps({**report, "history": first}))
+    second = history(out, {**report, "accuracy": 1.0}, model)
+    assert [h["accuracy"] for h in second] == [0.6667, 1.0]
+    out.write_text(json.dumps({**report, "history": second * 20}))
+    assert len(history(out, report, model)) == HISTORY_MAX
+    out.write_text("not json")
+    assert len(history(out, report, model)) == 1  # an unreadable report starts a new history
+    out.write_text(json.dumps({"history": second}))
+    assert [r.accuracy for r in accuracy_history(out)] == [0.6667, 1.0]

@@ -11,6 +11,7 @@ Pages (server-rendered like api/routes/staff_pages.py, same sign-in cookie; staf
     POST /staff/conversations/{ref}/notes          add a note
     POST /staff/conversations/{ref}/assign         assign (empty: unassign)
     POST /staff/conversations/{ref}/review         mark reviewed / not reviewed
+    POST /staff/conversations/{ref}/wrong-intent   a message's intent is wrong: into the NLU annotation inbox
     POST /staff/conversations/{ref}/unmask         admin: show one masked value, with a reason (audited)
 
 Every POST of these pages needs an ``Origin`` header naming this site (``require_same_origin``): a foreign or
@@ -69,6 +70,7 @@ from profiles.conversations import (
     parse_filters,
 )
 from profiles.errors import InvalidInput, NotAllowed, NotFound
+from profiles.nlu_annotation import flag_wrong
 
 FLAG_LABELS: Final = {"handoff": "hand-off requested", "fallback": "fallback hit", "form_abandoned": "form abandoned",
                       "transfer_done": "transfer done", "complaint": "complaint"}
@@ -243,7 +245,8 @@ def transcript_page(request: Request, ref: str) -> Response:
 
 @pages.post("/{ref}/{what}")
 async def review_page(request: Request, ref: str, what: str, _origin: SameOrigin) -> Response:
-    """The transcript page's forms: ``tags``, ``untag``, ``notes``, ``assign``, ``review``, ``unmask``."""
+    """The transcript page's forms: ``tags``, ``untag``, ``notes``, ``assign``, ``review``, ``wrong-intent``,
+    ``unmask``."""
     who = _authenticate(request, PAGE_ROLES)
     if isinstance(who, Response):
         return who
@@ -266,6 +269,9 @@ async def review_page(request: Request, ref: str, what: str, _origin: SameOrigin
             reviewed = form.get("reviewed") == "1"
             set_reviewed(ref, reviewed, staff=who.username)
             done = "Marked reviewed." if reviewed else "Marked not reviewed."
+        elif what == "wrong-intent":  # the message enters the NLU annotation inbox (profiles/nlu_annotation.py)
+            flag_wrong(_int(form.get("event_id"), "event_id"), staff=who.username, ref=ref)
+            done = "Marked the intent wrong: the message is in the annotation inbox."
         elif what == "unmask":
             event_id, item = _int(form.get("event_id")), _int(form.get("item"))
             unmask(ref, event_id, item, form.get("reason", ""), staff=who.username, role=who.role)
@@ -282,10 +288,10 @@ async def review_page(request: Request, ref: str, what: str, _origin: SameOrigin
     return _back(back, done=done)
 
 
-def _int(value: str | None) -> int:
+def _int(value: str | None, field: str = "item") -> int:
     text = (value or "").strip()
     if not text.isascii() or not text.isdigit() or len(text) > 9:
-        raise InvalidInput("Pick a value to show.", field="item")
+        raise InvalidInput("Pick a value to show." if field == "item" else "Pick a message.", field=field)
     return int(text)
 
 
@@ -325,6 +331,8 @@ class ConversationPageOut(BaseModel):
     total: int
     page: int
     per_page: int
+    total_exact: bool = Field(True, description="false: a search for a very common word, paged newest-first; "
+                                                "total is then a lower bound (this page's end, +1 if there are more)")
 
 
 class TurnOut(BaseModel):
@@ -429,7 +437,7 @@ def api_list(staff: StaffDep, filters: Filters) -> ConversationPageOut:
     """Every channel's conversations, newest first (last activity), filtered and paged. Staff and admin."""
     page = list_conversations(filters, staff=staff.username, role=staff.role)
     return ConversationPageOut(items=[_summary_out(s) for s in page.items], total=page.total, page=page.page,
-                               per_page=page.per_page)
+                               per_page=page.per_page, total_exact=page.total_exact)
 
 
 @api.get("/export", responses={**_AUTH, 200: {"content": {"text/csv": {}, "application/json": {}}}})

@@ -259,3 +259,40 @@ def test_admin_unmasks_one_value_with_a_reason_audited(inbox: dict[str, str]) ->
         assert s.get(ConversationEvent, event_id) is not None
     assert (record.staff, record.reason, record.item) == ("root", "customer asked us to write", 0)
     assert log.staff == "root" and "example.com" not in (log.detail or "")
+
+
+def test_a_common_word_is_paged_newest_first_without_counting_every_match(
+    pg_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: above the estimate threshold the search walks conversations newest-first (forced here with a
+    threshold of 0); the pages are the ordinary path's, the total a lower bound until the last page."""
+    import profiles.conversations as conversations  # noqa: PLC0415
+
+    events = []
+    for i in range(12):
+        sender = f"common-{i:02d}"
+        events.append(_user(sender, T0 + 10 * i, f"my card is blocked number {i}", "card_blocked", 0.9,
+                            "telegram" if i % 3 == 0 else "rest"))
+        events.append(_bot(sender, T0 + 10 * i + 1, "Let me help with your card."))
+    events.append(_bot("push-only", T0 + 500, "Your card is blocked? Call us."))  # no user message: not listed
+    events.append(_user("other", T0 + 600, "hello there", "greet", 0.99))
+    _store(events)
+
+    def pages(**kw: Any) -> list[tuple[list[str], int, bool]]:
+        out = []
+        for page in (1, 2, 3):
+            p = list_conversations(ConversationFilters(q="blocked", per_page=5, page=page, **kw), staff="a", role="staff")
+            out.append(([c.ref for c in p.items], p.total, p.total_exact))
+        return out
+
+    exact = pages()
+    assert [len(r) for r, _, _ in exact] == [5, 5, 2] and {t for _, t, _ in exact} == {12}
+    tg_exact = pages(channel="telegram")
+    monkeypatch.setattr(conversations, "COMMON_WORD_ESTIMATE", 0)
+    monkeypatch.setattr(conversations, "WALK_BATCH", 3)  # several batches
+    walked = pages()
+    assert [r for r, _, _ in walked] == [r for r, _, _ in exact]
+    assert [(t, e) for _, t, e in walked] == [(6, False), (11, False), (12, True)]
+    assert [r for r, _, _ in pages(channel="telegram")] == [r for r, _, _ in tg_exact]  # other filters too
+    monkeypatch.setattr(conversations, "WALK_MAX", 4)  # a walk that finds too little answers the ordinary way
+    assert pages()[0] == exact[0]
