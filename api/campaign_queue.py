@@ -41,7 +41,7 @@ import httpx
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import select
 
-from api.campaign_gates import send_time_check
+from api.campaign_gates import propensity_filter, send_time_check
 from api.push import TIMEOUT_S, trigger
 from profiles.campaigns import delivery
 from profiles.campaigns.models import Campaign
@@ -118,14 +118,14 @@ def plan_and_queue(campaign_id: int, now: datetime | None = None) -> int:
     many batches were queued."""
     try:
         if load_spec(campaign_id).schedule.kind == "trigger":  # the daily trigger sweep: many occurrences at once
-            run = plan_trigger_run(campaign_id, actor=SYSTEM, now=now)
+            run = plan_trigger_run(campaign_id, actor=SYSTEM, now=now, audience_filter=_propensity(now))
             for step, batch in run.sends:
                 enqueue_batches(campaign_id, step, [batch])
             if run.ran:
                 log.info("campaign %s trigger run: %s enrolled (%s control) over %s event days, %s batches",
                          campaign_id, run.enrolled, run.control, run.occurrences, len(run.sends))
             return len(run.sends)
-        plan = plan_campaign(campaign_id, actor=SYSTEM, now=now)
+        plan = plan_campaign(campaign_id, actor=SYSTEM, now=now, audience_filter=_propensity(now))
     except (NotFound, Conflict) as exc:
         log.info("campaign %s not planned: %s", campaign_id, exc.user_message)
         return 0
@@ -135,6 +135,11 @@ def plan_and_queue(campaign_id: int, now: datetime | None = None) -> int:
     log.info("campaign %s planned: %s treated, %s control, %s batches", campaign_id, plan.treated, plan.control,
              len(plan.batches))
     return len(plan.batches)
+
+
+def _propensity(now: datetime | None) -> Any:
+    """The recommender's propensity filter for planning at ``now`` (``api.campaign_gates.propensity_filter``)."""
+    return lambda spec, ids: propensity_filter(spec, ids, now=now)
 
 
 def _name_for(customer_id: int, spec_field: str, first_name: str | None) -> str | None:

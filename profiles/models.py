@@ -38,7 +38,6 @@ CENT = Decimal("0.01")
 # SQLite schema version (PRAGMA user_version) of a file written by this code; profiles.db.init_db upgrades older
 # files. 1: money columns hold integer cents.
 SQLITE_SCHEMA_VERSION = 1
-DEFAULT_TIME_ZONE = "Europe/Lisbon"  # a customer's time zone until the bank knows better (IANA name)
 
 
 class Money(TypeDecorator[Decimal]):
@@ -155,8 +154,9 @@ class Customer(Base):
     marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
-    # IANA zone the customer lives in (zoneinfo): quiet hours are read in it (profiles.push.customer_timezone).
-    time_zone: Mapped[str] = mapped_column(String(40), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE)
+    # IANA zone the customer lives in (zoneinfo): quiet hours are read in it (profiles.push.customer_timezone);
+    # None = the bank's zone (settings.push_timezone, Europe/Lisbon by default).
+    time_zone: Mapped[str | None] = mapped_column(String(40))
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it per class)
 

@@ -46,7 +46,6 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 from profiles.db import get_engine, init_db, session_scope
 from profiles.demo import DEMO_CUSTOMERS, DemoDisabled, demo_tokens
 from profiles.models import (
-    DEFAULT_TIME_ZONE,
     Account,
     Base,
     Card,
@@ -195,7 +194,7 @@ def plan_row(row: int, record: dict[str, str], seed: int, as_of: date) -> Plan:
         "marketing_consent": consent,
         "created_at": created,
         "version": 1,
-        "time_zone": REGION_TIME_ZONES.get(region, DEFAULT_TIME_ZONE),
+        "time_zone": REGION_TIME_ZONES.get(region),  # None: the bank's zone (Europe/Lisbon)
     }
     plan = Plan(customer=customer)
     # The trigger dates come from their own generator: the main one's sequence (every other value) is unchanged.

@@ -58,6 +58,24 @@ class Goal(_Strict):
         return self
 
 
+class Propensity(_Strict):
+    """The recommender's propensity for ``product`` in [``min``, ``max``], among customers its one offer gate
+    finds eligible (applied at planning by ``api.campaign_gates.propensity_filter``: profiles/ may not import the
+    recommender)."""
+
+    product: str
+    min: float = Field(0.0, ge=0, le=1)
+    max: float = Field(1.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> Propensity:
+        if self.product not in PRODUCT_IDS:
+            raise ValueError(f"product must be one of {', '.join(sorted(PRODUCT_IDS))}")
+        if self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
 class Audience(_Strict):
     """Who is targeted: filters over the latest scores (as ``profiles.search``), products held or not held,
     a reachable channel, a consent; at least one filter."""
@@ -74,6 +92,7 @@ class Audience(_Strict):
     channel: Literal["any", "telegram", "facebook"] = "any"
     consent: Literal["none", "marketing"] = "none"
     limit: int = Field(100_000, ge=1, le=100_000)
+    propensity: Propensity | None = Field(None, description="the recommender's score range for a product")
 
     @field_validator("holds", "lacks")
     @classmethod
@@ -87,7 +106,7 @@ class Audience(_Strict):
     def _some_filter(self) -> Audience:
         filters = (self.segment, self.min_churn, self.max_churn, self.min_clv, self.max_clv, self.min_loyalty,
                    self.max_loyalty)
-        if all(f is None for f in filters) and not self.holds and not self.lacks:
+        if all(f is None for f in filters) and not self.holds and not self.lacks and self.propensity is None:
             raise ValueError("choose the audience: a segment, a score range or products held")
         return self
 

@@ -30,7 +30,7 @@ from typing import Any, Final
 from sqlalchemy import func, insert, select
 
 from profiles.campaigns.models import Campaign, CampaignDelivery
-from profiles.campaigns.plan import CONTROL, assign_groups
+from profiles.campaigns.plan import CONTROL, AudienceFilter, assign_groups, narrow
 from profiles.campaigns.spec import CampaignSpec
 from profiles.campaigns.store import _event, audience_select
 from profiles.db import session_scope
@@ -80,12 +80,16 @@ def event_dates(event: str) -> Any:
     raise ValueError(f"unknown trigger event {event!r}")
 
 
-def plan_trigger_run(campaign_id: int, *, actor: str = "system", now: datetime | None = None) -> TriggerRun:
+def plan_trigger_run(campaign_id: int, *, actor: str = "system", now: datetime | None = None,
+                     audience_filter: AudienceFilter | None = None) -> TriggerRun:
     """Run the trigger sweep of a ``scheduled``/``running`` trigger campaign if its run is due at ``now``
     (default: the current time); marks it ``running``. Idempotent per occurrence (module docstring).
 
+    ``audience_filter``: the propensity filter (``plan.narrow``), needed when the audience has a ``propensity``.
+
     Raises:
         NotFound: no such campaign.
+        Conflict: a propensity audience without ``audience_filter``.
         ValueError: the campaign's schedule is not a trigger.
     """
     moment = now or utcnow()
@@ -109,8 +113,11 @@ def plan_trigger_run(campaign_id: int, *, actor: str = "system", now: datetime |
             select(audience.c.id, audience.c.segment, events.c.day).distinct()
             .join(events, events.c.customer_id == audience.c.id)
             .where(events.c.day >= today, events.c.day <= today + timedelta(days=schedule.days_before))).all()
+        kept = {c for c, _ in narrow(list({(int(c), s) for c, s, _ in found}), spec, audience_filter)}
         by_step: dict[int, list[tuple[int, str | None]]] = defaultdict(list)
         for customer_id, segment, day in found:
+            if int(customer_id) not in kept:
+                continue
             by_step[event_step(day)].append((int(customer_id), segment))
         seen: set[tuple[int, int]] = set()
         last_batch: dict[int, int] = {}

@@ -22,8 +22,7 @@ def upgrade() -> None:
     """Upgrade schema."""
     # plain ALTER TABLE (SQLite 3.35+ drops a column in place): a batch copy of customers would lose the
     # expression index ix_customers_email_lower (0004)
-    op.add_column('customers', sa.Column('time_zone', sa.String(length=40), server_default='Europe/Lisbon',
-                                         nullable=False))
+    op.add_column('customers', sa.Column('time_zone', sa.String(length=40), nullable=True))
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expires_on', sa.Date(), nullable=True))
     with op.batch_alter_table('accounts', schema=None) as batch_op:
