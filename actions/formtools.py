@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -90,14 +91,15 @@ class ActionCancelForm(Action):
         return [event for form in FORM_SLOTS for event in reset(form)]
 
 
-class FormValidation(FormValidationAction):
+class FormValidation(FormValidationAction, ABC):
     """The base of our forms' validation actions: a proactive push arriving while a form is open
     (``actions.context.is_push_turn``) is never an answer to its question. Nothing is extracted from it, so
     Rasa rejects the form for that turn, its rule sends the push, and the form asks its question again (with
     its buttons: the identity is the customer's own last message, ``actions.context.verified_customer``)."""
 
-    def name(self) -> str:  # pragma: no cover - abstract: every form names itself
-        raise NotImplementedError
+    @abstractmethod
+    def name(self) -> str:
+        """Every form names its own validation action (abstract: rasa-sdk registers only concrete actions)."""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         if is_push_turn(tracker):

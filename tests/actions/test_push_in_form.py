@@ -68,3 +68,12 @@ def test_a_push_is_never_an_answer(domain: dict[str, Any], requested: str) -> No
     tracker = push_turn([said_by_customer("transfer", token=issue_token(1))], requested_slot=requested)
     events, messages = run_action(ValidateTransferForm(), tracker, domain)
     assert (events, messages) == ([], [])  # nothing extracted: Rasa rejects the form for this turn, the push rule runs
+
+
+def test_the_action_server_registers_every_form_validation() -> None:
+    """The shared base is abstract: the action server starts and registers the three forms' validations."""
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    assert {"validate_transfer_form", "validate_block_card_form", "validate_contact_form"} <= set(executor.actions)
