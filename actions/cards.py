@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -15,7 +15,7 @@ from actions.context import (
     latest_text,
     owning_customer,
 )
-from actions.formtools import ANSWER_INTENTS, answering, reset, said_yes_to, sealed_yes, yes_no
+from actions.formtools import ANSWER_INTENTS, FormValidation, answering, reset, said_yes_to, sealed_yes, yes_no
 from actions.parsing import match_card
 from profiles import block_card, list_cards
 from profiles.errors import ProfileError
@@ -43,7 +43,7 @@ def _card_label(card: CardView) -> str:
     return f"{card.kind.capitalize()} card {card.masked_number}"
 
 
-class ValidateBlockCardForm(FormValidationAction):
+class ValidateBlockCardForm(FormValidation):
     """Find which of the customer's active cards to block, then get an explicit yes."""
 
     def name(self) -> str:

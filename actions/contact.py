@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -16,7 +16,17 @@ from actions.context import (
     latest_text,
     owning_customer,
 )
-from actions.formtools import ANSWER_INTENTS, answering, is_no, reset, resolved, said_yes_to, sealed_yes, yes_no
+from actions.formtools import (
+    ANSWER_INTENTS,
+    FormValidation,
+    answering,
+    is_no,
+    reset,
+    resolved,
+    said_yes_to,
+    sealed_yes,
+    yes_no,
+)
 from profiles import normalise_contact, update_contact
 from profiles.errors import ProfileError
 
@@ -38,7 +48,7 @@ def _field_from(tracker: Tracker) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-class ValidateContactForm(FormValidationAction):
+class ValidateContactForm(FormValidation):
     """Which detail, its new value (validated by ``profiles.normalise_contact``), then an explicit yes."""
 
     def name(self) -> str:

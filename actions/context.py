@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
@@ -16,6 +17,31 @@ from profiles.sealing import seal, seal_owner, sealed_owner, unseal
 logger = logging.getLogger(__name__)
 
 OWNER_SLOT = "owner"
+PUSH_INTENT_PREFIX = "EXTERNAL_"  # the intents api/push.py triggers for a proactive (campaign) message
+
+
+def _intent_of(event: dict[str, Any]) -> str:
+    return str(((event.get("parse_data") or {}).get("intent") or {}).get("name") or "")
+
+
+def is_push_turn(tracker: Tracker) -> bool:
+    """True when the latest user event is a proactive push (an ``EXTERNAL_*`` intent that api/push.py sent
+    through Rasa's ``trigger_intent``), not something the customer said."""
+    name = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    return str(name or "").startswith(PUSH_INTENT_PREFIX)
+
+
+def customer_message(tracker: Tracker) -> dict[str, Any] | None:
+    """The latest user event the customer sent in this session (``{"metadata", "input_channel", ...}``),
+    skipping proactive pushes; None when there is none. A push is not a message from the customer: it
+    carries no identity of its own, so the turn it starts keeps the identity of the customer's last message."""
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "session_started":
+            return None
+        if kind == "user" and not _intent_of(event).startswith(PUSH_INTENT_PREFIX):
+            return event
+    return None
 
 
 def verified_customer(tracker: Tracker) -> int | None:
@@ -25,7 +51,18 @@ def verified_customer(tracker: Tracker) -> int | None:
     tracker's latest input channel (set by Rasa's input channel, never by the client), the sender id and the
     latest message's metadata: on Telegram and Messenger the customer linked to that messenger account,
     anywhere else only the identity claim our channel sealed for this conversation in place of the token.
+
+    In the turn of a proactive push (``is_push_turn``: a form open when a campaign message arrives asks its
+    question again) the rule reads the customer's own latest message of this session instead
+    (``customer_message``: its channel-sealed claim or messenger proof, the claim's expiry checked now), so a
+    push neither signs the customer out nor names anyone the channel did not verify.
     """
+    if is_push_turn(tracker):
+        event = customer_message(tracker)
+        if event is None:
+            return None
+        return resolve_message_customer(event.get("input_channel"), tracker.sender_id,
+                                        event.get("metadata")).customer_id
     metadata = tracker.latest_message.get("metadata")
     return resolve_message_customer(tracker.get_latest_input_channel(), tracker.sender_id, metadata).customer_id
 

@@ -9,7 +9,15 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import actor_of, channel_of, latest_intent, owner_slot, owning_customer, verified_customer
+from actions.context import (
+    PUSH_INTENT_PREFIX,
+    actor_of,
+    channel_of,
+    latest_intent,
+    owner_slot,
+    owning_customer,
+    verified_customer,
+)
 from profiles import PRODUCT_IDS, create_handoff, record_offer, set_marketing_consent
 from profiles.consent import ALL_CHANNELS, consent_channel
 from profiles.errors import ProfileError
@@ -22,7 +30,6 @@ CHANNEL_NAMES = {"telegram": "Telegram", "facebook": "Messenger", "web": "the we
 
 
 
-PUSH_INTENT_PREFIX = "EXTERNAL_"  # the intents api/push.py triggers for a proactive (campaign) message
 PUSH_REPLY_TURNS = 3  # a reply within this many customer messages of a push answers it
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
-from actions.context import latest_intent, seal_for_conversation, unseal_in_conversation
+from actions.context import is_push_turn, latest_intent, seal_for_conversation, unseal_in_conversation
 
 FORM_SLOTS = {
     "transfer_form": ("amount", "from_account", "to_account", "transfer_confirmed", "transfer_quote"),
@@ -87,3 +89,19 @@ class ActionCancelForm(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         dispatcher.utter_message(response="utter_cancelled")
         return [event for form in FORM_SLOTS for event in reset(form)]
+
+
+class FormValidation(FormValidationAction, ABC):
+    """The base of our forms' validation actions: a proactive push arriving while a form is open
+    (``actions.context.is_push_turn``) is never an answer to its question. Nothing is extracted from it, so
+    Rasa rejects the form for that turn, its rule sends the push, and the form asks its question again (with
+    its buttons: the identity is the customer's own last message, ``actions.context.verified_customer``)."""
+
+    @abstractmethod
+    def name(self) -> str:
+        """Every form names its own validation action (abstract: rasa-sdk registers only concrete actions)."""
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        if is_push_turn(tracker):
+            return []
+        return await super().run(dispatcher, tracker, domain)

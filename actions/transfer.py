@@ -22,7 +22,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -37,7 +37,7 @@ from actions.context import (
     slot_owner,
     unseal_in_conversation,
 )
-from actions.formtools import ANSWER_INTENTS, answering, asking_for, reset, resolved, yes_no
+from actions.formtools import ANSWER_INTENTS, FormValidation, answering, asking_for, reset, resolved, yes_no
 from actions.parsing import AmountReading, match_account, match_payee, money, read_amount
 from profiles import AlreadyExecuted, find_transfer, list_accounts, list_payees, transfer, validate_amount
 from profiles.errors import ProfileError
@@ -240,7 +240,7 @@ def _describe_destination(customer_id: int, value: str) -> str:
     return f"your {account.name} {account.masked_number}" if account else "your account"
 
 
-class ValidateTransferForm(FormValidationAction):
+class ValidateTransferForm(FormValidation):
     """Extract and validate the transfer form's slots against the customer's own accounts and payees."""
 
     def name(self) -> str:

@@ -10,15 +10,19 @@ time) and ``api.push.offer_ineligibility``, i.e. the recommender's one offer gat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from api.push import offer_ineligibility
-from profiles.campaigns.spec import Message
-from profiles.consent import MARKETING, consent_channel, has_consent
+from profiles.campaigns.spec import CampaignSpec, Message
+from profiles.consent import ALL_CHANNELS, MARKETING, consent_channel, has_consent
 from profiles.errors import NotFound
-from profiles.push import decide_push, in_quiet_hours
+from profiles.push import customer_timezone, decide_push, in_quiet_hours
+from recommender.offers import customer_context, offer_gate
+from recommender.scoring import batch_scores
 
 MAX_HOLD_HOURS: Final = 24
 
@@ -37,12 +41,15 @@ class Gate:
     hold_until: datetime | None = None
 
 
-def quiet_hours_end(now: datetime) -> datetime:
-    """The first whole hour after ``now`` that is outside quiet hours (at most ``MAX_HOLD_HOURS`` ahead)."""
+def quiet_hours_end(now: datetime, tz: ZoneInfo | None = None) -> datetime:
+    """The first whole hour after ``now`` that is outside quiet hours in ``tz`` (default: the bank's zone), at
+    most ``MAX_HOLD_HOURS`` ahead. Walks UTC hours and reads each in ``tz``, so a daylight-saving change inside
+    the night moves the opening with the customer's clock (and zones off the hour, e.g. UTC+5:30, open on
+    the first whole UTC hour outside their window)."""
     moment = now.replace(minute=0, second=0, microsecond=0)
     for _ in range(MAX_HOLD_HOURS):
         moment += timedelta(hours=1)
-        if not in_quiet_hours(moment):
+        if not in_quiet_hours(moment, tz=tz):
             return moment
     return moment
 
@@ -59,7 +66,8 @@ def send_time_check(customer_id: int, message: Message, *, marketing_consent: bo
     exempt = decision.status == "quiet_hours" and exempt_quiet_hours  # a transactional reminder
     decision_status = "allowed" if exempt else decision.status
     if decision_status == "quiet_hours":
-        return Gate("held", decision.reason, *base, hold_until=quiet_hours_end(now))
+        zone = customer_timezone(decision.time_zone)  # the customer's clock opens the window
+        return Gate("held", decision.reason, *base, hold_until=quiet_hours_end(now, zone))
     if decision_status != "allowed":
         return Gate(decision_status, decision.reason, *base)
     assert decision.channel is not None
@@ -70,3 +78,30 @@ def send_time_check(customer_id: int, message: Message, *, marketing_consent: bo
         if why is not None:
             return Gate("not_eligible", why, *base)
     return Gate("allowed", None, *base)
+
+
+def propensity_filter(spec: CampaignSpec, customer_ids: Sequence[int], *, now: datetime | None = None) -> set[int]:
+    """The customers of ``customer_ids`` the audience's ``propensity`` filter keeps (all of them without one):
+    those the recommender's one offer gate (``recommender.offer_gate`` on any channel: marketing consent,
+    eligibility, cool-off; without the one-offer-a-day cap, a send-time rule) finds eligible for the product,
+    whose score (``recommender.batch_scores``: the same models and rules as the bot's suggestion) lies in
+    [min, max]. Customers erased meanwhile are dropped. Cost: the gate reads each customer (a few queries
+    each), so a propensity audience should be narrowed by a segment or score range first.
+    """
+    wanted = spec.audience.propensity
+    if wanted is None:
+        return set(customer_ids)
+    eligible: list[int] = []
+    for customer_id in customer_ids:
+        try:
+            gate = offer_gate(customer_id, wanted.product, ALL_CHANNELS, now=now, frequency_cap=False)
+        except NotFound:
+            continue
+        if gate.eligible:
+            eligible.append(customer_id)
+    if not eligible:
+        return set()
+    contexts = [customer_context(c, now=now) for c in eligible]
+    scores = batch_scores(contexts)[wanted.product].tolist()
+    return {c for c, score in zip(eligible, scores, strict=True)
+            if score == score and wanted.min <= score <= wanted.max}  # NaN (not scored) is never in range

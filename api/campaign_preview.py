@@ -14,7 +14,7 @@ from typing import Any, Final
 import yaml
 from sqlalchemy import func, select
 
-from api.campaign_gates import send_time_check
+from api.campaign_gates import propensity_filter, send_time_check
 from profiles.campaigns.delivery import CAP_DAYS
 from profiles.campaigns.models import CampaignDelivery
 from profiles.campaigns.plan import CONTROL, assign_groups
@@ -55,6 +55,8 @@ def dry_run(spec: CampaignSpec, *, now: datetime) -> dict[str, Any]:
     [{"variant", "customer_id", "status", "channel", "template", "text"}]}`` for ``spec`` at ``now``."""
     with session_scope() as session:
         audience = [(int(c), s) for c, s in session.execute(audience_select(spec)).all()]
+    keep = propensity_filter(spec, [c for c, _ in audience], now=now)  # the recommender's score range, if any
+    audience = [row for row in audience if row[0] in keep]
     groups = assign_groups(audience, spec, seed="dry-run")
     sizes = Counter(groups.values())
     treated = [cid for cid, g in sorted(groups.items()) if g != CONTROL]

@@ -15,7 +15,8 @@ Tasks (names are stable, so an API and a worker of the same release agree):
   (``profiles.campaigns.delivery.claim``), the send, the outcome. A paused campaign sends nothing
   (its rows stay queued; resuming queues its batches again);
 - ``campaign_sweep`` (every minute, and once when a worker starts): plans scheduled campaigns whose time has
-  come and the due occurrence of recurring ones (``plan_campaign`` moves their next run time on in the same
+  come, the due occurrence of recurring ones and the due daily run of event-triggered ones
+  (``profiles.campaigns.triggers``: each customer enrolled once per event occurrence) (``plan_campaign`` moves their next run time on in the same
   transaction, so a restarted worker or a second sweep never plans an occurrence twice), marks interrupted sends ``unknown``, queues again every batch with due rows untouched for
   ``campaign_stale_minutes`` (a task lost with a killed worker: huey removes a task from the queue when a
   worker takes it), and finishes campaigns with no pending row.
@@ -40,13 +41,14 @@ import httpx
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import select
 
-from api.campaign_gates import send_time_check
+from api.campaign_gates import propensity_filter, send_time_check
 from api.push import TIMEOUT_S, trigger
 from profiles.campaigns import delivery
 from profiles.campaigns.models import Campaign
 from profiles.campaigns.plan import plan_campaign
 from profiles.campaigns.spec import CampaignSpec
 from profiles.campaigns.store import load_spec, transition
+from profiles.campaigns.triggers import plan_trigger_run
 from profiles.customers import get_customer
 from profiles.db import private_sqlite_file, session_scope
 from profiles.errors import Conflict, NotFound
@@ -115,7 +117,15 @@ def plan_and_queue(campaign_id: int, now: datetime | None = None) -> int:
     """Plan the campaign (idempotent; a recurring one: its due occurrence) and queue its batches; returns how
     many batches were queued."""
     try:
-        plan = plan_campaign(campaign_id, actor=SYSTEM, now=now)
+        if load_spec(campaign_id).schedule.kind == "trigger":  # the daily trigger sweep: many occurrences at once
+            run = plan_trigger_run(campaign_id, actor=SYSTEM, now=now, audience_filter=_propensity(now))
+            for step, batch in run.sends:
+                enqueue_batches(campaign_id, step, [batch])
+            if run.ran:
+                log.info("campaign %s trigger run: %s enrolled (%s control) over %s event days, %s batches",
+                         campaign_id, run.enrolled, run.control, run.occurrences, len(run.sends))
+            return len(run.sends)
+        plan = plan_campaign(campaign_id, actor=SYSTEM, now=now, audience_filter=_propensity(now))
     except (NotFound, Conflict) as exc:
         log.info("campaign %s not planned: %s", campaign_id, exc.user_message)
         return 0
@@ -125,6 +135,11 @@ def plan_and_queue(campaign_id: int, now: datetime | None = None) -> int:
     log.info("campaign %s planned: %s treated, %s control, %s batches", campaign_id, plan.treated, plan.control,
              len(plan.batches))
     return len(plan.batches)
+
+
+def _propensity(now: datetime | None) -> Any:
+    """The recommender's propensity filter for planning at ``now`` (``api.campaign_gates.propensity_filter``)."""
+    return lambda spec, ids: propensity_filter(spec, ids, now=now)
 
 
 def _name_for(customer_id: int, spec_field: str, first_name: str | None) -> str | None:
@@ -213,7 +228,8 @@ def _finish_if_complete(campaign_id: int) -> None:
 
 
 def _recurring(spec: Any) -> bool:
-    return isinstance(spec, dict) and (spec.get("schedule") or {}).get("kind") == "recurring"
+    """A schedule of occurrences: ``recurring``, or ``trigger`` (its daily sweep)."""
+    return isinstance(spec, dict) and (spec.get("schedule") or {}).get("kind") in ("recurring", "trigger")
 
 
 def sweep(min_age_minutes: float | None = None, *, now: datetime | None = None) -> dict[str, int]:

@@ -7,7 +7,7 @@ timezone-aware (``UTCDateTime``). These classes never leave profiles/: services 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -153,6 +154,9 @@ class Customer(Base):
     marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # IANA zone the customer lives in (zoneinfo): quiet hours are read in it (profiles.push.customer_timezone);
+    # None = the bank's zone (settings.push_timezone, Europe/Lisbon by default).
+    time_zone: Mapped[str | None] = mapped_column(String(40))
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it per class)
 
@@ -187,6 +191,7 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)  # opened
     closed_at: Mapped[datetime | None]
+    matures_on: Mapped[date | None] = mapped_column(Date)  # term deposits: the day it matures (campaign trigger)
 
 
 class Transfer(Base):
@@ -258,6 +263,7 @@ class Card(Base):
     blocked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)  # issued
     closed_at: Mapped[datetime | None]
+    expires_on: Mapped[date | None] = mapped_column(Date)  # last day the card is valid (campaign trigger)
 
 
 class Loan(Base):
@@ -271,6 +277,7 @@ class Loan(Base):
     outstanding: Mapped[Decimal]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)  # opened
     closed_at: Mapped[datetime | None]
+    next_payment_on: Mapped[date | None] = mapped_column(Date)  # the next instalment's due day (campaign trigger)
 
 
 class InsurancePolicy(Base):

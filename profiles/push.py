@@ -21,7 +21,9 @@ Rules, checked in this order for one customer (the first that fails names the st
    expiring, payment due): it needs no marketing consent. (A separate ``service`` opt-out purpose would go in
    ``profiles.consent.CONSENT_PURPOSES``; it does not exist today, so reminders are never ``no_consent``.)
 3. **Quiet hours** (``quiet_hours``): nothing is pushed from ``settings.quiet_hours_start`` (inclusive) to
-   ``settings.quiet_hours_end`` (exclusive), hours of the local time in ``settings.push_timezone``; a window
+   ``settings.quiet_hours_end`` (exclusive), hours of the local time in the customer's own time zone
+   (``customers.time_zone``, IANA; ``customer_timezone``: none stored, or a name zoneinfo does not know, is the
+   bank's ``settings.push_timezone``, Europe/Lisbon by default), daylight saving time included; a window
    whose start is after its end runs across midnight (21..8 = 21:00-07:59); start == end = no quiet hours.
    The decision takes ``now`` so that callers and tests can pin the time.
 4. **Eligibility** (``not_eligible``, offers only): the bot's own offer gate (``recommender.offers.offer_gate``:
@@ -98,7 +100,8 @@ class PushDecision:
     ``no_consent``, ``quiet_hours``) with a ``reason`` for staff; ``channel``/``sender_id`` name the Rasa output
     channel and conversation to use: a linked messenger account (``telegram``/``facebook``) or a live web chat
     conversation (``socketio``), set whenever one exists, also when refused for consent or quiet hours;
-    ``first_name`` fills the greeting of the message."""
+    ``first_name`` fills the greeting of the message; ``time_zone`` the customer's zone quiet hours were read in
+    (``customer_timezone``; None when not decided by ``decide_push``)."""
 
     customer_id: int
     status: str
@@ -106,6 +109,7 @@ class PushDecision:
     channel: str | None
     sender_id: str | None
     first_name: str
+    time_zone: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -168,6 +172,21 @@ def push_timezone() -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(f"push_timezone {name!r} is not a time zone name.", field="push_timezone") from None
+
+
+def customer_timezone(name: str | None) -> ZoneInfo:
+    """The zone a customer's quiet hours are read in: their stored IANA name (``customers.time_zone``), or the
+    bank's (``push_timezone``) when it is empty or not a zone zoneinfo knows.
+
+    Raises:
+        InvalidInput: (field ``push_timezone``) the fallback, the bank's setting, is not a zone.
+    """
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("customer time zone %r unknown: quiet hours in the bank's zone", name[:40])
+    return push_timezone()
 
 
 def in_quiet_hours(now: datetime, start: int | None = None, end: int | None = None, tz: ZoneInfo | None = None) -> bool:
@@ -237,6 +256,7 @@ def decide_push(customer_id: int, kind: str, *, now: datetime | None = None) -> 
         customer = load_customer(session, customer_id)
         first_name = customer.first_name
         preferred = customer.preferred_channel
+        zone = customer_timezone(customer.time_zone)
         links = session.execute(
             select(MessengerLink.channel, MessengerLink.external_id)
             .where(MessengerLink.customer_id == customer_id, MessengerLink.channel.in_(PUSH_CHANNELS))
@@ -258,12 +278,12 @@ def decide_push(customer_id: int, kind: str, *, now: datetime | None = None) -> 
         consent = consent_decision(customer_id, MARKETING, channel)
         if not consent.granted:
             return PushDecision(customer_id, "no_consent", consent.reason, channel, sender_id, first_name)
-    if in_quiet_hours(moment):
+    if in_quiet_hours(moment, tz=zone):
         s = get_settings()
         return PushDecision(customer_id, "quiet_hours",
-                            f"quiet hours {s.quiet_hours_start:02d}:00-{s.quiet_hours_end:02d}:00 {s.push_timezone}",
-                            channel, sender_id, first_name)
-    return PushDecision(customer_id, "allowed", via, channel, sender_id, first_name)
+                            f"quiet hours {s.quiet_hours_start:02d}:00-{s.quiet_hours_end:02d}:00 {zone.key}",
+                            channel, sender_id, first_name, zone.key)
+    return PushDecision(customer_id, "allowed", via, channel, sender_id, first_name, zone.key)
 
 
 def record_delivery(

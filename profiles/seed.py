@@ -87,6 +87,9 @@ _PLACES: tuple[tuple[int, tuple[tuple[str, int], ...]], ...] = (
     (2, (("Ponta Delgada", 9500), ("Angra do Heroísmo", 9700))),  # Açores
     (2, (("Funchal", 9000), ("Machico", 9200))),  # Madeira
 )
+# The islands keep their own time (UTC-1 in the Azores); the mainland and Madeira are on Lisbon time.
+REGION_TIME_ZONES: dict[str, str] = {"Região Autónoma dos Açores": "Atlantic/Azores",
+                                     "Região Autónoma da Madeira": "Atlantic/Madeira"}
 # (region, weight, places) per region, the form the seeders draw from.
 REGIONS: tuple[tuple[str, int, tuple[tuple[str, int], ...]], ...] = tuple(
     (name, weight, places) for name, (weight, places) in zip(REGION_NAMES, _PLACES, strict=True)
@@ -191,14 +194,19 @@ def plan_row(row: int, record: dict[str, str], seed: int, as_of: date) -> Plan:
         "marketing_consent": consent,
         "created_at": created,
         "version": 1,
+        "time_zone": REGION_TIME_ZONES.get(region),  # None: the bank's zone (Europe/Lisbon)
     }
     plan = Plan(customer=customer)
+    # The trigger dates come from their own generator: the main one's sequence (every other value) is unchanged.
+    dates = random.Random(f"trigger-dates:{seed}:{row}")
+    today = as_of
     branch = _digits(rng, 4)
 
     def account(kind: str, digit: int, name: str, balance: Decimal) -> None:
         number = _iban(BANK_CODE, branch, f"{row:08d}{digit}{_digits(rng, 2)}")
+        matures = today + timedelta(days=dates.randint(1, 365)) if kind == "term_deposit" else None
         plan.accounts.append({"customer_id": row, "kind": kind, "name": name, "number": number,
-                              "balance": balance, "currency": "EUR", "created_at": created})
+                              "balance": balance, "currency": "EUR", "created_at": created, "matures_on": matures})
 
     balance = Decimal(int(record["balance"])).quantize(Decimal("0.01"))
     if demo and balance < 1000:
@@ -212,7 +220,8 @@ def plan_row(row: int, record: dict[str, str], seed: int, as_of: date) -> Plan:
     def card(kind: str, digit: int) -> None:
         number = _luhn(f"{CARD_BIN}{row:08d}{digit}{_digits(rng, 2)}")
         plan.cards.append(("current", {"customer_id": row, "kind": kind, "number": number,
-                                       "status": "active", "created_at": created}))
+                                       "status": "active", "created_at": created,
+                                       "expires_on": today + timedelta(days=dates.randint(1, 4 * 365))}))
 
     card("debit", 1)
     if row in (1, 2, 3) or (not demo and rng.random() < 0.3):
@@ -241,12 +250,14 @@ def plan_row(row: int, record: dict[str, str], seed: int, as_of: date) -> Plan:
         principal = Decimal(rng.randint(60, 350) * 1000)
         outstanding = (principal * Decimal(rng.randint(20, 95)) / 100).quantize(Decimal("0.01"))
         plan.loans.append({"customer_id": row, "kind": "mortgage", "principal": principal,
-                           "outstanding": outstanding, "created_at": created})
+                           "outstanding": outstanding, "created_at": created,
+                           "next_payment_on": today + timedelta(days=dates.randint(1, 30))})
     if customer["personal_loan"]:
         principal = Decimal(rng.randint(4, 50) * 500)
         outstanding = (principal * Decimal(rng.randint(10, 95)) / 100).quantize(Decimal("0.01"))
         plan.loans.append({"customer_id": row, "kind": "personal_loan", "principal": principal,
-                           "outstanding": outstanding, "created_at": created})
+                           "outstanding": outstanding, "created_at": created,
+                           "next_payment_on": today + timedelta(days=dates.randint(1, 30))})
     plan.consent = {"customer_id": row, "purpose": "marketing", "channel": "all", "granted": consent,
                     "source": "seed", "updated_at": created}
     return plan

@@ -177,7 +177,8 @@ async def build(request: Request) -> Response:
 
 
 def uplift_chart(data: dict[str, Any]) -> str:
-    """PNG data URI: conversion rate per group, and the uplift with its 95% interval."""
+    """PNG data URI: conversion rate per group, and the uplift with its 95% interval (all treated, then each
+    variant against the control group)."""
     funnel = data["funnel"]
     groups = sorted(funnel, key=lambda g: (g == "control", g))
     rates = [funnel[g]["converted"] / funnel[g]["targeted"] if funnel[g]["targeted"] else 0 for g in groups]
@@ -189,11 +190,14 @@ def uplift_chart(data: dict[str, Any]) -> str:
         left.set_ylim(0, max(max(rates) * 120, 1.0))
         left.set_ylabel("converted, % of targeted")
         left.set_title("Conversion by group")
-        right.errorbar([0], [u["uplift"] * 100], yerr=[[(u["uplift"] - u["ci_low"]) * 100],
-                                                        [(u["ci_high"] - u["uplift"]) * 100]],
-                       fmt="o", capsize=8, color="#c62828")
+        # the pooled uplift, then each arm against the control group
+        shown = [("all treated", u), *((f"{v} - control", x) for v, x in (data.get("variants") or {}).items())]
+        for i, (_, x) in enumerate(shown):
+            right.errorbar([i], [x["uplift"] * 100], yerr=[[(x["uplift"] - x["ci_low"]) * 100],
+                                                           [(x["ci_high"] - x["uplift"]) * 100]],
+                           fmt="o", capsize=8, color="#c62828" if i == 0 else "#1565c0")
         right.axhline(0, color="#333", linewidth=0.8)
-        right.set_xticks([0], ["treatment - control"])
+        right.set_xticks(range(len(shown)), [label for label, _ in shown])
         right.set_ylabel("uplift, percentage points")
         right.set_title("Uplift, 95% CI")
 

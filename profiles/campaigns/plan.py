@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,7 +72,27 @@ def assign_groups(rows: list[tuple[int, str | None]], spec: CampaignSpec, seed: 
     return groups
 
 
-def plan_campaign(campaign_id: int, *, step: int = 0, actor: str = "system", now: datetime | None = None) -> Plan:
+AudienceFilter = Callable[[CampaignSpec, list[int]], set[int]]
+
+
+def narrow(audience: list[tuple[int, str | None]], spec: CampaignSpec,
+           audience_filter: AudienceFilter | None) -> list[tuple[int, str | None]]:
+    """``audience`` rows (customer id, segment) kept by ``audience_filter`` (the recommender's propensity filter,
+    ``api.campaign_gates.propensity_filter``, which profiles/ may not import), when the spec has a propensity.
+
+    Raises:
+        Conflict: the spec filters by propensity and no filter was given.
+    """
+    if spec.audience.propensity is None:
+        return audience
+    if audience_filter is None:
+        raise Conflict("A propensity audience is planned by the campaign worker (it needs the recommender).")
+    keep = audience_filter(spec, [c for c, _ in audience])
+    return [row for row in audience if row[0] in keep]
+
+
+def plan_campaign(campaign_id: int, *, step: int = 0, actor: str = "system", now: datetime | None = None,
+                  audience_filter: AudienceFilter | None = None) -> Plan:
     """Plan ``step`` of a ``scheduled`` (or already ``running``) campaign and mark it ``running``; idempotent.
 
     A recurring campaign plans its due occurrence instead (``scheduled_at`` <= ``now``, state ``scheduled`` or
@@ -80,9 +101,12 @@ def plan_campaign(campaign_id: int, *, step: int = 0, actor: str = "system", now
     planned once however many sweeps or workers see it; occurrences missed while no worker ran are not caught
     up (one run, then the next future one). Nothing due: an empty plan (``created`` False, step -1).
 
+    ``audience_filter``: the propensity filter (``narrow``), needed when the audience has a ``propensity``.
+
     Raises:
         NotFound: no such campaign.
-        Conflict: the campaign is a draft, paused or done and was never planned.
+        Conflict: the campaign is a draft, paused or done and was never planned; a propensity audience without
+            ``audience_filter``.
     """
     moment = now or utcnow()
     batch_size = max(1, get_settings().campaign_batch_size)
@@ -108,6 +132,7 @@ def plan_campaign(campaign_id: int, *, step: int = 0, actor: str = "system", now
         if row.state != "scheduled" and not recurring:
             raise Conflict(f"A {row.state} campaign cannot be planned.")
         audience = [(int(c), s) for c, s in session.execute(audience_select(spec)).all()]
+        audience = narrow(audience, spec, audience_filter)
         groups = assign_groups(audience, spec, seed=f"{campaign_id}:{step}")
         segments = dict(audience)
         values = []

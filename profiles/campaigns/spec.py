@@ -10,7 +10,8 @@ Shape (JSON)::
                   {"name": "B", "split": 50, "message": {...}, "messages": {"telegram": {...}}}],
      "control_pct": 10,
      "schedule": {"kind": "now"} | {"kind": "at", "at": "2026-12-24T09:00:00Z"}
-                 | {"kind": "recurring", "rule": "0 9 * * 1", "until": "2027-06-30T00:00:00Z"}}
+                 | {"kind": "recurring", "rule": "0 9 * * 1", "until": "2027-06-30T00:00:00Z"}
+                 | {"kind": "trigger", "event": "card_expiry", "days_before": 30, "rule": "0 9 * * *"}}
 
 A message is one of the bot's templates (``domain.yml`` ``utter_push_reminder``/``utter_push_offer``: never
 free text) and the profile fields that fill its placeholders (``fields``: placeholder -> profile field, only
@@ -36,6 +37,7 @@ CHANNELS: Final = ("telegram", "facebook", "socketio")
 PLACEHOLDERS: Final = ("push_name",)  # the placeholders of the push responses in domain.yml
 PROFILE_FIELDS: Final = ("first_name", "last_name")  # profile fields a placeholder may take
 VARIANT_NAME: Final = r"^[A-Za-z0-9_-]{1,20}$"
+DAILY_TRIGGER_RULE: Final = "0 9 * * *"  # a trigger campaign's sweep: every day at 09:00, the bank's time zone
 
 
 class _Strict(BaseModel):
@@ -56,6 +58,24 @@ class Goal(_Strict):
         return self
 
 
+class Propensity(_Strict):
+    """The recommender's propensity for ``product`` in [``min``, ``max``], among customers its one offer gate
+    finds eligible (applied at planning by ``api.campaign_gates.propensity_filter``: profiles/ may not import the
+    recommender)."""
+
+    product: str
+    min: float = Field(0.0, ge=0, le=1)
+    max: float = Field(1.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> Propensity:
+        if self.product not in PRODUCT_IDS:
+            raise ValueError(f"product must be one of {', '.join(sorted(PRODUCT_IDS))}")
+        if self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
 class Audience(_Strict):
     """Who is targeted: filters over the latest scores (as ``profiles.search``), products held or not held,
     a reachable channel, a consent; at least one filter."""
@@ -72,6 +92,7 @@ class Audience(_Strict):
     channel: Literal["any", "telegram", "facebook"] = "any"
     consent: Literal["none", "marketing"] = "none"
     limit: int = Field(100_000, ge=1, le=100_000)
+    propensity: Propensity | None = Field(None, description="the recommender's score range for a product")
 
     @field_validator("holds", "lacks")
     @classmethod
@@ -85,7 +106,7 @@ class Audience(_Strict):
     def _some_filter(self) -> Audience:
         filters = (self.segment, self.min_churn, self.max_churn, self.min_clv, self.max_clv, self.min_loyalty,
                    self.max_loyalty)
-        if all(f is None for f in filters) and not self.holds and not self.lacks:
+        if all(f is None for f in filters) and not self.holds and not self.lacks and self.propensity is None:
             raise ValueError("choose the audience: a segment, a score range or products held")
         return self
 
@@ -142,11 +163,16 @@ class Schedule(_Strict):
     ``recurring`` by a cron-like ``rule`` (``profiles.campaigns.recurrence``: five fields, the bank's time zone)
     until the optional ``until`` (each occurrence is a new step of the delivery log)."""
 
-    kind: Literal["now", "at", "recurring"] = "now"
+    kind: Literal["now", "at", "recurring", "trigger"] = "now"
     at: datetime | None = None
-    rule: str | None = Field(None, max_length=100, description="recurring: 'minute hour day month day_of_week'")
-    until: datetime | None = Field(None, description="recurring: no occurrence after this time")
+    rule: str | None = Field(None, max_length=100, description="recurring: 'minute hour day month day_of_week'; "
+                             "trigger: when the daily sweep runs (default '0 9 * * *')")
+    until: datetime | None = Field(None, description="recurring/trigger: no occurrence after this time")
     exempt_quiet_hours: bool = Field(False, description="transactional reminders may go out in quiet hours")
+    event: Literal["card_expiry", "deposit_maturity", "payment_due"] | None = Field(
+        None, description="trigger: the CRM date that enrols a customer (profiles.campaigns.triggers)")
+    days_before: int = Field(30, ge=0, le=90, description="trigger: enrol when the event is at most this many "
+                             "days ahead (0: on its day)")
 
     @field_validator("rule")
     @classmethod
@@ -174,8 +200,14 @@ class Schedule(_Strict):
     @model_validator(mode="after")
     def _at(self, info: ValidationInfo) -> Schedule:
         stored = bool(info.context and info.context.get("stored"))  # read back: its time may have passed
-        if self.kind != "recurring" and (self.rule is not None or self.until is not None):
-            raise ValueError("only a 'recurring' schedule takes a rule and an end date")
+        if self.kind == "trigger":
+            if self.event is None:
+                raise ValueError("a 'trigger' schedule needs its event: card_expiry, deposit_maturity or payment_due")
+            self.rule = self.rule or DAILY_TRIGGER_RULE
+        elif self.event is not None:
+            raise ValueError("only a 'trigger' schedule takes an event")
+        if self.kind not in ("recurring", "trigger") and (self.rule is not None or self.until is not None):
+            raise ValueError("only a 'recurring' or 'trigger' schedule takes a rule and an end date")
         if self.kind == "at":
             if self.at is None:
                 raise ValueError("a schedule 'at' needs the time 'at'")
@@ -183,7 +215,7 @@ class Schedule(_Strict):
             if at <= datetime.now(UTC) and not stored:
                 raise ValueError("the schedule time is in the past")
             self.at = at.astimezone(UTC)
-        elif self.kind == "recurring":
+        elif self.kind in ("recurring", "trigger"):
             if self.at is not None:
                 raise ValueError("a 'recurring' schedule takes a rule, not a time 'at'")
             if self.rule is None:
@@ -194,9 +226,14 @@ class Schedule(_Strict):
             raise ValueError("a schedule 'now' takes no time")
         return self
 
+    @property
+    def repeats(self) -> bool:
+        """A schedule of occurrences (``recurring`` or ``trigger``: the daily trigger sweep), not a single send."""
+        return self.kind in ("recurring", "trigger")
+
     def next_run(self, after: datetime) -> datetime | None:
-        """A recurring schedule's first occurrence after ``after`` (None: none left, or not recurring)."""
-        if self.kind != "recurring" or self.rule is None:
+        """A recurring (or trigger) schedule's first occurrence after ``after`` (None: none left, or neither)."""
+        if not self.repeats or self.rule is None:
             return None
         return next_run(self.rule, after, until=self.until)
 

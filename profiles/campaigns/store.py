@@ -133,7 +133,7 @@ def create_campaign(spec: CampaignSpec, *, actor: str) -> CampaignView:
     size = check_against_database(spec)
     try:
         with session_scope(write=True) as session:
-            at = spec.schedule.next_run(utcnow()) if spec.schedule.kind == "recurring" else spec.schedule.at
+            at = spec.schedule.next_run(utcnow()) if spec.schedule.repeats else spec.schedule.at
             row = Campaign(name=spec.name, state="draft", spec=spec.model_dump(mode="json"),
                            scheduled_at=at, audience_size=size, created_by=actor,
                            created_at=utcnow())
@@ -216,7 +216,7 @@ def transition(campaign_id: int, action: str, *, actor: str, detail: str | None 
     before, row.state = row.state, target
     if target == "done":
         row.finished_at = utcnow()
-    if action in ("schedule", "resume") and row.spec.get("schedule", {}).get("kind") == "recurring":
+    if action in ("schedule", "resume") and row.spec.get("schedule", {}).get("kind") in ("recurring", "trigger"):
         now = utcnow()  # a draft that waited, or occurrences missed while paused: the next one from now
         if row.scheduled_at is None or row.scheduled_at <= now:
             spec = CampaignSpec.model_validate(row.spec, context={"stored": True})

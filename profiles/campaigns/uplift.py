@@ -114,7 +114,9 @@ def _converted(spec: CampaignSpec, start: datetime, end: datetime) -> ColumnElem
 
 def report(campaign_id: int, *, now: datetime | None = None) -> dict[str, Any]:
     """The campaign's funnel per group and its uplift: ``{"window": {start, end}, "funnel": {group: {targeted,
-    sent, delivered, conversation, converted}}, "uplift": Uplift as dict or None before planning}``.
+    sent, delivered, conversation, converted}}, "uplift": Uplift as dict or None before planning, "variants":
+    {variant: Uplift as dict of that arm alone against the control group}}`` (each with its Newcombe 95% interval
+    and two-sided z-test).
     ``sent`` = a send was attempted (delivered, sending, unknown, failed); ``conversation`` = the customer wrote
     to the bot in the window. ``now`` cuts the window (default: the end).
 
@@ -127,7 +129,7 @@ def report(campaign_id: int, *, now: datetime | None = None) -> dict[str, Any]:
             raise NotFound("No such campaign.", detail=f"campaign {campaign_id}")
         spec = CampaignSpec.model_validate(row.spec, context={"stored": True})
         if row.planned_at is None:
-            return {"window": None, "funnel": {}, "uplift": None}
+            return {"window": None, "funnel": {}, "uplift": None, "variants": {}}
         start = row.planned_at
         end = start + timedelta(days=spec.goal.window_days)
         if now is not None and now < end:
@@ -148,8 +150,15 @@ def report(campaign_id: int, *, now: datetime | None = None) -> dict[str, Any]:
     treated = [f for g, f in funnel.items() if g != "control"]
     result = compare(sum(f["converted"] for f in treated), sum(f["targeted"] for f in treated),
                      control["converted"], control["targeted"])
+    # each arm against the same control group: which message worked (the pooled uplift answers "did the campaign")
+    variants = {g: _as_dict(compare(f["converted"], f["targeted"], control["converted"], control["targeted"]))
+                for g, f in sorted(funnel.items()) if g != "control"}
     return {"window": {"start": start.isoformat(), "end": end.isoformat()}, "funnel": funnel,
-            "uplift": {f: getattr(result, f) for f in result.__dataclass_fields__}}
+            "uplift": _as_dict(result), "variants": variants}
+
+
+def _as_dict(result: Uplift) -> dict[str, Any]:
+    return {f: getattr(result, f) for f in result.__dataclass_fields__}
 
 
 def _as_int(condition: ColumnElement[bool]) -> Any:

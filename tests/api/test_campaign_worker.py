@@ -1,4 +1,5 @@
-"""Kill the real worker process (SIGKILL) in the middle of a 2,000-recipient campaign, start it again, and count
+"""Kill the real worker process (SIGKILL) in the middle of a 2,000-recipient campaign (10,000 with
+``CAMPAIGN_KILL_N=10000``: benchmarks/campaign_kill.py), start it again, and count
 the delivery log against the audience: 0 lost, 0 duplicates (both backends; production mode runs the queue on
 Redis, the embedded one on a SqliteHuey file).
 
@@ -30,7 +31,10 @@ from profiles.db import session_scope
 from profiles.settings import ROOT
 from tests.profiles.campaign_data import bulk_customers
 
-N = 2000
+# Recipients: 2,000 in the suite; benchmarks/campaign_kill.py runs the same test with CAMPAIGN_KILL_N=10000 (the
+# issue's size), too slow for every CI run. Kill point and time limits scale with it.
+N = int(os.environ.get("CAMPAIGN_KILL_N", "2000"))
+KILL_AT = max(300, N * 3 // 20)
 
 NO_SEND_RATE = {"campaign_rate_telegram": "", "campaign_rate_facebook": "", "campaign_rate_web": ""}  # not these tests' subject
 
@@ -80,18 +84,18 @@ def test_sigkill_mid_campaign_loses_nothing_and_sends_nothing_twice(
     log = tmp_path / "worker.log"
     first = _worker(log)
     try:
-        _wait(lambda: _counts(cid).get("delivered", 0) >= 300, 120, first, log)
+        _wait(lambda: _counts(cid).get("delivered", 0) >= KILL_AT, 120 * N / 2000, first, log)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         at_kill = _counts(cid)
-        assert at_kill.get("delivered", 0) < N - 200, f"the campaign had finished before the kill: {at_kill}"
+        assert at_kill.get("delivered", 0) < N - N // 10, f"the campaign had finished before the kill: {at_kill}"
         assert sum(at_kill.values()) == N  # planned in one transaction: every recipient has its row
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
     second = _worker(log)
     try:
-        _wait(lambda: _state(cid) == "done", 180, second, log)
+        _wait(lambda: _state(cid) == "done", 180 * N / 2000, second, log)
     finally:
         os.killpg(second.pid, signal.SIGINT)
         try:

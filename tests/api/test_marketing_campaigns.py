@@ -240,6 +240,13 @@ def test_report_counts_conversions_of_both_groups(client: TestClient) -> None:
     assert u["significant"] is True and u["p_value"] < 0.05
     assert out["funnel"]["control"]["delivered"] == 0
     assert out["funnel"]["A"]["targeted"] + out["funnel"]["B"]["targeted"] == 270
+    # each arm against the same control group, with its own interval and test
+    assert set(out["variants"]) == {"A", "B"}
+    for arm in ("A", "B"):
+        v, f = out["variants"][arm], out["funnel"][arm]
+        assert (v["x_treatment"], v["n_treatment"], v["x_control"], v["n_control"]) == (f["converted"], f["targeted"], 3, 30)
+        assert v["ci_low"] < v["uplift"] < v["ci_high"] and v["p_value"] is not None
+    assert sum(out["variants"][a]["x_treatment"] for a in ("A", "B")) == 81
 
 
 def test_channel_errors_are_retried_with_backoff_then_failed(

@@ -91,6 +91,8 @@ def test_create_schedule_and_read_the_funnel(client: TestClient) -> None:
     assert 'id="state">done<' in page.text
     assert "<td>delivered</td><td>9</td>" in page.text and "<td>control</td><td>1</td>" in page.text
     assert 'id="uplift"' in page.text and "95% CI" in page.text and "data:image/png;base64," in page.text
+    # each variant against the control group, with its interval and test
+    assert 'id="variant-uplift"' in page.text and ">A</th>" in page.text and ">B</th>" in page.text
     assert "staff:marketing-user · schedule" in page.text
     assert "/pause" not in page.text and "/schedule" not in page.text  # only the moves its state allows
     again = client.post(f"/staff/campaigns/{cid}/pause", headers=auth() | ORIGIN)
