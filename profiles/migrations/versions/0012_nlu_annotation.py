@@ -2,7 +2,7 @@
 item 4); an index on conversation_events (timestamp, id) for the inbox's newest-first search of common words
 
 Revision ID: 0012_nlu_annotation
-Revises: 0009_live_handoff
+Revises: 0011_campaign_triggers
 Create Date: 2026-12-06 01:00:00
 
 """
@@ -15,7 +15,7 @@ import profiles.models
 
 # revision identifiers, used by Alembic.
 revision: str = '0012_nlu_annotation'
-down_revision: str | Sequence[str] | None = '0009_live_handoff'
+down_revision: str | Sequence[str] | None = '0011_campaign_triggers'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
