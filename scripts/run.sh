@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start the feed consumer, the action server, the Rasa server and the API; wait until each is up; print how
 # to chat. Ctrl-C (or SIGTERM) stops all five (feed, action server, Rasa, API, campaign worker). `make run` calls this after setup, train, seed and recommender.
+# The five run under supervisord: one that exits, or whose health URL stops answering (HEALTH_TIMEOUT, 5 s),
+# is restarted alone; the others keep running (docs/DEPLOY.md).
 #
 # Embedded mode (nothing set): CRM in the SQLite file var/crm.db, Rasa's in-memory tracker and lock store and
 # its SQL event broker (var/events.db), all in bot/endpoints.yml. Production mode: DATABASE_URL (PostgreSQL)
@@ -155,8 +157,23 @@ if [ "$ACTION_PORT" != 5055 ] || [ "$LOCAL_HOST" != 127.0.0.1 ]; then
 fi
 
 # --- processes -------------------------------------------------------------------------------------------
-PIDS=()
-NAMES=()
+# The five servers run under supervisord (the `supervisor` package in .venv; docs/DEPLOY.md says why): it
+# restarts one that exits without touching the others, and superlance's httpok (one event listener per HTTP
+# server, every 5 s, HEALTH_TIMEOUT s per request) restarts one whose health URL stops answering, e.g. a hung
+# worker whose port is still open. This script writes its configuration into RUN_DIR, starts it in its own
+# session, waits until each server is healthy and stops it (and so all five) on Ctrl-C, SIGTERM or `make stop`.
+SUPERVISORD="$ROOT/.venv/bin/supervisord"
+SUPERVISORCTL="$ROOT/.venv/bin/supervisorctl"
+HTTPOK="$ROOT/.venv/bin/httpok"
+[ -x "$SUPERVISORD" ] && [ -x "$HTTPOK" ] || die "supervisor/superlance missing from .venv: run \`make setup\`"
+HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-5}"
+# Seconds after a (re)start before the health check may restart the action server or the API (supervisord's
+# startsecs): they open their port in 5-15 s, but took 112 s at a load average of 22 on the 2-core machine; a
+# shorter grace would restart a slow starter again and again.
+START_GRACE="${START_GRACE:-120}"
+SUPERVISOR_CONF="$RUN_DIR/supervisord.conf"
+SUPERVISOR_SOCK="$RUN_DIR/supervisor.sock"
+SUPERVISORD_PID=""
 stopping=0
 stop_all() {
     [ $stopping = 1 ] && return
@@ -166,18 +183,16 @@ stop_all() {
     # would end this script (SIGPIPE, or EPIPE under set -e) before the servers (own sessions) are stopped.
     trap '' PIPE
     set +e
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done
+    # supervisord stops its programs (each a process group: SIGTERM, SIGKILL after stopwaitsecs), then exits.
+    [ -n "$SUPERVISORD_PID" ] && kill -TERM "$SUPERVISORD_PID" 2>/dev/null
     say ""
-    say "==> stopping ${NAMES[*]:-nothing}"
-    for _ in $(seq 1 50); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.2
-    done
-    for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null; done
-    rm -f "$RUN_DIR/run.pid"
+    say "==> stopping feed consumer, action server, Rasa server, API, campaign worker"
+    if [ -n "$SUPERVISORD_PID" ]; then
+        # up to 70 s: supervisord stops the five one after another, each SIGKILLed after stopwaitsecs (10 s)
+        for _ in $(seq 1 350); do kill -0 "$SUPERVISORD_PID" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$SUPERVISORD_PID" 2>/dev/null
+    fi
+    rm -f "$RUN_DIR/run.pid" "$RUN_DIR/supervisord.pid"
     say "==> stopped"
 }
 # say: echo that never fails (stdout may be a pipe whose reader is gone).
@@ -185,33 +200,124 @@ say() { printf '%s\n' "$*" 2>/dev/null || true; }
 trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
 
-# start NAME LOGFILE CMD...: each process in its own session, so stopping it stops its children too.
-start() {
-    local name="$1" log="$2"
-    shift 2
-    echo "==> starting $name (log: ${log#"$ROOT"/})"
-    setsid "$@" >"$log" 2>&1 < /dev/null &
-    PIDS+=($!)
-    NAMES+=("$name")
+# supervisord reads %(...)s in its files: a literal % must be written %%.
+sv() { printf '%s' "${*//%/%%}"; }
+# CORS only for the web chat origins (not '*': sanic-cors echoes any Origin with credentials allowed).
+read -r -a RASA_CORS <<< "${WEB_CHAT_ORIGINS//,/ }"
+# program NAME PRIORITY STARTSECS LOG CMD...: one [program:] block; the environment is this script's (secrets
+# such as RASA_TOKEN stay out of the file and of every command line).
+program() {
+    local name="$1" priority="$2" startsecs="$3" log="$4"
+    shift 4
+    cat <<EOF
+
+[program:$name]
+command=$(sv "$*")
+directory=$(sv "$ROOT")
+priority=$priority
+autorestart=true
+startsecs=$startsecs
+startretries=3
+stopasgroup=true
+killasgroup=true
+stopwaitsecs=10
+redirect_stderr=true
+stdout_logfile=$(sv "$log")
+stdout_logfile_maxbytes=0
+EOF
+}
+# health NAME URL: httpok restarts NAME when URL does not answer 200 within HEALTH_TIMEOUT s (checked every 5 s,
+# only while NAME is RUNNING, i.e. after its startsecs: a server still loading is left alone).
+health() {
+    cat <<EOF
+
+[eventlistener:health-$1]
+command=$(sv "$HTTPOK") -p $1 -t $HEALTH_TIMEOUT -n $1 $(sv "$2")
+events=TICK_5
+directory=$(sv "$ROOT")
+stdout_logfile=NONE
+stderr_logfile=$(sv "$LOG_DIR/health.log")
+stderr_logfile_maxbytes=0
+EOF
+}
+{
+    cat <<EOF
+; written by scripts/run.sh for this run; not to be edited
+[supervisord]
+nodaemon=true
+silent=true
+logfile=$(sv "$LOG_DIR/supervisord.log")
+logfile_maxbytes=0
+pidfile=$(sv "$RUN_DIR/supervisord.pid")
+directory=$(sv "$ROOT")
+umask=077
+
+[unix_http_server]
+file=$(sv "$SUPERVISOR_SOCK")
+chmod=0700
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://$(sv "$SUPERVISOR_SOCK")
+EOF
+    # The feed consumer first: it creates the SQL broker table (WAL) or declares the RabbitMQ queue, so no
+    # event Rasa publishes is missed; Rasa never waits on it.
+    program feed 100 5 "$LOG_DIR/feed.log" "$PY" -m profiles.feed
+    # rasa_sdk's server behind the ACTION_SERVER_TOKEN check (actions/server.py). It has no host option: it
+    # listens on $SANIC_HOST (default 0.0.0.0).
+    program actions 200 "$START_GRACE" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" "$PY" -m actions.server --actions actions --port "$ACTION_PORT"
+    # bot/serve.py adds --auth-token from RASA_TOKEN inside the process: never on a command line others can
+    # read. Loading the model takes 10-60 s (more under load): httpok leaves it alone for STARTUP_TIMEOUT s.
+    program rasa 300 "$STARTUP_TIMEOUT" "$LOG_DIR/rasa.log" "$ROOT/.venv-rasa/bin/python" -m bot.serve run --enable-api --cors "${RASA_CORS[@]}" \
+        -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -i "$HOST" -p "$RASA_PORT"
+    # api/logging.json: the access log has method, path and status only (no query string: e-mails, tokens).
+    program api 400 "$START_GRACE" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT" \
+        --log-config api/logging.json
+    # Campaign deliveries (huey: SQLite queue file embedded, Redis with REDIS_URL; docs/CAMPAIGNS.md).
+    program campaigns 500 5 "$LOG_DIR/campaigns.log" "$PY" -m api.campaign_worker
+    # Health URLs without a token: Rasa's / answers "Hello from Rasa" once the server is up.
+    health actions "http://$LOCAL_HOST:$ACTION_PORT/health"
+    health rasa "http://$LOCAL_HOST:$RASA_PORT/"
+    health api "http://$LOCAL_HOST:$API_PORT/health"
+} > "$SUPERVISOR_CONF"
+
+echo "==> mode: $MODE"
+echo "==> starting feed consumer, action server, Rasa server, API, campaign worker under supervisord (log: ${LOG_DIR#"$ROOT"/}/supervisord.log)"
+setsid "$SUPERVISORD" -c "$SUPERVISOR_CONF" >>"$LOG_DIR/supervisord.log" 2>&1 < /dev/null &
+SUPERVISORD_PID=$!
+
+# state NAME: supervisord's state of program NAME (RUNNING, STARTING, BACKOFF, FATAL, ...), empty if unknown.
+# (supervisorctl exits non-zero for any state but RUNNING, and before supervisord listens.)
+state() { { "$SUPERVISORCTL" -c "$SUPERVISOR_CONF" status "$1" 2>/dev/null || true; } | awk '{print $2}'; }
+# check_started NAME LABEL LOG: fail when NAME exited during start-up (supervisord would retry it; a first start that
+# fails is a configuration error to show now).
+check_started() {
+    local name="$1" label="$2" log="$3" s
+    kill -0 "$SUPERVISORD_PID" 2>/dev/null || { echo "ERROR: supervisord exited; see ${LOG_DIR#"$ROOT"/}/supervisord.log:" >&2; tail -n 30 "$LOG_DIR/supervisord.log" >&2; exit 1; }
+    s="$(state "$name")"
+    case "$s" in
+        BACKOFF|FATAL|EXITED)
+            echo "ERROR: $label exited during start-up; last lines of ${log#"$ROOT"/}:" >&2
+            tail -n 30 "$log" >&2
+            exit 1 ;;
+    esac
 }
 
-# wait_healthy NAME LOGFILE PID URL [GREP]: poll URL until it answers 2xx (and its body matches GREP).
+# wait_healthy NAME LABEL LOGFILE URL [GREP]: poll URL until it answers 2xx (and its body matches GREP).
 wait_healthy() {
-    local name="$1" log="$2" pid="$3" url="$4" pattern="${5:-}" t0=$SECONDS body
+    local name="$1" label="$2" log="$3" url="$4" pattern="${5:-}" t0=$SECONDS body
     while true; do
         # the URL goes to curl on stdin (-K -): with Rasa's ?token= it must not appear in a command line
         if body="$(printf 'url = "%s"\n' "$url" | curl -sf --max-time 5 -K - 2>/dev/null)" \
             && { [ -z "$pattern" ] || grep -q "$pattern" <<<"$body"; }; then
-            echo "==> $name healthy after $((SECONDS - t0)) s"
+            echo "==> $label healthy after $((SECONDS - t0)) s"
             return 0
         fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "ERROR: $name exited during start-up; last lines of ${log#"$ROOT"/}:" >&2
-            tail -n 30 "$log" >&2
-            exit 1
-        fi
+        check_started "$name" "$label" "$log"
         if [ $((SECONDS - t0)) -ge "$STARTUP_TIMEOUT" ]; then
-            echo "ERROR: $name not healthy after ${STARTUP_TIMEOUT} s ($url); see ${log#"$ROOT"/}, last lines:" >&2
+            echo "ERROR: $label not healthy after ${STARTUP_TIMEOUT} s ($url); see ${log#"$ROOT"/}, last lines:" >&2
             tail -n 30 "$log" >&2
             exit 1
         fi
@@ -219,44 +325,18 @@ wait_healthy() {
     done
 }
 
-echo "==> mode: $MODE"
-# The feed consumer first: it creates the SQL broker table (WAL) or declares the RabbitMQ queue, so no event
-# Rasa publishes is missed; Rasa never waits on it.
-start "feed consumer" "$LOG_DIR/feed.log" "$PY" -m profiles.feed
-FEED_PID=${PIDS[-1]}
-# rasa_sdk's server behind the ACTION_SERVER_TOKEN check (actions/server.py). It has no host option: it
-# listens on $SANIC_HOST (default 0.0.0.0).
-start "action server" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" "$PY" -m actions.server --actions actions --port "$ACTION_PORT"
-ACTION_PID=${PIDS[-1]}
-# CORS only for the web chat origins (not '*': sanic-cors echoes any Origin with credentials allowed).
-read -r -a RASA_CORS <<< "${WEB_CHAT_ORIGINS//,/ }"
-# bot/serve.py adds --auth-token from RASA_TOKEN inside the process: never on a command line others can read.
-start "Rasa server" "$LOG_DIR/rasa.log" "$ROOT/.venv-rasa/bin/python" -m bot.serve run --enable-api --cors "${RASA_CORS[@]}" \
-    -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -i "$HOST" -p "$RASA_PORT"
-RASA_PID=${PIDS[-1]}
-# api/logging.json: the access log has method, path and status only (no query string: e-mails, tokens).
-start "API" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT" \
-    --log-config api/logging.json
-API_PID=${PIDS[-1]}
-# Campaign deliveries (huey: SQLite queue file embedded, Redis with REDIS_URL; docs/CAMPAIGNS.md).
-start "campaign worker" "$LOG_DIR/campaigns.log" "$PY" -m api.campaign_worker
-
 # The consumer has no HTTP port: it is up once its log says it started (and it is still running).
 t0=$SECONDS
 until grep -q "feed: started" "$LOG_DIR/feed.log" 2>/dev/null; do
-    if ! kill -0 "$FEED_PID" 2>/dev/null; then
-        echo "ERROR: feed consumer exited during start-up; last lines of ${LOG_DIR#"$ROOT"/}/feed.log:" >&2
-        tail -n 30 "$LOG_DIR/feed.log" >&2
-        exit 1
-    fi
+    check_started feed "feed consumer" "$LOG_DIR/feed.log"
     [ $((SECONDS - t0)) -lt "$STARTUP_TIMEOUT" ] || die "feed consumer did not start in ${STARTUP_TIMEOUT} s; see ${LOG_DIR#"$ROOT"/}/feed.log"
     sleep 0.5
 done
 echo "==> feed consumer running after $((SECONDS - t0)) s"
-wait_healthy "action server" "$LOG_DIR/actions.log" "$ACTION_PID" "http://$LOCAL_HOST:$ACTION_PORT/health" '"ok"'
-wait_healthy "API" "$LOG_DIR/api.log" "$API_PID" "http://$LOCAL_HOST:$API_PORT/health" '"database":"ok"'
+wait_healthy actions "action server" "$LOG_DIR/actions.log" "http://$LOCAL_HOST:$ACTION_PORT/health" '"ok"'
+wait_healthy api "API" "$LOG_DIR/api.log" "http://$LOCAL_HOST:$API_PORT/health" '"database":"ok"'
 echo "==> waiting for the Rasa server to load its model (typically 10-60 s)"
-wait_healthy "Rasa server" "$LOG_DIR/rasa.log" "$RASA_PID" \
+wait_healthy rasa "Rasa server" "$LOG_DIR/rasa.log" \
     "http://$LOCAL_HOST:$RASA_PORT/status?token=$RASA_TOKEN" '"model_file":"[^"]'
 
 # --- how to chat -----------------------------------------------------------------------------------------
@@ -284,7 +364,7 @@ cat <<EOF
  Nova is running: Rasa http://localhost:$RASA_PORT · actions http://localhost:$ACTION_PORT · API http://localhost:$API_PORT
  Mode: $MODE
  Messengers: $MESSENGERS
- Logs: ${LOG_DIR#"$ROOT"/}/{rasa,actions,api,feed}.log
+ Logs: ${LOG_DIR#"$ROOT"/}/{rasa,actions,api,feed,campaigns}.log; restarts: health.log, supervisord.log
 
 $CHAT_HELP
  Rasa HTTP API token: $SHOWN_RASA_TOKEN
@@ -293,13 +373,17 @@ $CHAT_HELP
 ================================================================================================
 EOF
 
-# Run until Ctrl-C, or until one of the five dies (then stop the others and say which).
+# Run until Ctrl-C. supervisord restarts a server that exits or stops answering its health check; this loop
+# only ends the run when supervisord itself is gone or has given up on a server (FATAL: it failed to start
+# startretries times in a row).
 while true; do
-    for i in "${!PIDS[@]}"; do
-        if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
-            echo "ERROR: ${NAMES[$i]} stopped unexpectedly; see its log in ${LOG_DIR#"$ROOT"/}" >&2
-            exit 1
-        fi
-    done
-    sleep 2
+    if ! kill -0 "$SUPERVISORD_PID" 2>/dev/null; then
+        echo "ERROR: supervisord stopped unexpectedly; see ${LOG_DIR#"$ROOT"/}/supervisord.log" >&2
+        exit 1
+    fi
+    if fatal="$("$SUPERVISORCTL" -c "$SUPERVISOR_CONF" status 2>/dev/null | awk '$2 == "FATAL" {print $1}')" && [ -n "$fatal" ]; then
+        echo "ERROR: $fatal could not be restarted; see its log in ${LOG_DIR#"$ROOT"/}" >&2
+        exit 1
+    fi
+    sleep 5
 done

@@ -298,6 +298,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         rabbitmq_url = os.environ.get("RABBITMQ_URL") or DEFAULT_RABBITMQ_URL
         event_queue = f"e2e_events_{os.getpid()}_{uuid.uuid4().hex[:8]}"  # this session's own queue
         env.update(RABBITMQ_URL=rabbitmq_url, EVENT_QUEUE=event_queue)
+        env["EVENT_OUTBOX"] = str(tmp / "outbox.db")  # bot/durable_broker.py's outbox: this stack's own, not var/
         env.update(_redis_env(redis_url, rabbitmq_url, event_queue))
     else:
         env.pop("RABBITMQ_URL", None)  # embedded mode: Rasa's SQL broker, whatever the outer environment says

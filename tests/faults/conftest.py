@@ -131,6 +131,7 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
         DATABASE_URL=database.url, RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2",
         SQLALCHEMY_SILENCE_UBER_WARNING="1", PYTHONUNBUFFERED="1", ACTION_SERVER_TOKEN=secrets.token_hex(16),
         RABBITMQ_URL=rabbitmq_url, EVENT_QUEUE=queue,
+        EVENT_OUTBOX=str(tmp / "outbox.db"),  # bot/durable_broker.py's outbox: this stack's own, not var/
     )
     env.update(_redis_env(f"redis://127.0.0.1:{redis_ports['tracker']}/0", rabbitmq_url, queue))
     from tests.fakes.messenger_cloud import MessengerCloud  # Telegram and Messenger on, against a local fake
