@@ -66,14 +66,11 @@ def _cut(events: list[Event], max_events: int) -> int | None:
     user message is there to cut at."""
     if len(events) <= max_events:
         return None
+    users = [i for i in range(1, len(events)) if isinstance(events[i], UserUttered)]
+    if not users:
+        return None
     earliest = len(events) - max_events
-    latest_user = None
-    for i in range(len(events) - 1, 0, -1):
-        if isinstance(events[i], UserUttered):
-            if i < earliest:
-                break
-            latest_user = i
-    return latest_user
+    return next((i for i in users if i >= earliest), users[-1])
 
 
 def _head(state: DialogueStateTracker, timestamp: float) -> list[Event]:
