@@ -171,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="nova-bench-long-"))
     jwt_secret, rasa_token, action_token = secrets.token_hex(32), secrets.token_hex(16), secrets.token_hex(16)
     database_url = f"sqlite:///{tmp / 'crm.db'}"
+    # One customer sends 200 messages back to back: far over the per-conversation limits (30/minute), which
+    # would answer "slow down" without doing the turn's work.
     env = base_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret, ACTION_SERVER_TOKEN=action_token,
-                   SANIC_ACCESS_LOG="false")
+                   SANIC_ACCESS_LOG="false", CHAT_RATE_LIMIT="100000/minute",
+                   CHAT_CUSTOMER_RATE_LIMIT="100000/minute")
     queue = None
     template = ROOT / "bot" / ("endpoints.redis.yml" if args.redis else "endpoints.yml")
     if args.redis:
