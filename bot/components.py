@@ -18,13 +18,16 @@ from rasa.utils.tensorflow.constants import RANKING_LENGTH
 from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.linear_model import LogisticRegression
 
-from bot import response_validation
+from bot import response_validation, rule_cache
 
 logger = logging.getLogger(__name__)
 
 # Loaded wherever our model is (config.yml names a class of this module): speed up Rasa's check of every
 # action-server response (see bot/response_validation.py).
 response_validation.install()
+# ... and RulePolicy's parsing of its rule keys, which thrashed a cache smaller than our model's rules
+# (see bot/rule_cache.py).
+rule_cache.install()
 
 INTENT_RANKING_KEY = "intent_ranking"
 
