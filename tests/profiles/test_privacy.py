@@ -51,6 +51,7 @@ def test_export_holds_every_table_about_the_customer(db: Engine) -> None:
         "customer_scores": 1, "offer_events": 1, "handoff_requests": 1, "audit_log": 1, "access_log": 1,
         "messenger_links": 1, "link_codes": 1, "push_deliveries": 1,
         "conversation_reviews": 0, "conversation_tags": 0, "conversation_notes": 0, "campaign_deliveries": 0,
+        "card_payments": 0,
     }
     assert data["customer"]["id"] == rich.built.customer_id and data["customer"]["age"] == 40
     assert data["format"] == "atlantic-bank-customer-export/1"
