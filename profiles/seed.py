@@ -153,6 +153,11 @@ def _yes(value: str) -> bool:
     return value.strip().strip('"').lower() == "yes"
 
 
+# A debit card's credit columns: every card row has the same keys (one bulk insert, see _bulk_insert).
+NO_STATEMENT: dict[str, Any] = dict.fromkeys(("credit_limit", "balance", "statement_balance", "minimum_due",
+                                              "statement_due"))
+
+
 def _credit_statement(row: int, midnight: datetime) -> dict[str, Any]:
     """A credit card's limit, balance owed and last statement (EUR), from a generator of its own so the
     rest of the row's draws stay as they were. Demo customers 1..3 always owe something."""
@@ -225,7 +230,7 @@ def plan_row(row: int, record: dict[str, str], seed: int, as_of: date) -> Plan:
         number = _luhn(f"{CARD_BIN}{row:08d}{digit}{_digits(rng, 2)}")
         plan.cards.append(("current", {"customer_id": row, "kind": kind, "number": number,
                                        "status": "active", "created_at": created,
-                                       **(_credit_statement(row, midnight) if kind == "credit" else {})}))
+                                       **(_credit_statement(row, midnight) if kind == "credit" else NO_STATEMENT)}))
 
     card("debit", 1)
     if row in (1, 2, 3) or (not demo and rng.random() < 0.3):
