@@ -56,6 +56,10 @@ class ActionShowBalance(Action):
         return "action_show_balance"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        from actions.multi import two_requests  # two requests read as this one (actions.multi builds on us)
+
+        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
+            return both
         customer_id = verified_customer(tracker)
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")
@@ -101,6 +105,10 @@ class ActionShowTransactions(Action):
         return "action_show_transactions"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        from actions.multi import two_requests  # two requests read as this one (actions.multi builds on us)
+
+        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
+            return both
         customer_id = verified_customer(tracker)
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")
@@ -134,6 +142,10 @@ class ActionAccountDetails(Action):
         return "action_account_details"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        from actions.multi import two_requests  # two requests read as this one (actions.multi builds on us)
+
+        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
+            return both
         customer_id = verified_customer(tracker)
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")

@@ -441,6 +441,10 @@ class ActionCardDetails(Action):
         return "action_card_details"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        from actions.multi import two_requests  # (actions.multi builds on this module)
+
+        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
+            return both
         customer_id = verified_customer(tracker)
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")

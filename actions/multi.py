@@ -31,6 +31,8 @@ from actions.transfer import ActionListPayees, ActionTransferLimit
 from profiles.settings import get_settings
 
 log = logging.getLogger(__name__)
+# httpx logs each request's URL at INFO, and Rasa's HTTP API takes its token as ?token=: warnings only.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # Requests answered at once, by the same action a single request runs.
 ANSWERS: dict[str, type[Action]] = {
@@ -110,37 +112,67 @@ def _part(text: str, parse: dict[str, Any]) -> Part:
     return Part(text, str(intent.get("name") or ""), float(intent.get("confidence") or 0.0), parse)
 
 
-async def find_requests(text: str, domain: dict[str, Any]) -> list[Part]:
-    """The two requests in ``text`` (the best split point), or the one it is, or ``[]`` (none understood).
+async def find_requests(text: str, domain: dict[str, Any]) -> tuple[list[Part], str | None]:
+    """The requests in ``text`` and the part not understood, if any: the best split point whose two sides are
+    both confidently a request we serve (``([a, b], None)``); else the best one with one such side
+    (``([a], "<the other side>")``); else the message as the one request it is (``([a], None)``); else
+    ``([], None)``.
 
     Raises:
         httpx.HTTPError: Rasa's HTTP API could not be asked.
     """
     best: tuple[float, list[Part]] | None = None
+    half: tuple[float, Part, str] | None = None
     async with httpx.AsyncClient(timeout=_PARSE_TIMEOUT_S) as client:
         for left, right in split_points(text)[:4]:
             parts = [_part(left, await _parse(client, left)), _part(right, await _parse(client, right))]
-            ok = all(servable(p.intent, domain) and p.confidence >= MIN_CONFIDENCE for p in parts)
-            if ok and parts[0].intent != parts[1].intent:
+            good = [p for p in parts if servable(p.intent, domain) and p.confidence >= MIN_CONFIDENCE]
+            if len(good) == 2 and parts[0].intent != parts[1].intent:
                 score = min(p.confidence for p in parts)
                 if best is None or score > best[0]:
                     best = (score, parts)
+            elif len(good) == 1 and (half is None or good[0].confidence > half[0]):
+                other = next(p.text for p in parts if p is not good[0])
+                half = (good[0].confidence, good[0], other)
         if best is not None:
-            return best[1]
+            return best[1], None
+        if half is not None:
+            return [half[1]], half[2]
         whole = await _parse(client, text)
-    # one request after all: the best-ranked intent that is not "two requests"
+    # one request after all: the best-ranked intent that is not "two requests", if it is confident
     ranking = [r for r in whole.get("intent_ranking") or [] if r.get("name") not in ("multi_request", "nlu_fallback")]
-    if ranking and servable(str(ranking[0]["name"]), domain):
-        return [_part(text, {**whole, "intent": ranking[0]})]
-    return []
+    if ranking and servable(str(ranking[0]["name"]), domain) and float(ranking[0]["confidence"]) >= MIN_CONFIDENCE:
+        return [_part(text, {**whole, "intent": ranking[0]})], None
+    return [], None
+
+
+PART_KEY = "nova_request_part"  # marks a latest message that is one request cut out of a longer one
 
 
 def _as_latest(tracker: Tracker, part: Part) -> Tracker:
     """A copy of ``tracker`` whose latest message is ``part`` (same metadata: the same verified customer)."""
     view = copy.copy(tracker)
     view.latest_message = {**tracker.latest_message, "text": part.text, "intent": part.parse.get("intent"),
-                           "entities": part.parse.get("entities") or []}
+                           "entities": part.parse.get("entities") or [], PART_KEY: True}
     return view
+
+
+async def two_requests(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                       ) -> list[dict[str, Any]] | None:
+    """For an answering action whose message the NLU read as ONE request although it holds two ("block my card
+    and tell me my balance" read as a card question): serve both, as ``action_multi_request``, and return its
+    events; ``None`` when the message is not two requests (no conjunction, one side not a request, Rasa's HTTP
+    API unreachable), so the action answers as usual."""
+    text = str(tracker.latest_message.get("text") or "")
+    if tracker.latest_message.get(PART_KEY) or not split_points(text):
+        return None
+    try:
+        parts, unclear = await find_requests(text, domain)
+    except httpx.HTTPError:
+        return None
+    if len(parts) != 2:
+        return None
+    return await ActionMultiRequest().serve(dispatcher, tracker, domain, parts, unclear)
 
 
 class ActionMultiRequest(Action):
@@ -152,13 +184,19 @@ class ActionMultiRequest(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         text = str(tracker.latest_message.get("text") or "")
         try:
-            parts = await find_requests(text, domain)
+            parts, unclear = await find_requests(text, domain)
         except httpx.HTTPError as exc:
             log.error("multi_request: could not parse the parts (%s)", type(exc).__name__)
-            parts = []
+            parts, unclear = [], None
         if not parts:
             dispatcher.utter_message(text="I can do one thing at a time: what would you like me to do first?")
             return []
+        return await self.serve(dispatcher, tracker, domain, parts, unclear)
+
+    async def serve(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                    parts: list[Part], unclear: str | None = None) -> list[dict[str, Any]]:
+        """Do the requests ``parts`` (one or two): answers first, then at most one form; ``unclear``, the part
+        of the message not understood, is named and the customer asked to say it another way."""
         answers = [p for p in parts if p.intent not in FORMS]
         forms = [p for p in parts if p.intent in FORMS]
         if len(parts) == 2:
@@ -171,6 +209,10 @@ class ActionMultiRequest(Action):
             elif forms:
                 dispatcher.utter_message(text=f"I'll {SAY.get(first.intent, 'answer your question')} first, then "
                                               f"{SAY[then.intent]}.")
+        if unclear is not None:
+            what = SAY.get(parts[0].intent, "answer the part I understood")
+            dispatcher.utter_message(text=f"I'll {what}. I didn't understand \"{unclear[:80]}\": could you say "
+                                          "that part another way?")
         events: list[dict[str, Any]] = []
         for part in answers:
             view = _as_latest(tracker, part)
