@@ -12,6 +12,7 @@ from actions.context import latest_text, verified_customer
 from actions.formtools import resolved
 from actions.parsing import money, parse_period
 from profiles import list_accounts, list_transactions, transactions_summary
+from profiles.accounts import account_details
 from profiles.schemas import AccountView
 
 SHOWN = 10  # transactions listed in one chat message
@@ -55,6 +56,10 @@ class ActionShowBalance(Action):
         return "action_show_balance"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        from actions.multi import two_requests  # two requests read as this one (actions.multi builds on us)
+
+        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
+            return both
         customer_id = verified_customer(tracker)
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")
@@ -100,6 +105,10 @@ class ActionShowTransactions(Action):
         return "action_show_transactions"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        from actions.multi import two_requests  # two requests read as this one (actions.multi builds on us)
+
+        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
+            return both
         customer_id = verified_customer(tracker)
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")
@@ -122,4 +131,34 @@ class ActionShowTransactions(Action):
             shown = f" (the latest {len(rows)} of {count} shown)" if count > len(rows) else ""
             summary = f"\nTotal of all {count}: {money(total)}{shown}"
         dispatcher.utter_message(text=f"Your latest transactions{scope}:\n" + "\n".join(lines) + summary)
+        return [resolved()]
+
+
+class ActionAccountDetails(Action):
+    """"What's my IBAN?" / "my account details": a verified customer's own accounts with the FULL IBAN, BIC
+    and holder (to receive money). Anonymous visitors are asked to log in; nothing of it is logged."""
+
+    def name(self) -> str:
+        return "action_account_details"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        from actions.multi import two_requests  # two requests read as this one (actions.multi builds on us)
+
+        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
+            return both
+        customer_id = verified_customer(tracker)
+        if customer_id is None:
+            dispatcher.utter_message(response="utter_login_required")
+            return []
+        details = account_details(customer_id)
+        kind = named_kind(tracker)
+        chosen = [d for d in details if d.kind == kind] if kind else [d for d in details if d.kind != "term_deposit"]
+        chosen = chosen or details
+        lines = [f"• {d.name}: IBAN {d.iban}" for d in chosen]
+        holder = chosen[0].holder if chosen else ""
+        bic = chosen[0].bic if chosen else ""
+        dispatcher.utter_message(text=(
+            "Your account details" + (f" (holder {holder}, BIC/SWIFT {bic}):\n" if chosen else ":\n") + "\n".join(lines)
+            + "\nShare them only with people who send you money; we will never ask you for them in a message."
+        ))
         return [resolved()]

@@ -17,6 +17,7 @@ FORM_SLOTS = {
     "transfer_form": ("amount", "from_account", "to_account", "transfer_confirmed", "transfer_quote"),
     "block_card_form": ("card_id", "block_confirmed"),
     "contact_form": ("contact_field", "contact_value", "contact_confirmed"),
+    "card_payment_form": ("pay_card", "pay_amount", "pay_from", "pay_confirmed", "pay_quote"),
 }
 YES_INTENTS = {"affirm"}
 NO_INTENTS = {"deny", "stop"}

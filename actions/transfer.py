@@ -36,6 +36,7 @@ from actions.context import (
     seal_for_conversation,
     slot_owner,
     unseal_in_conversation,
+    verified_customer,
 )
 from actions.formtools import ANSWER_INTENTS, FormValidation, answering, asking_for, reset, resolved, yes_no
 from actions.parsing import AmountReading, match_account, match_payee, money, read_amount
@@ -467,13 +468,14 @@ class ActionTransferLimit(Action):
 
 
 class ActionListPayees(Action):
-    """"Who can I send money to?": the verified customer's saved payees (IBANs masked) and own accounts."""
+    """"Who can I send money to?": the verified customer's saved payees (IBANs masked) and own accounts. Read
+    only, so the customer of this message is enough (no form owner: "list my payees" opens a conversation)."""
 
     def name(self) -> str:
         return "action_list_payees"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        customer_id = owning_customer(tracker)
+        customer_id = verified_customer(tracker)
         if customer_id is None:
             dispatcher.utter_message(response="utter_login_required")
             return []

@@ -264,6 +264,34 @@ class Card(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)  # issued
     closed_at: Mapped[datetime | None]
     expires_on: Mapped[date | None] = mapped_column(Date)  # last day the card is valid (campaign trigger)
+    # Credit cards only (NULL on debit cards), EUR: the credit limit, what is owed now, the last statement's
+    # balance and minimum payment still due, and that statement's due date (profiles/card_billing.py).
+    credit_limit: Mapped[Decimal | None]
+    balance: Mapped[Decimal | None]
+    statement_balance: Mapped[Decimal | None]
+    minimum_due: Mapped[Decimal | None]
+    statement_due: Mapped[date | None] = mapped_column(Date)
+
+
+class CardPayment(Base):
+    """A credit-card bill paid from one of the customer's accounts (profiles/card_billing.py)."""
+
+    __tablename__ = "card_payments"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_card_payments_customer_created", "customer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id", ondelete="CASCADE"))
+    from_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    amount: Mapped[Decimal]
+    channel: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # One read-back the customer confirmed = one key: the database refuses a second execution (a replayed "yes").
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 class Loan(Base):

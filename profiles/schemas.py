@@ -7,7 +7,7 @@ Account and card numbers only ever appear masked (see ``profiles.masking.mask_nu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Final, Literal
 
@@ -145,3 +145,42 @@ class StaffIdentity:
 
 
 STAFF_ROLES: Final = ("staff", "marketing", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class CreditCardView:
+    """A credit card's limit and what is owed (EUR, 2 decimals), number masked (profiles/card_billing.py)."""
+
+    id: int
+    masked_number: str
+    status: str  # active | blocked
+    credit_limit: Decimal
+    balance: Decimal  # owed now
+    available: Decimal  # credit_limit - balance, never negative
+    statement_balance: Decimal  # the last statement's balance still unpaid
+    minimum_due: Decimal  # the last statement's minimum payment still unpaid
+    statement_due: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class CardPaymentResult:
+    """A credit-card bill paid: the card and the source account after the payment."""
+
+    payment_id: int
+    amount: Decimal  # EUR
+    card: CreditCardView
+    from_account: AccountView
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDetails:
+    """What a customer needs to receive money into an account. ``iban`` is the FULL number: only for the
+    verified owner's own eyes, never for logs or staff views (``masked_number`` is for those)."""
+
+    id: int
+    kind: str
+    name: str
+    holder: str
+    iban: str  # grouped by 4 ("PT50 0002 ...")
+    bic: str
+    masked_number: str

@@ -156,6 +156,23 @@ def _yes(value: str) -> bool:
     return value.strip().strip('"').lower() == "yes"
 
 
+# A debit card's credit columns: every card row has the same keys (one bulk insert, see _bulk_insert).
+NO_STATEMENT: dict[str, Any] = dict.fromkeys(("credit_limit", "balance", "statement_balance", "minimum_due",
+                                              "statement_due"))
+
+
+def _credit_statement(row: int, midnight: datetime) -> dict[str, Any]:
+    """A credit card's limit, balance owed and last statement (EUR), from a generator of its own so the
+    rest of the row's draws stay as they were. Demo customers 1..3 always owe something."""
+    rng = random.Random(f"credit-card-{row}")
+    limit = Decimal(rng.choice((1500, 2000, 3000, 5000))).quantize(Decimal("0.01"))
+    statement = _cents(rng, 150, 900) if row <= 3 or rng.random() < 0.7 else Decimal("0.00")
+    balance = statement + _cents(rng, 0, 300)
+    minimum = min(statement, max(Decimal("25.00"), (statement * Decimal("0.05")).quantize(Decimal("0.01"))))
+    return {"credit_limit": limit, "balance": balance, "statement_balance": statement, "minimum_due": minimum,
+            "statement_due": (midnight + timedelta(days=rng.randint(5, 20))).date()}
+
+
 def plan_row(row: int, record: dict[str, str], seed: int, as_of: date) -> Plan:
     """Generate one customer and their products from CSV ``record`` (row number ``row``), deterministically."""
     rng = random.Random(seed + row)
@@ -221,7 +238,8 @@ def plan_row(row: int, record: dict[str, str], seed: int, as_of: date) -> Plan:
         number = _luhn(f"{CARD_BIN}{row:08d}{digit}{_digits(rng, 2)}")
         plan.cards.append(("current", {"customer_id": row, "kind": kind, "number": number,
                                        "status": "active", "created_at": created,
-                                       "expires_on": today + timedelta(days=dates.randint(1, 4 * 365))}))
+                                       "expires_on": today + timedelta(days=dates.randint(1, 4 * 365)),
+                                       **(_credit_statement(row, midnight) if kind == "credit" else NO_STATEMENT)}))
 
     card("debit", 1)
     if row in (1, 2, 3) or (not demo and rng.random() < 0.3):

@@ -129,7 +129,14 @@ def available_balance(account: Account) -> Decimal:
     return max(account.balance, Decimal("0.00"))
 
 
-def _check_source(account: Account, amount: Decimal) -> None:
+def check_source(account: Account, amount: Decimal) -> None:
+    """The source rule of every payment out of an account (transfers, card bills): a current or savings
+    account with at least ``amount`` EUR available.
+
+    Raises:
+        NotAllowed: a term deposit.
+        InsufficientFunds: more than ``available_balance``.
+    """
     if account.kind not in TRANSFERABLE_KINDS:
         raise NotAllowed(
             "Money in a term deposit can't be transferred before it matures. "
@@ -197,7 +204,7 @@ def validate_amount(customer_id: int, amount: AmountInput, from_account_id: int 
     with session_scope() as session:
         load_customer(session, customer_id)
         if from_account_id is not None:
-            _check_source(load_own_account(session, customer_id, from_account_id), value)
+            check_source(load_own_account(session, customer_id, from_account_id), value)
         _check_daily_limit(session, customer_id, value)
     return value
 
@@ -283,7 +290,7 @@ def _transfer(
             if payee is None:
                 raise NotFound("We could not find that payee among yours.")
             to_name = payee.name
-        _check_source(source, value)
+        check_source(source, value)
         _check_daily_limit(session, customer_id, value)
 
         now = utcnow()

@@ -326,7 +326,10 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         feed_proc = procs[-1]
         procs.append(_start(
             [sys.executable, "-m", "actions.server", "--actions", "actions", "--port", str(action_port)],
-            logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"},  # rasa_sdk's only host setting
+            # rasa_sdk's only host setting; Rasa's HTTP API as scripts/run.sh exports it (actions/multi.py parses
+            # each of two requests in one message there)
+            logs["actions"], {**env, "SANIC_HOST": "127.0.0.1", "RASA_URL": f"http://127.0.0.1:{rasa_port}",
+                              "RASA_TOKEN": rasa_token},
         ))
         procs.append(_start(
             # as scripts/run.sh: bot.serve takes the API token from RASA_TOKEN, never from the command line

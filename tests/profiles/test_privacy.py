@@ -52,6 +52,7 @@ def test_export_holds_every_table_about_the_customer(db: Engine) -> None:
         "messenger_links": 1, "link_codes": 1, "push_deliveries": 1,
         "conversation_reviews": 0, "conversation_tags": 0, "conversation_notes": 0, "campaign_deliveries": 0,
         "nlu_annotations": 0,
+        "card_payments": 0,
     }
     assert data["customer"]["id"] == rich.built.customer_id and data["customer"]["age"] == 40
     assert data["format"] == "atlantic-bank-customer-export/1"

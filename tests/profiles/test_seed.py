@@ -24,6 +24,7 @@ from profiles import (
     products_held,
     verify_token,
 )
+from profiles.card_billing import list_credit_cards
 from profiles.db import init_db, session_scope
 from profiles.models import Account, Base, Card, Customer, Loan, Payee, Transaction
 from profiles.privacy import erase_customer
@@ -138,6 +139,13 @@ def test_demo_customers(db: Engine) -> None:
         cards = list_cards(cid)
         assert any(c.kind == "debit" and c.status == "active" for c in cards)
         assert any(c.kind == "credit" for c in cards) == (cid <= 3)
+    for cid in (1, 2, 3):  # each credit card has a limit and a statement to pay (issue 11 item 9)
+        (card,) = list_credit_cards(cid)
+        assert card.credit_limit > 0 and 0 < card.statement_balance <= card.balance <= card.credit_limit
+        assert 0 < card.minimum_due <= card.statement_balance and card.statement_due is not None
+    with session_scope() as s:  # a debit card has none of it
+        assert s.scalar(select(func.count()).select_from(Card).where(
+            Card.kind == "debit", Card.credit_limit.is_not(None))) == 0
     for cid in (1, 2):
         assert has_marketing_consent(cid)
         assert "term_deposit" not in products_held(cid)

@@ -2,7 +2,7 @@
 deposit maturity, next loan payment) and each customer's time zone for quiet hours (issue 14)
 
 Revision ID: 0011_campaign_triggers
-Revises: 0009_live_handoff
+Revises: 0010_card_billing
 Create Date: 2026-12-06 01:00:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0011_campaign_triggers'
-down_revision: str | Sequence[str] | None = '0009_live_handoff'
+down_revision: str | Sequence[str] | None = '0010_card_billing'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
