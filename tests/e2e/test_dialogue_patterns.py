@@ -111,3 +111,29 @@ def test_transaction_periods_are_read_with_a_date_parser(live_stack: Any, text: 
     assert f"from {since:%d %b %Y} to {until:%d %b %Y}" in reply and scope in reply
     if "weekend" in text:
         assert since.weekday() == 5 and (until - since).days == 1
+
+
+# --- issue 11, second pass: over REST, checked in the database ---------------------------------------------
+
+def test_a_payee_named_without_to_and_the_source_named_by_using_are_executed(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)  # Pedro Lopes is a saved payee of customer 2
+    before = _balances(2)
+    reply = chat("I want Pedro to have 11 euros, using my savings account")
+    assert "Please confirm: transfer €11.00" in reply and "Pedro Lopes" in reply and "Savings" in reply
+    assert _balances(2) == before
+    assert "Done" in chat("yes")
+    after = _balances(2)
+    assert after["savings"] == before["savings"] - Decimal("11") and after["current"] == before["current"]
+
+
+def test_text_speak_2_is_a_destination_and_the_corrected_amount_alone_moves(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)
+    before = _balances(2)
+    reply = chat("I want to transfer it 2 pedro")
+    assert "How much" in reply and "€2.00" not in reply  # "2" is "to", never an amount
+    assert "Please confirm: transfer €16.00" in chat("16")
+    reply = chat("actually make it 13")
+    assert "Please confirm: transfer €13.00" in reply and "Done" not in reply
+    assert _balances(2) == before  # nothing moved on the correction itself
+    assert "€13.00" in chat("yes")
+    assert _balances(2)["current"] == before["current"] - Decimal("13")  # exactly the corrected amount, once
