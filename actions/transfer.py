@@ -27,6 +27,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.accounts import kind_in
 from actions.context import (
     actor_of,
     channel_of,
@@ -215,14 +216,35 @@ def _destination(text: str, payees: list[PayeeView], own: list[AccountView]) -> 
     return None, name
 
 
+# Intents of a balance request or a follow-up naming an account ("and my savings?").
+_BALANCE_INTENTS = {"check_balance", "inform"}
+_CONTEXT_MESSAGES = 6
+
+
+def _balance_context(tracker: Tracker) -> str | None:
+    """The account kind whose balance the conversation was last about: the latest earlier balance request that
+    named one account ("my savings balance?" ... "I'd like to make a transfer"), read as the balance answer read
+    it (:func:`actions.accounts.kind_in`). The message starting the transfer never counts: an account it names
+    without "from" is where the money goes, or someone else's ("to their savings account")."""
+    users = [e for e in tracker.events if e.get("event") == "user"][:-1]
+    for event in reversed(users[-_CONTEXT_MESSAGES:]):
+        parse = event.get("parse_data") or {}
+        if (parse.get("intent") or {}).get("name") not in _BALANCE_INTENTS:
+            continue
+        entity = next((str(e.get("value")) for e in parse.get("entities") or [] if e.get("entity") == "account_type"),
+                      None)
+        kind = kind_in(entity, str(event.get("text") or ""))
+        if kind is not None:
+            return kind
+    return None
+
+
 def _first_turn(tracker: Tracker) -> bool:
     """The form is being activated: nothing asked yet, so every slot may come from this first message."""
     return tracker.get_slot("requested_slot") is None
 
 
 _OPEN_QUESTIONS = ("amount", "from_account", "to_account")
-_KIND_OF_ENTITY = {"current_account": "current", "savings_account": "savings", "current": "current",
-                   "checking": "current", "savings": "savings"}
 # A question ("how long does a transfer take?", "is there a fee?") is never an answer to the form's question.
 _QUESTION = re.compile(r"\?\s*$|^\s*(how|what|what's|when|why|who|which|is there|are there|can i|do you|does)\b",
                        re.IGNORECASE)
@@ -419,9 +441,7 @@ class ValidateTransferForm(FormValidationAction):
         # else the only current account; never the destination. The read-back shows it before anything moves.
         # (only from an earlier message: an account named in this one without "from" is where the money goes,
         # or someone else's: "to their savings account")
-        named_now = any(e.get("entity") == "account_type" for e in tracker.latest_message.get("entities") or [])
-        talked_about = None if named_now else _KIND_OF_ENTITY.get(str(tracker.get_slot("account_type")))
-        for kind in (talked_about, "current"):
+        for kind in (_balance_context(tracker), "current"):
             of_kind = [a for a in accounts if a.kind == kind]
             if len(of_kind) == 1 and destination != f"acc:{of_kind[0].id}":
                 return {"from_account": str(of_kind[0].id)}

@@ -177,3 +177,30 @@ def test_a_payee_named_at_the_source_question_is_kept_as_the_destination(domain:
                          amount="20.00")
     assert slots["from_account"] == str(_kinds()["current"].id)
     assert slots["to_account"] == f"payee:{payee.id}"
+
+
+def _said(text: str, intent: str, entities: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"event": "user", "text": text, "parse_data": {"text": text, "intent": {"name": intent, "confidence": 0.9},
+                                                          "entities": entities or []}}
+
+
+@pytest.mark.parametrize(
+    ("history", "text", "kind"),
+    [
+        # the last balance asked about, although the transfer message names someone else's account
+        ([_said("what's in my checking?", "check_balance"), _said("and my savings account?", "inform")],
+         "I would like to make a transfer to their checking account.", "savings"),
+        # the account the balance answer showed ("Checking, please": the first account named)
+        ([_said("Checking, please. I hope I don't have to tap my savings.", "inform",
+                [{"entity": "account_type", "value": "current_account"}])], "Let's transfer funds.", "current"),
+        # no balance asked about: the only current account
+        ([_said("hello", "greet")], "I want to make a transfer", "current"),
+    ],
+)
+def test_the_default_source_is_the_account_whose_balance_was_last_asked(
+    domain: dict[str, Any], history: list[dict[str, Any]], text: str, kind: str
+) -> None:
+    tracker = make_tracker(text, "transfer_money", token=issue_token(1), slots={"requested_slot": None, "owner": "1"},
+                           active_loop=FORM, history=history)
+    events, _ = run_action(ValidateTransferForm(), tracker, domain)
+    assert slots_of(events)["from_account"] == str(_kinds()[kind].id)
