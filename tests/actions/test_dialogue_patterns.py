@@ -204,3 +204,23 @@ def test_the_default_source_is_the_account_whose_balance_was_last_asked(
                            active_loop=FORM, history=history)
     events, _ = run_action(ValidateTransferForm(), tracker, domain)
     assert slots_of(events)["from_account"] == str(_kinds()[kind].id)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "confirmed"),
+    [
+        ("Yes, I would like to confirm the transfer.", "transfer_money", True),  # "transfer" drew the intent
+        ("Yes, that is correct. go ahead.", "inform", True),
+        ("That's right.", "inform", True),
+        ("Yes, but wait a second", "inform", None),
+        ("yes... is that from my savings?", "inform", None),
+        ("that's not right", "inform", None),
+    ],
+)
+def test_a_yes_sentence_confirms_and_anything_hesitant_does_not(
+    domain: dict[str, Any], text: str, intent: str, confirmed: bool | None
+) -> None:
+    acc = _kinds()
+    slots, _ = _validate(text, "transfer_confirmed", domain, intent=intent, amount="20.00",
+                         from_account=str(acc["current"].id), to_account=f"acc:{acc['savings'].id}")
+    assert slots.get("transfer_confirmed") is confirmed
