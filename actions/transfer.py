@@ -467,6 +467,12 @@ class ValidateTransferForm(FormValidationAction):
         payees = list_payees(customer_id) if customer_id is not None else []
         volunteered = not first_turn and _volunteered(tracker, "to_account") and bool(
             _to_target(said) or _PAY.search(said) or payee_named(said, payees))
+        other = payee_named(said, payees)
+        if (not first_turn and tracker.get_slot("requested_slot") in ("amount", "from_account") and other is not None
+                and tracker.get_slot("to_account") not in (None, f"payee:{other.id}") and not is_exit(said)):
+            # another saved payee named before the read-back ("to Pranav" ... "Send €430 to Srinivas"): the
+            # customer changed their mind; the read-back shows the new one before anything moves
+            return {"to_account": f"payee:{other.id}"}
         if not (first_turn or volunteered or answering(tracker, "to_account")):
             return {}
         if customer_id is None:

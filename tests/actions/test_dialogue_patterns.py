@@ -224,3 +224,13 @@ def test_a_yes_sentence_confirms_and_anything_hesitant_does_not(
     slots, _ = _validate(text, "transfer_confirmed", domain, intent=intent, amount="20.00",
                          from_account=str(acc["current"].id), to_account=f"acc:{acc['savings'].id}")
     assert slots.get("transfer_confirmed") is confirmed
+
+
+def test_another_payee_named_before_the_read_back_replaces_the_first(domain: dict[str, Any]) -> None:
+    first, second = list_payees(2)[:2]  # customer 2 has two saved payees
+    current = next(a for a in list_accounts(2) if a.kind == "current")
+    tracker = make_tracker(f"Send €43 to {second.name.split()[0]}.", "inform", token=issue_token(2), active_loop=FORM,
+                           slots={"requested_slot": "amount", "owner": "2", "to_account": f"payee:{first.id}",
+                                  "from_account": str(current.id)})
+    events, _ = run_action(ValidateTransferForm(), tracker, domain)
+    assert slots_of(events)["to_account"] == f"payee:{second.id}" and slots_of(events)["amount"] == "43.00"
