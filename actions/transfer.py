@@ -152,8 +152,10 @@ _SOURCE = re.compile(
 )
 # "my savings account" not after "to"/"into": when the money goes to a payee, the customer's own account
 # named this way can only be the source ("It's in my savings account", "My checking account. Send it to Ana").
-_MY_ACCOUNT = re.compile(r"\b(?P<before>\w+\s+)?my\s+(?P<what>(?:\w+\s+)?(?:checking|current|main|savings?))\b",
+_MY_ACCOUNT = re.compile(r"\b(?P<before>\w+\s+)?(?P<my>my)\s+(?P<what>(?:\w+\s+)?(?:checking|current|main|savings?))\b",
                          re.IGNORECASE)
+# "It's in my savings account", "the money is in my checking": where the money is now, so the source.
+_HELD_IN = re.compile(r"(?:['’]s|\bis|\bare|\bwas|\bsits)\s+in\s+$", re.IGNORECASE)
 _PAY = re.compile(r"\bpay\s+(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
 # "send Amir 1,000 euros", "give Ana 40": the word after the verb is a destination only if it is a saved payee.
 _SEND_NAME = re.compile(r"\b(?:send|give|wire|transfer)\s+(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
@@ -282,7 +284,8 @@ def said_source(text: str, accounts: list[AccountView]) -> AccountView | None:
 def _my_account(text: str, accounts: list[AccountView]) -> AccountView | None:
     """The own account named as "my savings (account)" anywhere but after "to"/"into" (a destination)."""
     for m in _MY_ACCOUNT.finditer(text):
-        if (m.group("before") or "").strip().lower() in ("to", "into", "in"):
+        before = (m.group("before") or "").strip().lower()
+        if before in ("to", "into") or (before == "in" and not _HELD_IN.search(text[:m.start("my")])):
             continue
         found = match_account(m.group("what"), accounts)
         if found is not None:

@@ -148,6 +148,7 @@ def test_text_speak_2_is_never_an_amount(domain: dict[str, Any]) -> None:
         ("I'd like to send fifty euros to {name} via my savings account.", "savings"),
         ("My savings account. I want to send money to {name}", "savings"),
         ("Transfer €14 to {name}. Use my savings account.", "savings"),
+        ("I'd like to transfer the amount of €17 to {name}. It's in my savings account.", "savings"),
     ],
 )
 def test_the_source_named_by_use_using_via_or_my_is_taken(domain: dict[str, Any], template: str, kind: str) -> None:
