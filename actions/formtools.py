@@ -29,7 +29,7 @@ _NO = re.compile(r"^\s*(n|no|nope|nah|not now|cancel|stop|don'?t|n[aã]o)\b[\s.!
 # ahead", "That's right"): it starts with a yes, and nothing in it says no, waits, changes or asks something.
 _YES_SENTENCE = re.compile(
     r"^\s*(yes|yeah|yea|yep|yup|sure|ok|okay|correct|confirm(ed)?|that'?s (right|correct)|that is (right|correct)|"
-    r"right|absolutely|definitely|exactly|perfect|go ahead|please do|looks good)\b",
+    r"right|absolutely|definitely|exactly|perfect|go ahead|please do|looks good|that'?s what i said|i confirm)\b",
     re.I,
 )
 _NOT_A_PLAIN_YES = re.compile(

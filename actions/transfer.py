@@ -252,6 +252,10 @@ _QUESTION = re.compile(r"\?\s*$|^\s*(how|what|what's|when|why|who|which|is there
                        re.IGNORECASE)
 
 
+# An amount stated as one (a euro sign or word, or a transfer verb), not a number said in passing.
+_STATED_AMOUNT = re.compile(r"€|\beur(o|os)?\b|\b(transfer|send|move|pay|make it|withdraw)\b", re.IGNORECASE)
+
+
 def _volunteered(tracker: Tracker, slot: str) -> bool:
     """Whether ``slot`` may be taken from a message that answered another of the form's questions: the form
     asks something else, ``slot`` is still empty, and the message does not close the form ("send 50 to
@@ -367,7 +371,15 @@ class ValidateTransferForm(FormValidationAction):
         first_turn = _first_turn(tracker)
         text = latest_text(tracker)
         if not (answering(tracker, "amount") or first_turn):
-            volunteered = _volunteered(tracker, "amount") and read_amount(text).amount is not None
+            reading = read_amount(text)
+            volunteered = _volunteered(tracker, "amount") and reading.amount is not None
+            old = tracker.get_slot("amount")
+            if (not volunteered and reading.amount is not None and old is not None and _STATED_AMOUNT.search(text)
+                    and tracker.get_slot("requested_slot") in ("from_account", "to_account") and not is_exit(text)
+                    and reading.amount != Decimal(str(old))):
+                # a new amount stated before the read-back ("Please withdraw a transfer of €640 and send it to
+                # Ana" after 960): the customer changed their mind; only the new one is read back and can move
+                return {"amount": text}
             return {"amount": text} if volunteered else {}
         reading = read_amount(text)
         understood = reading.amount is not None or reading.problem is not None
@@ -387,7 +399,8 @@ class ValidateTransferForm(FormValidationAction):
             return {"amount": None}
         source = tracker.get_slot("from_account")
         try:
-            checked = validate_amount(customer_id, amount, int(source) if source else None)
+            # the source may be this turn's unreadable answer ("?") while a new amount is stated with it
+            checked = validate_amount(customer_id, amount, int(source) if str(source).isdigit() else None)
         except ProfileError as exc:
             dispatcher.utter_message(text=exc.user_message)
             return {"amount": None}

@@ -235,3 +235,20 @@ def test_another_payee_named_before_the_read_back_replaces_the_first(domain: dic
                                   "from_account": str(current.id)})
     events, _ = run_action(ValidateTransferForm(), tracker, domain)
     assert slots_of(events)["to_account"] == f"payee:{second.id}" and slots_of(events)["amount"] == "43.00"
+
+
+def test_a_new_amount_stated_before_the_read_back_replaces_the_old_one(domain: dict[str, Any]) -> None:
+    payee = _first_payee()
+    acc = _kinds()
+    slots, _ = _validate(f"Please withdraw a transfer of €64 and send it to {payee.name.split()[0]}.", "from_account",
+                         domain, amount="96.00", to_account=f"acc:{acc['savings'].id}")
+    assert slots["amount"] == "64.00" and slots["to_account"] == f"payee:{payee.id}"
+
+
+@pytest.mark.parametrize("text", ["Yes thank you.", "Ok. Thanks.", "Yeah, thanks a bunch.", "That's what I said.",
+                                  "I confirm this, yes."])
+def test_a_yes_with_thanks_at_the_read_back_confirms(domain: dict[str, Any], text: str) -> None:
+    acc = _kinds()
+    slots, _ = _validate(text, "transfer_confirmed", domain, intent="thanks", amount="20.00",
+                         from_account=str(acc["current"].id), to_account=f"acc:{acc['savings'].id}")
+    assert slots.get("transfer_confirmed") is True
