@@ -137,3 +137,39 @@ def test_text_speak_2_is_a_destination_and_the_corrected_amount_alone_moves(live
     assert _balances(2) == before  # nothing moved on the correction itself
     assert "€13.00" in chat("yes")
     assert _balances(2)["current"] == before["current"] - Decimal("13")  # exactly the corrected amount, once
+
+
+def test_a_yes_with_thanks_at_the_read_back_moves_the_money_once(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)
+    before = _balances(2)
+    assert "Please confirm: transfer €9.00" in chat("send €9 to Pedro")
+    reply = chat("Yes thank you.")  # the NLU may read thanks: the form takes the yes first
+    assert "Done" in reply and "Please confirm" not in reply
+    assert _balances(2)["current"] == before["current"] - Decimal("9")
+    chat("yes")  # a replayed yes with no read-back open moves nothing more
+    assert _balances(2)["current"] == before["current"] - Decimal("9")
+
+
+def test_a_changed_mind_before_the_read_back_never_moves_the_first_amount_or_payee(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)  # two saved payees: Pedro Lopes and another
+    pedro, other = sorted(list_payees(2), key=lambda p: not p.name.startswith("Pedro"))[:2]
+    before = _balances(2)
+    assert "Where should the money go" in chat("I would like to transfer 21 euros")
+    reply = chat(f"Please send €17 to {other.name.split()[0]} instead")
+    assert "Please confirm: transfer €17.00" in reply and other.name in reply and "€21" not in reply
+    assert "Done" in chat("yes")
+    after = _balances(2)
+    assert after["current"] == before["current"] - Decimal("17") and after["savings"] == before["savings"]
+    assert pedro.name not in reply
+
+
+def test_the_source_is_the_account_whose_balance_was_just_asked(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)
+    before = _balances(2)
+    chat("what's the balance of my savings account?")
+    chat("I'd like to make a transfer to their checking account")
+    reply = chat("Please send €8 to Pedro")
+    assert "Please confirm: transfer €8.00" in reply and "Savings" in reply
+    assert "Done" in chat("yes")
+    after = _balances(2)
+    assert after["savings"] == before["savings"] - Decimal("8") and after["current"] == before["current"]
