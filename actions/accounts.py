@@ -34,11 +34,16 @@ def _entity(tracker: Tracker, name: str) -> str | None:
 def named_kind(tracker: Tracker) -> str | None:
     """The account kind ("current", "savings", "term_deposit") the latest message names, or ``None``: the
     ``account_type`` entity (its synonym, or its words), else the words of the message."""
-    entity = _entity(tracker, "account_type")
+    return kind_in(_entity(tracker, "account_type"), latest_text(tracker))
+
+
+def kind_in(entity: str | None, text: str) -> str | None:
+    """The account kind a message names, from its first ``account_type`` entity value (``None`` if it has none)
+    and its ``text``: what :func:`named_kind` reads for the latest message, for any message."""
     if entity in ACCOUNT_TYPE_TO_KIND:
         return ACCOUNT_TYPE_TO_KIND[entity]
-    for text in (entity or "", latest_text(tracker)):
-        kinds = {kind for kind, words in _KIND_IN_TEXT if words.search(text)}
+    for said in (entity or "", text):
+        kinds = {kind for kind, words in _KIND_IN_TEXT if words.search(said)}
         if len(kinds) == 1:
             return kinds.pop()
     return None

@@ -28,6 +28,18 @@ ANSWER_INTENTS = {"inform", "affirm", "deny", "nlu_fallback"}
 # makes them unambiguous.
 _YES = re.compile(r"^\s*(y|yes|yeah|yea|yep|yup|sure|ok|okay|k|confirm(ed)?|correct|go ahead|do it|sim)\b[\s.!]*$", re.I)
 _NO = re.compile(r"^\s*(n|no|nope|nah|not now|cancel|stop|don'?t|n[aã]o)\b[\s.!]*$", re.I)
+# A yes in a sentence at a read-back ("Yes, I would like to confirm the transfer", "Yes, that is correct. Go
+# ahead", "That's right"): it starts with a yes, and nothing in it says no, waits, changes or asks something.
+_YES_SENTENCE = re.compile(
+    r"^\s*(yes|yeah|yea|yep|yup|sure|ok|okay|correct|confirm(ed)?|that'?s (right|correct)|that is (right|correct)|"
+    r"right|absolutely|definitely|exactly|perfect|go ahead|please do|looks good|that'?s what i said|i confirm)\b",
+    re.I,
+)
+_NOT_A_PLAIN_YES = re.compile(
+    r"\b(no|not|nope|nah|cancel|stop|wrong|but|wait|change|instead|hold|actually|rather|however|except)\b|"
+    r"n['’]t\b|\?",
+    re.I,
+)
 
 
 def asking_for(tracker: Tracker, slot: str) -> bool:
@@ -47,7 +59,7 @@ def yes_no(tracker: Tracker, slot: str) -> dict[str, Any]:
         return {}
     intent, _ = latest_intent(tracker)
     text = str(tracker.latest_message.get("text") or "")
-    if intent in YES_INTENTS or _YES.match(text):
+    if intent in YES_INTENTS or _YES.match(text) or (_YES_SENTENCE.match(text) and not _NOT_A_PLAIN_YES.search(text)):
         return {slot: True}
     if intent in NO_INTENTS or _NO.match(text):
         return {slot: False}

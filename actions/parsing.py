@@ -96,6 +96,20 @@ _ANSWER_FILLER = re.compile(
 _TRANSFER_VERB_BEFORE = re.compile(r"\b(send|transfer|move|pay|make it|change it to)\s*$", re.IGNORECASE)
 
 
+# Text-speak "2" for "to" between the thing sent and a name ("transfer it 2 xiaoxue"): never an amount of €2.
+_TEXTSPEAK_TO = re.compile(
+    r"\b(it|money|them|this|that|cash|funds?|some|euros?)\s+2\s+(?!(?:k|thousand|hundred|million|euros?|eur)\b)"
+    r"(?=[^\W\d_])",
+    re.IGNORECASE,
+)
+
+
+def plain_text(text: str) -> str:
+    """``text`` with text-speak undone where it would change what is read: "send it 2 Ana" -> "send it to Ana"
+    (so neither an amount of €2 nor a missing destination is read). Other text is returned unchanged."""
+    return _TEXTSPEAK_TO.sub(lambda m: f"{m.group(1)} to ", text)
+
+
 @dataclass(frozen=True, slots=True)
 class AmountReading:
     """What a message says about an amount: ``amount`` (EUR, unchecked) or why none was taken.
@@ -138,6 +152,7 @@ def read_amount(text: str) -> AmountReading:
     """
     if _FOREIGN.search(text):
         return AmountReading(problem="foreign")
+    text = plain_text(text)
     bare = parse_amount(text)
     if bare is not None:
         return AmountReading(bare)

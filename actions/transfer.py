@@ -27,6 +27,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.accounts import kind_in
 from actions.context import (
     actor_of,
     channel_of,
@@ -39,7 +40,7 @@ from actions.context import (
     verified_customer,
 )
 from actions.formtools import ANSWER_INTENTS, FormValidation, answering, asking_for, reset, resolved, yes_no
-from actions.parsing import AmountReading, match_account, match_payee, money, read_amount
+from actions.parsing import AmountReading, match_account, match_payee, money, plain_text, read_amount
 from profiles import AlreadyExecuted, find_transfer, list_accounts, list_payees, transfer, validate_amount
 from profiles.errors import ProfileError
 from profiles.schemas import AccountView, PayeeView
@@ -114,16 +115,48 @@ _VERBS_AFTER_TO = (
     r"set|top|use|take|learn|hear|say|talk|speak|look|view|open|shift"
 )
 _TO = re.compile(
-    rf".*\b(?:to|into)\s+(?!(?:{_VERBS_AFTER_TO})\b)(?P<to>.*?)(?=\s+from\b|[.?!]?$)", re.IGNORECASE
+    rf"\b(?:to|into)\s+(?!(?:{_VERBS_AFTER_TO})\b)(?P<to>.*?)(?=\s+(?:from|using|via)\b|[.?!]?$)", re.IGNORECASE
 )
+# "to" right after a wish or a modal ("I need to sned 590 euros", "I'd like to confirm") starts an infinitive
+# even when the verb is misspelt or not in the list above: it never names a destination.
+_INFINITIVE_BEFORE = re.compile(
+    r"\b(want|wanna|need|needs|like|love|wish|have|has|had|going|trying|try|able|how|ought|plan|planning|hope|"
+    r"hoping|glad|happy|ready|used|wanted|needed|decided)\s*$",
+    re.IGNORECASE,
+)
+def _to_target(text: str) -> str | None:
+    """What the last destination "to"/"into" of ``text`` names, up to a source or the end ("send 20 to Maria
+    from my savings" -> "Maria"); ``None`` when every "to" starts an infinitive."""
+    text = plain_text(text)
+    target = None
+    for m in _TO.finditer(text):
+        if not _INFINITIVE_BEFORE.search(text[:m.start()]):
+            target = m.group("to")
+    return target
 # Someone else's account without a name ("to their savings", "my friend's account"): never one of the
 # customer's own accounts, and not a payee name either.
 _SOMEONE_ELSES = re.compile(
-    r"\b(their|his|her|friend|friends|friend['’]s|someone|somebody|another person|other person|mom|mum|dad|"
-    r"brother|sister|wife|husband|son|daughter)\b",
+    r"\b(their|theirs|his|her|hers|friend|friends|friend['’]s|someone|someones|somebody|another person|"
+    r"other person|mom|mum|dad|brother|sister|wife|husband|son|daughter)\b",
     re.IGNORECASE,
 )
+# "to a checking account", "to any account that works", "into a different savings account": an account of
+# someone not named yet, never the customer's own.
+_INDEFINITE = re.compile(r"\s*(a|an|any|another|different|some(one|body)?'?s?)\b", re.IGNORECASE)
 _FROM = re.compile(r"\bfrom\s+(?P<from>.*?)(?=\s+(?:to|into)\b|$)", re.IGNORECASE)
+# The source named with another word than "from": "using my checking account", "use the savings", "via my
+# checking", "go with my savings account", "out of my savings". Only an own account that matches counts
+# ("help me with a transfer" names none).
+_SOURCE = re.compile(
+    r"\b(?:from|out of|using|use|via|with|through)\s+(?P<from>.*?)(?=\s+(?:to|into|and)\b|[.?!;,]|$)",
+    re.IGNORECASE,
+)
+# "my savings account" not after "to"/"into": when the money goes to a payee, the customer's own account
+# named this way can only be the source ("It's in my savings account", "My checking account. Send it to Ana").
+_MY_ACCOUNT = re.compile(r"\b(?P<before>\w+\s+)?(?P<my>my)\s+(?P<what>(?:\w+\s+)?(?:checking|current|main|savings?))\b",
+                         re.IGNORECASE)
+# "It's in my savings account", "the money is in my checking": where the money is now, so the source.
+_HELD_IN = re.compile(r"(?:['’]s|\bis|\bare|\bwas|\bsits)\s+in\s+$", re.IGNORECASE)
 _PAY = re.compile(r"\bpay\s+(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
 # "send Amir 1,000 euros", "give Ana 40": the word after the verb is a destination only if it is a saved payee.
 _SEND_NAME = re.compile(r"\b(?:send|give|wire|transfer)\s+(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
@@ -137,7 +170,8 @@ _POSSESSIVE = re.compile(r"\b([^\W\d_]+)['’]s\b")
 _NOT_A_NAME = {
     "my", "me", "myself", "the", "a", "an", "our", "savings", "saving", "current", "checking", "main", "account",
     "accounts", "other", "deposit", "it", "them", "her", "him", "this", "that", "someone", "somebody", "euros",
-    "euro", "eur", "money", "back", "please", "pay", "send", "transfer", "move",
+    "euro", "eur", "money", "back", "please", "pay", "send", "transfer", "move", "any", "anyone", "hers", "his",
+    "theirs", "their", "different", "another", "whom", "who", "what", "which",
 }
 
 
@@ -153,9 +187,16 @@ def _payee_list(payees: list[PayeeView]) -> str:
 def _destination(text: str, payees: list[PayeeView], own: list[AccountView]) -> tuple[str | None, str | None]:
     """Where the message says the money goes: (``"payee:<id>"``/``"acc:<id>"`` or ``None``, a name that is not
     a saved payee or ``None``). "Diego's savings" is never one of the customer's own accounts."""
-    to_match = _TO.search(text)
+    text = plain_text(text)
     pay = _PAY.search(text)
-    target = to_match.group("to") if to_match else pay.group("name") if pay else None
+    target = _to_target(text) or (pay.group("name") if pay else None)
+    anywhere = payee_named(text, payees)
+    if target and anywhere is not None and match_payee(_POSSESSIVE.sub(r"\1", target), payees) is None:
+        # the saved payee named elsewhere in the sentence ("Send it to Pranav to their savings account",
+        # "€1,330. But make it Pranav", "I want Srinivas to have 1,450 euros"): a payee is only ever a destination
+        return f"payee:{anywhere.id}", None
+    if not target and anywhere is not None:
+        return f"payee:{anywhere.id}", None
     if not target:
         named = [match_payee(m.group("name"), payees) for m in _SEND_NAME.finditer(text)
                  if m.group("name").lower() not in _NOT_A_NAME]
@@ -165,8 +206,8 @@ def _destination(text: str, payees: list[PayeeView], own: list[AccountView]) -> 
     payee = match_payee(plain, payees)
     if payee is not None:
         return f"payee:{payee.id}", None
-    if _SOMEONE_ELSES.search(target):
-        return None, None  # someone else's account, not named yet: the form asks who
+    if _SOMEONE_ELSES.search(target) or _INDEFINITE.match(target):
+        return None, None  # someone else's account, not named yet ("a checking account"): the form asks who
     possessive = next((m.group(1) for m in _POSSESSIVE.finditer(target) if m.group(1).lower() not in _NOT_A_NAME), None)
     if possessive is not None:
         return None, possessive  # someone else's account: only a saved payee can be paid
@@ -178,17 +219,42 @@ def _destination(text: str, payees: list[PayeeView], own: list[AccountView]) -> 
     return None, name
 
 
+# Intents of a balance request or a follow-up naming an account ("and my savings?").
+_BALANCE_INTENTS = {"check_balance", "inform"}
+_CONTEXT_MESSAGES = 6
+
+
+def _balance_context(tracker: Tracker) -> str | None:
+    """The account kind whose balance the conversation was last about: the latest earlier balance request that
+    named one account ("my savings balance?" ... "I'd like to make a transfer"), read as the balance answer read
+    it (:func:`actions.accounts.kind_in`). The message starting the transfer never counts: an account it names
+    without "from" is where the money goes, or someone else's ("to their savings account")."""
+    users = [e for e in tracker.events if e.get("event") == "user"][:-1]
+    for event in reversed(users[-_CONTEXT_MESSAGES:]):
+        parse = event.get("parse_data") or {}
+        if (parse.get("intent") or {}).get("name") not in _BALANCE_INTENTS:
+            continue
+        entity = next((str(e.get("value")) for e in parse.get("entities") or [] if e.get("entity") == "account_type"),
+                      None)
+        kind = kind_in(entity, str(event.get("text") or ""))
+        if kind is not None:
+            return kind
+    return None
+
+
 def _first_turn(tracker: Tracker) -> bool:
     """The form is being activated: nothing asked yet, so every slot may come from this first message."""
     return tracker.get_slot("requested_slot") is None
 
 
 _OPEN_QUESTIONS = ("amount", "from_account", "to_account")
-_KIND_OF_ENTITY = {"current_account": "current", "savings_account": "savings", "current": "current",
-                   "checking": "current", "savings": "savings"}
 # A question ("how long does a transfer take?", "is there a fee?") is never an answer to the form's question.
 _QUESTION = re.compile(r"\?\s*$|^\s*(how|what|what's|when|why|who|which|is there|are there|can i|do you|does)\b",
                        re.IGNORECASE)
+
+
+# An amount stated as one (a euro sign or word, or a transfer verb), not a number said in passing.
+_STATED_AMOUNT = re.compile(r"€|\beur(o|os)?\b|\b(transfer|send|move|pay|make it|withdraw)\b", re.IGNORECASE)
 
 
 def _volunteered(tracker: Tracker, slot: str) -> bool:
@@ -202,12 +268,47 @@ def _volunteered(tracker: Tracker, slot: str) -> bool:
     )
 
 
+def payee_named(text: str, payees: list[PayeeView]) -> PayeeView | None:
+    """The one saved payee whose name (or a word of it, 3+ letters) ``text`` contains as a whole word, wherever
+    it stands ("Send €1,200 Pranav's way", "Raghav. Shoot him some euros"); ``None`` if none or several."""
+    words = {w.lower() for w in re.findall(r"[^\W\d_]+", _POSSESSIVE.sub(r"\1", text))}
+    hits = [p for p in payees if any(len(w) > 2 and w in words for w in p.name.lower().split())]
+    return hits[0] if len(hits) == 1 else None
+
+
+def said_source(text: str, accounts: list[AccountView]) -> AccountView | None:
+    """The own account a source phrase names ("from my savings", "using my checking account", "go with the
+    savings"), or ``None``."""
+    for m in _SOURCE.finditer(text):
+        found = match_account(m.group("from"), accounts)
+        if found is not None and not _SOMEONE_ELSES.search(m.group("from")):
+            return found
+    return None
+
+
+def _my_account(text: str, accounts: list[AccountView]) -> AccountView | None:
+    """The own account named as "my savings (account)" anywhere but after "to"/"into" (a destination)."""
+    for m in _MY_ACCOUNT.finditer(text):
+        before = (m.group("before") or "").strip().lower()
+        if before in ("to", "into") or (before == "in" and not _HELD_IN.search(text[:m.start("my")])):
+            continue
+        found = match_account(m.group("what"), accounts)
+        if found is not None:
+            return found
+    return None
+
+
 def _named_source(text: str, accounts: list[AccountView], destination: str | None) -> AccountView | None:
     """The customer's own account a message names as the source: "from my savings", or a bare account
     ("my savings account") when the money goes to a payee (then an own account can only be the source)."""
-    if (said := _FROM.search(text)) is not None:
-        return match_account(said.group("from"), accounts)
-    if _TO.search(text) or _SOMEONE_ELSES.search(text) or _POSSESSIVE.search(text):
+    said = said_source(text, accounts)
+    if said is not None or _FROM.search(text):
+        return said
+    if destination is None or destination.startswith("payee:"):
+        mine = _my_account(text, accounts)
+        if mine is not None:
+            return mine
+    if _to_target(text) or _SOMEONE_ELSES.search(text) or _POSSESSIVE.search(text):
         return None
     if destination is not None and not destination.startswith("payee:"):
         return None
@@ -271,7 +372,15 @@ class ValidateTransferForm(FormValidation):
         first_turn = _first_turn(tracker)
         text = latest_text(tracker)
         if not (answering(tracker, "amount") or first_turn):
-            volunteered = _volunteered(tracker, "amount") and read_amount(text).amount is not None
+            reading = read_amount(text)
+            volunteered = _volunteered(tracker, "amount") and reading.amount is not None
+            old = tracker.get_slot("amount")
+            if (not volunteered and reading.amount is not None and old is not None and _STATED_AMOUNT.search(text)
+                    and tracker.get_slot("requested_slot") in ("from_account", "to_account") and not is_exit(text)
+                    and reading.amount != Decimal(str(old))):
+                # a new amount stated before the read-back ("Please withdraw a transfer of €640 and send it to
+                # Ana" after 960): the customer changed their mind; only the new one is read back and can move
+                return {"amount": text}
             return {"amount": text} if volunteered else {}
         reading = read_amount(text)
         understood = reading.amount is not None or reading.problem is not None
@@ -291,7 +400,8 @@ class ValidateTransferForm(FormValidation):
             return {"amount": None}
         source = tracker.get_slot("from_account")
         try:
-            checked = validate_amount(customer_id, amount, int(source) if source else None)
+            # the source may be this turn's unreadable answer ("?") while a new amount is stated with it
+            checked = validate_amount(customer_id, amount, int(source) if str(source).isdigit() else None)
         except ProfileError as exc:
             dispatcher.utter_message(text=exc.user_message)
             return {"amount": None}
@@ -321,8 +431,7 @@ class ValidateTransferForm(FormValidation):
         text = latest_text(tracker)
         accounts = list_accounts(customer_id)
         if asked == "to_account" or tracker.get_slot("from_account") is None:
-            said = _FROM.search(text)
-            found = match_account(said.group("from"), accounts) if said else None
+            found = said_source(text, accounts)
         else:
             found = _named_source(text, accounts, tracker.get_slot("to_account"))
         if found is None or str(found.id) == tracker.get_slot("from_account"):
@@ -338,17 +447,18 @@ class ValidateTransferForm(FormValidation):
             return {}
         accounts = list_accounts(customer_id)
         text = latest_text(tracker)
-        if (said := _FROM.search(text)) is not None:
-            found = match_account(said.group("from"), accounts)
-            return {"from_account": str(found.id)} if found is not None else {}
         destination, _ = _destination(text, list_payees(customer_id), accounts)
+        found = _named_source(text, accounts, destination) if destination is None or destination.startswith(
+            "payee:") else said_source(text, accounts)
+        if found is not None and destination != f"acc:{found.id}":
+            return {"from_account": str(found.id)}
+        if _FROM.search(text):
+            return {}
         # the account the conversation was just about ("my savings balance?" ... "I'd like to make a transfer"),
         # else the only current account; never the destination. The read-back shows it before anything moves.
         # (only from an earlier message: an account named in this one without "from" is where the money goes,
         # or someone else's: "to their savings account")
-        named_now = any(e.get("entity") == "account_type" for e in tracker.latest_message.get("entities") or [])
-        talked_about = None if named_now else _KIND_OF_ENTITY.get(str(tracker.get_slot("account_type")))
-        for kind in (talked_about, "current"):
+        for kind in (_balance_context(tracker), "current"):
             of_kind = [a for a in accounts if a.kind == kind]
             if len(of_kind) == 1 and destination != f"acc:{of_kind[0].id}":
                 return {"from_account": str(of_kind[0].id)}
@@ -370,14 +480,21 @@ class ValidateTransferForm(FormValidation):
     async def extract_to_account(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         first_turn = _first_turn(tracker)
         said = latest_text(tracker)
-        volunteered = not first_turn and _volunteered(tracker, "to_account") and bool(_TO.search(said) or _PAY.search(said))
+        customer_id = owning_customer(tracker)
+        payees = list_payees(customer_id) if customer_id is not None else []
+        volunteered = not first_turn and _volunteered(tracker, "to_account") and bool(
+            _to_target(said) or _PAY.search(said) or payee_named(said, payees))
+        other = payee_named(said, payees)
+        if (not first_turn and tracker.get_slot("requested_slot") in ("amount", "from_account") and other is not None
+                and tracker.get_slot("to_account") not in (None, f"payee:{other.id}") and not is_exit(said)):
+            # another saved payee named before the read-back ("to Pranav" ... "Send €430 to Srinivas"): the
+            # customer changed their mind; the read-back shows the new one before anything moves
+            return {"to_account": f"payee:{other.id}"}
         if not (first_turn or volunteered or answering(tracker, "to_account")):
             return {}
-        customer_id = owning_customer(tracker)
         if customer_id is None:
             return {} if first_turn or volunteered else {"to_account": "?"}
         text = latest_text(tracker)
-        payees = list_payees(customer_id)
         source = tracker.get_slot("from_account")
         own = [a for a in list_accounts(customer_id) if str(a.id) != source]
         destination, unknown = _destination(text, payees, own)
@@ -425,10 +542,12 @@ class ValidateTransferForm(FormValidation):
         if reading.amount is not None and reading.amount != Decimal(str(tracker.get_slot("amount"))):
             changes["amount"] = str(reading.amount)
         customer_id = owning_customer(tracker)
-        if customer_id is not None and _TO.search(latest_text(tracker)):  # "no, send it to my savings"
+        payees = list_payees(customer_id) if customer_id is not None else []
+        text = latest_text(tracker)
+        if customer_id is not None and (_to_target(text) or payee_named(text, payees)):  # "no, send it to my savings"
             source = tracker.get_slot("from_account")
             own = [a for a in list_accounts(customer_id) if str(a.id) != source]
-            destination, _ = _destination(latest_text(tracker), list_payees(customer_id), own)
+            destination, _ = _destination(text, payees, own)
             if destination is not None and destination != tracker.get_slot("to_account"):
                 changes["to_account"] = destination
         if customer_id is not None:  # "no, from my savings", or "my savings account" when paying a payee

@@ -111,3 +111,65 @@ def test_transaction_periods_are_read_with_a_date_parser(live_stack: Any, text: 
     assert f"from {since:%d %b %Y} to {until:%d %b %Y}" in reply and scope in reply
     if "weekend" in text:
         assert since.weekday() == 5 and (until - since).days == 1
+
+
+# --- issue 11, second pass: over REST, checked in the database ---------------------------------------------
+
+def test_a_payee_named_without_to_and_the_source_named_by_using_are_executed(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)  # Pedro Lopes is a saved payee of customer 2
+    before = _balances(2)
+    reply = chat("I want Pedro to have 11 euros, using my savings account")
+    assert "Please confirm: transfer €11.00" in reply and "Pedro Lopes" in reply and "Savings" in reply
+    assert _balances(2) == before
+    assert "Done" in chat("yes")
+    after = _balances(2)
+    assert after["savings"] == before["savings"] - Decimal("11") and after["current"] == before["current"]
+
+
+def test_text_speak_2_is_a_destination_and_the_corrected_amount_alone_moves(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)
+    before = _balances(2)
+    reply = chat("I want to transfer it 2 pedro")
+    assert "How much" in reply and "€2.00" not in reply  # "2" is "to", never an amount
+    assert "Please confirm: transfer €16.00" in chat("16")
+    reply = chat("actually make it 13")
+    assert "Please confirm: transfer €13.00" in reply and "Done" not in reply
+    assert _balances(2) == before  # nothing moved on the correction itself
+    assert "€13.00" in chat("yes")
+    assert _balances(2)["current"] == before["current"] - Decimal("13")  # exactly the corrected amount, once
+
+
+def test_a_yes_with_thanks_at_the_read_back_moves_the_money_once(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)
+    before = _balances(2)
+    assert "Please confirm: transfer €9.00" in chat("send €9 to Pedro")
+    reply = chat("Yes thank you.")  # the NLU may read thanks: the form takes the yes first
+    assert "Done" in reply and "Please confirm" not in reply
+    assert _balances(2)["current"] == before["current"] - Decimal("9")
+    chat("yes")  # a replayed yes with no read-back open moves nothing more
+    assert _balances(2)["current"] == before["current"] - Decimal("9")
+
+
+def test_a_changed_mind_before_the_read_back_never_moves_the_first_amount_or_payee(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)  # two saved payees: Pedro Lopes and another
+    pedro, other = sorted(list_payees(2), key=lambda p: not p.name.startswith("Pedro"))[:2]
+    before = _balances(2)
+    assert "Where should the money go" in chat("I would like to transfer 21 euros")
+    reply = chat(f"Please send €17 to {other.name.split()[0]} instead")
+    assert "Please confirm: transfer €17.00" in reply and other.name in reply and "€21" not in reply
+    assert "Done" in chat("yes")
+    after = _balances(2)
+    assert after["current"] == before["current"] - Decimal("17") and after["savings"] == before["savings"]
+    assert pedro.name not in reply
+
+
+def test_the_source_is_the_account_whose_balance_was_just_asked(live_stack: Any) -> None:
+    chat = Chat(live_stack, 2)
+    before = _balances(2)
+    chat("what's the balance of my savings account?")
+    chat("I'd like to make a transfer to their checking account")
+    reply = chat("Please send €8 to Pedro")
+    assert "Please confirm: transfer €8.00" in reply and "Savings" in reply
+    assert "Done" in chat("yes")
+    after = _balances(2)
+    assert after["savings"] == before["savings"] - Decimal("8") and after["current"] == before["current"]
