@@ -577,7 +577,8 @@ def main(argv: list[str] | None = None) -> int:
     jwt_secret = secrets.token_hex(32)
     rasa_token = secrets.token_hex(16)
     database_url = f"sqlite:///{tmp / 'crm.db'}"
-    env = base_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret)
+    # ACTION_SERVER_TOKEN: bot/endpoints.yml sends it, actions/server.py accepts only calls that carry it
+    env = base_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret, ACTION_SERVER_TOKEN=secrets.token_hex(16))
     setup: dict[str, Any] = {}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
@@ -624,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
                     "-i", "127.0.0.1", "-p", str(port)]
 
         commands = {
-            "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+            "actions": [sys.executable, "-m", "actions.server", "--actions", "actions", "--port", str(action_port)],
             "ours": rasa_cmd([str(RASA_BIN)], model, endpoints, ports["ours"]),
             "bare": rasa_cmd([str(RASA_BIN)], tmp / "bare" / "bare.tar.gz", BARE / "endpoints.yml", ports["bare"]),
         }
