@@ -69,7 +69,7 @@ def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
     if mode == "production":
         os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
     database = _fresh_database(tmp)
-    env = base_env(DATABASE_URL=database.url)
+    env = base_env(DATABASE_URL=database.url, ACTION_SERVER_TOKEN=secrets.token_hex(16))  # actions/server.py wants the secret
     env.pop("RABBITMQ_URL", None)
     template = ROOT / "bot" / "endpoints.yml"
     action_port, rasa_port = _free_port(), _free_port()
@@ -101,7 +101,7 @@ def _run_mode(mode: str, messages: int, seed_limit: int) -> dict[str, Any]:
             raise RuntimeError(f"seed failed: {seed.stderr[-2000:]}")
         if mode != "no-broker":
             procs.append(_start([sys.executable, "-m", "profiles.feed"], logs["feed"], env))
-        procs.append(_start([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+        procs.append(_start([sys.executable, "-m", "actions.server", "--actions", "actions", "--port", str(action_port)],
                             logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"}))
         procs.append(_start([str(RASA_BIN), "run", "--enable-api", "--auth-token", token, "-m", str(ROOT / "models"),
                              "--endpoints", str(endpoints), "--credentials", str(ROOT / "bot" / "credentials.yml"),

@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     jwt_secret = secrets.token_hex(32)
     rasa_token = secrets.token_hex(16)
     database_url = f"sqlite:///{tmp / 'crm.db'}"
-    env = base_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret, WEB_CHAT_ORIGINS=ORIGIN)
+    env = base_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret, WEB_CHAT_ORIGINS=ORIGIN, ACTION_SERVER_TOKEN=secrets.token_hex(16))  # actions/server.py wants the secret
     env.pop("RABBITMQ_URL", None)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         LOGS.mkdir(parents=True, exist_ok=True)
         print("==> starting the action server and Rasa")
         t0 = time.monotonic()
-        procs["actions"] = _start([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
+        procs["actions"] = _start([sys.executable, "-m", "actions.server", "--actions", "actions", "--port",
                                    str(action_port)], logs["actions"], {**env, "SANIC_HOST": "127.0.0.1"})
         procs["rasa"] = _start([str(RASA_BIN), "run", "--enable-api", "--auth-token", rasa_token, "-m", str(model),
                                 "--endpoints", str(endpoints), "--credentials", str(ROOT / "bot" / "credentials.yml"),
