@@ -19,7 +19,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -34,7 +34,7 @@ from actions.context import (
     unseal_in_conversation,
     verified_customer,
 )
-from actions.formtools import answering, asking_for, reset, resolved, yes_no
+from actions.formtools import FormValidation, answering, asking_for, reset, resolved, yes_no
 from actions.parsing import match_account, money, read_amount
 from actions.transfer import is_exit
 from profiles import list_accounts, list_cards
@@ -76,6 +76,10 @@ def card_label(card: CreditCardView) -> str:
 
 def _cards(customer_id: int | None) -> list[CreditCardView]:
     return list_credit_cards(customer_id) if customer_id is not None else []
+
+
+# An answer at the read-back that names an account ("yes, from my savings", "use the current account").
+_NAMES_AN_ACCOUNT = re.compile(r"\b(from|using|use|out of|account|savings?|current|checking)\b", re.I)
 
 
 def _payable_accounts(customer_id: int) -> list[AccountView]:
@@ -139,7 +143,7 @@ def _amount_from(text: str, card: CreditCardView) -> tuple[str | None, str | Non
         return None, exc.user_message
 
 
-class ValidateCardPaymentForm(FormValidationAction):
+class ValidateCardPaymentForm(FormValidation):
     """Which credit card, how much, from which account, then an explicit yes to the read-back."""
 
     def name(self) -> str:
@@ -258,7 +262,18 @@ class ValidateCardPaymentForm(FormValidationAction):
                 return {"pay_confirmed": None}
             if amount is not None and amount != tracker.get_slot("pay_amount"):
                 return {"pay_amount": amount, "pay_confirmed": None}
-        return yes_no(tracker, "pay_confirmed")
+        answer = yes_no(tracker, "pay_confirmed")
+        customer_id = owning_customer(tracker)
+        if answer.get("pay_confirmed") is True and customer_id is not None and _NAMES_AN_ACCOUNT.search(text):
+            # "Yes, from my savings": pay from that account after a new read-back, never from the old one
+            named = match_account(text, _payable_accounts(customer_id))
+            if named is not None and str(named.id) != tracker.get_slot("pay_from"):
+                return {"pay_from": str(named.id), "pay_confirmed": None}
+            if named is None:
+                dispatcher.utter_message(text="I couldn't tell which of your accounts you mean, so I haven't paid "
+                                              "anything. Say yes to pay exactly as I read it back, or name the account.")
+                return {"pay_confirmed": None}
+        return answer
 
     async def validate_pay_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         """A "yes" re-seals the read-back as confirmed."""

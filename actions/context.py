@@ -20,15 +20,23 @@ OWNER_SLOT = "owner"
 PUSH_INTENT_PREFIX = "EXTERNAL_"  # the intents api/push.py triggers for a proactive (campaign) message
 
 
-def _intent_of(event: dict[str, Any]) -> str:
-    return str(((event.get("parse_data") or {}).get("intent") or {}).get("name") or "")
+EXTERNAL_TEXT_PREFIX = "EXTERNAL: "  # Rasa's text of a trigger_intent event (rasa.shared.core.constants)
+
+
+def _is_push(message: dict[str, Any]) -> bool:
+    """A user event (or ``latest_message``) that Rasa's ``trigger_intent`` created: an ``EXTERNAL_*`` intent
+    *and* Rasa's text for it. A customer can type ``/EXTERNAL_offer`` (Rasa's regex handler then gives that
+    intent) but its text stays what they typed, so it is never taken for a push (and never borrows an
+    earlier message's identity)."""
+    name = str(((message or {}).get("intent") or (message.get("parse_data") or {}).get("intent") or {}).get("name")
+               or "")
+    return name.startswith(PUSH_INTENT_PREFIX) and message.get("text") == EXTERNAL_TEXT_PREFIX + name
 
 
 def is_push_turn(tracker: Tracker) -> bool:
     """True when the latest user event is a proactive push (an ``EXTERNAL_*`` intent that api/push.py sent
-    through Rasa's ``trigger_intent``), not something the customer said."""
-    name = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-    return str(name or "").startswith(PUSH_INTENT_PREFIX)
+    through Rasa's ``trigger_intent``), not something the customer said (:func:`_is_push`)."""
+    return _is_push(tracker.latest_message or {})
 
 
 def customer_message(tracker: Tracker) -> dict[str, Any] | None:
@@ -39,7 +47,7 @@ def customer_message(tracker: Tracker) -> dict[str, Any] | None:
         kind = event.get("event")
         if kind == "session_started":
             return None
-        if kind == "user" and not _intent_of(event).startswith(PUSH_INTENT_PREFIX):
+        if kind == "user" and not _is_push(event):
             return event
     return None
 

@@ -29,17 +29,37 @@ ANSWER_INTENTS = {"inform", "affirm", "deny", "nlu_fallback"}
 _YES = re.compile(r"^\s*(y|yes|yeah|yea|yep|yup|sure|ok|okay|k|confirm(ed)?|correct|go ahead|do it|sim)\b[\s.!]*$", re.I)
 _NO = re.compile(r"^\s*(n|no|nope|nah|not now|cancel|stop|don'?t|n[aã]o)\b[\s.!]*$", re.I)
 # A yes in a sentence at a read-back ("Yes, I would like to confirm the transfer", "Yes, that is correct. Go
-# ahead", "That's right"): it starts with a yes, and nothing in it says no, waits, changes or asks something.
+# ahead", "That's right"): it starts with a yes, and every other word is one that only confirms (an allow-list:
+# "ok forget it", "okay never mind", "Ok so what is the fee", "Exactly what I didnt want" are not a yes).
 _YES_SENTENCE = re.compile(
     r"^\s*(yes|yeah|yea|yep|yup|sure|ok|okay|correct|confirm(ed)?|that'?s (right|correct)|that is (right|correct)|"
     r"right|absolutely|definitely|exactly|perfect|go ahead|please do|looks good|that'?s what i said|i confirm)\b",
     re.I,
 )
-_NOT_A_PLAIN_YES = re.compile(
-    r"\b(no|not|nope|nah|cancel|stop|wrong|but|wait|change|instead|hold|actually|rather|however|except)\b|"
-    r"n['’]t\b|\?",
+_CONFIRMING_WORDS = frozenset((
+    "yes", "yeah", "yea", "yep", "yup", "sure", "ok", "okay", "correct", "confirm", "confirmed", "confirming",
+    "right", "absolutely", "definitely", "exactly", "perfect", "go", "ahead", "please", "do", "does", "looks",
+    "look", "sounds", "good", "great", "fine", "works", "thats", "that's", "that", "is", "it", "its", "it's",
+    "this", "all", "i", "i'd", "id", "would", "like", "to", "want", "wish", "the", "transfer", "payment", "money",
+    "block", "update", "proceed", "send", "pay", "make", "a", "bunch", "lot", "lots", "thanks", "thank", "you", "very", "much", "so", "what",
+    "said", "and", "of", "course", "indeed", "true", "alright",
+))
+_WORD = re.compile(r"[a-z']+")
+# An affirm the NLU read in a message that also refuses, waits, asks or changes something is not a yes.
+_CHANGES_OR_WAITS = re.compile(
+    r"\b(no|not|nope|nah|cancel|stop|wrong|but|wait|change|instead|hold|actually|rather|however|except|forget|"
+    r"never ?mind|nevermind|later|think|minute|moment|second|busy|abort|didnt|dont|wont|cant)\b|n['’]t\b|\?",
     re.I,
 )
+
+
+def _confirming_sentence(text: str) -> bool:
+    """``text`` starts with a yes and says nothing else than confirming words (``_CONFIRMING_WORDS``; no
+    question mark, no digit: an amount or a name is a change, not a yes)."""
+    if not _YES_SENTENCE.match(text) or "?" in text or any(c.isdigit() for c in text):
+        return False
+    words = _WORD.findall(text.lower().replace("’", "'"))
+    return bool(words) and all(w in _CONFIRMING_WORDS for w in words)
 
 
 def asking_for(tracker: Tracker, slot: str) -> bool:
@@ -59,10 +79,14 @@ def yes_no(tracker: Tracker, slot: str) -> dict[str, Any]:
         return {}
     intent, _ = latest_intent(tracker)
     text = str(tracker.latest_message.get("text") or "")
-    if intent in YES_INTENTS or _YES.match(text) or (_YES_SENTENCE.match(text) and not _NOT_A_PLAIN_YES.search(text)):
-        return {slot: True}
-    if intent in NO_INTENTS or _NO.match(text):
+    if _NO.match(text):
         return {slot: False}
+    if _YES.match(text) or _confirming_sentence(text):
+        return {slot: True}
+    if intent in NO_INTENTS:  # the NLU's no wins over its yes: "ok forget it" must never confirm
+        return {slot: False}
+    if intent in YES_INTENTS and not _CHANGES_OR_WAITS.search(text):
+        return {slot: True}
     return {}
 
 

@@ -544,26 +544,37 @@ class ValidateTransferForm(FormValidation):
         customer_id = owning_customer(tracker)
         payees = list_payees(customer_id) if customer_id is not None else []
         text = latest_text(tracker)
+        unclear = False  # the answer names a payee or account we cannot match: never a yes to the old read-back
         if customer_id is not None and (_to_target(text) or payee_named(text, payees)):  # "no, send it to my savings"
             source = tracker.get_slot("from_account")
             own = [a for a in list_accounts(customer_id) if str(a.id) != source]
             destination, _ = _destination(text, payees, own)
             if destination is not None and destination != tracker.get_slot("to_account"):
                 changes["to_account"] = destination
+            unclear = destination is None
         if customer_id is not None:  # "no, from my savings", or "my savings account" when paying a payee
             accounts = list_accounts(customer_id)
             going_to = changes.get("to_account", tracker.get_slot("to_account"))
             source = _named_source(latest_text(tracker), accounts, going_to)
             if source is not None and str(source.id) != tracker.get_slot("from_account"):
                 changes["from_account"] = str(source.id)
+            unclear = unclear or (source is None and bool(_FROM.search(plain_text(text))))
         if changes:
             return {**changes, "transfer_confirmed": None}
-        return yes_no(tracker, "transfer_confirmed")
+        answer = yes_no(tracker, "transfer_confirmed")
+        if unclear and answer.get("transfer_confirmed") is True:  # "Yes, send it to Pedro" (not a saved payee)
+            dispatcher.utter_message(text=UNCLEAR_CHANGE)
+            return {"transfer_confirmed": None}
+        return answer
 
     async def validate_transfer_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         """A "yes" re-seals the read-back as confirmed (rasa-sdk keeps only the form's own slots from an
         extraction, but a validation may set others)."""
         return _confirm(tracker, {"transfer_confirmed": value})
+
+
+UNCLEAR_CHANGE = ("I couldn't match the payee or account in your answer to your saved payees or your accounts, so I "
+                  "haven't sent anything. Say yes to send it exactly as I read it back, or tell me what to change.")
 
 
 def transfer_limit_answer() -> str:

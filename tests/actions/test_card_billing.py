@@ -99,3 +99,24 @@ def test_card_details_and_account_details(domain: dict[str, Any]) -> None:
     assert next(d.iban for d in account_details(CID) if d.kind == "current") in texts(messages)
     _, messages = run_action(ActionAccountDetails(), make_tracker("my IBAN", "account_details"), domain)
     assert texts(messages) == "<utter_login_required>"
+
+
+def test_a_yes_naming_another_account_reads_back_again_and_an_unknown_one_pays_nothing(domain: dict[str, Any]) -> None:
+    """"Yes, from my savings" at a read-back from the current account must not pay from the current account."""
+    (card,) = list_credit_cards(CID)
+    base = {"pay_card": str(card.id), "pay_from": str(_current().id), "pay_amount": "25.00"}
+    savings = [a for a in list_accounts(CID) if a.kind == "savings"]
+    if savings:
+        slots, _ = _validate("Yes, from my savings", "pay_confirmed", domain, intent="affirm", **base)
+        assert slots["pay_from"] == str(savings[0].id) and slots["pay_confirmed"] is None
+    slots, said = _validate("yes, from my crypto wallet", "pay_confirmed", domain, intent="affirm", **base)
+    assert slots.get("pay_confirmed") is None and "haven't paid anything" in said
+    slots, _ = _validate("yes, from my current account", "pay_confirmed", domain, intent="affirm", **base)
+    assert slots.get("pay_confirmed") is True
+
+
+def test_a_campaign_push_is_never_an_answer_to_the_card_payment_form(domain: dict[str, Any]) -> None:
+    tracker = make_tracker("EXTERNAL: EXTERNAL_offer", "EXTERNAL_offer", token=issue_token(CID), active_loop=FORM,
+                           slots={"requested_slot": "pay_amount", "owner": str(CID)})
+    events, messages = run_action(ValidateCardPaymentForm(), tracker, domain)
+    assert events == [] and messages == []

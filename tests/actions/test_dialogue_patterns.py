@@ -252,3 +252,40 @@ def test_a_yes_with_thanks_at_the_read_back_confirms(domain: dict[str, Any], tex
     slots, _ = _validate(text, "transfer_confirmed", domain, intent="thanks", amount="20.00",
                          from_account=str(acc["current"].id), to_account=f"acc:{acc['savings'].id}")
     assert slots.get("transfer_confirmed") is True
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("ok forget it", "stop"), ("Okay never mind", "deny"), ("ok i changed my mind", "deny"),
+        ("Ok, let me think about it", "affirm"), ("okay give me a minute", "affirm"),
+        ("Ok so what is the fee", "inform"), ("Right now I am busy", "affirm"), ("Exactly what I didnt want", "affirm"),
+        ("sure, but not today", "affirm"), ("yes, hold on", "affirm"),
+    ],
+)
+def test_a_refusal_or_a_wait_that_starts_with_ok_never_confirms(domain: dict[str, Any], text: str, intent: str) -> None:
+    """A review found "ok forget it" at the read-back confirmed and moved the money: every word after a leading
+    yes must be one that only confirms, and the NLU's no wins over its yes."""
+    acc = _kinds()
+    slots, _ = _validate(text, "transfer_confirmed", domain, intent=intent, amount="20.00",
+                         from_account=str(acc["current"].id), to_account=f"acc:{acc['savings'].id}")
+    assert slots.get("transfer_confirmed") is not True
+
+
+@pytest.mark.parametrize("template", ["Yes, send it to Zebedee", "right, send it to my mum", "Yes, to Zebedee's account",
+                                      "yes, from my crypto wallet"])
+def test_a_yes_naming_a_payee_or_account_we_cannot_match_sends_nothing(domain: dict[str, Any], template: str) -> None:
+    """"Yes, send it to Pedro" (not a saved payee) at the read-back of a transfer to Ana must not send Ana the
+    money: the customer is told nothing was sent and asked again."""
+    acc, payee = _kinds(), _first_payee()
+    slots, said = _validate(template, "transfer_confirmed", domain, intent="affirm", amount="20.00",
+                            from_account=str(acc["current"].id), to_account=f"payee:{payee.id}")
+    assert slots.get("transfer_confirmed") is None
+    assert "haven't sent anything" in said
+
+
+def test_a_yes_naming_the_payee_read_back_still_confirms(domain: dict[str, Any]) -> None:
+    acc, payee = _kinds(), _first_payee()
+    slots, _ = _validate(f"Yes, send it to {payee.name.split()[0]}", "transfer_confirmed", domain, intent="affirm",
+                         amount="20.00", from_account=str(acc["current"].id), to_account=f"payee:{payee.id}")
+    assert slots.get("transfer_confirmed") is True

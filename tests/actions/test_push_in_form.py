@@ -77,3 +77,14 @@ def test_the_action_server_registers_every_form_validation() -> None:
     executor = ActionExecutor()
     executor.register_package("actions")
     assert {"validate_transfer_form", "validate_block_card_form", "validate_contact_form"} <= set(executor.actions)
+
+
+def test_a_typed_external_intent_is_not_a_push_and_borrows_no_identity() -> None:
+    """"/EXTERNAL_offer" typed over REST gets that intent from Rasa's regex handler, but its text is what was
+    typed: it is the sender's own message (no claim here: anonymous), never a push taking the identity of the
+    customer's earlier message."""
+    history = [said_by_customer("I want to transfer money", token=issue_token(1))]
+    tracker = make_tracker("/EXTERNAL_offer", "EXTERNAL_offer", history=history, slots={"owner": "1"},
+                           active_loop=FORM)
+    assert not is_push_turn(tracker)
+    assert verified_customer(tracker) is None
