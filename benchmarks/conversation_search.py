@@ -69,6 +69,8 @@ try:
         "two words (1 in 1,000 + common)": ConversationFilters(q="chargeback thanks"),
         "uncommon + fallback filter": ConversationFilters(q="chargeback", fallback=True),
         "common word (1 in 8)": ConversationFilters(q="blocked"),
+        "no search: the inbox's first page": ConversationFilters(),
+        "no search: fallback filter": ConversationFilters(fallback=True),
     }
     for name, filters in queries.items():
         list_conversations(filters, staff="bench", role="staff")  # warm

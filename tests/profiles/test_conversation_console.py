@@ -296,3 +296,35 @@ def test_a_common_word_is_paged_newest_first_without_counting_every_match(
     assert [r for r, _, _ in pages(channel="telegram")] == [r for r, _, _ in tg_exact]  # other filters too
     monkeypatch.setattr(conversations, "WALK_MAX", 4)  # a walk that finds too little answers the ordinary way
     assert pages()[0] == exact[0]
+
+
+def test_the_inbox_without_a_search_is_walked_newest_first_in_a_large_store(
+    pg_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the inbox without a search (alone or with other filters) takes the same newest-first walk
+    once the store is large (forced with a threshold of 0): the same pages as the exact path, conversations
+    without a customer message still left out."""
+    import profiles.conversations as conversations  # noqa: PLC0415
+
+    events = []
+    for i in range(12):
+        sender = f"inbox-{i:02d}"
+        events.append(_user(sender, T0 + 10 * i, f"question {i}", "nlu_fallback" if i % 4 == 0 else "greet",
+                            0.2 if i % 4 == 0 else 0.9, "telegram" if i % 3 == 0 else "rest"))
+        events.append(_bot(sender, T0 + 10 * i + 1, "An answer."))
+    events.append(_bot("push-only", T0 + 500, "A reminder nobody answered."))  # no user message: not listed
+    _store(events)
+
+    def pages(**kw: Any) -> list[list[str]]:
+        return [[c.ref for c in list_conversations(ConversationFilters(per_page=5, page=page, **kw), staff="a",
+                                                   role="staff").items] for page in (1, 2, 3)]
+
+    exact, tg_exact, fb_exact = pages(), pages(channel="telegram"), pages(fallback=True)
+    assert [len(p) for p in exact] == [5, 5, 2]
+    monkeypatch.setattr(conversations, "COMMON_WORD_ESTIMATE", 0)
+    monkeypatch.setattr(conversations, "WALK_BATCH", 3)
+    walked = list_conversations(ConversationFilters(per_page=5), staff="a", role="staff")
+    assert (walked.total, walked.total_exact) == (6, False)  # walked: a lower bound, not a count of everything
+    assert pages() == exact
+    assert pages(channel="telegram") == tg_exact
+    assert pages(fallback=True) == fb_exact
