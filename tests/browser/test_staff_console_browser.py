@@ -111,6 +111,10 @@ def test_staff_member_finds_a_fallback_conversation_tags_it_and_marks_it_reviewe
         assert tab.locator(f'#conversations tr[data-ref="{ref}"]').is_visible()
         assert tab.evaluate("document.documentElement.scrollWidth") <= 390
         tab.screenshot(path=str(ARTIFACTS / "console-inbox-390.png"), full_page=True)
+        tab.goto(f"{base}/staff/annotations")  # the NLU annotation inbox fits too
+        assert tab.locator("#annotations").is_visible()
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+        tab.screenshot(path=str(ARTIFACTS / "console-annotations-390.png"), full_page=True)
         tab.context.clear_cookies()
         _sign_in(tab, base, "marketing", "mia", f"/staff/conversations/{ref}")
         assert tab.get_by_role("heading", level=1).inner_text() == "Not allowed"
