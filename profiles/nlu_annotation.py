@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ from typing import Any, Final
 
 import yaml
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 
 from profiles.audit import record_audit
 from profiles.conversation_ref import conversation_ref
@@ -192,7 +194,11 @@ def _annotation(session: Any, row: ConversationEvent) -> NluAnnotation:
     masked = redact_all(row.text or "")[:TEXT_MAX]
     annotation = NluAnnotation(event_id=row.id, sender_id=row.sender_id, text=masked, norm_text=normalise(masked),
                                predicted_intent=row.intent, confidence=_confidence(row.data), status="flagged")
-    session.add(annotation)
+    try:
+        with session.begin_nested():  # two staff acting on one new message at once: the second reads the first's
+            session.add(annotation)
+    except IntegrityError:
+        return session.scalars(select(NluAnnotation).where(NluAnnotation.event_id == row.id)).one()
     return annotation
 
 
@@ -406,9 +412,10 @@ def export_reviewed(path: Path | None = None, *, training_dir: Path | None = Non
                    for i, ex in sorted(by_intent.items())]}
     body += yaml.dump(doc, Dumper=_LiteralDumper, sort_keys=False, allow_unicode=True, width=10_000)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".yml.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(target)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.",
+                                     suffix=".tmp", delete=False) as tmp:  # one file per export: two at once never share it
+        tmp.write(body)
+    Path(tmp.name).replace(target)
     return ExportResult(path=target, written=written, **counts)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -193,3 +194,21 @@ def test_rasa_reads_the_exported_file(sqlite_db: Engine, tmp_path: Path) -> None
     run = subprocess.run([str(rasa_python), "-c", script, str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "('the atm kept my card', 'card_swallowed')" in run.stdout
+
+
+def test_two_staff_acting_on_one_new_message_at_once_share_one_annotation(messages: dict[str, int]) -> None:
+    """The second of two simultaneous first actions on a message (its look-up found nothing, then the first one's
+    row was committed) reads that row instead of failing on the unique event id (a 500 before)."""
+    from profiles import nlu_annotation  # noqa: PLC0415
+
+    flag_wrong(messages["balance"], staff="ana")  # the other staff member's row, committed
+    with session_scope(write=True) as s:
+        row = s.get(ConversationEvent, messages["balance"])
+        assert row is not None
+        missed_first_lookup: Any = s.scalar
+        s.scalar = lambda *a, **k: None  # type: ignore[method-assign]  # as if it looked before the commit
+        annotation = nlu_annotation._annotation(s, row)
+        s.scalar = missed_first_lookup  # type: ignore[method-assign]
+        assert annotation.flagged_by == "ana"
+    with session_scope() as s:
+        assert len(s.scalars(select(NluAnnotation).where(NluAnnotation.event_id == messages["balance"])).all()) == 1
