@@ -34,9 +34,8 @@ from actions.context import (
     unseal_in_conversation,
     verified_customer,
 )
-from actions.formtools import FormValidation, answering, asking_for, reset, resolved, yes_no
+from actions.formtools import FormValidation, answering, asking_for, is_exit, reset, resolved, yes_no
 from actions.parsing import match_account, money, read_amount
-from actions.transfer import is_exit
 from profiles import list_accounts, list_cards
 from profiles.card_billing import (
     AlreadyPaid,

@@ -44,6 +44,15 @@ _CONFIRMING_WORDS = frozenset((
     "block", "update", "proceed", "send", "pay", "make", "a", "bunch", "lot", "lots", "thanks", "thank", "you", "very", "much", "so", "what",
     "said", "and", "of", "course", "indeed", "true", "alright",
 ))
+# A natural closing or refusal inside the form ("no thanks, that's all", "nevermind", "thanks, bye"): the
+# form ends with nothing changed, and at a read-back it is a no whatever intent the NLU read (a model that
+# reads "thanks, bye" as affirm must not confirm a payment). A bare "no" is left to the cancel rules (is_no).
+_EXIT = re.compile(
+    r"^\s*(no,?\s+thanks?( you)?\b.*|no,? that'?s (all|it)\b.*|that'?s (all|it)\b.*|never\s?mind\b.*|nvm\b.*|"
+    r"forget (it|about it|that)\b.*|thanks?( you)?\b(?!.*\d).*|thank you\b(?!.*\d).*|cheers\b.*|(good)?bye\b.*|"
+    r"see you\b.*|have a (good|nice) (one|day)\b.*|i'?m done\b.*|not anymore\b.*|i changed my mind\b.*)$",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"[a-z']+")
 # An affirm the NLU read in a message that also refuses, waits, asks or changes something is not a yes.
 _CHANGES_OR_WAITS = re.compile(
@@ -79,7 +88,7 @@ def yes_no(tracker: Tracker, slot: str) -> dict[str, Any]:
         return {}
     intent, _ = latest_intent(tracker)
     text = str(tracker.latest_message.get("text") or "")
-    if _NO.match(text):
+    if _NO.match(text) or is_exit(text):
         return {slot: False}
     if _YES.match(text) or _confirming_sentence(text):
         return {slot: True}
@@ -100,6 +109,11 @@ def sealed_yes(tracker: Tracker, slot: str, value: Any, read_back: str) -> dict[
 def said_yes_to(tracker: Tracker, slot: str, read_back: str) -> bool:
     """Did the customer say yes, as parsed by this action server in this conversation, to ``read_back``?"""
     return unseal_in_conversation(tracker, slot, tracker.get_slot(slot)) == read_back
+
+
+def is_exit(text: str) -> bool:
+    """Whether ``text`` closes the conversation or refuses ("nevermind", "no thanks, that's all", "bye")."""
+    return bool(_EXIT.match(text))
 
 
 def is_no(text: str) -> bool:

@@ -39,7 +39,7 @@ from actions.context import (
     unseal_in_conversation,
     verified_customer,
 )
-from actions.formtools import ANSWER_INTENTS, FormValidation, answering, asking_for, reset, resolved, yes_no
+from actions.formtools import ANSWER_INTENTS, FormValidation, answering, asking_for, is_exit, reset, resolved, yes_no
 from actions.parsing import AmountReading, match_account, match_payee, money, plain_text, read_amount
 from profiles import AlreadyExecuted, find_transfer, list_accounts, list_payees, transfer, validate_amount
 from profiles.errors import ProfileError
@@ -100,14 +100,6 @@ def _current_values(tracker: Tracker) -> dict[str, str]:
     return {slot: str(tracker.get_slot(slot)) for slot in QUOTED}
 
 
-# A natural closing or refusal inside the form ("no thanks, that's all", "nevermind", "thanks, bye"): the
-# form ends with nothing changed. A bare "no" is left to the cancel rules (formtools.is_no).
-_EXIT = re.compile(
-    r"^\s*(no,?\s+thanks?( you)?\b.*|no,? that'?s (all|it)\b.*|that'?s (all|it)\b.*|never\s?mind\b.*|nvm\b.*|"
-    r"forget (it|about it|that)\b.*|thanks?( you)?\b(?!.*\d).*|thank you\b(?!.*\d).*|cheers\b.*|(good)?bye\b.*|"
-    r"see you\b.*|have a (good|nice) (one|day)\b.*|i'?m done\b.*|not anymore\b.*|i changed my mind\b.*)$",
-    re.IGNORECASE,
-)
 # The last "to"/"into" names the destination ("I want to send 20 to Maria" -> "Maria"); an infinitive's "to"
 # ("I'd like to make a transfer", "I want to send money") names nothing.
 _VERBS_AFTER_TO = (
@@ -173,11 +165,6 @@ _NOT_A_NAME = {
     "euro", "eur", "money", "back", "please", "pay", "send", "transfer", "move", "any", "anyone", "hers", "his",
     "theirs", "their", "different", "another", "whom", "who", "what", "which",
 }
-
-
-def is_exit(text: str) -> bool:
-    """Whether ``text`` closes the conversation or refuses ("nevermind", "no thanks, that's all", "bye")."""
-    return bool(_EXIT.match(text))
 
 
 def _payee_list(payees: list[PayeeView]) -> str:

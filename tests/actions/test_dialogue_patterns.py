@@ -272,6 +272,17 @@ def test_a_refusal_or_a_wait_that_starts_with_ok_never_confirms(domain: dict[str
     assert slots.get("transfer_confirmed") is not True
 
 
+@pytest.mark.parametrize("intent", ["affirm", "thanks", "goodbye", "nlu_fallback"])
+@pytest.mark.parametrize("text", ["thanks, bye", "Thank you, that's all", "bye", "nevermind", "cheers"])
+def test_a_closing_at_the_read_back_is_a_no_whatever_the_nlu_read(domain: dict[str, Any], text: str, intent: str) -> None:
+    """CI once ended a transfer on "thanks, bye" with the confirmation slot still set: a closing at the read-back
+    is a no (the form ends, nothing is sent), even when a model reads it as affirm."""
+    acc = _kinds()
+    slots, _ = _validate(text, "transfer_confirmed", domain, intent=intent, amount="20.00",
+                         from_account=str(acc["current"].id), to_account=f"acc:{acc['savings'].id}")
+    assert slots.get("transfer_confirmed") is False
+
+
 @pytest.mark.parametrize("template", ["Yes, send it to Zebedee", "right, send it to my mum", "Yes, to Zebedee's account",
                                       "yes, from my crypto wallet"])
 def test_a_yes_naming_a_payee_or_account_we_cannot_match_sends_nothing(domain: dict[str, Any], template: str) -> None:
