@@ -34,7 +34,7 @@ from actions.context import (
     unseal_in_conversation,
     verified_customer,
 )
-from actions.formtools import FormValidation, answering, asking_for, is_exit, reset, resolved, yes_no
+from actions.formtools import FormValidation, answering, asking_for, reset, resolved, yes_no
 from actions.parsing import match_account, money, read_amount
 from profiles import list_accounts, list_cards
 from profiles.card_billing import (
@@ -171,9 +171,8 @@ class ValidateCardPaymentForm(FormValidation):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        """Nothing left to ask when the customer closes ("nevermind"), or has no credit card at all."""
-        if tracker.get_slot("requested_slot") is not None and is_exit(latest_text(tracker)):
-            return []
+        """Nothing left to ask when the customer has no credit card at all (a closing such as "nevermind" ends
+        the form in ``FormValidation.run``)."""
         if not _cards(owning_customer(tracker)):
             return []
         return domain_slots

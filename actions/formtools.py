@@ -19,6 +19,13 @@ FORM_SLOTS = {
     "contact_form": ("contact_field", "contact_value", "contact_confirmed"),
     "card_payment_form": ("pay_card", "pay_amount", "pay_from", "pay_confirmed", "pay_quote"),
 }
+# The slot each form's submit action needs to be a sealed yes before it changes anything.
+CONFIRM_SLOTS = {
+    "transfer_form": "transfer_confirmed",
+    "block_card_form": "block_confirmed",
+    "contact_form": "contact_confirmed",
+    "card_payment_form": "pay_confirmed",
+}
 YES_INTENTS = {"affirm"}
 NO_INTENTS = {"deny", "stop"}
 # Intents that answer a form question; anything else the form rejects so that the FAQ / interruption
@@ -155,4 +162,10 @@ class FormValidation(FormValidationAction, ABC):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         if is_push_turn(tracker):
             return []
+        if tracker.get_slot("requested_slot") is not None and is_exit(str(tracker.latest_message.get("text") or "")):
+            # A closing or refusal while a question is pending ("thanks, bye", "nevermind") ends the form
+            # whatever intent the NLU read: the confirmation is set to no (a slot Rasa sees validated, so it does
+            # not reject the form and leave it waiting on its question), the form ends, and its submit action
+            # says nothing was changed and clears it.
+            return [SlotSet(CONFIRM_SLOTS[self.form_name()], False), SlotSet("requested_slot", None)]
         return await super().run(dispatcher, tracker, domain)

@@ -347,10 +347,8 @@ class ValidateTransferForm(FormValidation):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        """No slot is left to ask once the customer closes or refuses: the form ends, and the submit action
-        (no "yes") says nothing was changed and clears it."""
-        if not _first_turn(tracker) and is_exit(latest_text(tracker)):
-            return []
+        """No slot is left to ask when the first message refuses ("I don't want to send money"); a closing later
+        on ends the form in ``FormValidation.run``."""
         if _first_turn(tracker) and _NEGATED_REQUEST.search(latest_text(tracker)):
             return []
         return domain_slots

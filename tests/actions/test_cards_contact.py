@@ -122,3 +122,24 @@ def test_a_confirmation_the_action_server_did_not_seal_changes_nothing(domain: d
         tracker = make_tracker("yes", "affirm", token=issue_token(4), slots=slots)
         assert run_action(ActionSubmitContactUpdate(), tracker, domain)[1][0].get("response") == "utter_cancelled"
     assert get_customer(4) == before
+
+
+@pytest.mark.parametrize("intent", ["affirm", "goodbye", "thanks"])
+@pytest.mark.parametrize(
+    ("validation", "form", "asked", "confirm"),
+    [
+        (ValidateBlockCardForm, "block_card_form", "block_confirmed", "block_confirmed"),
+        (ValidateBlockCardForm, "block_card_form", "card_id", "block_confirmed"),
+        (ValidateContactForm, "contact_form", "contact_value", "contact_confirmed"),
+        (ValidateContactForm, "contact_form", "contact_confirmed", "contact_confirmed"),
+    ],
+)
+def test_a_closing_while_a_question_is_pending_ends_the_form_with_a_no(
+    domain: dict[str, Any], validation: Any, form: str, asked: str, confirm: str, intent: str
+) -> None:
+    """"thanks, bye" at any question ends the form (requested slot cleared, confirmation set to no, so Rasa does not
+    reject the form and leave it waiting), whatever intent the NLU read; the submit action then changes nothing."""
+    tracker = make_tracker("thanks, bye", intent, token=issue_token(2), active_loop=form,
+                           slots={"requested_slot": asked, "owner": "2"})
+    slots = slots_of(run_action(validation(), tracker, domain)[0])
+    assert slots == {confirm: False, "requested_slot": None}
