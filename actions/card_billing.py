@@ -3,19 +3,17 @@
 
 Slot values: ``pay_card`` a card id, ``pay_amount`` a decimal string in EUR (already resolved from "full" /
 "minimum" / an amount against the card), ``pay_from`` an account id, ``pay_quote`` the JSON read back at the
-last confirmation (``{"key", "pay_card", "pay_amount", "pay_from"}``) sealed to the conversation exactly as
-the transfer's quote (:mod:`actions.transfer`): READ_BACK when read back, CONFIRMED once this action server
-parsed the customer's "yes" to it. Only a CONFIRMED quote is paid, with its values and under its key, so the
-money moves once (``profiles.card_billing.pay_card_bill`` refuses a key twice). Every failure while paying
-clears the form and says, checked by key, whether the money moved. The rules are in ``profiles.card_billing``.
+last confirmation (``{"key", "pay_card", "pay_amount", "pay_from"}``), sealed to the conversation exactly as
+the transfer's (:mod:`actions.readback`). Only a quote this action server sealed as confirmed is paid, with its
+values and under its key, so the money moves once (``profiles.card_billing.pay_card_bill`` refuses a key twice).
+Every failure while paying clears the form and says, checked by key, whether the money moved. The rules are in
+``profiles.card_billing``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -29,13 +27,11 @@ from actions.context import (
     channel_of,
     latest_text,
     owning_customer,
-    seal_for_conversation,
-    slot_owner,
-    unseal_in_conversation,
     verified_customer,
 )
 from actions.formtools import FormValidation, answering, asking_for, reset, resolved, yes_no
 from actions.parsing import match_account, money, read_amount
+from actions.readback import MoneySubmit, ReadBack
 from profiles import list_accounts, list_cards
 from profiles.card_billing import (
     AlreadyPaid,
@@ -53,8 +49,7 @@ log = logging.getLogger(__name__)
 FORM = "card_payment_form"
 QUOTE = "pay_quote"
 QUOTED = ("pay_card", "pay_amount", "pay_from")
-READ_BACK = "pay_quote"
-CONFIRMED = "pay_confirmed"
+CARD_PAYMENT_READ_BACK = ReadBack(form=FORM, quote_slot=QUOTE, confirm_slot="pay_confirmed", quoted=QUOTED)
 _FORM_STATE = (*QUOTED, "pay_confirmed", QUOTE)
 PAYABLE_KINDS = ("current", "savings")
 
@@ -96,32 +91,9 @@ def _match_card(text: str, cards: list[CreditCardView]) -> CreditCardView | None
     return hits[0] if len(hits) == 1 else None
 
 
-def _unsealed(tracker: Tracker, purposes: tuple[str, ...]) -> str | None:
-    raw = tracker.get_slot(QUOTE)
-    for purpose in purposes:
-        value = unseal_in_conversation(tracker, purpose, raw)
-        if value is not None:
-            return value
-    return None
-
-
 def read_pay_quote(tracker: Tracker, *, confirmed: bool = False) -> dict[str, str] | None:
-    """The card payment read back at the last confirmation and its key, or ``None`` (none, malformed, or not
-    sealed by this action server in this conversation). ``confirmed=True``: only once the customer said yes."""
-    raw = _unsealed(tracker, (CONFIRMED,) if confirmed else (READ_BACK, CONFIRMED))
-    if raw is None:
-        return None
-    try:
-        quote = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(quote, dict) or not all(isinstance(quote.get(k), str) for k in ("key", *QUOTED)):
-        return None
-    return {k: quote[k] for k in ("key", *QUOTED)}
-
-
-def _current_values(tracker: Tracker) -> dict[str, str]:
-    return {slot: str(tracker.get_slot(slot)) for slot in QUOTED}
+    """The card payment read back at the last confirmation and its key, or ``None`` (:meth:`ReadBack.read`)."""
+    return CARD_PAYMENT_READ_BACK.read(tracker, confirmed=confirmed)
 
 
 def _amount_from(text: str, card: CreditCardView) -> tuple[str | None, str | None]:
@@ -275,11 +247,7 @@ class ValidateCardPaymentForm(FormValidation):
 
     async def validate_pay_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         """A "yes" re-seals the read-back as confirmed."""
-        answer: dict[str, Any] = {"pay_confirmed": value}
-        if value is True:
-            raw = _unsealed(tracker, (READ_BACK, CONFIRMED))
-            answer[QUOTE] = seal_for_conversation(tracker, CONFIRMED, raw) if raw is not None else None
-        return answer
+        return CARD_PAYMENT_READ_BACK.confirm(tracker, value)
 
 
 class ActionAskPayCard(Action):
@@ -351,49 +319,34 @@ class ActionAskPayConfirmed(Action):
             return []
         card = next((c for c in _cards(customer_id) if str(c.id) == tracker.get_slot("pay_card")), None)
         source = next((a for a in list_accounts(customer_id) if str(a.id) == tracker.get_slot("pay_from")), None)
-        values = _current_values(tracker)
-        quote = read_pay_quote(tracker)
-        key = quote["key"] if quote and {k: quote[k] for k in QUOTED} == values else uuid.uuid4().hex
+        values = CARD_PAYMENT_READ_BACK.current_values(tracker)
         what = card_label(card) if card else "your credit card"
         origin = f"your {source.name} {source.masked_number}" if source else "your account"
         dispatcher.utter_message(
             text=f"Please confirm: pay {money(Decimal(values['pay_amount']))} to your {what} from {origin}?",
             buttons=[{"title": "Yes, pay", "payload": "/affirm"}, {"title": "No, cancel", "payload": "/deny"}],
         )
-        return [SlotSet(QUOTE, seal_for_conversation(tracker, READ_BACK, json.dumps({"key": key, **values})))]
+        return [CARD_PAYMENT_READ_BACK.seal(tracker, values)]
 
 
-class ActionSubmitCardPayment(Action):
+class ActionSubmitCardPayment(MoneySubmit):
     """Pay the confirmed read-back through ``profiles.card_billing.pay_card_bill`` (once per key). Every
-    outcome clears the form."""
+    outcome clears the form (:class:`MoneySubmit`)."""
+
+    read_back = CARD_PAYMENT_READ_BACK
+    what = "card payment"
+    changed_text = "The details changed after I read them back, so I have not paid anything. Please start the payment again."
 
     def name(self) -> str:
         return "action_submit_card_payment"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        quote = read_pay_quote(tracker, confirmed=True)
-        try:
-            return self._submit(dispatcher, tracker, quote)
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the form must not stay armed
-            log.error("card payment submit failed with %s (conversation %s)", type(exc).__name__, tracker.sender_id)
-            dispatcher.utter_message(text=self._outcome_after_error(tracker, quote))
-            return reset(FORM)
-
-    def _submit(self, dispatcher: CollectingDispatcher, tracker: Tracker, quote: dict[str, str] | None) -> list[dict[str, Any]]:
-        customer_id = owning_customer(tracker)
+    def refuse_first(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int | None) -> bool:
         if customer_id is not None and not _cards(customer_id):
             dispatcher.utter_message(text="You have no credit card with us, so there is no card bill to pay.")
-            return reset(FORM)
-        if tracker.get_slot("pay_confirmed") is not True:
-            dispatcher.utter_message(response="utter_cancelled")
-            return reset(FORM)
-        if customer_id is None:
-            dispatcher.utter_message(response="utter_login_required")
-            return reset(FORM)
-        if quote is None or {k: quote[k] for k in QUOTED} != _current_values(tracker):
-            dispatcher.utter_message(text="The details changed after I read them back, so I have not paid "
-                                          "anything. Please start the payment again.")
-            return reset(FORM)
+            return True
+        return False
+
+    def execute(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int, quote: dict[str, str]) -> list[dict[str, Any]]:
         try:
             result = pay_card_bill(customer_id, int(quote["pay_card"]), int(quote["pay_from"]),
                                    amount=quote["pay_amount"], channel=channel_of(tracker), actor=actor_of(tracker),
@@ -412,21 +365,9 @@ class ActionSubmitCardPayment(Action):
         ))
         return [*reset(FORM), resolved()]
 
-    @staticmethod
-    def _outcome_after_error(tracker: Tracker, quote: dict[str, str] | None) -> str:
-        """What to tell the customer after an unexpected error: whether the money moved, checked by key."""
-        sorry = "Sorry, something went wrong on our side while paying your card."
-        owner = slot_owner(tracker)
-        if quote is None or owner is None:
-            return f"{sorry} No money was moved. Please start the payment again."
-        try:
-            made = find_card_payment(owner, quote["key"])
-        except Exception as exc:  # noqa: BLE001 - the outcome stays unknown: say so
-            log.error("could not check the card payment key after a failed submit: %s", type(exc).__name__)
-            return f"{sorry} I could not check whether it went through: please look at your balance before trying again."
-        if made is not None:
-            return f"{sorry} The payment was made: {money(made.amount)}, reference C{made.payment_id}."
-        return f"{sorry} The payment was not made: no money was moved. Please start the payment again."
+    def made_text(self, owner: int, key: str) -> str | None:
+        made = find_card_payment(owner, key)
+        return None if made is None else f"The payment was made: {money(made.amount)}, reference C{made.payment_id}."
 
 
 def card_details_text(cards: list[CreditCardView], debit_count: int) -> str:

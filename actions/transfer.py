@@ -3,7 +3,7 @@
 Slot values: ``amount`` a decimal string in EUR, ``from_account`` an account id, ``to_account``
 ``"acc:<id>"`` or ``"payee:<id>"``, ``transfer_confirmed`` a bool, ``transfer_quote`` the JSON read back at the
 last confirmation (``{"key", "amount", "from_account", "to_account"}``), sealed to the conversation
-(:func:`read_quote`): only a quote the action server sealed as confirmed is ever executed. The limits themselves are checked in
+(:mod:`actions.readback`): only a quote the action server sealed as confirmed is ever executed. The limits are checked in
 ``profiles`` (``validate_amount`` while asking, ``transfer`` again inside the write transaction).
 
 Money moves exactly once, and only as read back: every confirmation question stores its values with a fresh
@@ -15,10 +15,8 @@ checked by key, whether the money moved.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -34,13 +32,11 @@ from actions.context import (
     latest_intent,
     latest_text,
     owning_customer,
-    seal_for_conversation,
-    slot_owner,
-    unseal_in_conversation,
     verified_customer,
 )
 from actions.formtools import ANSWER_INTENTS, FormValidation, answering, asking_for, is_exit, reset, resolved, yes_no
 from actions.parsing import AmountReading, match_account, match_payee, money, plain_text, read_amount
+from actions.readback import MoneySubmit, ReadBack
 from profiles import AlreadyExecuted, find_transfer, list_accounts, list_payees, transfer, validate_amount
 from profiles.errors import ProfileError
 from profiles.schemas import AccountView, PayeeView
@@ -53,51 +49,14 @@ QUOTE = "transfer_quote"
 QUOTED = ("amount", "from_account", "to_account")
 # Slots a new transfer must never inherit from an earlier one that did not finish cleanly.
 _FORM_STATE = (*QUOTED, "transfer_confirmed", QUOTE)
-
-
-# The quote slot holds ``<json>.<mac>`` sealed to this conversation (profiles.sealing) under one of two
-# purposes: READ_BACK when the action server read the values back, CONFIRMED once the action server itself
-# parsed the customer's "yes" to that read-back. A hand-made tracker (even one sent with the action
-# server's secret) cannot make either seal, so no slot value alone stands for a confirmation.
-READ_BACK = "transfer_quote"
-CONFIRMED = "transfer_confirmed"
-
-
-def _unsealed_quote(tracker: Tracker, purposes: tuple[str, ...]) -> str | None:
-    raw = tracker.get_slot(QUOTE)
-    for purpose in purposes:
-        value = unseal_in_conversation(tracker, purpose, raw)
-        if value is not None:
-            return value
-    return None
+# The read-back sealed to this conversation, then re-sealed once the action server itself parsed the
+# customer's "yes" to it (actions.readback): no slot value alone stands for a confirmation.
+TRANSFER_READ_BACK = ReadBack(form=FORM, quote_slot=QUOTE, confirm_slot="transfer_confirmed", quoted=QUOTED)
 
 
 def read_quote(tracker: Tracker, *, confirmed: bool = False) -> dict[str, str] | None:
-    """The values read back at the last confirmation and their key, or ``None`` (none, malformed, or not
-    sealed by the action server in this conversation). ``confirmed=True``: only once the customer said yes
-    to that read-back."""
-    raw = _unsealed_quote(tracker, (CONFIRMED,) if confirmed else (READ_BACK, CONFIRMED))
-    if raw is None:
-        return None
-    try:
-        quote = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(quote, dict) or not all(isinstance(quote.get(k), str) for k in ("key", *QUOTED)):
-        return None
-    return {k: quote[k] for k in ("key", *QUOTED)}
-
-
-def _confirm(tracker: Tracker, answer: dict[str, Any]) -> dict[str, Any]:
-    """``answer`` (the yes/no extraction) plus, on a yes, the read-back re-sealed as confirmed."""
-    if answer.get("transfer_confirmed") is True:
-        raw = _unsealed_quote(tracker, (READ_BACK, CONFIRMED))
-        answer[QUOTE] = seal_for_conversation(tracker, CONFIRMED, raw) if raw is not None else None
-    return answer
-
-
-def _current_values(tracker: Tracker) -> dict[str, str]:
-    return {slot: str(tracker.get_slot(slot)) for slot in QUOTED}
+    """The transfer read back at the last confirmation and its key, or ``None`` (see :meth:`ReadBack.read`)."""
+    return TRANSFER_READ_BACK.read(tracker, confirmed=confirmed)
 
 
 # The last "to"/"into" names the destination ("I want to send 20 to Maria" -> "Maria"); an infinitive's "to"
@@ -555,7 +514,7 @@ class ValidateTransferForm(FormValidation):
     async def validate_transfer_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         """A "yes" re-seals the read-back as confirmed (rasa-sdk keeps only the form's own slots from an
         extraction, but a validation may set others)."""
-        return _confirm(tracker, {"transfer_confirmed": value})
+        return TRANSFER_READ_BACK.confirm(tracker, value)
 
 
 UNCLEAR_CHANGE = ("I couldn't match the payee or account in your answer to your saved payees or your accounts, so I "
@@ -656,49 +615,27 @@ class ActionAskTransferConfirmed(Action):
         target = _describe_destination(customer_id, str(tracker.get_slot("to_account")))
         amount = Decimal(str(tracker.get_slot("amount")))
         origin = f"your {source.name} {source.masked_number}" if source else "your account"
-        values = _current_values(tracker)
-        values["amount"] = str(amount)
-        quote = read_quote(tracker)
-        # the same read-back keeps its key (asked again after an FAQ); new values get a new one
-        key = quote["key"] if quote and {k: quote[k] for k in QUOTED} == values else uuid.uuid4().hex
+        values = {**TRANSFER_READ_BACK.current_values(tracker), "amount": str(amount)}
         dispatcher.utter_message(
             text=f"Please confirm: transfer {money(amount)} from {origin} to {target}?",
             buttons=[{"title": "Yes, transfer", "payload": "/affirm"}, {"title": "No, cancel", "payload": "/deny"}],
         )
-        return [SlotSet(QUOTE, seal_for_conversation(tracker, READ_BACK, json.dumps({"key": key, **values})))]
+        return [TRANSFER_READ_BACK.seal(tracker, values)]
 
 
-class ActionSubmitTransfer(Action):
+class ActionSubmitTransfer(MoneySubmit):
     """Execute the last confirmation the customer saw through ``profiles.transfer`` (atomic, limit-checked,
-    audited, at most once per confirmation key). Every outcome clears the form."""
+    audited, at most once per confirmation key). Every outcome clears the form (:class:`MoneySubmit`)."""
+
+    read_back = TRANSFER_READ_BACK
+    what = "transfer"
+    changed_text = ("The details changed after I read them back, so I have not sent anything. "
+                    "Please start the transfer again.")
 
     def name(self) -> str:
         return "action_submit_transfer"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        quote = read_quote(tracker, confirmed=True)
-        try:
-            return self._submit(dispatcher, tracker, quote)
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the form must not stay armed
-            # the class only: a database error's text carries the statement's parameters
-            log.error("transfer submit failed with %s (conversation %s)", type(exc).__name__, tracker.sender_id)
-            dispatcher.utter_message(text=self._outcome_after_error(tracker, quote))
-            return reset(FORM)
-
-    def _submit(self, dispatcher: CollectingDispatcher, tracker: Tracker, quote: dict[str, str] | None) -> list[dict[str, Any]]:
-        customer_id = owning_customer(tracker)
-        if tracker.get_slot("transfer_confirmed") is not True:
-            dispatcher.utter_message(response="utter_cancelled")
-            return reset(FORM)
-        if customer_id is None:
-            dispatcher.utter_message(response="utter_login_required")
-            return reset(FORM)
-        if quote is None or {k: quote[k] for k in QUOTED} != _current_values(tracker):
-            dispatcher.utter_message(
-                text="The details changed after I read them back, so I have not sent anything. "
-                "Please start the transfer again."
-            )
-            return reset(FORM)
+    def execute(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int, quote: dict[str, str]) -> list[dict[str, Any]]:
         kind, _, ident = quote["to_account"].partition(":")
         try:
             result = transfer(
@@ -727,21 +664,6 @@ class ActionSubmitTransfer(Action):
         )
         return [*reset(FORM), resolved()]
 
-    @staticmethod
-    def _outcome_after_error(tracker: Tracker, quote: dict[str, str] | None) -> str:
-        """What to tell the customer after an unexpected error: whether the money moved, checked by key."""
-        sorry = "Sorry, something went wrong on our side while making the transfer."
-        owner = slot_owner(tracker)
-        if quote is None or owner is None:
-            return f"{sorry} No money was moved. Please start the transfer again."
-        try:
-            made = find_transfer(owner, quote["key"])
-        except Exception as exc:  # noqa: BLE001 - the outcome stays unknown: say so
-            log.error("could not check the transfer key after a failed submit: %s", type(exc).__name__)
-            return (
-                f"{sorry} I could not check whether it went through: please look at your balance before "
-                "trying again."
-            )
-        if made is not None:
-            return f"{sorry} The transfer was made: {money(made.amount)}, reference T{made.transfer_id}."
-        return f"{sorry} The transfer was not made: no money was moved. Please start the transfer again."
+    def made_text(self, owner: int, key: str) -> str | None:
+        made = find_transfer(owner, key)
+        return None if made is None else f"The transfer was made: {money(made.amount)}, reference T{made.transfer_id}."
