@@ -8,6 +8,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.answers import VerifiedAnswer
 from actions.context import latest_text, verified_customer
 from actions.formtools import resolved
 from actions.parsing import money, parse_period
@@ -54,21 +55,13 @@ def _balance_lines(accounts: list[AccountView]) -> str:
     return ("Your balance:\n" if len(accounts) == 1 else "Your balances:\n") + "\n".join(lines)
 
 
-class ActionShowBalance(Action):
+class ActionShowBalance(VerifiedAnswer):
     """Tell a verified customer the balance of all accounts, or of the one they named."""
 
     def name(self) -> str:
         return "action_show_balance"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        from actions.multi import two_requests  # two requests read as this one (actions.multi builds on us)
-
-        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
-            return both
-        customer_id = verified_customer(tracker)
-        if customer_id is None:
-            dispatcher.utter_message(response="utter_login_required")
-            return []
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int) -> list[dict[str, Any]]:
         accounts = list_accounts(customer_id)
         kind = named_kind(tracker)
         chosen = [a for a in accounts if a.kind == kind] if kind else accounts
@@ -103,21 +96,13 @@ class ActionAccountFollowup(Action):
         return [resolved()]
 
 
-class ActionShowTransactions(Action):
+class ActionShowTransactions(VerifiedAnswer):
     """List a verified customer's recent transactions, filtered by period and/or merchant."""
 
     def name(self) -> str:
         return "action_show_transactions"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        from actions.multi import two_requests  # two requests read as this one (actions.multi builds on us)
-
-        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
-            return both
-        customer_id = verified_customer(tracker)
-        if customer_id is None:
-            dispatcher.utter_message(response="utter_login_required")
-            return []
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int) -> list[dict[str, Any]]:
         text = latest_text(tracker)
         period = parse_period(text)
         merchant = _entity(tracker, "merchant")
@@ -139,22 +124,14 @@ class ActionShowTransactions(Action):
         return [resolved()]
 
 
-class ActionAccountDetails(Action):
+class ActionAccountDetails(VerifiedAnswer):
     """"What's my IBAN?" / "my account details": a verified customer's own accounts with the FULL IBAN, BIC
     and holder (to receive money). Anonymous visitors are asked to log in; nothing of it is logged."""
 
     def name(self) -> str:
         return "action_account_details"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        from actions.multi import two_requests  # two requests read as this one (actions.multi builds on us)
-
-        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
-            return both
-        customer_id = verified_customer(tracker)
-        if customer_id is None:
-            dispatcher.utter_message(response="utter_login_required")
-            return []
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int) -> list[dict[str, Any]]:
         details = account_details(customer_id)
         kind = named_kind(tracker)
         chosen = [d for d in details if d.kind == kind] if kind else [d for d in details if d.kind != "term_deposit"]

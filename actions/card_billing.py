@@ -22,12 +22,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.answers import VerifiedAnswer
 from actions.context import (
     actor_of,
     channel_of,
     latest_text,
     owning_customer,
-    verified_customer,
 )
 from actions.formtools import FormValidation, answering, asking_for, reset, resolved, yes_no
 from actions.parsing import match_account, money, read_amount
@@ -388,21 +388,13 @@ def card_details_text(cards: list[CreditCardView], debit_count: int) -> str:
     return "Your credit card" + ("s:\n" if len(cards) > 1 else ":\n") + "\n".join(lines)
 
 
-class ActionCardDetails(Action):
+class ActionCardDetails(VerifiedAnswer):
     """"What's my card balance / credit limit?": each credit card's limit, owed, available and statement."""
 
     def name(self) -> str:
         return "action_card_details"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        from actions.multi import two_requests  # (actions.multi builds on this module)
-
-        if (both := await two_requests(dispatcher, tracker, domain)) is not None:
-            return both
-        customer_id = verified_customer(tracker)
-        if customer_id is None:
-            dispatcher.utter_message(response="utter_login_required")
-            return []
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int) -> list[dict[str, Any]]:
         debit = sum(1 for c in list_cards(customer_id) if c.kind == "debit")
         dispatcher.utter_message(text=card_details_text(list_credit_cards(customer_id), debit))
         return [resolved()]
