@@ -21,6 +21,10 @@ EXPECTED = {
     "block my debit card and then show my balance": "multi_request",
     "Bom dia, gostaria de saber o meu saldo": "other_language",
     "Necesito bloquear mi tarjeta, por favor": "other_language",
+    "could you block my visa": "lost_or_stolen_card",
+    "Block my mastercard": "lost_or_stolen_card",
+    "freeze my credit card right away": "lost_or_stolen_card",
+    "my PIN is blocked": "pin_blocked",
 }
 NEVER_OTHER_LANGUAGE = ("ok", "yes", "50", "Maria", "Pedro Santos", "no thanks", "what's my balance?")
 SINGLE_REQUESTS = {  # one request with "and" in it stays one request
