@@ -285,6 +285,10 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Generator[LiveStack,
         ACTION_SERVER_TOKEN=action_token,  # bot/endpoints*.yml interpolate it; actions/server.py checks it
         WEB_CHAT_ORIGINS=f"http://127.0.0.1:{web_port}",  # bot/socketio_channel.py: browser origins accepted
         SANIC_ACCESS_LOG="false",  # as scripts/run.sh: an access line would carry ?token= of Rasa's HTTP API
+        # Hundreds of tests chat as the same few seeded customers within a minute: the per-customer limit
+        # (60/minute) refused turns of whichever test came next (CI: "thanks, bye" failed that way). That limit
+        # is tested on its own (tests/actions/test_hardening.py); the per-conversation one stays as shipped.
+        CHAT_CUSTOMER_RATE_LIMIT="100000/minute",
     )
     # Telegram and Messenger channels on (bot/channels.py), their outbound calls to a local fake (tests/channels).
     from tests.fakes.messenger_cloud import MessengerCloud

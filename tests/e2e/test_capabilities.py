@@ -147,11 +147,12 @@ def test_two_requests_block_the_card_and_tell_the_balance(live_stack: Any) -> No
 
 
 def test_two_requests_with_one_part_not_understood(live_stack: Any) -> None:
-    """"block my card" alone is not understood by the model (it falls back: the PIN and lost-card topics are
-    close): the balance is given and the customer asked to say the other part another way."""
-    text = said(live_stack.chat(live_stack.new_sender("two"), "block my card and tell me my balance",
+    """Read as two requests, one side of which the model cannot place (a made-up verb): the balance is given and
+    the customer asked to say the other part another way. (The model reads the whole as multi_request; with
+    another model a different sentence may be needed: "block my card" served here until it was understood.)"""
+    text = said(live_stack.chat(live_stack.new_sender("two"), "check my balance and also blorp my account",
                                 token=issue_token(1)))
-    assert "Your balances" in text and 'I didn\'t understand "block my card"' in text
+    assert "Your balances" in text and "I didn't understand" in text
 
 
 def test_two_requests_balance_and_transactions_are_both_answered(live_stack: Any) -> None:
