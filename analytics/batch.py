@@ -12,6 +12,12 @@ the rows (``INSERT ... ON CONFLICT (customer_id) DO UPDATE``, on SQLite and Post
 ``model_versions`` = ``{analysis: version}`` and ``computed_at``. Re-running rewrites the same rows (one row per
 customer, idempotent). A tqdm progress bar shows customers done.
 
+A batch run also keeps, per row, the churn probability the row held before it (``previous_churn_probability``)
+and the run's time (``batch_run_at``, = ``computed_at`` of the run): what an event-triggered campaign reads to see
+a churn score crossing a threshold (``profiles.campaigns.triggers``). Re-running with the same ``as_of`` keeps
+the previous value (same run); :func:`score_customers` (one customer after a profile change) rewrites the scores
+but leaves both untouched, so a crossing seen by a batch run stays one occurrence.
+
 For the API: :func:`score_customers` recomputes and stores given customers; :func:`score_frame` scores a
 feature frame without touching the database. Models are read once per process from
 ``settings.analytics_dir`` (:func:`load_models`); ``python -m analytics.train`` makes them.
@@ -32,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import pandas as pd  # type: ignore[import-untyped]
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, case, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
@@ -191,26 +197,44 @@ def _rows(scores: pd.DataFrame, versions: dict[str, str], computed_at: datetime)
     return records
 
 
-def upsert_scores(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+#: Columns only a batch run writes (``run_at`` given to :func:`upsert_scores`): the churn crossing's memory.
+RUN_COLUMNS: Final = ("previous_churn_probability", "batch_run_at")
+
+
+def upsert_scores(session: Session, rows: Sequence[dict[str, Any]], *, run_at: datetime | None = None) -> None:
     """Insert or replace ``customer_scores`` rows (``ON CONFLICT (customer_id) DO UPDATE``) in the session's
     transaction. PostgreSQL: ``COPY`` into a temporary staging table, then one ``INSERT ... SELECT ... ON
-    CONFLICT``; SQLite: one ``INSERT ... ON CONFLICT`` executed for all rows."""
+    CONFLICT``; SQLite: one ``INSERT ... ON CONFLICT`` executed for all rows.
+
+    ``rows``: dicts with ``customer_id``, the :data:`SCORE_COLUMNS`, ``model_versions`` and ``computed_at``.
+    ``run_at`` (a batch run's time, timezone-aware): each row also gets ``batch_run_at = run_at`` and
+    ``previous_churn_probability`` = the churn probability it held before, unless it was already written by
+    this same run (then its previous value is kept: a re-run is idempotent); a new row has no previous value.
+    Without ``run_at`` those two columns are left as they are (None for a new row).
+    """
     if not rows:
         return
     table = CustomerScore.__table__
     assert isinstance(table, Table)
+    rows = [{**r, "previous_churn_probability": None, "batch_run_at": run_at} for r in rows]
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        _upsert_postgresql(session, table, rows)
+        _upsert_postgresql(session, table, rows, batch_run=run_at is not None)
         return
     if dialect != "sqlite":
         raise RuntimeError(f"upsert not implemented for {dialect}")
     stmt = sqlite_insert(table)
-    updated = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "customer_id"}
+    updated: dict[str, Any] = {c.name: stmt.excluded[c.name] for c in table.columns
+                               if c.name != "customer_id" and c.name not in RUN_COLUMNS}
+    if run_at is not None:
+        updated["previous_churn_probability"] = case(
+            (table.c.batch_run_at == stmt.excluded.batch_run_at, table.c.previous_churn_probability),
+            else_=table.c.churn_probability)
+        updated["batch_run_at"] = stmt.excluded.batch_run_at
     session.execute(stmt.on_conflict_do_update(index_elements=["customer_id"], set_=updated), list(rows))
 
 
-def _upsert_postgresql(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def _upsert_postgresql(session: Session, table: Table, rows: Sequence[dict[str, Any]], *, batch_run: bool) -> None:
     columns = [c.name for c in table.columns]  # our own model's column names: plain identifiers
     json_columns = {c.name for c in table.columns if c.name in ("channel_mix", "model_versions")}
     stage = "analytics_scores_stage"
@@ -224,7 +248,11 @@ def _upsert_postgresql(session: Session, table: Table, rows: Sequence[dict[str, 
         for row in rows:
             copy.write_row([json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c]
                             for c in columns])
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "customer_id")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "customer_id" and c not in RUN_COLUMNS)
+    if batch_run:  # the previous value before this run; kept when this same run wrote the row already
+        updates += (f", previous_churn_probability = CASE WHEN {table.name}.batch_run_at = EXCLUDED.batch_run_at "
+                    f"THEN {table.name}.previous_churn_probability ELSE {table.name}.churn_probability END"
+                    f", batch_run_at = EXCLUDED.batch_run_at")
     connection.exec_driver_sql(
         f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} "
         f"ON CONFLICT (customer_id) DO UPDATE SET {updates}"
@@ -312,7 +340,7 @@ def run(
             scores = score_frame(frame, models)
             rows = _rows(scores, versions, moment)
             with session_scope(write=True) as session:
-                upsert_scores(session, rows)
+                upsert_scores(session, rows, run_at=moment)
             last = ids[-1]
             done += len(rows)
             chunks += 1

@@ -413,7 +413,8 @@ class CustomerScore(Base):
 
     Units: ``clv`` EUR (expected margin over the horizon in analytics.clv); probabilities in [0, 1];
     ``recency_days`` days since the last interaction (None = never). ``model_versions`` maps analysis name to
-    the model/rule version that produced it.
+    the model/rule version that produced it. ``previous_churn_probability``: the churn probability the row held
+    before the latest batch run, ``batch_run_at`` (None: never scored by a batch run, or no score before it).
     """
 
     __tablename__ = "customer_scores"
@@ -435,6 +436,10 @@ class CustomerScore(Base):
     channel_mix: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     model_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the churn probability before the latest batch run (analytics.batch.run) and that run's time: a churn score
+    # crossing a threshold is previous < threshold <= churn_probability, the run its occurrence (campaign triggers)
+    previous_churn_probability: Mapped[float | None] = mapped_column(Float)
+    batch_run_at: Mapped[datetime | None]
 
 
 class AccessLog(Base):

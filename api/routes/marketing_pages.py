@@ -1,6 +1,8 @@
 """Marketing pages under /staff (marketing and admin roles): build, preview, schedule and follow campaigns.
 
-    GET  /staff/campaigns                  the campaigns and the form to build one
+    GET  /staff/campaigns                  the campaigns and the form to build one (audience with an optional
+                                           propensity filter; schedule now, at, recurring or triggered by an
+                                           event: card expiry, deposit maturity, payment due, churn crossing)
     POST /staff/campaigns                  the form: ``do=preview`` shows the dry run (nothing written),
                                            ``do=create`` stores a draft and goes to its page (303)
     GET  /staff/campaigns/{id}             state, audit, delivery counts, funnel per group, uplift with its 95%
@@ -38,6 +40,9 @@ from profiles.push import REMINDER_TEMPLATES, push_timezone
 from profiles.schemas import PRODUCT_IDS
 
 ROLES: Final = ("marketing", "admin")
+#: The build form's trigger events (``Schedule.event``) and their names on the page.
+EVENT_NAMES: Final = {"card_expiry": "card expiry", "deposit_maturity": "term deposit maturity",
+                      "payment_due": "loan payment due", "churn_crossing": "churn score crossing a threshold"}
 ACTIONS: Final = ("schedule", "pause", "resume", "cancel")
 
 router = APIRouter(prefix="/staff/campaigns", tags=["marketing pages"], include_in_schema=False)
@@ -61,7 +66,7 @@ def _segments() -> list[str]:
 
 def _choices() -> dict[str, Any]:
     return {"segments": _segments(), "templates": REMINDER_TEMPLATES, "products": sorted(PRODUCT_IDS),
-            "conversions": CONVERSIONS}
+            "conversions": CONVERSIONS, "events": list(EVENT_NAMES.items())}
 
 
 def _message(kind: str, value: str) -> dict[str, Any]:
@@ -70,7 +75,12 @@ def _message(kind: str, value: str) -> dict[str, Any]:
 
 def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
     """The ``CampaignSpec`` JSON of the build form's fields (validated by the caller). The schedule time, a
-    recurring rule and its end date are read in the bank's push time zone (``settings.push_timezone``)."""
+    recurring rule and its end date are read in the bank's push time zone (``settings.push_timezone``).
+
+    ``when=trigger``: an event-triggered schedule of ``event`` (``EVENT_NAMES``) with ``days_before`` (date events)
+    or ``threshold`` (``churn_crossing``), the daily 09:00 check, ``until`` optional. ``propensity_product`` (and
+    ``propensity_min``, default 0): the audience's propensity filter; a minimum without a product is refused by the
+    schema (``audience.propensity.product``). A non-number in a number field stays NaN, so the schema names it."""
     def num(key: str) -> float | None:
         value = form.get(key, "").strip()
         try:
@@ -81,6 +91,9 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
     audience: dict[str, Any] = {"segment": form.get("segment") or None, "min_churn": num("min_churn"),
                                 "max_churn": num("max_churn"),
                                 "consent": "marketing" if form.get("consent") == "marketing" else "none"}
+    if form.get("propensity_product") or form.get("propensity_min", "").strip():
+        audience["propensity"] = {"product": form.get("propensity_product") or None,
+                                  "min": (v if (v := num("propensity_min")) is not None else 0.0)}
     kind = form.get("kind", "reminder")
     variants = [{"name": "A", "split": 100, "message": _message(kind, form.get("content_a", ""))}]
     if form.get("content_b"):
@@ -96,8 +109,16 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
                         .isoformat()}
         except ValueError:
             schedule = {"kind": "at", "at": None}
-    elif form.get("when") == "recurring":
-        schedule = {"kind": "recurring", "rule": form.get("rule", "").strip() or None}
+    elif form.get("when") in ("recurring", "trigger"):
+        if form["when"] == "recurring":
+            schedule = {"kind": "recurring", "rule": form.get("rule", "").strip() or None}
+        else:
+            event = form.get("event") or None
+            schedule = {"kind": "trigger", "event": event}
+            if event == "churn_crossing":
+                schedule["threshold"] = num("threshold")
+            else:
+                schedule["days_before"] = _int(num("days_before"), 30)
         if form.get("until", "").strip():
             try:
                 local = datetime.fromisoformat(form["until"].strip())
@@ -218,6 +239,7 @@ def detail(request: Request, campaign_id: int) -> Response:
     chart = uplift_chart(data) if data["funnel"] else None
     local = ZoneInfo(str(push_timezone()))
     return _page(request, "staff/campaigns/detail.html", who=who, c=view, data=data, chart=chart, tz=local,
+                 event_names=EVENT_NAMES,
                  actions=[a for a in ACTIONS if view.state in TRANSITIONS[a][0]])
 
 

@@ -11,7 +11,8 @@ Shape (JSON)::
      "control_pct": 10,
      "schedule": {"kind": "now"} | {"kind": "at", "at": "2026-12-24T09:00:00Z"}
                  | {"kind": "recurring", "rule": "0 9 * * 1", "until": "2027-06-30T00:00:00Z"}
-                 | {"kind": "trigger", "event": "card_expiry", "days_before": 30, "rule": "0 9 * * *"}}
+                 | {"kind": "trigger", "event": "card_expiry", "days_before": 30, "rule": "0 9 * * *"}
+                 | {"kind": "trigger", "event": "churn_crossing", "threshold": 0.6}}
 
 A message is one of the bot's templates (``domain.yml`` ``utter_push_reminder``/``utter_push_offer``: never
 free text) and the profile fields that fill its placeholders (``fields``: placeholder -> profile field, only
@@ -169,10 +170,13 @@ class Schedule(_Strict):
                              "trigger: when the daily sweep runs (default '0 9 * * *')")
     until: datetime | None = Field(None, description="recurring/trigger: no occurrence after this time")
     exempt_quiet_hours: bool = Field(False, description="transactional reminders may go out in quiet hours")
-    event: Literal["card_expiry", "deposit_maturity", "payment_due"] | None = Field(
-        None, description="trigger: the CRM date that enrols a customer (profiles.campaigns.triggers)")
+    event: Literal["card_expiry", "deposit_maturity", "payment_due", "churn_crossing"] | None = Field(
+        None, description="trigger: the CRM date (or churn_crossing: the churn score crossing ``threshold`` in a "
+        "batch scoring run) that enrols a customer (profiles.campaigns.triggers)")
     days_before: int = Field(30, ge=0, le=90, description="trigger: enrol when the event is at most this many "
                              "days ahead (0: on its day)")
+    threshold: float | None = Field(None, gt=0, le=1, description="churn_crossing: the churn probability (0, 1] "
+                                    "a customer's score rises to or above from below, in one batch run")
 
     @field_validator("rule")
     @classmethod
@@ -204,8 +208,12 @@ class Schedule(_Strict):
             if self.event is None:
                 raise ValueError("a 'trigger' schedule needs its event: card_expiry, deposit_maturity or payment_due")
             self.rule = self.rule or DAILY_TRIGGER_RULE
-        elif self.event is not None:
-            raise ValueError("only a 'trigger' schedule takes an event")
+            if self.event == "churn_crossing" and self.threshold is None:
+                raise ValueError("a 'churn_crossing' trigger needs its threshold, a churn probability in (0, 1]")
+            if self.event != "churn_crossing" and self.threshold is not None:
+                raise ValueError("only a 'churn_crossing' trigger takes a threshold")
+        elif self.event is not None or self.threshold is not None:
+            raise ValueError("only a 'trigger' schedule takes an event (and a threshold)")
         if self.kind not in ("recurring", "trigger") and (self.rule is not None or self.until is not None):
             raise ValueError("only a 'recurring' or 'trigger' schedule takes a rule and an end date")
         if self.kind == "at":

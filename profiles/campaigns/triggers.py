@@ -5,7 +5,14 @@ A ``trigger`` schedule (``{"kind": "trigger", "event": "card_expiry", "days_befo
 - ``card_expiry``: ``cards.expires_on`` of an active card;
 - ``deposit_maturity``: ``accounts.matures_on`` of an open term deposit;
 - ``payment_due``: ``loans.next_payment_on`` of an open loan (the next instalment; a new due date is a new
-  occurrence).
+  occurrence);
+- ``churn_crossing`` (with a ``threshold``): the customer's churn probability rose to or above ``threshold`` from
+  below in the latest batch scoring run (``customer_scores.previous_churn_probability < threshold <=
+  churn_probability``, kept by ``analytics.batch.run``). The occurrence is that scoring run
+  (``customer_scores.batch_run_at``, step = its minute counted from 2020-01-01, as a recurring occurrence), so a
+  customer is enrolled once per crossing however many sweeps see it, and again only after a later run sees a new
+  crossing (having fallen below first). A customer without a previous score (first scored) has no crossing;
+  ``days_before`` does not apply.
 
 Its ``rule`` (default ``0 9 * * *``: every day at 09:00, the bank's time zone, read like a recurring campaign's)
 says when the trigger sweep runs; ``campaigns.scheduled_at`` holds the next run, moved on in the same
@@ -31,15 +38,17 @@ from sqlalchemy import func, insert, select
 
 from profiles.campaigns.models import Campaign, CampaignDelivery
 from profiles.campaigns.plan import CONTROL, AudienceFilter, assign_groups, narrow
+from profiles.campaigns.recurrence import occurrence_step
 from profiles.campaigns.spec import CampaignSpec
 from profiles.campaigns.store import _event, audience_select
 from profiles.db import session_scope
 from profiles.errors import NotFound
-from profiles.models import Account, Card, Loan, utcnow
+from profiles.models import Account, Card, CustomerScore, Loan, utcnow
 from profiles.push import push_timezone
 from profiles.settings import get_settings
 
-EVENTS: Final = ("card_expiry", "deposit_maturity", "payment_due")
+EVENTS: Final = ("card_expiry", "deposit_maturity", "payment_due")  # CRM dates; and CHURN_CROSSING
+CHURN_CROSSING: Final = "churn_crossing"
 EPOCH_DAY: Final = date(2020, 1, 1)
 
 
@@ -80,6 +89,21 @@ def event_dates(event: str) -> Any:
     raise ValueError(f"unknown trigger event {event!r}")
 
 
+def churn_crossings(threshold: float) -> Any:
+    """SELECT (customer_id, run_at) of every customer whose churn probability crossed ``threshold`` (a
+    probability in (0, 1]) upwards in their latest batch scoring run: ``previous < threshold <= current``;
+    ``run_at`` is that run's time (timezone-aware UTC), the occurrence.
+
+    Raises:
+        ValueError: ``threshold`` outside (0, 1].
+    """
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    return select(CustomerScore.customer_id.label("customer_id"), CustomerScore.batch_run_at.label("run_at")).where(
+        CustomerScore.batch_run_at.is_not(None), CustomerScore.previous_churn_probability < threshold,
+        CustomerScore.churn_probability >= threshold)
+
+
 def plan_trigger_run(campaign_id: int, *, actor: str = "system", now: datetime | None = None,
                      audience_filter: AudienceFilter | None = None) -> TriggerRun:
     """Run the trigger sweep of a ``scheduled``/``running`` trigger campaign if its run is due at ``now``
@@ -108,17 +132,25 @@ def plan_trigger_run(campaign_id: int, *, actor: str = "system", now: datetime |
         row.scheduled_at = schedule.next_run(max(occurrence, moment))
         today = moment.astimezone(push_timezone()).date()  # the bank's day, as the rule is read
         audience = audience_select(spec).subquery()
-        events = event_dates(schedule.event).subquery()
-        found = session.execute(
-            select(audience.c.id, audience.c.segment, events.c.day).distinct()
-            .join(events, events.c.customer_id == audience.c.id)
-            .where(events.c.day >= today, events.c.day <= today + timedelta(days=schedule.days_before))).all()
+        churn = schedule.event == CHURN_CROSSING
+        if churn:
+            assert schedule.threshold is not None  # the spec requires it
+            crossed = churn_crossings(schedule.threshold).subquery()
+            found = session.execute(
+                select(audience.c.id, audience.c.segment, crossed.c.run_at)
+                .join(crossed, crossed.c.customer_id == audience.c.id)).all()
+        else:
+            events = event_dates(schedule.event).subquery()
+            found = session.execute(
+                select(audience.c.id, audience.c.segment, events.c.day).distinct()
+                .join(events, events.c.customer_id == audience.c.id)
+                .where(events.c.day >= today, events.c.day <= today + timedelta(days=schedule.days_before))).all()
         kept = {c for c, _ in narrow(list({(int(c), s) for c, s, _ in found}), spec, audience_filter)}
         by_step: dict[int, list[tuple[int, str | None]]] = defaultdict(list)
         for customer_id, segment, day in found:
             if int(customer_id) not in kept:
                 continue
-            by_step[event_step(day)].append((int(customer_id), segment))
+            by_step[occurrence_step(day) if churn else event_step(day)].append((int(customer_id), segment))
         seen: set[tuple[int, int]] = set()
         last_batch: dict[int, int] = {}
         if by_step:
@@ -164,5 +196,6 @@ def plan_trigger_run(campaign_id: int, *, actor: str = "system", now: datetime |
         occurrences = len({v["step"] for v in values})
         _event(session, campaign_id, actor, "start" if before == "scheduled" else "occurrence", before, "running",
                (f"trigger {schedule.event} run {occurrence.isoformat()}: enrolled {len(values)} "
-                f"({n_control} control) over {occurrences} event days; next {upcoming}")[:200])
+                f"({n_control} control) over {occurrences} {'scoring runs' if churn else 'event days'}; "
+                f"next {upcoming}")[:200])
     return TriggerRun(campaign_id, True, len(values), n_control, occurrences, tuple(sends))

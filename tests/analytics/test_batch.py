@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from analytics import batch, store
 from analytics.batch import Models, run, score_customers
@@ -69,6 +69,29 @@ def test_score_customers_recomputes_one_customer(db: Engine, models: Models) -> 
 
     preview = score_customers([1], as_of=datetime(2026, 3, 1, tzinfo=UTC), models=models, write=False)
     assert preview.loc[1, "segment"] and _scores()[1].computed_at == AS_OF
+
+
+def test_a_batch_run_keeps_the_previous_churn_probability(db: Engine, models: Models) -> None:
+    """What the churn-crossing campaign trigger reads: each run moves the churn score it replaces into
+    ``previous_churn_probability`` with the run's time; the same run again and a one-customer rescore keep it."""
+    seed(5, as_of=date(2026, 1, 1), progress=False)
+    run(10, progress=False, as_of=AS_OF, models=models)
+    first = _scores()
+    assert all(r.previous_churn_probability is None and r.batch_run_at == AS_OF for r in first.values())
+    with session_scope() as s:  # as if an older model had scored customer 1 lower
+        s.execute(update(CustomerScore).where(CustomerScore.customer_id == 1).values(churn_probability=0.01))
+    later = datetime(2026, 1, 2, tzinfo=UTC)
+    run(2, progress=False, as_of=later, models=models)
+    run(10, progress=False, as_of=later, models=models)  # the same run again: previous values kept
+    second = _scores()
+    assert second[1].previous_churn_probability == 0.01
+    for cid in range(2, 6):
+        assert second[cid].previous_churn_probability == first[cid].churn_probability
+    assert all(r.batch_run_at == later for r in second.values())
+    score_customers([2], as_of=datetime(2026, 1, 3, tzinfo=UTC), models=models)  # not a batch run
+    third = _scores()[2]
+    assert (third.previous_churn_probability, third.batch_run_at) == (second[2].previous_churn_probability, later)
+    assert third.computed_at == datetime(2026, 1, 3, tzinfo=UTC)
 
 
 def test_unknown_customer_and_bad_chunk_are_refused(db: Engine, models: Models) -> None:

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 from api.campaign_queue import get_queue, reset_queue
 from api.main import app
 from profiles.campaigns.models import Campaign
 from profiles.db import session_scope
+from profiles.models import Account
 from profiles.staff import issue_staff_token
 from tests.profiles.campaign_data import bulk_customers
 
@@ -113,3 +115,63 @@ def test_recurring_rule_from_the_build_form(client: TestClient) -> None:
     assert made.status_code == 303
     page = client.get(made.headers["location"], headers=auth())
     assert 'id="recurring"' in page.text and "<code>0 9 * * 1</code>" in page.text and "next run" in page.text
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"event": "card_expiry", "days_before": "21"},
+     {"kind": "trigger", "event": "card_expiry", "days_before": 21, "threshold": None}),
+    ({"event": "deposit_maturity", "days_before": "", "threshold": "0.4"},  # a threshold a date event ignores
+     {"kind": "trigger", "event": "deposit_maturity", "days_before": 30, "threshold": None}),
+    ({"event": "payment_due", "days_before": "5"},
+     {"kind": "trigger", "event": "payment_due", "days_before": 5, "threshold": None}),
+    ({"event": "churn_crossing", "threshold": "0.6", "days_before": "30"},
+     {"kind": "trigger", "event": "churn_crossing", "threshold": 0.6}),
+])
+def test_a_trigger_schedule_from_the_build_form(client: TestClient, fields: dict[str, str],
+                                                expected: dict[str, object]) -> None:
+    made = client.post("/staff/campaigns", data=form(when="trigger", **fields), headers=auth() | ORIGIN)
+    assert made.status_code == 303, made.text
+    with session_scope() as s:
+        schedule = s.scalars(select(Campaign.spec)).one()["schedule"]
+    assert {k: schedule[k] for k in expected} == expected and schedule["rule"] == "0 9 * * *"
+    page = client.get(made.headers["location"], headers=auth())
+    assert 'id="trigger"' in page.text and "next check" in page.text
+    assert ("(threshold 0.6)" if fields["event"] == "churn_crossing" else "days before)") in page.text
+
+
+@pytest.mark.parametrize(("fields", "loc"), [
+    ({"when": "trigger", "event": "churn_crossing", "threshold": ""}, "schedule: "),
+    ({"when": "trigger", "event": "churn_crossing", "threshold": "1.5"}, "schedule.threshold"),
+    ({"when": "trigger", "event": "churn_crossing", "threshold": "high"}, "schedule.threshold"),
+    ({"when": "trigger", "event": "card_expiry", "days_before": "120"}, "schedule.days_before"),
+    ({"when": "trigger", "event": "birthday"}, "schedule.event"),
+    ({"propensity_product": "savings_account", "propensity_min": "2"}, "audience.propensity.min"),
+    ({"propensity_min": "0.3"}, "audience.propensity.product"),  # a minimum without a product
+])
+def test_a_bad_trigger_or_propensity_on_the_form_is_422_naming_the_field(
+        client: TestClient, fields: dict[str, str], loc: str) -> None:
+    bad = client.post("/staff/campaigns", data=form(**fields), headers=auth() | ORIGIN)
+    assert bad.status_code == 422 and loc in bad.text, bad.text[-2000:]
+    assert stored() == 0
+
+
+def test_the_propensity_filter_from_the_build_form(client: TestClient) -> None:
+    for cid, balance in ((3, "6000.00"), (6, "6000.00"), (9, "1500.00")):  # affluent customers (bulk: id % 3 == 0)
+        with session_scope() as s:
+            s.execute(insert(Account).values(customer_id=cid, kind="current", name="current", balance=Decimal(balance),
+                                             number=f"PT50{uuid.uuid4().int % 10**21:021d}"))
+    preview = client.post("/staff/campaigns", data=form(do="preview", propensity_product="savings_account",
+                                                        propensity_min="0.99"), headers=auth() | ORIGIN)
+    # the recommender's savings-account rule: 0.10 + 0.15 x balance / 3,000 (capped), for current-account holders
+    assert preview.status_code == 200 and 'id="preview-audience">0<' in preview.text
+    preview = client.post("/staff/campaigns", data=form(do="preview", propensity_product="savings_account",
+                                                        propensity_min="0.2"), headers=auth() | ORIGIN)
+    assert 'id="preview-audience">2<' in preview.text  # the two with EUR 6,000 (0.25), not EUR 1,500 (0.175)
+    made = client.post("/staff/campaigns", data=form(propensity_product="savings_account", propensity_min="0.1"),
+                       headers=auth() | ORIGIN)
+    assert made.status_code == 303
+    with session_scope() as s:
+        audience = s.scalars(select(Campaign.spec)).one()["audience"]
+    assert audience["propensity"] == {"product": "savings_account", "min": 0.1, "max": 1.0}
+    page = client.get(made.headers["location"], headers=auth())
+    assert 'id="propensity"' in page.text and "propensity for savings_account from 0.1 to 1.0" in page.text

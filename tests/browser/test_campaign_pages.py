@@ -2,7 +2,8 @@
 control group and an A/B split, previews it (dry run), saves and schedules it; the real worker process
 (``python -m api.campaign_worker``) sends it, and the campaign page shows the delivery log, the funnel and the
 uplift with its interval. The site's sender is ``record`` (tests/browser/conftest.py: no messenger cloud here;
-a delivery writes its row after the same send-time checks)."""
+a delivery writes its row after the same send-time checks). On a 390 px phone the build form offers event-triggered
+schedules (card expiry, deposit maturity, payment due, churn crossing) and the propensity filter."""
 
 from __future__ import annotations
 
@@ -12,16 +13,22 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
+from api.campaign_preview import dry_run
 from profiles.campaigns.models import Campaign
+from profiles.campaigns.spec import CampaignSpec
 from profiles.db import session_scope
-from profiles.models import CustomerScore, MessengerLink
+from profiles.models import Account, Consent, Customer, CustomerScore, MessengerLink, utcnow
 from tests.browser.conftest import ARTIFACTS, ROOT, StaffSite
 from tests.browser.test_staff_pages_browser import sign_in
+
+PHONE = {"width": 390, "height": 844}
 
 
 def _link_segment() -> tuple[str, int]:
@@ -106,3 +113,101 @@ def test_marketing_manager_builds_previews_schedules_and_reads_the_uplift(page: 
     audit = page.locator("#audit").inner_text()
     assert "staff:marta · created" in audit and "staff:marta · schedule" in audit and "finish → done" in audit
     page.screenshot(path=str(ARTIFACTS / "campaign-done.png"), full_page=True)
+
+
+def _savings_prospects(segment: str, n: int) -> list[int]:
+    """Make up to ``n`` customers of ``segment`` without a savings account savings-account prospects (marketing
+    consent, a current account with EUR 2,000: the recommender's rule scores 0.20); returns their ids (at least
+    one: the seeded segment has customers without a savings account)."""
+    with session_scope() as s:
+        savers = select(Account.customer_id).where(Account.kind == "savings")
+        chosen = sorted(int(c) for c in s.scalars(select(CustomerScore.customer_id).where(
+            CustomerScore.segment == segment, CustomerScore.customer_id.not_in(savers))))[:n]
+        assert chosen, f"every customer of {segment} holds a savings account"
+        s.execute(update(Customer).where(Customer.id.in_(chosen)).values(marketing_consent=True))
+        s.execute(update(Consent).where(Consent.customer_id.in_(chosen), Consent.purpose == "marketing")
+                  .values(granted=True))
+        for cid in chosen:
+            s.execute(insert(Account).values(customer_id=cid, kind="current", name="Current", balance=Decimal("2000"),
+                                             number=f"PT50{uuid.uuid4().int % 10**21:021d}"))
+    return chosen
+
+
+def _fits(tab: Any, width: int = PHONE["width"]) -> None:
+    """Nothing on the page is wider than the phone (no sideways scrolling)."""
+    scroll = tab.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"page is {scroll} px wide at {width} px"
+
+
+def test_on_a_phone_a_marketing_manager_builds_event_triggered_campaigns_with_a_propensity_filter(
+        browser: Any, staff_site: StaffSite) -> None:
+    segment, _ = _link_segment()
+    savers = _savings_prospects(segment, 3)
+    phone = browser.new_context(viewport=PHONE, is_mobile=True)
+    try:
+        tab = phone.new_page()
+        sign_in(tab, staff_site, "marketing", "marta")
+        tab.goto(f"{staff_site.base_url}/staff/campaigns")
+        _fits(tab)
+        # a churn-crossing retention offer, to customers the recommender may offer a savings account to
+        tab.get_by_label("Name").fill("churn-crossing-phone")
+        tab.get_by_label("Segment").select_option(segment)
+        tab.get_by_label("Propensity for").select_option("savings_account")
+        tab.get_by_label("Minimum propensity").fill("0.1")
+        tab.get_by_label("Kind").select_option("offer")
+        tab.get_by_label("Variant A: template or product").select_option("savings_account")
+        tab.get_by_label("Conversion").select_option("offer_accepted")
+        tab.get_by_label("triggered by an event").check()
+        tab.get_by_label("Event", exact=True).select_option("churn_crossing")
+        tab.get_by_label("Churn threshold").fill("0.6")
+        tab.get_by_role("button", name="Preview (dry run)").click()
+        tab.wait_for_load_state("load")
+        assert tab.locator("#form-errors").count() == 0
+        assert tab.locator("#preview").is_visible()
+        previewed = int(tab.locator("#preview-audience").inner_text().replace(",", ""))
+        assert previewed >= len(savers) >= 1, previewed  # the prospects, and any other eligible one scoring 0.1+
+        assert tab.get_by_label("triggered by an event").is_checked()  # the form keeps its choices
+        assert tab.get_by_label("Churn threshold").input_value() == "0.6"
+        _fits(tab)
+        tab.screenshot(path=str(ARTIFACTS / "campaign-trigger-preview-390.png"), full_page=True)
+
+        tab.get_by_role("button", name="Save as draft").click()
+        tab.wait_for_load_state("load")
+        assert re.search(r"/staff/campaigns/\d+$", tab.url), tab.url
+        campaign_id = int(tab.url.rsplit("/", 1)[1])
+        trigger = tab.locator("#trigger").inner_text()
+        assert "churn score crossing a threshold (threshold 0.6)" in trigger and "0 9 * * *" in trigger, trigger
+        assert "propensity for savings_account from 0.1 to 1.0" in tab.locator("#propensity").inner_text()
+        _fits(tab)
+        tab.screenshot(path=str(ARTIFACTS / "campaign-trigger-detail-390.png"), full_page=True)
+        with session_scope() as s:
+            spec = s.scalar(select(Campaign.spec).where(Campaign.id == campaign_id))
+        assert spec is not None
+        assert {k: spec["schedule"][k] for k in ("kind", "event", "threshold")} == {
+            "kind": "trigger", "event": "churn_crossing", "threshold": 0.6}
+        assert spec["audience"]["propensity"] == {"product": "savings_account", "min": 0.1, "max": 1.0}
+        # the page's dry run applied the filter as planning does: the same audience as the dry run of the stored spec
+        stored = CampaignSpec.model_validate(spec, context={"stored": True})
+        assert previewed == dry_run(stored, now=utcnow())["audience"]
+
+        # the date events take their days before; a bad value comes back naming the field, nothing saved
+        for event, days in (("card_expiry", "30"), ("deposit_maturity", "14"), ("payment_due", "120")):
+            tab.goto(f"{staff_site.base_url}/staff/campaigns")
+            tab.get_by_label("Name").fill(f"{event}-phone")
+            tab.get_by_label("Segment").select_option(segment)
+            tab.get_by_label("Variant A: template or product").select_option("statement_ready")
+            tab.get_by_label("triggered by an event").check()
+            tab.get_by_label("Event", exact=True).select_option(event)
+            tab.get_by_label("Days before the event").fill(days)
+            tab.get_by_role("button", name="Save as draft").click()
+            tab.wait_for_load_state("load")
+            if days == "120":
+                assert "schedule.days_before" in tab.locator("#form-errors").inner_text()
+                _fits(tab)
+                continue
+            assert f"({days} days before)" in tab.locator("#trigger").inner_text()
+        with session_scope() as s:
+            names = set(s.scalars(select(Campaign.name)))
+        assert {"card_expiry-phone", "deposit_maturity-phone"} <= names and "payment_due-phone" not in names
+    finally:
+        phone.close()
