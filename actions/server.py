@@ -12,10 +12,12 @@ refused everywhere (start-up fails with a message).
 
 from __future__ import annotations
 
+import ctypes
 import hmac
 import logging
 import os
 import secrets
+import signal
 import sys
 from functools import partial
 from typing import Any
@@ -99,6 +101,24 @@ class ApologizingExecutor(ActionExecutor):
             return ActionExecutorRunResult(events=[], responses=[{"text": apology(ref)}])
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """In a Sanic worker: be sent SIGTERM when the process that started it (Sanic's manager) dies (Linux).
+
+    Killed alone (SIGKILL, the OOM killer) the manager had no chance to stop its workers: they lived on, still
+    listening on the port and answering with the old code beside the server supervisord started again, and
+    `make stop` left them running (tests/faults/test_action_workers.py)."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        logger.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
+    elif os.getppid() == 1:  # the manager died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def create_app(action_executor: ActionExecutor, **options: Any) -> Sanic:
     """rasa-sdk's app (``create_app_for_serve`` with ``options``) behind :func:`require_secret`.
 
@@ -109,6 +129,7 @@ def create_app(action_executor: ActionExecutor, **options: Any) -> Sanic:
     if problem:
         raise ValueError(problem)
     require_secret(app, settings.action_server_token)
+    app.register_listener(lambda _app, _loop: die_with_parent(), "before_server_start")  # workers only
     return app
 
 

@@ -17,7 +17,8 @@ import logging
 from typing import Any
 
 from rasa.core.actions.action import ActionRestart, ActionSessionStart
-from rasa.shared.core.events import ConversationPaused, Restarted
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
+from rasa.shared.core.events import ActionExecuted, ConversationPaused, Restarted, SessionStarted
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,12 @@ def install() -> None:
                                     domain: Any) -> list[Any]:
         if tracker.is_paused():
             logger.info("restart in a conversation staff hold: the bot stays paused")
-            return [Restarted(), ConversationPaused()]
+            # What Rasa logs after a restart on the next message (a new session, then listening), here at once:
+            # Rasa starts a session only on a tracker with no events since the restart, and the pause is one, so
+            # without these the conversation had neither, and after the hand back every message was predicted
+            # from an empty state: action_default_fallback, no answer, the channel's apology.
+            return [Restarted(), ActionExecuted(ACTION_SESSION_START_NAME), SessionStarted(),
+                    ActionExecuted(ACTION_LISTEN_NAME), ConversationPaused()]
         return list(await restart(self, output_channel, nlg, tracker, domain))
 
     ActionSessionStart.run = session_start_keeping_pause  # type: ignore[method-assign]

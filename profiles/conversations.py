@@ -153,9 +153,12 @@ def _day(name: str, raw: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{name} must be a date (YYYY-MM-DD).", field=name) from None
+    if day == date.max:  # the filter runs to the next midnight, which date cannot hold (was a 500)
+        raise InvalidInput(f"{name} must be a date before {date.max.isoformat()}.", field=name)
+    return day
 
 
 def _int(name: str, raw: str, low: int, high: int, default: int) -> int:

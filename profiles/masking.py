@@ -33,8 +33,9 @@ def mask_number(number: str | None) -> str:
     return f"{MASK} {''.join(chars[-4:])}"
 
 
-def _mask_iban(match: re.Match[str]) -> str:
-    text = match.group(0)
+def _iban_body(text: str) -> tuple[str, str] | None:
+    """An IBAN-pattern match split into (the IBAN, the words after it), or None for a word that merely starts
+    like an IBAN."""
     # The pattern may run on into ordinary words typed after the IBAN ("... 9015 4 please"): give back
     # trailing groups without a digit.
     groups = re.split(r"([ -])", text)
@@ -44,8 +45,13 @@ def _mask_iban(match: re.Match[str]) -> str:
         groups = groups[:-2]
     body = "".join(groups)
     if sum(c.isdigit() for c in body) < _MIN_IBAN_DIGITS or len([c for c in body if c.isalnum()]) < 15:
-        return text  # a word that merely starts like an IBAN
-    return mask_number(body) + tail
+        return None
+    return body, tail
+
+
+def _mask_iban(match: re.Match[str]) -> str:
+    found = _iban_body(match.group(0))
+    return match.group(0) if found is None else mask_number(found[0]) + found[1]
 
 
 def redact(text: str) -> str:
@@ -61,6 +67,23 @@ def redact(text: str) -> str:
     """
     out = _IBAN.sub(_mask_iban, text[:_REDACT_INPUT_MAX])
     return _DIGIT_RUN.sub(lambda m: mask_number(m.group(0)), out)
+
+
+def redacted_spans(text: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` character ranges of ``text`` that :func:`redact` masks, so that what was read out of
+    those characters (an NLU entity's ``start``/``end``: "4111" of a card number typed in groups) can be masked
+    with them."""
+    text = text[:_REDACT_INPUT_MAX]
+    spans: list[tuple[int, int]] = []
+    for match in _IBAN.finditer(text):
+        found = _iban_body(match.group(0))
+        if found is not None:
+            spans.append((match.start(), match.start() + len(found[0])))
+    rest = list(text)
+    for start, end in spans:  # digit runs are looked for after the IBANs are masked, as in redact
+        rest[start:end] = "x" * (end - start)
+    spans += [(m.start(), m.end()) for m in _DIGIT_RUN.finditer("".join(rest))]
+    return sorted(spans)
 
 
 # E-mail addresses and phone numbers in free text (transcripts): 9 to 11 digits, optional leading +, single

@@ -119,9 +119,22 @@ def _confidence(data: dict[str, Any] | None) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _entities(data: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+def _entities(data: dict[str, Any] | None, text: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The model's entities as (name, masked value), the value as typed in ``text`` (the stored message) where
+    the entity's span says so: a synonym's value ("checking" -> ``current_account``) is not a part of the
+    message, and a decision must name one (:func:`parse_entities`), so the preselected entities of a row that is
+    only confirmed must be the typed words."""
     found = ((data or {}).get("parse_data") or {}).get("entities") or ()
-    return tuple((str(e.get("entity", "?")), redact_all(str(e.get("value", "")))) for e in found if isinstance(e, dict))
+    out = []
+    for e in found:
+        if not isinstance(e, dict):
+            continue
+        value, start, end = str(e.get("value", "")), e.get("start"), e.get("end")
+        if (text and MASK not in text and isinstance(start, int) and isinstance(end, int)
+                and 0 <= start < end <= len(text)):  # spans count in the text as typed: only when nothing was masked
+            value = text[start:end]
+        out.append((str(e.get("entity", "?")), redact_all(value)))
+    return tuple(out)
 
 
 def _erased_senders() -> Any:
@@ -169,7 +182,7 @@ def list_inbox(threshold: float = DEFAULT_THRESHOLD, limit: int = 50) -> list[In
             items.append(InboxItem(
                 event_id=newest.id, ref=conversation_ref(newest.sender_id), at=newest.timestamp,
                 text=redact_all(newest.text or "")[:TEXT_MAX], intent=newest.intent, confidence=_confidence(newest.data),
-                entities=_entities(newest.data), flagged_by=flag.flagged_by if flag else None, duplicates=len(group)))
+                entities=_entities(newest.data, newest.text), flagged_by=flag.flagged_by if flag else None, duplicates=len(group)))
             if len(items) >= limit:
                 break
     return items

@@ -305,7 +305,7 @@ _AUTH: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrorOut, "description": "invalid input; `detail[0].loc` names the field"},
 }
 _ONE = {**_AUTH, 404: {"model": ErrorOut, "description": "no such conversation"}}
-Ref = Annotated[str, Path(pattern=REF_PATTERN, description="the opaque conversation reference (`c_` + 24 hex)")]
+Ref = Annotated[str, Path(pattern=REF_PATTERN, description="the opaque conversation reference (`c-` + 20 hex)")]
 
 
 class ConversationOut(BaseModel):

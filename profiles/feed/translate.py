@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from profiles.audit import record_audit
 from profiles.identity import CLAIM_KEY, PROOF_KEY, TOKEN_KEY, claim_subject, resolve_message_customer, token_subject
-from profiles.masking import redact
+from profiles.masking import MASK, mask_number, redact, redacted_spans
 from profiles.models import ContactPoint, ConversationEvent, ConversationLink, Customer, Interaction, utcnow
 from profiles.schemas import PRODUCT_IDS
 from profiles.sealing import sealed_owner
@@ -196,14 +196,33 @@ def _escape_surrogates(value: Any) -> Any:
 
 
 def _stored_form(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON kept in the transcript store: credentials removed, card/IBAN numbers masked in texts."""
+    """The JSON kept in the transcript store: credentials removed, card/IBAN numbers masked in texts and in the
+    entities read out of them (a card typed in groups is four ``amount`` entities of four digits each)."""
     data: dict[str, Any] = strip_credentials(event)
+    parse_data = data.get("parse_data")
+    if isinstance(parse_data, dict):
+        original = parse_data.get("text") if isinstance(parse_data.get("text"), str) else data.get("text")
+        spans = redacted_spans(original) if isinstance(original, str) else []
+        for e in parse_data.get("entities") or ():
+            if isinstance(e, dict):
+                _mask_entity(e, spans)
+        if isinstance(parse_data.get("text"), str):
+            parse_data["text"] = redact(parse_data["text"])
     if isinstance(data.get("text"), str):
         data["text"] = redact(data["text"])
-    parse_data = data.get("parse_data")
-    if isinstance(parse_data, dict) and isinstance(parse_data.get("text"), str):
-        parse_data["text"] = redact(parse_data["text"])
     return data
+
+
+def _mask_entity(entity: dict[str, Any], spans: Sequence[tuple[int, int]]) -> None:
+    """Mask an entity's value (in place) when it was read from a masked part of the text, or holds a number
+    :func:`redact` masks itself."""
+    start, end, value = entity.get("start"), entity.get("end"), entity.get("value")
+    inside = (isinstance(start, int) and isinstance(end, int)
+              and any(start < span_end and span_start < end for span_start, span_end in spans))
+    if inside:
+        entity["value"] = mask_number(str(value)) if value is not None else MASK
+    elif isinstance(value, str):
+        entity["value"] = redact(value)
 
 
 def _timestamp(event: Mapping[str, Any]) -> datetime:

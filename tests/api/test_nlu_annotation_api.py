@@ -128,3 +128,20 @@ def test_page_decides_flags_from_the_transcript_and_exports(client: TestClient, 
     with session_scope() as s:
         fields = s.scalars(select(AuditLog.field).where(AuditLog.entity == "nlu_annotation").order_by(AuditLog.id)).all()
     assert list(fields) == ["corrected", "flagged", "export"]
+
+
+def test_a_fallback_message_has_no_intent_preselected(client: TestClient) -> None:
+    # nlu_fallback is not a choice: the select used to fall on its first option, and Save "corrected" the
+    # message to whichever intent that was (exported as training data)
+    _store([_user("rest-c", T0 + 60, "blorp fizzle quux", "nlu_fallback", 0.3)])
+    fallback = _id("blorp fizzle quux")
+    page = client.get("/staff/annotations", headers=bearer("staff")).text
+    form = page[page.index(f'action="/staff/annotations/{fallback}"'):]
+    select = form[:form.index("</select>")]
+    assert "required" in select and '<option value="" selected>' in select
+    assert select.count(" selected") == 1
+    swallowed = page[page.index(f'action="/staff/annotations/{_id("the cash machine swallowed it")}"'):]
+    assert '<option value="card_arrival" selected>' in swallowed[:swallowed.index("</select>")]
+    unpicked = client.post(f"/staff/annotations/{fallback}", content="intent=&entities=",
+                           headers={**FORM, **bearer("staff"), **ORIGIN}, follow_redirects=False)
+    assert unpicked.status_code == 303 and "error=Pick+one" in unpicked.headers["location"]

@@ -47,7 +47,7 @@ def test_api_lists_filters_and_documents_the_errors(client: TestClient) -> None:
     assert client.get("/conversations").status_code == 401
     assert client.get("/conversations", headers=bearer("marketing")).status_code == 403
     for bad in ({"min_confidence": "2"}, {"channel": "fax"}, {"date_from": "soon"}, {"per_page": "0"},
-                {"min_confidence": "0.9", "max_confidence": "0.1"}):
+                {"min_confidence": "0.9", "max_confidence": "0.1"}, {"date_to": "9999-12-31"}):
         response = client.get("/conversations", params=bad, headers=bearer("staff"))
         assert response.status_code == 422, bad
         assert response.json()["detail"][0]["loc"][0] == "query"
@@ -93,6 +93,8 @@ def test_pages_need_the_staff_role_and_same_origin_posts(client: TestClient) -> 
     assert page.status_code == 200 and ref in page.text and conversation_ref("rest-a") not in page.text
     assert "tg-b" not in page.text
     assert client.get("/staff/conversations?min_confidence=x", headers=bearer("staff")).status_code == 422
+    assert client.get("/staff/conversations?date_to=9999-12-31", headers=bearer("staff")).status_code == 422
+    assert client.get("/conversations/export?date_to=9999-12-31", headers=bearer("staff")).status_code == 422
     assert client.get(f"/staff/conversations/{ref}", headers=bearer("marketing")).status_code == 403
     assert client.get("/staff/conversations/c-" + "1" * 20, headers=bearer("staff")).status_code == 404
     transcript = client.get(f"/staff/conversations/{ref}", headers=bearer("staff"))

@@ -161,7 +161,7 @@ def test_parse_filters_refuses_bad_values() -> None:
     assert dict(f.query_items())["fallback"] == "1"
     for bad in ({"channel": "fax"}, {"fallback": "maybe"}, {"min_confidence": "nan"}, {"max_confidence": "2"},
                 {"date_to": "yesterday"}, {"page": "0"}, {"per_page": "9999"}, {"customer": "vip"},
-                {"min_confidence": "0.8", "max_confidence": "0.2"}, {"q": "x" * 201}):
+                {"min_confidence": "0.8", "max_confidence": "0.2"}, {"q": "x" * 201}, {"date_to": "9999-12-31"}):
         with pytest.raises(InvalidInput):
             parse_filters(bad)
 

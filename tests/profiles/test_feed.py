@@ -361,3 +361,25 @@ def test_a_lone_surrogate_is_stored_escaped_not_dropped(db: Engine) -> None:
     [row] = rows(ConversationEvent, sender_id="surrogate-1")
     assert row.text == "hello \\ud800 there"
     assert row.data["parse_data"]["text"] == "hello \\ud800 there"
+
+
+def test_entities_read_out_of_a_card_or_iban_number_are_masked_too(db: Engine) -> None:
+    # A card typed in groups is four amount entities of four digits each: masking only the text left the whole
+    # number in parse_data.entities (shown by the transcript view and the annotation inbox).
+    text = "my card 4539 1488 0343 6467 and iban PT50000201231234567890154, send 20"
+    event = user_event("cap-card", text, intent="inform")
+    event["message_id"] = "m-card"  # as Rasa's (a uuid), not the helper's text-bearing one
+    iban_digits = text.index("5000")
+    event["parse_data"]["entities"] = [
+        *({"entity": "amount", "value": text[at:at + 4], "start": at, "end": at + 4} for at in (8, 13, 18, 23)),
+        {"entity": "amount", "value": "50000201231234567890154", "start": iban_digits, "end": iban_digits + 23},
+        {"entity": "amount", "value": "20", "start": len(text) - 2, "end": len(text)},
+        {"entity": "card", "value": "4539 1488 0343 6467"},  # no span: its own value is masked
+    ]
+    deliver([event])
+    (row,) = rows(ConversationEvent, sender_id="cap-card")
+    assert [e["value"] for e in row.data["parse_data"]["entities"]] == [
+        "••••", "••••", "••••", "••••", "•••• 0154", "20", "•••• 6467"]
+    assert row.text == "my card •••• 6467 and iban •••• 0154, send 20"
+    dumped = json.dumps(row.data)
+    assert "4539" not in dumped and "1488" not in dumped and "0343" not in dumped and "50000201" not in dumped

@@ -79,6 +79,17 @@ def test_inbox_lists_low_confidence_messages_once_per_text_masked_newest_first(m
         list_inbox(1.5)
 
 
+def test_preselected_entities_are_the_words_typed_so_confirming_a_row_as_shown_works(db: Engine) -> None:
+    # "checking" is the synonym current_account: the model's value is not a part of the message, and saving the
+    # row as the page preselects it was refused ("The value of account_type must be a part of the message").
+    _store([_user("s", T0, "checking pls thing", "inform", 0.47,
+                  entities=[{"entity": "account_type", "value": "current_account", "start": 0, "end": 8}])])
+    (item,) = list_inbox(0.5)
+    assert item.entities == (("account_type", "checking"),)
+    decided = decide(item.event_id, "inform", item.entities, staff="ana")
+    assert decided.status == "confirmed" and decided.entities == [{"entity": "account_type", "value": "checking"}]
+
+
 def test_a_confident_message_marked_wrong_enters_the_inbox_and_is_audited(messages: dict[str, int]) -> None:
     assert messages["balance"] not in [i.event_id for i in list_inbox()]
     flag_wrong(messages["balance"], staff="ana", ref=conversation_ref("b"))
