@@ -7,6 +7,7 @@ reasons) before it is stored or shown to staff.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 MASK = "••••"
 
@@ -84,6 +85,31 @@ def redacted_spans(text: str) -> list[tuple[int, int]]:
         rest[start:end] = "x" * (end - start)
     spans += [(m.start(), m.end()) for m in _DIGIT_RUN.finditer("".join(rest))]
     return sorted(spans)
+
+
+def remask_stored_entities(text: str | None, entities: list[Any]) -> bool:
+    """Mask, in place, the NLU entity values of a message stored before entities were masked with their text
+    (``[{"entity", "value", ...}]``): when the stored ``text`` had something masked (it holds :data:`MASK`), every
+    value with a digit is masked (:func:`mask_number`: a card typed in groups was four 4-digit values; the
+    original text is gone, so the spans cannot be compared and an amount beside a card number is masked too,
+    which only hides more); every other string value goes through :func:`redact`. Returns whether anything
+    changed."""
+    changed = False
+    masked_text = isinstance(text, str) and MASK in text
+    for entity in entities:
+        if not isinstance(entity, dict) or entity.get("value") is None:
+            continue
+        value = entity["value"]
+        if masked_text and any(c.isdigit() for c in str(value)):
+            new: Any = mask_number(str(value))
+        elif isinstance(value, str):
+            new = redact(value)
+        else:
+            continue
+        if new != value:
+            entity["value"] = new
+            changed = True
+    return changed
 
 
 # E-mail addresses and phone numbers in free text (transcripts): 9 to 11 digits, optional leading +, single

@@ -100,3 +100,47 @@ def test_init_db_on_an_empty_database_stamps_head(
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == _head()
         assert compare_metadata(MigrationContext.configure(conn, opts={"include_name": _orm_names}), Base.metadata) == []
+
+
+def test_remask_migration_masks_entities_stored_raw_before_the_feed_masked_them(db: Engine) -> None:
+    """Rows stored before the feed masked NLU entities with their text: a card typed in groups left four raw
+    4-digit values beside the masked text. Re-running 0014 on such rows masks them (and an IBAN in a value), keeps
+    the entities of a message where nothing was masked, and touches nothing else."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from profiles.db import session_scope
+    from profiles.models import ConversationEvent, Interaction
+    from tests.profiles.conftest import build_customer
+
+    cid = build_customer(balance="10.00").customer_id
+    raw = [{"entity": "amount", "start": 8 + 5 * i, "end": 12 + 5 * i, "value": v}
+           for i, v in enumerate(("4111", "1111", "1111", "1234"))]
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        s.add_all([
+            ConversationEvent(event_key="k-card", sender_id="s1", customer_id=cid, event_type="user", timestamp=now,
+                              text="my card •••• 1234", data={"event": "user", "text": "my card •••• 1234",
+                                                             "parse_data": {"text": "my card •••• 1234", "entities": raw}}),
+            ConversationEvent(event_key="k-plain", sender_id="s1", customer_id=cid, event_type="user", timestamp=now,
+                              text="send 20 to savings", data={"event": "user", "text": "send 20 to savings", "parse_data": {
+                                  "text": "send 20 to savings", "entities": [{"entity": "amount", "value": "20"},
+                                                                             {"entity": "payee", "value": "PT50 0002 0123 1234 5678 9015 4"}]}}),
+            Interaction(customer_id=cid, kind="chat_message", channel="rest", direction="inbound", actor="customer",
+                        summary="my card •••• 1234", event_key="k-card",
+                        details={"intent": "inform", "entities": [{"entity": "amount", "value": "4111"}]}),
+        ])
+    with db.begin() as conn:
+        command.downgrade(_config(conn), "0013_churn_crossing")
+        command.upgrade(_config(conn), "head")
+    with session_scope() as s:
+        card = s.scalar(select(ConversationEvent.data).where(ConversationEvent.event_key == "k-card"))
+        plain = s.scalar(select(ConversationEvent.data).where(ConversationEvent.event_key == "k-plain"))
+        details = s.scalar(select(Interaction.details).where(Interaction.event_key == "k-card"))
+    assert card is not None and plain is not None and details is not None
+    assert [e["value"] for e in card["parse_data"]["entities"]] == ["••••"] * 4
+    assert [e["start"] for e in card["parse_data"]["entities"]] == [8, 13, 18, 23]  # only the values change
+    assert [e["value"] for e in plain["parse_data"]["entities"]] == ["20", "•••• 0154"]
+    assert details["entities"] == [{"entity": "amount", "value": "••••"}]
+    assert "4111" not in str(card) + str(details)
