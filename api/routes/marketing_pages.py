@@ -146,7 +146,8 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
     the schema names it.
 
     Raises:
-        FormError: a value the page cannot even pass on (the trigger's check time).
+        FormError: a value the page cannot even pass on (the trigger's check time), or a variant B message on a
+            channel without a variant B.
     """
     def num(key: str) -> float | None:
         value = form.get(key, "").strip()
@@ -175,6 +176,8 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
         return out
 
     variants = [variant("A", 100)]
+    if not form.get("content_b") and _channel_messages(form, "b"):
+        raise FormError("variants.1", "a message for variant B on a channel needs a variant B: choose its message")
     if form.get("content_b"):
         split_a = int(_int(num("split_a"), 50)) if num("split_a") == num("split_a") else 50
         variants = [variant("A", split_a), variant("B", 100 - split_a)]
@@ -250,9 +253,11 @@ def form_field(loc: str, form: dict[str, str]) -> str:
     if head == "goal":
         return _GOAL_FIELDS.get(rest[0], "goal_product") if rest else "goal_product"
     if head == "variants":
-        if not rest or not rest[0].isdigit() or int(rest[0]) > 1 or rest[1:2] in ([], ["split"], ["name"]):
+        if not rest or not rest[0].isdigit() or int(rest[0]) > 1 or rest[1:2] in (["split"], ["name"]):
             return "split_a"
         key = "ab"[int(rest[0])]
+        if len(rest) == 1:  # the whole variant
+            return f"content_{key}"
         if rest[1] == "message":
             return f"field_{key}" if rest[2:3] == ["fields"] else f"content_{key}"
         if rest[1] == "messages" and len(rest) > 2 and rest[2] in CHANNELS:

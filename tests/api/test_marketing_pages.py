@@ -259,6 +259,7 @@ def test_products_held_and_not_held_per_channel_messages_and_the_check_time_from
     ({"msg_a_socketio": "payment_due", "field_a_socketio": "middle_name"}, "variants.0.messages.socketio.fields",
      "field_a_socketio"),
     ({"msg_b_facebook": "gold_bars"}, "variants.1.messages.facebook", "msg_b_facebook"),
+    ({"content_b": "", "msg_b_telegram": "payment_due"}, "variants.1", "content_b"),  # no variant B
     ({"when": "trigger", "event": "card_expiry", "trigger_time": "25:00"}, "schedule.rule", "trigger_time"),
     ({"when": "trigger", "event": "card_expiry", "trigger_rule": "0 99 * * *"}, "schedule.rule", "trigger_rule"),
     ({"when": "trigger", "event": "card_expiry", "trigger_rule": "0 9 31 2 *"}, "schedule", "schedule"),  # never
