@@ -1,8 +1,10 @@
 """Marketing pages under /staff (marketing and admin roles): build, preview, schedule and follow campaigns.
 
-    GET  /staff/campaigns                  the campaigns and the form to build one (audience with an optional
-                                           propensity filter; schedule now, at, recurring or triggered by an
-                                           event: card expiry, deposit maturity, payment due, churn crossing)
+    GET  /staff/campaigns                  the campaigns and the form to build one (audience: segment, churn range,
+                                           products held / not held, an optional propensity range; a default
+                                           message per variant and optional per-channel ones; schedule now, at,
+                                           recurring or triggered by an event: card expiry, deposit maturity,
+                                           payment due, churn crossing, checked daily at a time or by a rule)
     POST /staff/campaigns                  the form: ``do=preview`` shows the dry run (nothing written),
                                            ``do=create`` stores a draft and goes to its page (303)
     GET  /staff/campaigns/{id}             state, audit, delivery counts, funnel per group, uplift with its 95%
@@ -16,6 +18,7 @@ carry an ``Origin`` header of this very host: a foreign origin, ``null`` or no O
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
@@ -30,7 +33,7 @@ from api.campaign_preview import dry_run
 from api.routes.marketing_campaigns import apply_action
 from api.routes.staff_pages import FORM_MAX, SECURITY_HEADERS, _authenticate, _error, _page, _png
 from profiles import StaffIdentity
-from profiles.campaigns.spec import CONVERSIONS, CampaignSpec
+from profiles.campaigns.spec import CHANNELS, CONVERSIONS, PROFILE_FIELDS, CampaignSpec
 from profiles.campaigns.store import TRANSITIONS, create_campaign, get_campaign, list_campaigns
 from profiles.campaigns.uplift import report
 from profiles.db import session_scope
@@ -44,6 +47,12 @@ ROLES: Final = ("marketing", "admin")
 EVENT_NAMES: Final = {"card_expiry": "card expiry", "deposit_maturity": "term deposit maturity",
                       "payment_due": "loan payment due", "churn_crossing": "churn score crossing a threshold"}
 ACTIONS: Final = ("schedule", "pause", "resume", "cancel")
+#: The per-channel message overrides (``Variant.messages``) and their names on the page.
+CHANNEL_NAMES: Final = {"telegram": "Telegram", "facebook": "Facebook", "socketio": "the web chat"}
+#: Form fields that may carry several values (checkboxes); ``_form`` joins them with commas.
+MULTI_FIELDS: Final = ("holds", "lacks")
+FORM_FIELDS_MAX: Final = 100  # the form has ~50 fields, more when many products are ticked
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$")
 
 router = APIRouter(prefix="/staff/campaigns", tags=["marketing pages"], include_in_schema=False)
 
@@ -66,11 +75,60 @@ def _segments() -> list[str]:
 
 def _choices() -> dict[str, Any]:
     return {"segments": _segments(), "templates": REMINDER_TEMPLATES, "products": sorted(PRODUCT_IDS),
-            "conversions": CONVERSIONS, "events": list(EVENT_NAMES.items())}
+            "conversions": CONVERSIONS, "events": list(EVENT_NAMES.items()), "channels": list(CHANNEL_NAMES.items()),
+            "profile_fields": PROFILE_FIELDS}
 
 
-def _message(kind: str, value: str) -> dict[str, Any]:
-    return {"kind": "offer", "product": value} if kind == "offer" else {"kind": "reminder", "template": value}
+class FormError(ValueError):
+    """A form value the page itself cannot turn into the API's JSON; ``loc`` names the API field it fills."""
+
+    def __init__(self, loc: str, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _message(kind: str, value: str, field: str = "") -> dict[str, Any]:
+    message: dict[str, Any] = ({"kind": "offer", "product": value} if kind == "offer"
+                               else {"kind": "reminder", "template": value})
+    if field:  # the profile field of the greeting's placeholder; the schema refuses an unknown one
+        message["fields"] = {"push_name": field}
+    return message
+
+
+def _channel_messages(form: dict[str, str], variant: str) -> dict[str, Any]:
+    """A variant's per-channel overrides (``msg_<a|b>_<channel>``, name field ``field_<a|b>_<channel>``): a
+    reminder template or an offer's product (the kind follows the value); an empty choice keeps the default."""
+    out: dict[str, Any] = {}
+    for channel in CHANNELS:
+        value = form.get(f"msg_{variant}_{channel}", "").strip()
+        if value:
+            kind = "reminder" if value in REMINDER_TEMPLATES else "offer"
+            out[channel] = _message(kind, value, form.get(f"field_{variant}_{channel}", "").strip())
+    return out
+
+
+def _products(form: dict[str, str], key: str) -> list[str]:
+    return [p for p in (v.strip() for v in form.get(key, "").split(",")) if p]
+
+
+def trigger_rule(form: dict[str, str]) -> str | None:
+    """A trigger's check rule from the form: the advanced ``trigger_rule`` (five cron-like fields) when given,
+    else ``trigger_time`` HH:MM as "every day at that time" (``"M H * * *"``), else None (the schema's default,
+    09:00 daily).
+
+    Raises:
+        FormError: ``trigger_time`` is not a time of day (``loc`` ``schedule.rule``).
+    """
+    rule = " ".join(form.get("trigger_rule", "").split())
+    if rule:
+        return rule
+    at = form.get("trigger_time", "").strip()
+    if not at:
+        return None
+    match = _TIME.match(at)
+    if not match:
+        raise FormError("schedule.rule", f"the check time {at[:20]!r} is not a time of day (HH:MM, 00:00 to 23:59)")
+    return f"{int(match[2])} {int(match[1])} * * *"
 
 
 def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
@@ -78,9 +136,19 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
     recurring rule and its end date are read in the bank's push time zone (``settings.push_timezone``).
 
     ``when=trigger``: an event-triggered schedule of ``event`` (``EVENT_NAMES``) with ``days_before`` (date events)
-    or ``threshold`` (``churn_crossing``), the daily 09:00 check, ``until`` optional. ``propensity_product`` (and
-    ``propensity_min``, default 0): the audience's propensity filter; a minimum without a product is refused by the
-    schema (``audience.propensity.product``). A non-number in a number field stays NaN, so the schema names it."""
+    or ``threshold`` (``churn_crossing``), checked by :func:`trigger_rule` (daily at ``trigger_time`` or by the
+    advanced ``trigger_rule``; 09:00 daily when both are empty), ``until`` optional. ``holds`` / ``lacks``:
+    comma-separated catalogue products (``_form`` joins the ticked boxes). ``propensity_product`` (with
+    ``propensity_min``, default 0, and ``propensity_max``, default 1): the audience's propensity filter; a bound
+    without a product is refused by the schema (``audience.propensity.product``). ``field_a``/``field_b``: the
+    profile field of each default message's greeting; ``msg_<a|b>_<channel>`` (+ ``field_<a|b>_<channel>``): a
+    variant's message on that channel (B's only with a variant B). A non-number in a number field stays NaN, so
+    the schema names it.
+
+    Raises:
+        FormError: a value the page cannot even pass on (the trigger's check time), or a variant B message on a
+            channel without a variant B.
+    """
     def num(key: str) -> float | None:
         value = form.get(key, "").strip()
         try:
@@ -90,16 +158,29 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
 
     audience: dict[str, Any] = {"segment": form.get("segment") or None, "min_churn": num("min_churn"),
                                 "max_churn": num("max_churn"),
-                                "consent": "marketing" if form.get("consent") == "marketing" else "none"}
-    if form.get("propensity_product") or form.get("propensity_min", "").strip():
+                                "consent": "marketing" if form.get("consent") == "marketing" else "none",
+                                "holds": _products(form, "holds"), "lacks": _products(form, "lacks")}
+    if (form.get("propensity_product") or form.get("propensity_min", "").strip()
+            or form.get("propensity_max", "").strip()):
         audience["propensity"] = {"product": form.get("propensity_product") or None,
-                                  "min": (v if (v := num("propensity_min")) is not None else 0.0)}
+                                  "min": (v if (v := num("propensity_min")) is not None else 0.0),
+                                  "max": (v if (v := num("propensity_max")) is not None else 1.0)}
     kind = form.get("kind", "reminder")
-    variants = [{"name": "A", "split": 100, "message": _message(kind, form.get("content_a", ""))}]
+
+    def variant(name: str, split: int | float) -> dict[str, Any]:
+        key = name.lower()
+        out: dict[str, Any] = {"name": name, "split": split,
+                               "message": _message(kind, form.get(f"content_{key}", ""), form.get(f"field_{key}", ""))}
+        if messages := _channel_messages(form, key):
+            out["messages"] = messages
+        return out
+
+    variants = [variant("A", 100)]
+    if not form.get("content_b") and _channel_messages(form, "b"):
+        raise FormError("variants.1", "a message for variant B on a channel needs a variant B: choose its message")
     if form.get("content_b"):
         split_a = int(_int(num("split_a"), 50)) if num("split_a") == num("split_a") else 50
-        variants = [{"name": "A", "split": split_a, "message": _message(kind, form.get("content_a", ""))},
-                    {"name": "B", "split": 100 - split_a, "message": _message(kind, form.get("content_b", ""))}]
+        variants = [variant("A", split_a), variant("B", 100 - split_a)]
     schedule: dict[str, Any] = {"kind": "now"}
     if form.get("when") == "at":
         at = form.get("at", "")
@@ -115,6 +196,8 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
         else:
             event = form.get("event") or None
             schedule = {"kind": "trigger", "event": event}
+            if (rule := trigger_rule(form)) is not None:
+                schedule["rule"] = rule
             if event == "churn_crossing":
                 schedule["threshold"] = num("threshold")
             else:
@@ -138,24 +221,87 @@ def _int(value: float | None, default: int) -> int | float:
     return int(value) if value == value and abs(value) < 1e9 else value
 
 
-def _errors(exc: ValidationError) -> list[str]:
+def _errors(exc: ValidationError) -> list[tuple[str, str]]:
     out = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error.get("loc", ())) or "form"
-        out.append(f"{where}: {str(error.get('msg', ''))[:200]}")
+        out.append((where, str(error.get("msg", ""))[:200]))
     return out
+
+
+_AUDIENCE_FIELDS: Final = ("segment", "min_churn", "max_churn", "holds", "lacks")
+_PROPENSITY_FIELDS: Final = {"product": "propensity_product", "min": "propensity_min", "max": "propensity_max"}
+_GOAL_FIELDS: Final = {"conversion": "conversion", "product": "goal_product", "window_days": "window_days"}
+_SCHEDULE_FIELDS: Final = ("at", "until", "event", "days_before", "threshold")
+
+
+def form_field(loc: str, form: dict[str, str]) -> str:
+    """The build form's element (its ``id``) that holds the value an API error ``loc`` names (``audience.lacks.0``
+    -> ``lacks``, ``variants.1.messages.telegram.fields`` -> ``field_b_telegram``, ``schedule.rule`` -> the
+    recurring rule, or the trigger's advanced rule / check time); a whole section (``audience``, ``schedule``, …)
+    when the error is about several fields; ``form`` when nothing on the form matches."""
+    parts = loc.split(".")
+    head, rest = parts[0], parts[1:]
+    if head in ("name", "control_pct"):
+        return head
+    if head == "audience":
+        if rest and rest[0] in _AUDIENCE_FIELDS:
+            return rest[0]
+        if rest and rest[0] == "propensity":
+            return _PROPENSITY_FIELDS.get(rest[1], "propensity_product") if len(rest) > 1 else "propensity_max"
+        return "audience"
+    if head == "goal":
+        return _GOAL_FIELDS.get(rest[0], "goal_product") if rest else "goal_product"
+    if head == "variants":
+        if not rest or not rest[0].isdigit() or int(rest[0]) > 1 or rest[1:2] in (["split"], ["name"]):
+            return "split_a"
+        key = "ab"[int(rest[0])]
+        if len(rest) == 1:  # the whole variant
+            return f"content_{key}"
+        if rest[1] == "message":
+            return f"field_{key}" if rest[2:3] == ["fields"] else f"content_{key}"
+        if rest[1] == "messages" and len(rest) > 2 and rest[2] in CHANNELS:
+            return f"{'field' if rest[3:4] == ['fields'] else 'msg'}_{key}_{rest[2]}"
+        return f"content_{key}"
+    if head == "schedule":
+        if rest and rest[0] in _SCHEDULE_FIELDS:
+            return rest[0]
+        if rest and rest[0] == "rule":
+            if form.get("when") != "trigger":
+                return "rule"
+            return "trigger_rule" if form.get("trigger_rule", "").strip() else "trigger_time"
+        return "schedule"
+    return "form"
+
+
+def _by_field(errors: list[tuple[str, str]], form: dict[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for loc, message in errors:
+        out.setdefault(form_field(loc, form), []).append(_text(loc, message))
+    return out
+
+
+def _text(loc: str, message: str) -> str:
+    return message if loc == "form" else f"{loc}: {message}"
 
 
 async def _form(request: Request) -> dict[str, str] | None:
     body = await request.body()
     if len(body) > FORM_MAX:
         return None
-    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=40).items()}
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=FORM_FIELDS_MAX)
+    except ValueError:  # more fields than any form of this page has
+        return None
+    return {k: ",".join(v) if k in MULTI_FIELDS else v[0] for k, v in fields.items()}
 
 
 def _index(request: Request, who: StaffIdentity, status_code: int = 200, **context: Any) -> Response:
+    form = context.pop("form", {})
+    errors: list[tuple[str, str]] = context.pop("errors", [])
     return _page(request, "staff/campaigns/index.html", status_code, who=who, campaigns=list_campaigns(50),
-                 choices=_choices(), form=context.pop("form", {}), **context)
+                 choices=_choices(), form=form, errors=[(form_field(loc, form), _text(loc, msg)) for loc, msg in errors],
+                 field_errors=_by_field(errors, form), **context)
 
 
 @router.get("")
@@ -181,7 +327,10 @@ async def build(request: Request) -> Response:
     try:
         spec = CampaignSpec.model_validate(spec_from_form(form))
     except (ValidationError, ValueError) as exc:
-        errors = _errors(exc) if isinstance(exc, ValidationError) else [str(exc)]
+        if isinstance(exc, ValidationError):
+            errors = _errors(exc)
+        else:
+            errors = [(exc.loc if isinstance(exc, FormError) else "form", str(exc))]
         return _index(request, who, 422, form=form, errors=errors)
     try:
         if form.get("do") == "create":
@@ -191,9 +340,9 @@ async def build(request: Request) -> Response:
             return response
         preview = dry_run(spec, now=utcnow())
     except (InvalidInput, Conflict) as exc:
-        field = getattr(exc, "field", None)
+        field = getattr(exc, "field", None) or ("name" if isinstance(exc, Conflict) else "form")
         return _index(request, who, 422 if isinstance(exc, InvalidInput) else 409, form=form,
-                      errors=[f"{field + ': ' if field else ''}{exc.user_message}"])
+                      errors=[(field, exc.user_message)])
     return _index(request, who, form=form, preview=preview)
 
 
@@ -239,7 +388,7 @@ def detail(request: Request, campaign_id: int) -> Response:
     chart = uplift_chart(data) if data["funnel"] else None
     local = ZoneInfo(str(push_timezone()))
     return _page(request, "staff/campaigns/detail.html", who=who, c=view, data=data, chart=chart, tz=local,
-                 event_names=EVENT_NAMES,
+                 event_names=EVENT_NAMES, channel_names=CHANNEL_NAMES,
                  actions=[a for a in ACTIONS if view.state in TRANSITIONS[a][0]])
 
 

@@ -4,6 +4,7 @@ funnel and uplift, and the actions."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -42,7 +43,8 @@ def auth(role: str = "marketing") -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_staff_token(f'{role}-user', role)}"}
 
 
-def form(**over: str) -> dict[str, str]:
+def form(**over: str | list[str]) -> dict[str, str | list[str]]:
+    """The build form's fields (a list: several ticked boxes of one name), ``over`` replacing the defaults."""
     return {"name": f"page-{uuid.uuid4().hex[:6]}", "segment": "affluent", "kind": "reminder",
             "content_a": "statement_ready", "content_b": "payment_due", "split_a": "50", "control_pct": "10",
             "conversion": "profile_updated", "window_days": "7", "when": "now", "do": "create"} | over
@@ -175,3 +177,100 @@ def test_the_propensity_filter_from_the_build_form(client: TestClient) -> None:
     assert audience["propensity"] == {"product": "savings_account", "min": 0.1, "max": 1.0}
     page = client.get(made.headers["location"], headers=auth())
     assert 'id="propensity"' in page.text and "propensity for savings_account from 0.1 to 1.0" in page.text
+
+
+def _account(cid: int, kind: str) -> None:
+    with session_scope() as s:
+        s.execute(insert(Account).values(customer_id=cid, kind=kind, name=kind, balance=Decimal("100.00"),
+                                         number=f"PT50{uuid.uuid4().int % 10**21:021d}"))
+
+
+def _field_error(page: str, field_id: str) -> str:
+    """The error shown next to the form element ``field_id`` (empty when none)."""
+    found = re.search(rf'<p class="field-error" id="{field_id}-error">(.*?)</p>', page, re.S)
+    return found[1] if found else ""
+
+
+def test_products_held_and_not_held_per_channel_messages_and_the_check_time_from_the_build_form(
+        client: TestClient) -> None:
+    # affluent customers (bulk: id % 3 == 0) 3, 6, ..., 30; 3 and 6 already have a term deposit, 3, 6, 9 a current account
+    for cid in (3, 6):
+        _account(cid, "term_deposit")
+    for cid in (3, 6, 9):
+        _account(cid, "current")
+    preview = client.post("/staff/campaigns", data=form(do="preview", lacks=["term_deposit"]), headers=auth() | ORIGIN)
+    assert preview.status_code == 200 and 'id="preview-audience">8<' in preview.text  # 10 affluent, 2 hold one
+    both = client.post("/staff/campaigns", data=form(do="preview", holds=["current_account"], lacks=["term_deposit"]),
+                       headers=auth() | ORIGIN)
+    assert 'id="preview-audience">1<' in both.text  # only customer 9
+    assert re.search(r'value="current_account" checked>', both.text)  # the form keeps the ticked boxes
+    assert stored() == 0
+
+    made = client.post("/staff/campaigns", data=form(
+        lacks=["term_deposit", "mortgage"], holds=["current_account"], propensity_product="term_deposit",
+        propensity_min="0.1", propensity_max="0.9", field_a="last_name", msg_a_socketio="payment_due",
+        msg_a_telegram="update_contact", field_a_telegram="last_name", msg_b_facebook="term_deposit",
+        when="trigger", event="card_expiry", days_before="14", trigger_time="07:30"), headers=auth() | ORIGIN)
+    assert made.status_code == 303, _field_error(made.text, "form") or made.text[-2000:]
+    with session_scope() as s:
+        spec = s.scalars(select(Campaign.spec)).one()
+    audience = spec["audience"]
+    assert audience["holds"] == ["current_account"] and audience["lacks"] == ["term_deposit", "mortgage"]
+    assert audience["propensity"] == {"product": "term_deposit", "min": 0.1, "max": 0.9}
+    a, b = spec["variants"]
+    assert a["message"] == {"kind": "reminder", "template": "statement_ready", "product": None,
+                            "fields": {"push_name": "last_name"}}
+    assert a["messages"] == {
+        "socketio": {"kind": "reminder", "template": "payment_due", "product": None, "fields": {"push_name": "first_name"}},
+        "telegram": {"kind": "reminder", "template": "update_contact", "product": None,
+                     "fields": {"push_name": "last_name"}}}
+    assert b["message"]["fields"] == {"push_name": "first_name"}
+    assert b["messages"] == {"facebook": {"kind": "offer", "template": "product_offer", "product": "term_deposit",
+                                          "fields": {"push_name": "first_name"}}}
+    assert spec["schedule"]["rule"] == "30 7 * * *" and spec["schedule"]["days_before"] == 14
+    page = client.get(made.headers["location"], headers=auth())
+    assert "holds current_account; has none of term_deposit, mortgage" in page.text
+    assert "propensity for term_deposit from 0.1 to 0.9" in page.text
+    messages = re.search(r'<ul id="messages">(.*?)</ul>', page.text, re.S)
+    assert messages and "on the web chat: reminder payment_due" in messages[1]
+    assert "on Telegram: reminder update_contact (greeting: last name)" in messages[1]
+    assert "on Facebook: offer of term_deposit" in messages[1]
+    assert "<code>30 7 * * *</code>" in page.text
+
+    # the advanced rule replaces the daily time
+    made = client.post("/staff/campaigns", data=form(when="trigger", event="payment_due", trigger_time="07:30",
+                                                     trigger_rule=" 0  8 * * 1-5 "), headers=auth() | ORIGIN)
+    assert made.status_code == 303
+    with session_scope() as s:
+        rules = set(s.scalars(select(Campaign.spec["schedule"]["rule"].as_string())))
+    assert rules == {"30 7 * * *", "0 8 * * 1-5"}
+
+
+@pytest.mark.parametrize(("fields", "loc", "field_id"), [
+    ({"lacks": ["term_deposit", "gold_bars"]}, "audience.lacks", "lacks"),
+    ({"holds": ["savings"]}, "audience.holds", "holds"),
+    ({"segment": "", "holds": ["term_deposit"], "lacks": ["term_deposit"]}, "audience", "audience"),  # nobody
+    ({"propensity_product": "savings_account", "propensity_min": "0.5", "propensity_max": "0.2"},
+     "audience.propensity", "propensity_max"),
+    ({"propensity_product": "savings_account", "propensity_max": "2"}, "audience.propensity.max", "propensity_max"),
+    ({"propensity_max": "0.5"}, "audience.propensity.product", "propensity_product"),  # a maximum without a product
+    ({"field_a": "email"}, "variants.0.message.fields", "field_a"),
+    ({"msg_a_telegram": "free text"}, "variants.0.messages.telegram", "msg_a_telegram"),
+    ({"msg_a_socketio": "payment_due", "field_a_socketio": "middle_name"}, "variants.0.messages.socketio.fields",
+     "field_a_socketio"),
+    ({"msg_b_facebook": "gold_bars"}, "variants.1.messages.facebook", "msg_b_facebook"),
+    ({"content_b": "", "msg_b_telegram": "payment_due"}, "variants.1", "content_b"),  # no variant B
+    ({"when": "trigger", "event": "card_expiry", "trigger_time": "25:00"}, "schedule.rule", "trigger_time"),
+    ({"when": "trigger", "event": "card_expiry", "trigger_rule": "0 99 * * *"}, "schedule.rule", "trigger_rule"),
+    ({"when": "trigger", "event": "card_expiry", "trigger_rule": "0 9 31 2 *"}, "schedule", "schedule"),  # never
+    ({"when": "recurring", "rule": "0 99 * * 1", "trigger_rule": "0 9 * * *"}, "schedule.rule", "rule"),
+])
+def test_a_bad_new_field_is_422_shown_next_to_the_field_it_names(
+        client: TestClient, fields: dict[str, str | list[str]], loc: str, field_id: str) -> None:
+    bad = client.post("/staff/campaigns", data=form(**fields), headers=auth() | ORIGIN)
+    assert bad.status_code == 422, bad.text[-2000:]
+    shown = _field_error(bad.text, field_id)
+    assert shown.startswith(f"{loc}: "), (shown, bad.text[-3000:])
+    assert re.search(rf'id="{field_id}"[^>]*aria-invalid="true" aria-describedby="{field_id}-error[ "]', bad.text)
+    assert f'<a href="#{field_id}">{loc}: ' in bad.text  # the summary links to the field
+    assert stored() == 0

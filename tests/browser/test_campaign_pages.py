@@ -23,6 +23,7 @@ from sqlalchemy import insert, select, update
 from api.campaign_preview import dry_run
 from profiles.campaigns.models import Campaign
 from profiles.campaigns.spec import CampaignSpec
+from profiles.customers import holds_product_sql
 from profiles.db import session_scope
 from profiles.models import Account, Consent, Customer, CustomerScore, MessengerLink, utcnow
 from tests.browser.conftest import ARTIFACTS, ROOT, StaffSite
@@ -209,5 +210,94 @@ def test_on_a_phone_a_marketing_manager_builds_event_triggered_campaigns_with_a_
         with session_scope() as s:
             names = set(s.scalars(select(Campaign.name)))
         assert {"card_expiry-phone", "deposit_maturity-phone"} <= names and "payment_due-phone" not in names
+    finally:
+        phone.close()
+
+
+def _term_deposit_holders(segment: str, at_least: int = 2) -> int:
+    """Give term deposits to customers of ``segment`` until at least ``at_least`` hold one; returns how many of
+    the segment hold one (the one "holds" rule, ``holds_product_sql``)."""
+    def holders(s: Any) -> list[int]:
+        return [int(c) for c in s.scalars(select(CustomerScore.customer_id).where(
+            CustomerScore.segment == segment, holds_product_sql("term_deposit", CustomerScore.customer_id)))]
+
+    with session_scope() as s:
+        have = holders(s)
+        others = sorted(int(c) for c in s.scalars(select(CustomerScore.customer_id).where(
+            CustomerScore.segment == segment, CustomerScore.customer_id.not_in(have))))
+        for cid in others[:max(0, at_least - len(have))]:
+            s.execute(insert(Account).values(customer_id=cid, kind="term_deposit", name="Term deposit",
+                                             balance=Decimal("5000"), number=f"PT50{uuid.uuid4().int % 10**21:021d}"))
+    with session_scope() as s:
+        return len(holders(s))
+
+
+def test_on_a_phone_a_marketing_manager_targets_customers_without_a_term_deposit_with_a_text_per_channel(
+        browser: Any, staff_site: StaffSite) -> None:
+    segment, size = _link_segment()
+    holders = _term_deposit_holders(segment)
+    assert 0 < holders < size
+    phone = browser.new_context(viewport=PHONE, is_mobile=True)
+    try:
+        tab = phone.new_page()
+        sign_in(tab, staff_site, "marketing", "marta")
+        tab.goto(f"{staff_site.base_url}/staff/campaigns")
+        _fits(tab)
+        tab.get_by_label("Name").fill("no-term-deposit-phone")
+        tab.get_by_label("Segment").select_option(segment)
+        tab.get_by_label("Variant A: template or product").select_option("statement_ready")
+        tab.get_by_role("button", name="Preview (dry run)").click()
+        tab.wait_for_load_state("load")
+        assert tab.locator("#preview-audience").inner_text() == str(size)
+
+        # "customers who don't have a term deposit yet", a different text on Telegram and on the web chat
+        tab.get_by_role("group", name=re.compile("Has none of these products")).get_by_label("term deposit").check()
+        tab.get_by_label("Variant A on Telegram", exact=True).select_option("update_contact")
+        tab.get_by_label("Variant A on Telegram: greeting uses").select_option("last_name")
+        tab.get_by_label("Variant A on the web chat", exact=True).select_option("payment_due")
+        tab.get_by_role("button", name="Preview (dry run)").click()
+        tab.wait_for_load_state("load")
+        assert tab.locator("#form-errors").count() == 0
+        assert tab.locator("#preview-audience").inner_text() == str(size - holders)  # narrowed by lacks
+        assert "update_contact via telegram" in tab.locator("ul.messages").inner_text()  # the Telegram text
+        assert tab.get_by_role("group", name=re.compile("Has none of these products")).get_by_label(
+            "term deposit").is_checked()  # the form keeps its choices
+        _fits(tab)
+        tab.screenshot(path=str(ARTIFACTS / "campaign-lacks-preview-390.png"), full_page=True)
+
+        # a card-expiry reminder checked daily at 07:30, with a propensity range; a bad maximum is shown by its field
+        tab.get_by_label("triggered by an event").check()
+        tab.get_by_label("Event", exact=True).select_option("card_expiry")
+        tab.get_by_label("Check every day at").fill("07:30")
+        tab.get_by_label("Propensity for").select_option("term_deposit")
+        tab.get_by_label("Maximum propensity").fill("2")
+        tab.get_by_role("button", name="Save as draft").click()
+        tab.wait_for_load_state("load")
+        error = tab.locator("#propensity_max-error")
+        assert error.is_visible() and "audience.propensity.max" in error.inner_text()
+        assert tab.get_by_label("Maximum propensity").get_attribute("aria-invalid") == "true"
+        _fits(tab)
+        tab.screenshot(path=str(ARTIFACTS / "campaign-field-error-390.png"), full_page=True)
+        with session_scope() as s:
+            assert s.scalar(select(Campaign.id).where(Campaign.name == "no-term-deposit-phone")) is None
+        tab.get_by_label("Maximum propensity").fill("0.9")
+        tab.get_by_role("button", name="Save as draft").click()
+        tab.wait_for_load_state("load")
+        assert re.search(r"/staff/campaigns/\d+$", tab.url), tab.url
+        assert "has none of term_deposit" in tab.locator("#products").inner_text()
+        messages = tab.locator("#messages").inner_text()
+        assert "on Telegram: reminder update_contact (greeting: last name)" in messages, messages
+        assert "on the web chat: reminder payment_due" in messages, messages
+        assert "30 7 * * *" in tab.locator("#trigger").inner_text()
+        _fits(tab)
+        with session_scope() as s:
+            spec = s.scalar(select(Campaign.spec).where(Campaign.name == "no-term-deposit-phone"))
+        assert spec is not None
+        assert spec["audience"]["lacks"] == ["term_deposit"] and spec["audience"]["holds"] == []
+        assert spec["audience"]["propensity"] == {"product": "term_deposit", "min": 0.0, "max": 0.9}
+        assert {ch: m["template"] for ch, m in spec["variants"][0]["messages"].items()} == {
+            "telegram": "update_contact", "socketio": "payment_due"}
+        assert spec["variants"][0]["messages"]["telegram"]["fields"] == {"push_name": "last_name"}
+        assert spec["schedule"]["rule"] == "30 7 * * *" and spec["schedule"]["event"] == "card_expiry"
     finally:
         phone.close()
