@@ -381,8 +381,10 @@ def export_reviewed(path: Path | None = None, *, training_dir: Path | None = Non
                     heldout: Path | None = None, staff: str = "system") -> ExportResult:
     """Write every exportable decision to ``path`` (default the setting ``nlu_reviewed_file``,
     ``data/nlu/reviewed.yml``) as Rasa 3 YAML, one block
-    per intent, examples sorted; the file is replaced atomically (also when empty: ``nlu: []``). See the module
-    docstring for what is skipped. Audited once (``nlu_annotation`` / ``export``, the counts)."""
+    per intent, examples sorted; the file is replaced atomically, and left alone when its text would not change
+    (no file is created for an export with nothing to write: a new file of ``data/`` makes the next ``make train``
+    retrain). An existing file is emptied (``nlu: []``) when nothing is left to export (e.g. after an erasure).
+    See the module docstring for what is skipped. Audited once (``nlu_annotation`` / ``export``, the counts)."""
     target = path or get_settings().nlu_reviewed_file
     known = _training_texts(training_dir or TRAINING_DIR, target)
     held = _heldout_texts(heldout or HELDOUT_FILE)
@@ -424,6 +426,9 @@ def export_reviewed(path: Path | None = None, *, training_dir: Path | None = Non
            "nlu": [{"intent": i, "examples": "".join(f"- {v}\n" for _, v in sorted(ex.items()))}
                    for i, ex in sorted(by_intent.items())]}
     body += yaml.dump(doc, Dumper=_LiteralDumper, sort_keys=False, allow_unicode=True, width=10_000)
+    unchanged = target.read_text(encoding="utf-8") == body if target.exists() else not by_intent
+    if unchanged:
+        return ExportResult(path=target, written=written, **counts)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.",
                                      suffix=".tmp", delete=False) as tmp:  # one file per export: two at once never share it

@@ -166,6 +166,8 @@ def test_export_writes_rasa_yaml_skipping_masked_duplicates_heldout_and_erased(
 
 def test_an_annotation_kept_after_its_message_is_gone_is_not_exported(messages: dict[str, int], tmp_path: Path) -> None:
     decide(messages["fees"], "extra_charge_on_statement", staff="ana")
+    first = export_reviewed(tmp_path / "r.yml", training_dir=tmp_path, heldout=tmp_path / "none.csv")
+    assert first.total == 1
     with session_scope(write=True) as s:  # e.g. a transcript erased by an older release that kept annotations
         s.delete(s.get(ConversationEvent, messages["fees"]))
     result = export_reviewed(tmp_path / "r.yml", training_dir=tmp_path, heldout=tmp_path / "none.csv")
@@ -223,3 +225,18 @@ def test_two_staff_acting_on_one_new_message_at_once_share_one_annotation(messag
         assert annotation.flagged_by == "ana"
     with session_scope() as s:
         assert len(s.scalars(select(NluAnnotation).where(NluAnnotation.event_id == messages["balance"])).all()) == 1
+
+
+def test_an_export_with_nothing_new_does_not_touch_data(sqlite_db: Engine, tmp_path: Path) -> None:
+    """A new file of data/ makes the next `make train` retrain (~4 min): an export with nothing to write creates
+    none, and one that would write the same text leaves the file (and its mtime) alone."""
+    target = tmp_path / "reviewed.yml"
+    result = export_reviewed(target, training_dir=tmp_path / "none", heldout=tmp_path / "none.csv")
+    assert not target.exists() and sum(result.written.values()) == 0
+    target.write_text("stale\n", encoding="utf-8")  # an earlier export whose examples are all gone: emptied
+    export_reviewed(target, training_dir=tmp_path / "none", heldout=tmp_path / "none.csv")
+    body = target.read_text(encoding="utf-8")
+    assert "nlu: []" in body
+    mtime = target.stat().st_mtime_ns
+    export_reviewed(target, training_dir=tmp_path / "none", heldout=tmp_path / "none.csv")
+    assert target.stat().st_mtime_ns == mtime and target.read_text(encoding="utf-8") == body
