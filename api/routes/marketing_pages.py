@@ -1,12 +1,16 @@
 """Marketing pages under /staff (marketing and admin roles): build, preview, schedule and follow campaigns.
 
-    GET  /staff/campaigns                  the campaigns and the form to build one (audience: segment, churn range,
-                                           products held / not held, an optional propensity range; a default
-                                           message per variant and optional per-channel ones; schedule now, at,
-                                           recurring or triggered by an event: card expiry, deposit maturity,
-                                           payment due, churn crossing, checked daily at a time or by a rule)
+    GET  /staff/campaigns                  the campaigns and the form to build one (audience: segment, churn, CLV
+                                           and loyalty ranges, the channel it must be reachable on, marketing
+                                           consent, products held / not held, an optional propensity range, a
+                                           limit; variants A and B, up to five with "Add a variant", each with
+                                           its split, a default message and optional per-channel ones; schedule
+                                           now, at, recurring or triggered by an event: card expiry, deposit
+                                           maturity, payment due, churn crossing, checked daily at a time or by a
+                                           rule; reminders may be let through quiet hours)
     POST /staff/campaigns                  the form: ``do=preview`` shows the dry run (nothing written),
-                                           ``do=create`` stores a draft and goes to its page (303)
+                                           ``do=create`` stores a draft and goes to its page (303),
+                                           ``do=add_variant`` shows the form again with one more variant
     GET  /staff/campaigns/{id}             state, audit, delivery counts, funnel per group, uplift with its 95%
                                            interval and a plot
     POST /staff/campaigns/{id}/{action}    schedule, pause, resume, cancel (303 back to the page)
@@ -33,7 +37,7 @@ from api.campaign_preview import dry_run
 from api.routes.marketing_campaigns import apply_action
 from api.routes.staff_pages import FORM_MAX, SECURITY_HEADERS, _authenticate, _error, _page, _png
 from profiles import StaffIdentity
-from profiles.campaigns.spec import CHANNELS, CONVERSIONS, PROFILE_FIELDS, CampaignSpec
+from profiles.campaigns.spec import CHANNELS, CONVERSIONS, MAX_VARIANTS, PROFILE_FIELDS, Audience, CampaignSpec
 from profiles.campaigns.store import TRANSITIONS, create_campaign, get_campaign, list_campaigns
 from profiles.campaigns.uplift import report
 from profiles.db import session_scope
@@ -51,7 +55,12 @@ ACTIONS: Final = ("schedule", "pause", "resume", "cancel")
 CHANNEL_NAMES: Final = {"telegram": "Telegram", "facebook": "Facebook", "socketio": "the web chat"}
 #: Form fields that may carry several values (checkboxes); ``_form`` joins them with commas.
 MULTI_FIELDS: Final = ("holds", "lacks")
-FORM_FIELDS_MAX: Final = 100  # the form has ~50 fields, more when many products are ticked
+FORM_FIELDS_MAX: Final = 150  # the form has ~60 fields, ~100 with five variants and every product ticked
+#: The channels an audience may be required to be reachable on (``Audience.channel``) and their names on the page.
+AUDIENCE_CHANNELS: Final = {"any": "any channel", "telegram": "Telegram", "facebook": "Facebook"}
+#: The variants' keys in the form's field names (``content_c``, ``split_c``, ...); variant ``x`` is named ``X``.
+VARIANT_KEYS: Final = "abcdefghij"[:MAX_VARIANTS]
+_YES: Final = ("1", "on", "true", "yes")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$")
 
 router = APIRouter(prefix="/staff/campaigns", tags=["marketing pages"], include_in_schema=False)
@@ -76,7 +85,20 @@ def _segments() -> list[str]:
 def _choices() -> dict[str, Any]:
     return {"segments": _segments(), "templates": REMINDER_TEMPLATES, "products": sorted(PRODUCT_IDS),
             "conversions": CONVERSIONS, "events": list(EVENT_NAMES.items()), "channels": list(CHANNEL_NAMES.items()),
-            "profile_fields": PROFILE_FIELDS}
+            "profile_fields": PROFILE_FIELDS, "audience_channels": list(AUDIENCE_CHANNELS.items())}
+
+
+def shown_variants(form: dict[str, str], add: bool = False) -> str:
+    """The variant keys the form shows: at least A and B, as many as ``variants_shown`` says (one more when
+    ``add``) and every one that has a value, at most ``MAX_VARIANTS``."""
+    try:
+        shown = int(form.get("variants_shown", "2"))
+    except ValueError:
+        shown = 2
+    used = [i + 1 for i, key in enumerate(VARIANT_KEYS)
+            if any(form.get(name, "").strip() for name in _variant_values(key))]
+    count = max(2, min(shown, MAX_VARIANTS), *used) + (1 if add else 0)
+    return VARIANT_KEYS[:min(count, MAX_VARIANTS)]
 
 
 class FormError(ValueError):
@@ -131,23 +153,38 @@ def trigger_rule(form: dict[str, str]) -> str | None:
     return f"{int(match[2])} {int(match[1])} * * *"
 
 
+def _variant_values(key: str) -> list[str]:
+    """The form fields that give variant ``key`` a value (its message, split or a per-channel message)."""
+    return [f"content_{key}", f"split_{key}", *(f"msg_{key}_{channel}" for channel in CHANNELS)]
+
+
 def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
     """The ``CampaignSpec`` JSON of the build form's fields (validated by the caller). The schedule time, a
     recurring rule and its end date are read in the bank's push time zone (``settings.push_timezone``).
 
+    Audience: ``segment``, the ranges ``min_|max_churn``, ``min_|max_clv`` (EUR) and ``min_|max_loyalty``,
+    ``channel`` (``AUDIENCE_CHANNELS``: reachable on it), ``consent`` (``marketing``; absent: none), ``limit``
+    (empty: the API's default); ``holds`` / ``lacks``: comma-separated catalogue products (``_form`` joins the
+    ticked boxes). ``propensity_product`` (with ``propensity_min``, default 0, and ``propensity_max``, default 1):
+    the audience's propensity filter; a bound without a product is refused by the schema
+    (``audience.propensity.product``).
+
+    Variants: A, then each of B, C, ... (``VARIANT_KEYS``) whose ``content_<key>`` is chosen, in order.
+    ``split_<key>``: its percent of the treated; one variant gets 100; an empty split of the last variant is the
+    rest (100 minus the others': B = 100 - A with two); another empty one is refused by the schema
+    (``variants.N.split``). ``field_<key>``: the profile field of its default message's greeting;
+    ``msg_<key>_<channel>`` (+ ``field_<key>_<channel>``): its message on that channel.
+
     ``when=trigger``: an event-triggered schedule of ``event`` (``EVENT_NAMES``) with ``days_before`` (date events)
     or ``threshold`` (``churn_crossing``), checked by :func:`trigger_rule` (daily at ``trigger_time`` or by the
-    advanced ``trigger_rule``; 09:00 daily when both are empty), ``until`` optional. ``holds`` / ``lacks``:
-    comma-separated catalogue products (``_form`` joins the ticked boxes). ``propensity_product`` (with
-    ``propensity_min``, default 0, and ``propensity_max``, default 1): the audience's propensity filter; a bound
-    without a product is refused by the schema (``audience.propensity.product``). ``field_a``/``field_b``: the
-    profile field of each default message's greeting; ``msg_<a|b>_<channel>`` (+ ``field_<a|b>_<channel>``): a
-    variant's message on that channel (B's only with a variant B). A non-number in a number field stays NaN, so
-    the schema names it.
+    advanced ``trigger_rule``; 09:00 daily when both are empty), ``until`` optional. ``exempt_quiet_hours``
+    (ticked): the campaign's reminders may go out in quiet hours. A non-number in a number field stays NaN (a
+    fraction in a whole-number field stays a fraction), so the schema names the field.
 
     Raises:
-        FormError: a value the page cannot even pass on (the trigger's check time), or a variant B message on a
-            channel without a variant B.
+        FormError: a value the page cannot even pass on (the trigger's check time); a variant left empty before a
+            chosen one, or a per-channel message of an empty variant (``variants.N``); the quiet-hours exemption
+            for a campaign that sends an offer (``schedule.exempt_quiet_hours``: transactional reminders only).
     """
     def num(key: str) -> float | None:
         value = form.get(key, "").strip()
@@ -157,9 +194,12 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
             return float("nan")  # refused by the schema, naming the field
 
     audience: dict[str, Any] = {"segment": form.get("segment") or None, "min_churn": num("min_churn"),
-                                "max_churn": num("max_churn"),
-                                "consent": "marketing" if form.get("consent") == "marketing" else "none",
+                                "max_churn": num("max_churn"), "min_clv": num("min_clv"), "max_clv": num("max_clv"),
+                                "min_loyalty": num("min_loyalty"), "max_loyalty": num("max_loyalty"),
+                                "channel": form.get("channel") or "any", "consent": form.get("consent") or "none",
                                 "holds": _products(form, "holds"), "lacks": _products(form, "lacks")}
+    if (limit := _int(num("limit"), None)) is not None:
+        audience["limit"] = limit
     if (form.get("propensity_product") or form.get("propensity_min", "").strip()
             or form.get("propensity_max", "").strip()):
         audience["propensity"] = {"product": form.get("propensity_product") or None,
@@ -167,20 +207,31 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
                                   "max": (v if (v := num("propensity_max")) is not None else 1.0)}
     kind = form.get("kind", "reminder")
 
-    def variant(name: str, split: int | float) -> dict[str, Any]:
-        key = name.lower()
-        out: dict[str, Any] = {"name": name, "split": split,
+    def variant(key: str, split: int | float | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": key.upper(), "split": split,
                                "message": _message(kind, form.get(f"content_{key}", ""), form.get(f"field_{key}", ""))}
         if messages := _channel_messages(form, key):
             out["messages"] = messages
         return out
 
-    variants = [variant("A", 100)]
-    if not form.get("content_b") and _channel_messages(form, "b"):
-        raise FormError("variants.1", "a message for variant B on a channel needs a variant B: choose its message")
-    if form.get("content_b"):
-        split_a = int(_int(num("split_a"), 50)) if num("split_a") == num("split_a") else 50
-        variants = [variant("A", split_a), variant("B", 100 - split_a)]
+    keys = ["a"]
+    for index, key in enumerate(VARIANT_KEYS[1:], start=1):
+        if form.get(f"content_{key}"):
+            if len(keys) < index:  # an empty variant before this one
+                gap = VARIANT_KEYS[len(keys)]
+                raise FormError(f"variants.{len(keys)}", f"variant {gap.upper()} has no message but variant "
+                                f"{key.upper()} has: choose {gap.upper()}'s message or use {gap.upper()} first")
+            keys.append(key)
+        elif _channel_messages(form, key):
+            raise FormError(f"variants.{index}", f"a message for variant {key.upper()} on a channel needs a variant "
+                            f"{key.upper()}: choose its message")
+    splits = {key: _int(num(f"split_{key}"), None) for key in keys}
+    if len(keys) == 1:
+        splits["a"] = 100
+    elif splits[keys[-1]] is None:  # the last one gets the rest
+        splits[keys[-1]] = 100 - sum(int(v) for k, v in splits.items()
+                                     if k != keys[-1] and isinstance(v, int | float) and v == v and abs(v) < 1e9)
+    variants = [variant(key, splits[key]) for key in keys]
     schedule: dict[str, Any] = {"kind": "now"}
     if form.get("when") == "at":
         at = form.get("at", "")
@@ -208,17 +259,34 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
                 schedule["until"] = (local if local.tzinfo else local.replace(tzinfo=push_timezone())).isoformat()
             except ValueError:
                 schedule["until"] = "not a date"  # refused by the schema, naming schedule.until
+    if exempt := form.get("exempt_quiet_hours", "").strip():
+        schedule["exempt_quiet_hours"] = exempt  # "1"/"on" ticked; anything else refused by the schema
+        if exempt.lower() in _YES and (offers := _offers(variants)):
+            raise FormError("schedule.exempt_quiet_hours", "only transactional reminders may go out in quiet "
+                            f"hours: {offers[0]} is an offer")
     goal: dict[str, Any] = {"conversion": form.get("conversion", "offer_accepted"),
                             "product": form.get("goal_product") or None, "window_days": _int(num("window_days"), 14)}
     return {"name": form.get("name", "").strip(), "goal": goal, "audience": audience, "variants": variants,
             "control_pct": _int(num("control_pct"), 10), "schedule": schedule}
 
 
-def _int(value: float | None, default: int) -> int | float:
-    """A whole form number, the default when empty; a non-number stays NaN so the schema names the field."""
+def _offers(variants: list[dict[str, Any]]) -> list[str]:
+    """Where the variants send an offer ("variant A", "variant B on Telegram", ...)."""
+    out = []
+    for v in variants:
+        if v["message"]["kind"] == "offer":
+            out.append(f"variant {v['name']}")
+        out += [f"variant {v['name']} on {CHANNEL_NAMES[ch]}" for ch, m in v.get("messages", {}).items()
+                if m["kind"] == "offer"]
+    return out
+
+
+def _int(value: float | None, default: int | None) -> int | float | None:
+    """A whole form number, the default when empty; a non-number (NaN) or a fraction stays as it is, so the schema
+    names the field."""
     if value is None:
         return default
-    return int(value) if value == value and abs(value) < 1e9 else value
+    return int(value) if value == value and abs(value) < 1e9 and value == int(value) else value
 
 
 def _errors(exc: ValidationError) -> list[tuple[str, str]]:
@@ -229,17 +297,19 @@ def _errors(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
-_AUDIENCE_FIELDS: Final = ("segment", "min_churn", "max_churn", "holds", "lacks")
+_AUDIENCE_FIELDS: Final = ("segment", "min_churn", "max_churn", "min_clv", "max_clv", "min_loyalty", "max_loyalty",
+                            "channel", "consent", "limit", "holds", "lacks")
 _PROPENSITY_FIELDS: Final = {"product": "propensity_product", "min": "propensity_min", "max": "propensity_max"}
 _GOAL_FIELDS: Final = {"conversion": "conversion", "product": "goal_product", "window_days": "window_days"}
-_SCHEDULE_FIELDS: Final = ("at", "until", "event", "days_before", "threshold")
+_SCHEDULE_FIELDS: Final = ("at", "until", "event", "days_before", "threshold", "exempt_quiet_hours")
 
 
 def form_field(loc: str, form: dict[str, str]) -> str:
     """The build form's element (its ``id``) that holds the value an API error ``loc`` names (``audience.lacks.0``
-    -> ``lacks``, ``variants.1.messages.telegram.fields`` -> ``field_b_telegram``, ``schedule.rule`` -> the
-    recurring rule, or the trigger's advanced rule / check time); a whole section (``audience``, ``schedule``, …)
-    when the error is about several fields; ``form`` when nothing on the form matches."""
+    -> ``lacks``, ``variants.1.messages.telegram.fields`` -> ``field_b_telegram``, ``variants.2.split`` ->
+    ``split_c``, ``schedule.rule`` -> the recurring rule, or the trigger's advanced rule / check time); a whole
+    section (``audience``, ``schedule``, the variants' ``splits``: splits not summing to 100) when the error is
+    about several fields; ``form`` when nothing on the form matches."""
     parts = loc.split(".")
     head, rest = parts[0], parts[1:]
     if head in ("name", "control_pct"):
@@ -253,9 +323,11 @@ def form_field(loc: str, form: dict[str, str]) -> str:
     if head == "goal":
         return _GOAL_FIELDS.get(rest[0], "goal_product") if rest else "goal_product"
     if head == "variants":
-        if not rest or not rest[0].isdigit() or int(rest[0]) > 1 or rest[1:2] in (["split"], ["name"]):
-            return "split_a"
-        key = "ab"[int(rest[0])]
+        if not rest or not rest[0].isdigit() or int(rest[0]) >= len(VARIANT_KEYS) or rest[1:2] == ["name"]:
+            return "splits"
+        key = VARIANT_KEYS[int(rest[0])]
+        if rest[1:2] == ["split"]:
+            return f"split_{key}"
         if len(rest) == 1:  # the whole variant
             return f"content_{key}"
         if rest[1] == "message":
@@ -299,8 +371,11 @@ async def _form(request: Request) -> dict[str, str] | None:
 def _index(request: Request, who: StaffIdentity, status_code: int = 200, **context: Any) -> Response:
     form = context.pop("form", {})
     errors: list[tuple[str, str]] = context.pop("errors", [])
+    add = context.pop("add_variant", False)
+    keys = shown_variants(form, add)
     return _page(request, "staff/campaigns/index.html", status_code, who=who, campaigns=list_campaigns(50),
-                 choices=_choices(), form=form, errors=[(form_field(loc, form), _text(loc, msg)) for loc, msg in errors],
+                 choices=_choices(), form=form, variant_keys=keys, added=keys[-1] if add else None,
+                 max_variants=MAX_VARIANTS, errors=[(form_field(loc, form), _text(loc, msg)) for loc, msg in errors],
                  field_errors=_by_field(errors, form), **context)
 
 
@@ -315,7 +390,7 @@ def index(request: Request) -> Response:
 
 @router.post("")
 async def build(request: Request) -> Response:
-    """Preview (dry run) or create a campaign from the form."""
+    """Preview (dry run) or create a campaign from the form, or show it again with one more variant."""
     if not origin_ok(request):
         return _error(request, 403, "Not allowed", "Send this form from this site's own campaign page.")
     who = _authenticate(request, ROLES)
@@ -324,6 +399,8 @@ async def build(request: Request) -> Response:
     form = await _form(request)
     if form is None:
         return _error(request, 413, "Too large", "The form is too large.", who)
+    if form.get("do") == "add_variant":  # nothing checked or written: the same form, one more variant to fill
+        return _index(request, who, form=form, add_variant=True)
     try:
         spec = CampaignSpec.model_validate(spec_from_form(form))
     except (ValidationError, ValueError) as exc:
@@ -374,6 +451,24 @@ def uplift_chart(data: dict[str, Any]) -> str:
     return _png(draw, 8.0, 3.4)
 
 
+def audience_summary(audience: dict[str, Any]) -> list[str]:
+    """The stored audience's score ranges, channel, consent and limit as short phrases for the campaign page
+    ("CLV from 500 to 2000 EUR", "reachable on Telegram", "at most 200 customers", ...)."""
+    out = []
+    for name, key, unit in (("churn", "churn", ""), ("CLV", "clv", " EUR"), ("loyalty", "loyalty", "")):
+        low, high = audience.get(f"min_{key}"), audience.get(f"max_{key}")
+        if low is not None or high is not None:
+            out.append(f"{name}{f' from {low:g}' if low is not None else ''}{f' to {high:g}' if high is not None else ''}"
+                       f"{unit}")
+    if audience.get("channel", "any") != "any":
+        out.append(f"reachable on {AUDIENCE_CHANNELS.get(audience['channel'], audience['channel'])}")
+    if audience.get("consent") == "marketing":
+        out.append("with marketing consent")
+    if (limit := audience.get("limit")) is not None and limit != Audience.model_fields["limit"].default:
+        out.append(f"at most {limit:,} customers")
+    return out
+
+
 @router.get("/{campaign_id}")
 def detail(request: Request, campaign_id: int) -> Response:
     """One campaign's page."""
@@ -388,7 +483,7 @@ def detail(request: Request, campaign_id: int) -> Response:
     chart = uplift_chart(data) if data["funnel"] else None
     local = ZoneInfo(str(push_timezone()))
     return _page(request, "staff/campaigns/detail.html", who=who, c=view, data=data, chart=chart, tz=local,
-                 event_names=EVENT_NAMES, channel_names=CHANNEL_NAMES,
+                 event_names=EVENT_NAMES, channel_names=CHANNEL_NAMES, filters=audience_summary(view.spec["audience"]),
                  actions=[a for a in ACTIONS if view.state in TRANSITIONS[a][0]])
 
 

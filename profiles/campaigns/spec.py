@@ -38,6 +38,7 @@ CHANNELS: Final = ("telegram", "facebook", "socketio")
 PLACEHOLDERS: Final = ("push_name",)  # the placeholders of the push responses in domain.yml
 PROFILE_FIELDS: Final = ("first_name", "last_name")  # profile fields a placeholder may take
 VARIANT_NAME: Final = r"^[A-Za-z0-9_-]{1,20}$"
+MAX_VARIANTS: Final = 5  # A/B(/C...) arms of one campaign
 DAILY_TRIGGER_RULE: Final = "0 9 * * *"  # a trigger campaign's sweep: every day at 09:00, the bank's time zone
 
 
@@ -252,7 +253,7 @@ class CampaignSpec(_Strict):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
     goal: Goal
     audience: Audience
-    variants: list[Variant] = Field(min_length=1, max_length=5)
+    variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
     control_pct: int = Field(10, ge=0, le=50, description="percent of the audience held out (get nothing)")
     schedule: Schedule = Field(default_factory=lambda: Schedule.model_validate({}))
 
