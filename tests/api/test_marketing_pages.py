@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, update
 
 from api.campaign_queue import get_queue, reset_queue
 from api.main import app
 from profiles.campaigns.models import Campaign
 from profiles.db import session_scope
-from profiles.models import Account
+from profiles.models import Account, Consent, CustomerScore, MessengerLink
 from profiles.staff import issue_staff_token
 from tests.profiles.campaign_data import bulk_customers
 
@@ -264,6 +264,32 @@ def test_products_held_and_not_held_per_channel_messages_and_the_check_time_from
     ({"when": "trigger", "event": "card_expiry", "trigger_rule": "0 99 * * *"}, "schedule.rule", "trigger_rule"),
     ({"when": "trigger", "event": "card_expiry", "trigger_rule": "0 9 31 2 *"}, "schedule", "schedule"),  # never
     ({"when": "recurring", "rule": "0 99 * * 1", "trigger_rule": "0 9 * * *"}, "schedule.rule", "rule"),
+    # the audience's channel, consent, score ranges and limit
+    ({"channel": "pigeon"}, "audience.channel", "channel"),
+    ({"consent": "sms"}, "audience.consent", "consent"),
+    ({"min_churn": "2"}, "audience.min_churn", "min_churn"),
+    ({"min_clv": "lots"}, "audience.min_clv", "min_clv"),
+    ({"min_clv": "2000", "max_clv": "1000"}, "audience.min_clv", "min_clv"),  # the API names the minimum
+    ({"max_clv": "inf"}, "audience.max_clv", "max_clv"),
+    ({"max_loyalty": "high"}, "audience.max_loyalty", "max_loyalty"),
+    ({"min_loyalty": "0.9", "max_loyalty": "0.1"}, "audience.min_loyalty", "min_loyalty"),
+    ({"limit": "0"}, "audience.limit", "limit"),
+    ({"limit": "2.5"}, "audience.limit", "limit"),
+    ({"limit": "200000"}, "audience.limit", "limit"),
+    # the quiet-hours exemption: transactional reminders only
+    ({"exempt_quiet_hours": "maybe"}, "schedule.exempt_quiet_hours", "exempt_quiet_hours"),
+    ({"kind": "offer", "content_a": "term_deposit", "content_b": "", "exempt_quiet_hours": "1"},
+     "schedule.exempt_quiet_hours", "exempt_quiet_hours"),
+    ({"msg_a_telegram": "term_deposit", "exempt_quiet_hours": "on"}, "schedule.exempt_quiet_hours",
+     "exempt_quiet_hours"),  # an offer on one channel is an offer
+    # three variants and their splits
+    ({"content_c": "update_contact", "split_a": "50", "split_b": "30", "split_c": "30"}, "variants", "splits"),
+    ({"content_c": "update_contact", "split_a": "50", "split_b": ""}, "variants.1.split", "split_b"),
+    ({"content_c": "update_contact", "split_a": "50", "split_b": "50", "split_c": "0"}, "variants.2.split", "split_c"),
+    ({"split_a": "12.5"}, "variants.0.split", "split_a"),
+    ({"content_b": "", "content_c": "update_contact"}, "variants.1", "content_b"),  # C without B
+    ({"msg_c_facebook": "payment_due"}, "variants.2", "content_c"),  # a message for C on a channel, no C
+    ({"content_c": "update_contact", "msg_c_telegram": "gold_bars"}, "variants.2.messages.telegram", "msg_c_telegram"),
 ])
 def test_a_bad_new_field_is_422_shown_next_to_the_field_it_names(
         client: TestClient, fields: dict[str, str | list[str]], loc: str, field_id: str) -> None:
@@ -273,4 +299,118 @@ def test_a_bad_new_field_is_422_shown_next_to_the_field_it_names(
     assert shown.startswith(f"{loc}: "), (shown, bad.text[-3000:])
     assert re.search(rf'id="{field_id}"[^>]*aria-invalid="true" aria-describedby="{field_id}-error[ "]', bad.text)
     assert f'<a href="#{field_id}">{loc}: ' in bad.text  # the summary links to the field
+    assert stored() == 0
+
+
+def _scores_and_links() -> None:
+    """Affluent customers (bulk: id % 3 == 0, ids 3..30, all on Telegram): CLV id x 100 EUR, loyalty id / 30;
+    3, 6, 9 and 12 also on Facebook; 3 has withdrawn marketing consent."""
+    with session_scope() as s:
+        for cid in range(3, 31, 3):
+            s.execute(update(CustomerScore).where(CustomerScore.customer_id == cid)
+                      .values(clv=cid * 100.0, loyalty_score=cid / 30))
+        s.execute(insert(MessengerLink), [{"customer_id": c, "channel": "facebook", "external_id": f"fb-page-{c}"}
+                                          for c in (3, 6, 9, 12)])
+        s.execute(update(Consent).where(Consent.customer_id == 3).values(granted=False))
+
+
+def _audience(page: str) -> int:
+    found = re.search(r'id="preview-audience">([\d,]+)<', page)
+    assert found, page[-3000:]
+    return int(found[1].replace(",", ""))
+
+
+@pytest.mark.parametrize(("fields", "size"), [
+    ({}, 10),
+    ({"channel": "facebook"}, 4),  # reachable on Facebook
+    ({"channel": "telegram"}, 10),
+    ({"min_clv": "1000", "max_clv": "2000"}, 3),  # 1,200, 1,500 and 1,800 EUR (12, 15, 18)
+    ({"min_loyalty": "0.5"}, 6),  # 15 .. 30
+    ({"max_loyalty": "0.25"}, 2),  # 3, 6
+    ({"consent": "marketing"}, 9),  # not 3
+    ({"consent": "marketing", "channel": "facebook"}, 3),
+    ({"limit": "4"}, 4),
+    ({"channel": "facebook", "min_clv": "700"}, 2),  # 9, 12
+])
+def test_the_audience_channel_consent_ranges_and_limit_narrow_the_dry_run(
+        client: TestClient, fields: dict[str, str], size: int) -> None:
+    _scores_and_links()
+    page = client.post("/staff/campaigns", data=form(do="preview", **fields), headers=auth() | ORIGIN)
+    assert page.status_code == 200, page.text[-2000:]
+    assert _audience(page.text) == size
+    for key, value in fields.items():  # the form keeps its values
+        assert (f'value="{value}" selected' if key == "channel" else
+                'value="marketing" checked' if key == "consent" else f'value="{value}"') in page.text
+    assert stored() == 0
+
+
+def test_the_new_audience_fields_three_variants_and_the_quiet_hours_exemption_stored_from_the_build_form(
+        client: TestClient) -> None:
+    _scores_and_links()
+    preview = client.post("/staff/campaigns", data=form(
+        do="preview", content_c="update_contact", split_a="40", split_b="30", split_c=""), headers=auth() | ORIGIN)
+    assert preview.status_code == 200, preview.text[-2000:]
+    assert _audience(preview.text) == 10 and "in variant C" in preview.text  # C gets the rest, 30
+    made = client.post("/staff/campaigns", data=form(
+        channel="facebook", consent="marketing", min_clv="100", max_clv="2000.5", min_loyalty="0.1",
+        max_loyalty="0.9", limit="50", content_c="update_contact", field_c="last_name", msg_c_telegram="payment_due",
+        split_a="40", split_b="30", split_c="30", exempt_quiet_hours="1"), headers=auth() | ORIGIN)
+    assert made.status_code == 303, made.text[-3000:]
+    with session_scope() as s:
+        spec = s.scalars(select(Campaign.spec)).one()
+    audience = spec["audience"]
+    assert {k: audience[k] for k in ("channel", "consent", "min_clv", "max_clv", "min_loyalty", "max_loyalty",
+                                     "limit")} == {"channel": "facebook", "consent": "marketing", "min_clv": 100.0,
+                                                   "max_clv": 2000.5, "min_loyalty": 0.1, "max_loyalty": 0.9,
+                                                   "limit": 50}
+    assert [(v["name"], v["split"], v["message"]["template"]) for v in spec["variants"]] == [
+        ("A", 40, "statement_ready"), ("B", 30, "payment_due"), ("C", 30, "update_contact")]
+    c = spec["variants"][2]
+    assert c["message"]["fields"] == {"push_name": "last_name"}
+    assert c["messages"] == {"telegram": {"kind": "reminder", "template": "payment_due", "product": None,
+                                          "fields": {"push_name": "first_name"}}}
+    assert spec["schedule"]["exempt_quiet_hours"] is True
+    page = client.get(made.headers["location"], headers=auth())
+    filters = re.search(r'<p id="filters">(.*?)</p>', page.text, re.S)
+    assert filters and filters[1] == ("Audience: CLV from 100 to 2000.5 EUR; loyalty from 0.1 to 0.9; reachable on "
+                                      "Facebook; with marketing consent; at most 50 customers.")
+    assert 'id="quiet-hours"' in page.text
+    assert "Variant C (30%): reminder update_contact (greeting: last name); on Telegram: reminder payment_due" in page.text
+
+    # unticked, the exemption is off; the churn range and five variants of 20%
+    made = client.post("/staff/campaigns", data=form(
+        min_churn="0.1", max_churn="0.5", content_c="update_contact", content_d="card_expiry",
+        content_e="statement_ready", **{f"split_{k}": "20" for k in "abcde"}), headers=auth() | ORIGIN)
+    assert made.status_code == 303, made.text[-3000:]
+    with session_scope() as s:
+        spec = s.scalars(select(Campaign.spec).order_by(Campaign.id.desc())).first()
+    assert spec is not None and spec["schedule"]["exempt_quiet_hours"] is False
+    assert (spec["audience"]["min_churn"], spec["audience"]["max_churn"]) == (0.1, 0.5)
+    assert [(v["name"], v["split"]) for v in spec["variants"]] == [(k, 20) for k in "ABCDE"]
+    page = client.get(made.headers["location"], headers=auth())
+    assert "Audience: churn from 0.1 to 0.5." in page.text and 'id="quiet-hours"' not in page.text
+
+
+def test_add_a_variant_shows_the_form_again_with_one_more_up_to_five_and_writes_nothing(client: TestClient) -> None:
+    page = client.get("/staff/campaigns", headers=auth())
+    assert 'id="content_b"' in page.text and 'id="content_c"' not in page.text
+    assert 'name="variants_shown" value="2"' in page.text and 'value="add_variant"' in page.text
+    shown = 2
+    fields = form(do="add_variant", name="", content_b="payment_due", split_a="40", min_clv="500")
+    while shown < 5:
+        page = client.post("/staff/campaigns", data=fields | {"variants_shown": str(shown)}, headers=auth() | ORIGIN)
+        assert page.status_code == 200 and 'id="form-errors"' not in page.text  # nothing checked yet
+        shown += 1
+        key = "abcde"[shown - 1]
+        assert re.search(rf'<select id="content_{key}" name="content_{key}" autofocus>', page.text)
+        assert f'<label for="split_{key}">Split: % to {key.upper()}</label>' in page.text
+        assert f'<label for="msg_{key}_telegram">Variant {key.upper()} on Telegram</label>' in page.text
+        assert f'name="variants_shown" value="{shown}"' in page.text
+        assert 'value="payment_due" selected' in page.text and 'id="min_clv" name="min_clv" size="7" ' \
+            'inputmode="decimal" value="500"' in page.text  # the form keeps what was filled
+    assert 'id="content_e"' in page.text and 'value="add_variant"' not in page.text  # five at most
+    again = client.post("/staff/campaigns", data=fields | {"variants_shown": "5"}, headers=auth() | ORIGIN)
+    assert again.status_code == 200 and 'id="content_f"' not in again.text
+    foreign = client.post("/staff/campaigns", data=fields, headers=auth() | {"Origin": "http://evil.example"})
+    assert foreign.status_code == 403
     assert stored() == 0
