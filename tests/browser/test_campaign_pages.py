@@ -301,3 +301,97 @@ def test_on_a_phone_a_marketing_manager_targets_customers_without_a_term_deposit
         assert spec["schedule"]["rule"] == "30 7 * * *" and spec["schedule"]["event"] == "card_expiry"
     finally:
         phone.close()
+
+
+def _facebook_and_clv(segment: str) -> tuple[float, float, int]:
+    """Link Facebook to every other customer of ``segment`` (by id) and choose a CLV range around the segment's
+    middle half; returns (low, high, how many of the segment are on Facebook with a CLV in that range)."""
+    with session_scope() as s:
+        rows = sorted((int(c), float(v or 0)) for c, v in s.execute(select(CustomerScore.customer_id, CustomerScore.clv)
+                                                              .where(CustomerScore.segment == segment,
+                                                                     CustomerScore.clv.is_not(None))))
+        assert len(rows) >= 4, rows
+        on_facebook = set(s.scalars(select(MessengerLink.customer_id).where(MessengerLink.channel == "facebook")))
+        new = [c for c, _ in rows[::2] if c not in on_facebook]
+        if new:
+            s.execute(insert(MessengerLink), [{"customer_id": c, "channel": "facebook", "external_id": f"fb-page-{c}"}
+                                              for c in new])
+        on_facebook |= set(new)
+    clvs = sorted(v for _, v in rows)
+    low, high = round(clvs[len(clvs) // 4] - 0.005, 2), round(clvs[3 * len(clvs) // 4] + 0.005, 2)
+    expected = sum(1 for c, v in rows if c in on_facebook and low <= v <= high)
+    return low, high, expected
+
+
+def test_on_a_phone_a_marketing_manager_targets_facebook_customers_in_a_clv_range_with_three_variants(
+        browser: Any, staff_site: StaffSite) -> None:
+    segment, size = _link_segment()
+    low, high, expected = _facebook_and_clv(segment)
+    assert 0 < expected < size, (expected, size)
+    phone = browser.new_context(viewport=PHONE, is_mobile=True)
+    try:
+        tab = phone.new_page()
+        sign_in(tab, staff_site, "marketing", "marta")
+        tab.goto(f"{staff_site.base_url}/staff/campaigns")
+        _fits(tab)
+        tab.get_by_label("Name").fill("facebook-clv-abc-phone")
+        tab.get_by_label("Segment").select_option(segment)
+        tab.get_by_label("Reachable on").select_option("facebook")
+        tab.get_by_label("CLV from (EUR)").fill(f"{low:.2f}")
+        tab.get_by_label("CLV to (EUR)").fill(f"{high:.2f}")
+        tab.get_by_label("Variant A: template or product").select_option("statement_ready")
+        tab.get_by_label("Variant B (optional)").select_option("payment_due")
+        assert tab.get_by_label("Variant C (optional)").count() == 0
+        tab.get_by_role("button", name=re.compile("Add a variant")).click()
+        tab.wait_for_load_state("load")
+        third = tab.get_by_label("Variant C (optional)")
+        assert third.is_visible() and third.evaluate("el => el === document.activeElement")  # focus on the new one
+        assert tab.get_by_label("Reachable on").input_value() == "facebook"  # the form kept what was filled
+        assert tab.get_by_label("CLV from (EUR)").input_value() == f"{low:.2f}"
+        _fits(tab)
+        third.select_option("update_contact")
+        tab.get_by_label("Variant C on Telegram", exact=True).select_option("card_expiry")
+        tab.get_by_label("Split: % to A").fill("40")
+        tab.get_by_label("Split: % to B").fill("30")
+        tab.get_by_label("Split: % to C").fill("40")
+        tab.get_by_role("button", name="Preview (dry run)").click()
+        tab.wait_for_load_state("load")
+        # 40 + 30 + 40: shown by the splits, next to the variants; nothing previewed
+        error = tab.locator("#splits-error")
+        assert error.is_visible() and "must sum to 100" in error.inner_text(), error.inner_text()
+        assert tab.get_by_role("group", name=re.compile("Split between the variants")).get_attribute(
+            "aria-invalid") == "true"
+        assert tab.locator("#preview").count() == 0
+        _fits(tab)
+        tab.screenshot(path=str(ARTIFACTS / "campaign-splits-error-390.png"), full_page=True)
+
+        tab.get_by_label("Split: % to C").fill("")  # the rest: 30
+        tab.get_by_role("button", name="Preview (dry run)").click()
+        tab.wait_for_load_state("load")
+        assert tab.locator("#form-errors").count() == 0
+        assert tab.locator("#preview-audience").inner_text() == str(expected)  # narrowed by channel and CLV
+        assert "in variant C" in tab.locator("#preview").inner_text()
+        assert tab.get_by_label("Variant C (optional)").input_value() == "update_contact"
+        _fits(tab)
+        tab.screenshot(path=str(ARTIFACTS / "campaign-three-variants-preview-390.png"), full_page=True)
+        with session_scope() as s:
+            assert s.scalar(select(Campaign.id).where(Campaign.name == "facebook-clv-abc-phone")) is None
+
+        tab.get_by_role("button", name="Save as draft").click()
+        tab.wait_for_load_state("load")
+        assert re.search(r"/staff/campaigns/\d+$", tab.url), tab.url
+        filters = tab.locator("#filters").inner_text()
+        assert "reachable on Facebook" in filters and f"CLV from {low:g} to {high:g} EUR" in filters, filters
+        messages = tab.locator("#messages").inner_text()
+        assert "Variant C (30%): reminder update_contact" in messages and "on Telegram: reminder card_expiry" in messages
+        _fits(tab)
+        with session_scope() as s:
+            campaign = s.scalars(select(Campaign).where(Campaign.name == "facebook-clv-abc-phone")).one()
+            spec, audience_size = campaign.spec, campaign.audience_size
+        assert audience_size == expected
+        assert (spec["audience"]["channel"], spec["audience"]["min_clv"], spec["audience"]["max_clv"]) == (
+            "facebook", low, high)
+        assert [(v["name"], v["split"]) for v in spec["variants"]] == [("A", 40), ("B", 30), ("C", 30)]
+        assert spec["variants"][2]["messages"]["telegram"]["template"] == "card_expiry"
+    finally:
+        phone.close()
