@@ -37,7 +37,15 @@ from api.campaign_preview import dry_run
 from api.routes.marketing_campaigns import apply_action
 from api.routes.staff_pages import FORM_MAX, SECURITY_HEADERS, _authenticate, _error, _page, _png
 from profiles import StaffIdentity
-from profiles.campaigns.spec import CHANNELS, CONVERSIONS, MAX_VARIANTS, PROFILE_FIELDS, Audience, CampaignSpec
+from profiles.campaigns.spec import (
+    CHANNELS,
+    CONVERSIONS,
+    MAX_VARIANTS,
+    PROFILE_FIELDS,
+    Audience,
+    CampaignSpec,
+    offer_places,
+)
 from profiles.campaigns.store import TRANSITIONS, create_campaign, get_campaign, list_campaigns
 from profiles.campaigns.uplift import report
 from profiles.db import session_scope
@@ -261,24 +269,13 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
                 schedule["until"] = "not a date"  # refused by the schema, naming schedule.until
     if exempt := form.get("exempt_quiet_hours", "").strip():
         schedule["exempt_quiet_hours"] = exempt  # "1"/"on" ticked; anything else refused by the schema
-        if exempt.lower() in _YES and (offers := _offers(variants)):
+        if exempt.lower() in _YES and (offers := offer_places(variants)):  # the spec's rule, shown by its box
             raise FormError("schedule.exempt_quiet_hours", "only transactional reminders may go out in quiet "
                             f"hours: {offers[0]} is an offer")
     goal: dict[str, Any] = {"conversion": form.get("conversion", "offer_accepted"),
                             "product": form.get("goal_product") or None, "window_days": _int(num("window_days"), 14)}
     return {"name": form.get("name", "").strip(), "goal": goal, "audience": audience, "variants": variants,
             "control_pct": _int(num("control_pct"), 10), "schedule": schedule}
-
-
-def _offers(variants: list[dict[str, Any]]) -> list[str]:
-    """Where the variants send an offer ("variant A", "variant B on Telegram", ...)."""
-    out = []
-    for v in variants:
-        if v["message"]["kind"] == "offer":
-            out.append(f"variant {v['name']}")
-        out += [f"variant {v['name']} on {CHANNEL_NAMES[ch]}" for ch, m in v.get("messages", {}).items()
-                if m["kind"] == "offer"]
-    return out
 
 
 def _int(value: float | None, default: int | None) -> int | float | None:

@@ -25,7 +25,7 @@ whose ``loc`` names the field; the API answers 422 and writes nothing.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -247,6 +247,20 @@ class Schedule(_Strict):
         return next_run(self.rule, after, until=self.until)
 
 
+def offer_places(variants: list[Variant] | list[dict[str, Any]]) -> list[str]:
+    """Where ``variants`` (models, or their form dicts) send an offer: ``["variant A", "variant B on telegram"]``.
+    An offer is marketing: it never takes the quiet-hours exemption (:class:`CampaignSpec`; the build page asks
+    the same)."""
+    out = []
+    for v in variants:
+        d = v.model_dump() if isinstance(v, Variant) else v
+        if (d.get("message") or {}).get("kind") == "offer":
+            out.append(f"variant {d.get('name')}")
+        out += [f"variant {d.get('name')} on {ch}" for ch, m in (d.get("messages") or {}).items()
+                if (m or {}).get("kind") == "offer"]
+    return out
+
+
 class CampaignSpec(_Strict):
     """The whole definition (module docstring)."""
 
@@ -256,6 +270,14 @@ class CampaignSpec(_Strict):
     variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
     control_pct: int = Field(10, ge=0, le=50, description="percent of the audience held out (get nothing)")
     schedule: Schedule = Field(default_factory=lambda: Schedule.model_validate({}))
+
+    @field_validator("schedule")
+    @classmethod
+    def _exemption(cls, value: Schedule, info: ValidationInfo) -> Schedule:
+        variants = info.data.get("variants") or []
+        if value.exempt_quiet_hours and (offers := offer_places(variants)):
+            raise ValueError(f"only transactional reminders may go out in quiet hours: {offers[0]} is an offer")
+        return value
 
     @field_validator("variants")
     @classmethod

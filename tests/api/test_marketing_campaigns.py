@@ -97,6 +97,9 @@ def _past() -> str:
     ({"variants": [{"name": "A", "split": 100, "message": {"kind": "reminder", "template": "no_such"}}]},
      ["body", "variants", 0, "message"]),
     ({"control_pct": 80}, ["body", "control_pct"]),
+    # an offer is marketing: never sent in quiet hours, also when the API is asked to (the page asks the same)
+    ({"variants": [{"name": "A", "split": 100, "message": {"kind": "offer", "product": "term_deposit"}}],
+      "schedule": {"exempt_quiet_hours": True}}, ["body", "schedule"]),
 ])
 def test_bad_input_is_422_naming_the_field_and_nothing_is_written(
         client: TestClient, change: dict[str, Any], loc: list[Any]) -> None:
