@@ -275,7 +275,8 @@ class CampaignSpec(_Strict):
     @classmethod
     def _exemption(cls, value: Schedule, info: ValidationInfo) -> Schedule:
         variants = info.data.get("variants") or []
-        if value.exempt_quiet_hours and (offers := offer_places(variants)):
+        stored = bool(info.context and info.context.get("stored"))  # read back: saved before this rule existed
+        if value.exempt_quiet_hours and not stored and (offers := offer_places(variants)):
             raise ValueError(f"only transactional reminders may go out in quiet hours: {offers[0]} is an offer")
         return value
 
