@@ -10,7 +10,8 @@ connection is lost it keeps unsent events in process memory only: a Rasa restart
 154 events (issue 12 item 5). Here :meth:`OutboxPikaEventBroker.publish` appends the event to the table
 ``outbox`` (SQLite, WAL, committed before it returns; a killed Rasa process loses nothing, only a power cut
 could take the last commits with ``synchronous=NORMAL``, the ``synchronous`` key makes it ``FULL``), and a
-drainer task on Rasa's event loop publishes the rows in ``id`` order to the fanout exchange ``rasa-exchange``
+drainer task on Rasa's event loop publishes the rows in ``id`` order to the fanout exchange (``exchange``, Rasa's
+``rasa-exchange`` by default)
 with publisher confirms, deleting each row only after RabbitMQ confirmed it (persistent message, durable
 queue: confirmed = on RabbitMQ's disk). A lost connection is retried with back-off (1 s doubling to 30 s);
 rows wait on disk, across restarts, and are sent first when RabbitMQ is back. Rasa starts with RabbitMQ down.
@@ -55,10 +56,12 @@ class OutboxPikaEventBroker(EventBroker):
 
     Args:
         host: RabbitMQ host name; ``port``, ``username``, ``password`` as for pika (5672, guest, guest).
-        queues: durable queues bound to ``rasa-exchange`` (declared on every connect, as Rasa's own broker
+        queues: durable queues bound to the exchange (declared on every connect, as Rasa's own broker
             does: a fanout exchange without a bound queue would drop a confirmed message).
         outbox: path of the SQLite outbox file (created with its directory, mode 0600).
         synchronous: SQLite ``synchronous`` for the outbox, ``NORMAL`` (default) or ``FULL``.
+        exchange: the fanout exchange published to (``rasa-exchange``, Rasa's; key ``exchange``, from
+            ``EVENT_EXCHANGE`` via scripts/run.sh), so copies sharing one RabbitMQ keep their events apart.
 
     Raises:
         ValueError: no queue, or ``synchronous`` not NORMAL/FULL.
@@ -74,6 +77,7 @@ class OutboxPikaEventBroker(EventBroker):
         queues: list[str] | None = None,
         outbox: str = "var/outbox-events.db",
         synchronous: str = "NORMAL",
+        exchange: str = RASA_EXCHANGE,
     ) -> None:
         if not queues:
             raise ValueError("OutboxPikaEventBroker needs at least one queue (key `queues`)")
@@ -84,6 +88,7 @@ class OutboxPikaEventBroker(EventBroker):
         self.username = username
         self.password = password
         self.queues = [str(q) for q in queues]
+        self.exchange_name = exchange or RASA_EXCHANGE
         self.outbox_path = Path(outbox)
         self.outbox_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.outbox_path.exists():
@@ -121,6 +126,7 @@ class OutboxPikaEventBroker(EventBroker):
             queues=queues,
             outbox=str(os.environ.get("EVENT_OUTBOX") or kwargs.get("outbox") or default_outbox(queues)),
             synchronous=str(kwargs.get("synchronous") or "NORMAL"),
+            exchange=str(kwargs.get("exchange") or RASA_EXCHANGE),
         )
         broker.start()
         return broker
@@ -173,7 +179,7 @@ class OutboxPikaEventBroker(EventBroker):
             host=self.host, port=self.port, login=self.username, password=self.password, timeout=10
         )
         channel = await self._connection.channel(publisher_confirms=True)
-        self._exchange = await channel.declare_exchange(RASA_EXCHANGE, aio_pika.ExchangeType.FANOUT)
+        self._exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.FANOUT)
         for name in self.queues:
             queue = await channel.declare_queue(name, durable=True)
             await queue.bind(self._exchange, "")

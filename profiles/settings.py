@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # writes to events_db_url and the feed consumer polls it; set = RabbitMQ (pika) queue event_queue.
     rabbitmq_url: str | None = None
     event_queue: str = "rasa_events"
+    # The fanout exchange Rasa publishes to and the queue is bound to (Rasa's own name by default). Every queue
+    # bound to one exchange gets every event: copies of the project sharing one RabbitMQ (tests, a second
+    # deployment) each take their own, or each feed stores the others' conversations too.
+    event_exchange: str = "rasa-exchange"
     events_db_url: str = f"sqlite:///{ROOT / 'var' / 'events.db'}"
     feed_poll_seconds: float = 0.2
     # Trained analyses (credit, churn, segments) and their metadata, written by analytics/ (profiles.modelstore).

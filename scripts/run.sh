@@ -109,7 +109,7 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 if [ -n "${REDIS_URL:-}" ]; then
     [ -n "${RABBITMQ_URL:-}" ] || die "REDIS_URL is set but RABBITMQ_URL is not: production mode publishes conversation events to RabbitMQ (bot/endpoints.redis.yml); set RABBITMQ_URL=amqp://user:password@host:5672/%2F"
-    # RABBITMQ_URL -> the RABBITMQ_HOST/PORT/USERNAME/PASSWORD/QUEUE variables endpoints.redis.yml interpolates
+    # RABBITMQ_URL -> the RABBITMQ_HOST/PORT/USERNAME/PASSWORD/QUEUE/EXCHANGE variables endpoints.redis.yml interpolates
     # (one parser for run.sh and the e2e tests: profiles.feed.consumer.rasa_broker_env).
     rabbit_vars="$("$PY" -c '
 import shlex, sys
@@ -117,7 +117,7 @@ from profiles.feed.consumer import rasa_broker_env
 from profiles.settings import get_settings
 s = get_settings()
 try:
-    values = rasa_broker_env(s.rabbitmq_url or "", s.event_queue)
+    values = rasa_broker_env(s.rabbitmq_url or "", s.event_queue, s.event_exchange)
 except ValueError as exc:
     sys.exit(f"ERROR: {exc}")
 print("; ".join(f"export {k}={shlex.quote(v)}" for k, v in values.items()))

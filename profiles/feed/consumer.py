@@ -226,18 +226,19 @@ class SQLBrokerSource:
 # --- RabbitMQ (production) ------------------------------------------------------------------------------
 class RabbitMQSource:
     """The durable queue ``queue`` on RabbitMQ at ``url`` (``amqp://user:password@host:port/vhost``), bound to
-    Rasa's fanout exchange. Declares both exactly as Rasa 3.6 does (exchange not durable, queue durable), so
+    Rasa's fanout exchange (``exchange``, setting ``event_exchange``). Declares both exactly as Rasa 3.6 does (exchange not durable, queue durable), so
     either process may start first. Reconnects on any connection error (the unacknowledged messages come
     back); :meth:`fetch` raises nothing but a stop."""
 
     name = "rabbitmq"
 
-    def __init__(self, url: str, queue: str, *, prefetch: int = DEFAULT_BATCH) -> None:
+    def __init__(self, url: str, queue: str, *, prefetch: int = DEFAULT_BATCH, exchange: str = RASA_EXCHANGE) -> None:
         import pika  # type: ignore[import-untyped]
 
         self._pika = pika
         self.url = url
         self.queue = queue
+        self.exchange = exchange
         self.prefetch = prefetch
         self._connection: Any = None
         self._channel: Any = None
@@ -251,9 +252,9 @@ class RabbitMQSource:
         params.connection_attempts = 1
         self._connection = pika.BlockingConnection(params)
         channel = self._connection.channel()
-        channel.exchange_declare(RASA_EXCHANGE, exchange_type="fanout", durable=False)
+        channel.exchange_declare(self.exchange, exchange_type="fanout", durable=False)
         channel.queue_declare(self.queue, durable=True)
-        channel.queue_bind(self.queue, RASA_EXCHANGE)
+        channel.queue_bind(self.queue, self.exchange)
         channel.basic_qos(prefetch_count=self.prefetch)
         self._channel = channel
         self._backoff = 1.0
@@ -312,7 +313,7 @@ def source_from_settings(settings: Settings | None = None) -> SQLBrokerSource | 
     """RabbitMQ when ``settings.rabbitmq_url`` is set, else the SQL broker table at ``settings.events_db_url``."""
     settings = settings or get_settings()
     if settings.rabbitmq_url:
-        return RabbitMQSource(settings.rabbitmq_url, settings.event_queue)
+        return RabbitMQSource(settings.rabbitmq_url, settings.event_queue, exchange=settings.event_exchange)
     return SQLBrokerSource(settings.events_db_url)
 
 
@@ -374,12 +375,13 @@ def run(
     return total
 
 
-def rasa_broker_env(rabbitmq_url: str, queue: str) -> dict[str, str]:
+def rasa_broker_env(rabbitmq_url: str, queue: str, exchange: str = RASA_EXCHANGE) -> dict[str, str]:
     """The variables ``bot/endpoints.redis.yml`` interpolates for Rasa's pika broker, from ``RABBITMQ_URL``.
 
     ``amqp://user:password@host:port/vhost`` -> ``RABBITMQ_HOST``, ``RABBITMQ_PORT`` (5672 when absent),
     ``RABBITMQ_USERNAME``, ``RABBITMQ_PASSWORD`` (``guest``/``guest`` when absent, as pika assumes) and
-    ``RABBITMQ_QUEUE`` (= ``queue``, the consumer's ``EVENT_QUEUE``).
+    ``RABBITMQ_QUEUE`` (= ``queue``, the consumer's ``EVENT_QUEUE``), ``RABBITMQ_EXCHANGE`` (= ``exchange``, the
+    consumer's ``EVENT_EXCHANGE``).
 
     Raises:
         ValueError: not ``amqp://``, no host, or a virtual host other than ``/`` (Rasa 3.6's broker given a
@@ -396,10 +398,13 @@ def rasa_broker_env(rabbitmq_url: str, queue: str) -> dict[str, str]:
         raise ValueError(f"RABBITMQ_URL's virtual host must be / (written %2F), not {vhost!r}: Rasa 3.6 uses / only")
     if not queue.strip():
         raise ValueError("EVENT_QUEUE must not be empty")
+    if not exchange.strip():
+        raise ValueError("EVENT_EXCHANGE must not be empty")
     return {
         "RABBITMQ_HOST": u.hostname,
         "RABBITMQ_PORT": str(u.port or 5672),
         "RABBITMQ_USERNAME": unquote(u.username) if u.username else "guest",
         "RABBITMQ_PASSWORD": unquote(u.password) if u.password is not None else "guest",
         "RABBITMQ_QUEUE": queue,
+        "RABBITMQ_EXCHANGE": exchange,
     }

@@ -166,9 +166,14 @@ def _redis_env(redis_url: str, rabbitmq_url: str | None = None, event_queue: str
     guest account) and ``event_queue``."""
     from profiles.feed.consumer import rasa_broker_env
 
-    broker = rasa_broker_env(rabbitmq_url or os.environ.get("RABBITMQ_URL") or DEFAULT_RABBITMQ_URL, event_queue)
+    # A stack's own queue is bound to its own exchange: every queue bound to Rasa's default exchange gets the
+    # events of every Rasa on this machine's RabbitMQ (another copy's run, a benchmark), not only this stack's.
+    exchange = "rasa-exchange" if event_queue == "rasa_events" else f"{event_queue}.exchange"
+    broker = rasa_broker_env(rabbitmq_url or os.environ.get("RABBITMQ_URL") or DEFAULT_RABBITMQ_URL, event_queue,
+                             exchange)
     u = urlsplit(redis_url)
     return broker | {
+        "EVENT_EXCHANGE": exchange,  # the feed consumer's side of the same exchange
         "REDIS_HOST": u.hostname or "127.0.0.1",
         "REDIS_PORT": str(u.port or 6379),
         "REDIS_DB": (u.path or "/0").lstrip("/") or "0",
@@ -399,7 +404,9 @@ def _delete_queue(rabbitmq_url: str, queue: str) -> None:
 
     with suppress(Exception):
         connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
-        connection.channel().queue_delete(queue)
+        channel = connection.channel()
+        channel.queue_delete(queue)
+        channel.exchange_delete(f"{queue}.exchange")  # _redis_env's per-stack exchange
         connection.close()
 
 

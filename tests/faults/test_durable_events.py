@@ -148,9 +148,10 @@ def _read_queue(rabbitmq_url: str, queue: str, expected: int, timeout: float) ->
     try:
         channel = connection.channel()
         # As the feed does: the queue may not exist yet when the drainer has not reconnected.
-        channel.exchange_declare("rasa-exchange", exchange_type="fanout", durable=False)
+        exchange = f"{queue}.exchange"  # the stack's own (tests/e2e/conftest.py _redis_env)
+        channel.exchange_declare(exchange, exchange_type="fanout", durable=False)
         channel.queue_declare(queue, durable=True)
-        channel.queue_bind(queue, "rasa-exchange")
+        channel.queue_bind(queue, exchange)
         out: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         extra_until: float | None = None

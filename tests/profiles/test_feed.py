@@ -284,12 +284,15 @@ def test_event_key_ignores_credentials_and_is_stable() -> None:
 def test_rasa_broker_env_from_rabbitmq_url() -> None:
     assert rasa_broker_env("amqp://guest:guest@127.0.0.1:5672/%2F", "q") == {
         "RABBITMQ_HOST": "127.0.0.1", "RABBITMQ_PORT": "5672", "RABBITMQ_USERNAME": "guest",
-        "RABBITMQ_PASSWORD": "guest", "RABBITMQ_QUEUE": "q",
+        "RABBITMQ_PASSWORD": "guest", "RABBITMQ_QUEUE": "q", "RABBITMQ_EXCHANGE": "rasa-exchange",
     }
+    assert rasa_broker_env("amqp://h", "q", "mine.exchange")["RABBITMQ_EXCHANGE"] == "mine.exchange"
     assert rasa_broker_env("amqp://nova:p%40ss@mq.internal", "events")["RABBITMQ_PASSWORD"] == "p@ss"
     for bad in ("amqps://u:p@h/%2F", "amqp://u:p@h:5672/bank", "redis://h", "amqp:///%2F"):
         with pytest.raises(ValueError):
             rasa_broker_env(bad, "q")
+    with pytest.raises(ValueError):
+        rasa_broker_env("amqp://h", "q", " ")
 
 
 

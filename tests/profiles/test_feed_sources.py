@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from profiles.feed.consumer import RASA_EXCHANGE, RabbitMQSource, SQLBrokerSource, run
+from profiles.feed.consumer import RabbitMQSource, SQLBrokerSource, run
 from profiles.models import ConversationEvent, Interaction
 from tests.profiles.conftest import Built
 from tests.profiles.test_feed import captured, rows
@@ -90,21 +90,28 @@ def rabbit_queue() -> Any:
     channel = connection.channel()
     yield queue, channel
     channel.queue_delete(queue)
+    channel.exchange_delete(_exchange(queue))
     connection.close()
 
 
-def _publish(channel: Any, events: list[dict[str, Any]]) -> None:
+def _exchange(queue: str) -> str:
+    """The test's own fanout exchange: a queue bound to Rasa's default one also gets the events of any Rasa
+    running on this machine's RabbitMQ (another copy's CI run, a benchmark)."""
+    return f"{queue}.exchange"
+
+
+def _publish(channel: Any, queue: str, events: list[dict[str, Any]]) -> None:
     """Publish like Rasa's PikaEventBroker: JSON body to the fanout exchange."""
     for e in events:
-        channel.basic_publish(RASA_EXCHANGE, "", json.dumps(e).encode())
+        channel.basic_publish(_exchange(queue), "", json.dumps(e).encode())
 
 
 def test_rabbitmq_queue_is_consumed_and_acknowledged_after_commit(alice: Built, rabbit_queue: Any, db: Engine) -> None:
     queue, channel = rabbit_queue
-    source = RabbitMQSource(RABBITMQ_URL, queue, prefetch=30)
+    source = RabbitMQSource(RABBITMQ_URL, queue, prefetch=30, exchange=_exchange(queue))
     assert source.fetch(10, 0.1) == []  # connects, declares the exchange and the queue (as Rasa does), binds
     events = captured(alice.customer_id)
-    _publish(channel, events)
+    _publish(channel, queue, events)
 
     # A consumer that dies before acknowledging: RabbitMQ gives the messages to the next one.
     first = source.fetch(30, 2.0)
@@ -112,7 +119,7 @@ def test_rabbitmq_queue_is_consumed_and_acknowledged_after_commit(alice: Built, 
     source.close()
     time.sleep(0.3)
 
-    source = RabbitMQSource(RABBITMQ_URL, queue, prefetch=30)
+    source = RabbitMQSource(RABBITMQ_URL, queue, prefetch=30, exchange=_exchange(queue))
     total = run(source, poll_seconds=0.5, batch_size=30, once=True)
     source.close()
     assert (total.events, total.stored) == (100, 100)
@@ -120,8 +127,8 @@ def test_rabbitmq_queue_is_consumed_and_acknowledged_after_commit(alice: Built, 
     assert len(rows(Interaction, customer_id=alice.customer_id, kind="life_event")) == 3
     assert channel.queue_declare(queue, passive=True).method.message_count == 0  # all acknowledged
 
-    _publish(channel, events[:10])  # redelivered by a broker: recognised, nothing written twice
-    source = RabbitMQSource(RABBITMQ_URL, queue, prefetch=30)
+    _publish(channel, queue, events[:10])  # redelivered by a broker: recognised, nothing written twice
+    source = RabbitMQSource(RABBITMQ_URL, queue, prefetch=30, exchange=_exchange(queue))
     again = run(source, poll_seconds=0.5, batch_size=30, once=True)
     source.close()
     assert (again.events, again.duplicates) == (10, 10)
