@@ -229,11 +229,12 @@ def test_two_workers_serve_one_conversation_consistently(scaled_stack: ScaledSta
 
 
 def test_concurrent_messages_on_two_workers_never_lose_a_turn(scaled_stack: ScaledStack) -> None:
-    """Both workers at once on one conversation (a customer double-sending): Rasa's Redis lock store queues the
-    turns, no reply is empty ("could not acquire lock") and every message is in the tracker."""
+    """Both workers at once on one conversation (a customer double-sending): the lock store queues the turns
+    (bot/lock_store.py: Rasa's own RedisLockStore lost a ticket across two processes here and answered one
+    message with a LockError), no reply is empty or an apology, and every message is in the tracker."""
     stack = scaled_stack
     sender = f"scale-lock-{uuid.uuid4().hex[:12]}"
-    messages = [f"hello {i}" for i in range(8)]
+    messages = [f"hello {i}" for i in range(12)]
 
     async def send_all() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_keepalive_connections=0)) as client:
@@ -241,9 +242,11 @@ def test_concurrent_messages_on_two_workers_never_lose_a_turn(scaled_stack: Scal
                                                       json={"sender": sender, "message": m}) for m in messages))
 
     responses = asyncio.run(send_all())
-    assert all(r.status_code == 200 and r.json() for r in responses), [r.text for r in responses]
+    texts = [r.text for r in responses]
+    assert all(r.status_code == 200 and r.json() for r in responses), texts
+    assert not any("something went wrong" in t.lower() for t in texts), texts  # a LockError's apology
     users = [e["text"] for e in stack.tracker(sender)["events"] if e["event"] == "user"]
-    assert sorted(users) == sorted(messages)
+    assert sorted(users) == sorted(messages), texts
     assert "could not acquire lock" not in stack.logs["rasa"].read_text(errors="replace").lower()
 
 
