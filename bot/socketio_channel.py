@@ -32,8 +32,9 @@ Listed in ``bot/credentials.yml`` as ``bot.socketio_channel.NovaSocketIOInput``;
   ``sender_id`` (the session id, whose room only sockets that proved the session's secret join) and refuses, with
   ``NoOpenPage`` (whose message starts with ``NO_OPEN_PAGE``), to send to a conversation no socket is
   connected to: Rasa then answers 500 before it stores anything, and the API reports ``no_channel`` instead
-  of a push nobody saw (docs/PUSH.md). Without a server (several Sanic workers) it is Rasa's ``None`` with a
-  warning: Rasa collects the messages and the API reports ``channel_error`` (see docs/WEB_CHAT.md).
+  of a push nobody saw (docs/PUSH.md). With several Rasa workers or replicas (``WEB_CHAT_REDIS_URL``,
+  bot/web_chat_scale.py) a socket in another worker counts too: the open pages are recorded in Redis and the
+  message goes through python-socketio's Redis client manager to the worker holding the socket.
   The same output carries a staff member's messages of a live hand-off (api/live_handoff.py appends them as
   bot events): their ``handoff`` metadata becomes ``agent`` (the name shown) and ``handoff`` (taken, message,
   closed) in the ``bot_uttered`` payload.
@@ -65,7 +66,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from bot import identity_claim
+from bot import identity_claim, web_chat_scale
 from bot.json_limits import too_deep
 from bot.rate_limit import SLOW_DOWN, from_environment
 from bot.reliability import apology, install, never_silent, new_reference
@@ -94,14 +95,20 @@ class NoOpenPage(RuntimeError):
 
 class RoomCheckedSocketIOOutput(SocketIOOutput):
     """Rasa's socket.io output for external events: emits to the room ``recipient_id`` (the conversation's
-    sender id) only while at least one socket is in it, else raises ``NoOpenPage`` (nothing is sent)."""
+    sender id) only while at least one socket is in it, in this process or, with ``open_pages``
+    (bot/web_chat_scale.py, several workers), in any; else raises ``NoOpenPage`` (nothing is sent). A Redis
+    error of ``open_pages`` is raised as is (Rasa answers 500: the API reports ``channel_error``)."""
 
-    def __init__(self, sio: AsyncServer, bot_message_evt: str, namespace: str | None) -> None:
+    def __init__(self, sio: AsyncServer, bot_message_evt: str, namespace: str | None,
+                 open_pages: web_chat_scale.OpenPages | None = None) -> None:
         super().__init__(sio, bot_message_evt)
         self.namespace = namespace or "/"
+        self.open_pages = open_pages
 
     async def _send_message(self, socket_id: str, response: Any) -> None:
-        if next(iter(self.sio.manager.get_participants(self.namespace, socket_id)), None) is None:
+        if next(iter(self.sio.manager.get_participants(self.namespace, socket_id)), None) is None and not (
+            self.open_pages is not None and await self.open_pages.is_open(socket_id)
+        ):
             raise NoOpenPage(f"{NO_OPEN_PAGE} for conversation {socket_id}: nothing was sent")
         await super()._send_message(socket_id, response)
 
@@ -217,12 +224,14 @@ class NovaSocketIOInput(SocketIOInput):
         # socket id -> the session (conversation) it joined in session_request: a socket speaks only there.
         # Only a socket that proved the session's secret (bot/web_sessions.py) joins its room.
         self.sessions: dict[str, str] = {}
+        # several workers: which conversations have a page open, in Redis (bot/web_chat_scale.py); else None
+        self.open_pages = web_chat_scale.open_pages()
 
     def get_output_channel(self) -> RoomCheckedSocketIOOutput | None:
         """The output for external events (module docstring); None (Rasa's warning) without a server."""
         if super().get_output_channel() is None:
             return None
-        return RoomCheckedSocketIOOutput(self.sio, self.bot_message_evt, self.namespace)
+        return RoomCheckedSocketIOOutput(self.sio, self.bot_message_evt, self.namespace, self.open_pages)
 
     async def _session_for(self, sid: str, session_id: Any, secret: Any, subject: str) -> Any:
         """The web session ``session_id`` if ``secret`` proves it for ``subject``, else a new one
@@ -240,7 +249,8 @@ class NovaSocketIOInput(SocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         on_new_message = never_silent(on_new_message, self.name())  # an apology, never silence (bot/reliability.py)
         origins = self.cors_allowed_origins
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=origins)
+        # several workers: python-socketio's Redis client manager, websocket only (bot/web_chat_scale.py)
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=origins, **web_chat_scale.server_options())
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
         namespace = self.namespace
@@ -262,10 +272,22 @@ class NovaSocketIOInput(SocketIOInput):
             logger.debug("socket.io %s connected", sid)
             return True
 
+        async def page(opened: bool, room: str, sid: str) -> None:
+            """Record a socket joining or leaving a conversation for every worker (several workers only); a
+            Redis failure is logged: the chat goes on, only a push to that page may be refused."""
+            if self.open_pages is None:
+                return
+            try:
+                await (self.open_pages.joined if opened else self.open_pages.left)(room, sid)
+            except Exception as exc:  # noqa: BLE001 - the conversation itself does not depend on it
+                logger.warning("socket.io %s: open page not recorded (%s)", sid, type(exc).__name__)
+
         @sio.on("disconnect", namespace=namespace)
         async def disconnect(sid: str, *_: Any) -> None:
             self.subjects.pop(sid, None)
-            self.sessions.pop(sid, None)
+            room = self.sessions.pop(sid, None)
+            if room is not None and self.session_persistence:
+                await page(False, room, sid)
             logger.debug("socket.io %s disconnected", sid)
 
         @sio.on("session_request", namespace=namespace)
@@ -306,9 +328,11 @@ class NovaSocketIOInput(SocketIOInput):
             previous = self.sessions.get(sid)
             if previous is not None and previous != session.session_id and self.session_persistence:
                 await sio.leave_room(sid, previous, namespace=namespace)
+                await page(False, previous, sid)
             self.sessions[sid] = session.session_id
             if self.session_persistence:
                 await sio.enter_room(sid, session.session_id, namespace=namespace)
+                await page(True, session.session_id, sid)
             await sio.emit("session_confirm", {"session_id": session.session_id, "session_secret": session.secret},
                            room=sid, namespace=namespace)
 

@@ -16,6 +16,11 @@
 # listen on: 127.0.0.1, so only this machine can reach them; HOST=0.0.0.0 exposes them on every interface,
 # e.g. behind a reverse proxy or in a container), STARTUP_TIMEOUT (seconds per service, 300), LOG_DIR
 # (var/log; the previous run's logs are kept as *.log.1).
+# RASA_WORKERS (1): Rasa server processes (Sanic workers) sharing RASA_PORT, production mode only: they share
+# the Redis tracker and lock store, and the web chat goes through python-socketio's Redis client manager
+# (WEB_CHAT_REDIS_URL, set here to REDIS_URL; websocket transport only: bot/web_chat_scale.py). Embedded mode
+# keeps one: its in-memory tracker and lock store are per process. ACTION_WORKERS (1): action server
+# processes sharing ACTION_PORT (rasa-sdk's ACTION_SERVER_SANIC_WORKERS); any mode. docs/DEPLOY.md "Scale-out".
 # REDIS_URL: redis:// (plain) or rediss:// (TLS, certificate checked against the system CA store).
 # Messenger channels (bot/channels.py reads its variables from this environment; a channel without its token
 # is off): TELEGRAM_TOKEN, TELEGRAM_BOT_NAME, TELEGRAM_SECRET_TOKEN, TELEGRAM_WEBHOOK_URL; FACEBOOK_SECRET,
@@ -34,6 +39,8 @@ RASA_PORT="${RASA_PORT:-5005}"
 API_PORT="${API_PORT:-8000}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-300}"
 HOST="${HOST:-127.0.0.1}"
+RASA_WORKERS="${RASA_WORKERS:-1}"
+ACTION_WORKERS="${ACTION_WORKERS:-1}"
 # Where this script (health checks) and Rasa (action endpoint) reach the servers.
 case "$HOST" in 0.0.0.0|::|"[::]") LOCAL_HOST=127.0.0.1 ;; *) LOCAL_HOST="$HOST" ;; esac
 export ENVIRONMENT="${ENVIRONMENT:-development}"  # Rasa too: its socket.io channel refuses no-Origin clients outside development
@@ -76,6 +83,9 @@ fi
 if [ "$ENVIRONMENT" != development ] && [ -n "${TELEGRAM_TOKEN:-}" ] && [ -z "${TELEGRAM_SECRET_TOKEN:-}" ]; then
     die "ENVIRONMENT=$ENVIRONMENT and TELEGRAM_TOKEN is set but TELEGRAM_SECRET_TOKEN is not: anyone could post fake Telegram updates to the webhook; set TELEGRAM_SECRET_TOKEN (1-256 of A-Za-z0-9_-, e.g. \`openssl rand -hex 32\`)"
 fi
+for setting in RASA_WORKERS ACTION_WORKERS; do
+    [[ "${!setting}" =~ ^[1-9][0-9]?$ ]] || die "$setting=${!setting}: give a number of processes from 1 to 99"
+done
 mkdir -p "$LOG_DIR" "$RUN_DIR"
 # `make stop` (scripts/stop.sh) stops this copy by this PID file, never by a process-name pattern.
 echo $$ > "$RUN_DIR/run.pid"
@@ -150,6 +160,18 @@ EOF
 elif [ -n "${DATABASE_URL:-}" ]; then
     MODE="CRM at $(db_label), in-memory tracker, SQL event broker var/events.db"
 fi
+if [ -z "${REDIS_URL:-}" ] && [ "$RASA_WORKERS" != 1 ]; then
+    # Each worker would have its own in-memory tracker and lock store: a conversation's turns would see
+    # different histories and could run at once (Rasa itself silently falls back to one worker).
+    echo "==> note: RASA_WORKERS=$RASA_WORKERS ignored in embedded mode (in-memory tracker and lock store are per process): one Rasa worker; set REDIS_URL for several"
+    RASA_WORKERS=1
+fi
+if [ "$RASA_WORKERS" != 1 ]; then
+    # socket.io across workers: rooms and emits through Redis, no long-polling (bot/web_chat_scale.py).
+    export WEB_CHAT_REDIS_URL="${WEB_CHAT_REDIS_URL:-$REDIS_URL}"
+    export WEB_CHAT_TRANSPORTS="${WEB_CHAT_TRANSPORTS:-websocket}"
+fi
+MODE+="; $RASA_WORKERS Rasa worker(s), $ACTION_WORKERS action server worker(s)"
 ENDPOINTS="$ENDPOINTS_TEMPLATE"
 if [ "$ACTION_PORT" != 5055 ] || [ "$LOCAL_HOST" != 127.0.0.1 ]; then
     ENDPOINTS="$RUN_DIR/endpoints.yml"
@@ -267,10 +289,14 @@ EOF
     program feed 100 5 "$LOG_DIR/feed.log" "$PY" -m profiles.feed
     # rasa_sdk's server behind the ACTION_SERVER_TOKEN check (actions/server.py). It has no host option: it
     # listens on $SANIC_HOST (default 0.0.0.0).
-    program actions 200 "$START_GRACE" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" "$PY" -m actions.server --actions actions --port "$ACTION_PORT"
+    # ACTION_WORKERS processes on one port (rasa-sdk's ACTION_SERVER_SANIC_WORKERS: Sanic's worker manager).
+    program actions 200 "$START_GRACE" "$LOG_DIR/actions.log" env SANIC_HOST="$HOST" \
+        ACTION_SERVER_SANIC_WORKERS="$ACTION_WORKERS" "$PY" -m actions.server --actions actions --port "$ACTION_PORT"
     # bot/serve.py adds --auth-token from RASA_TOKEN inside the process: never on a command line others can
     # read. Loading the model takes 10-60 s (more under load): httpok leaves it alone for STARTUP_TIMEOUT s.
-    program rasa 300 "$STARTUP_TIMEOUT" "$LOG_DIR/rasa.log" "$ROOT/.venv-rasa/bin/python" -m bot.serve run --enable-api --cors "${RASA_CORS[@]}" \
+    # RASA_WORKERS Sanic workers (forked after the channels are set up, each loads the model) on one socket.
+    program rasa 300 "$STARTUP_TIMEOUT" "$LOG_DIR/rasa.log" env SANIC_WORKERS="$RASA_WORKERS" \
+        "$ROOT/.venv-rasa/bin/python" -m bot.serve run --enable-api --cors "${RASA_CORS[@]}" \
         -m models --endpoints "$ENDPOINTS" --credentials bot/credentials.yml -i "$HOST" -p "$RASA_PORT"
     # api/logging.json: the access log has method, path and status only (no query string: e-mails, tokens).
     program api 400 "$START_GRACE" "$LOG_DIR/api.log" "$ROOT/.venv/bin/uvicorn" api.main:app --host "$HOST" --port "$API_PORT" \

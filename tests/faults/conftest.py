@@ -215,7 +215,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Attach the private servers' log tails to a failed test's report."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    stack = item.funcargs.get("fault_stack") if hasattr(item, "funcargs") else None
+    funcargs = item.funcargs if hasattr(item, "funcargs") else {}
+    stack = funcargs.get("fault_stack") or funcargs.get("scaled_stack")  # test_scale_out.py's stack too
     if report.failed and stack is not None:
         for name, path in stack.logs.items():
             report.sections.append((f"{name} log (last 40 lines)", _tail(path, 40)))
