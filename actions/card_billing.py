@@ -91,11 +91,6 @@ def _match_card(text: str, cards: list[CreditCardView]) -> CreditCardView | None
     return hits[0] if len(hits) == 1 else None
 
 
-def read_pay_quote(tracker: Tracker, *, confirmed: bool = False) -> dict[str, str] | None:
-    """The card payment read back at the last confirmation and its key, or ``None`` (:meth:`ReadBack.read`)."""
-    return CARD_PAYMENT_READ_BACK.read(tracker, confirmed=confirmed)
-
-
 def _amount_from(text: str, card: CreditCardView) -> tuple[str | None, str | None]:
     """(the EUR amount as a string, or ``None``; a message for the customer, or ``None``) for what ``text``
     asks to pay on ``card``, checked by ``profiles.card_billing`` (not more than owed, ...)."""

@@ -52,8 +52,8 @@ _CONFIRMING_WORDS = frozenset((
     "said", "and", "of", "course", "indeed", "true", "alright",
 ))
 # A natural closing or refusal inside the form ("no thanks, that's all", "nevermind", "thanks, bye"): the
-# form ends with nothing changed, and at a read-back it is a no whatever intent the NLU read (a model that
-# reads "thanks, bye" as affirm must not confirm a payment). A bare "no" is left to the cancel rules (is_no).
+# form ends with nothing changed (FormValidation.run), a no whatever intent the NLU read (a model that reads
+# "thanks, bye" as affirm must not confirm a payment). A bare "no" is left to the cancel rules (is_no).
 _EXIT = re.compile(
     r"^\s*(no,?\s+thanks?( you)?\b.*|no,? that'?s (all|it)\b.*|that'?s (all|it)\b.*|never\s?mind\b.*|nvm\b.*|"
     r"forget (it|about it|that)\b.*|thanks?( you)?\b(?!.*\d).*|thank you\b(?!.*\d).*|cheers\b.*|(good)?bye\b.*|"
@@ -95,7 +95,7 @@ def yes_no(tracker: Tracker, slot: str) -> dict[str, Any]:
         return {}
     intent, _ = latest_intent(tracker)
     text = str(tracker.latest_message.get("text") or "")
-    if _NO.match(text) or is_exit(text):
+    if _NO.match(text):
         return {slot: False}
     if _YES.match(text) or _confirming_sentence(text):
         return {slot: True}

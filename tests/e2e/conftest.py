@@ -422,18 +422,24 @@ def _forget_conversations(stack: LiveStack) -> None:
         client.close()
 
 
-@pytest.fixture(autouse=True)
-def _stack_database(live_stack: LiveStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point this process's settings (and ``profiles``' engine) at the stack's database for one test."""
+def use_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point this process's settings (and ``profiles``' engine) at ``database_url`` until the generator ends (the
+    body of a fixture: ``yield from use_database(...)``)."""
     from profiles.db import reset_engine
     from profiles.settings import get_settings
 
-    monkeypatch.setenv("DATABASE_URL", live_stack.database_url)
+    monkeypatch.setenv("DATABASE_URL", database_url)
     get_settings.cache_clear()
     reset_engine()
     yield
     reset_engine()
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _stack_database(live_stack: LiveStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point this process's settings (and ``profiles``' engine) at the stack's database for one test."""
+    yield from use_database(live_stack.database_url, monkeypatch)
 
 
 @pytest.hookimpl(hookwrapper=True)

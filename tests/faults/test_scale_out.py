@@ -45,6 +45,7 @@ from tests.e2e.conftest import (
     _stop,
     _tail,
     _wait_healthy,
+    use_database,
 )
 
 pytestmark = pytest.mark.e2e
@@ -172,15 +173,7 @@ def scaled_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledSta
 @pytest.fixture
 def stack_database(scaled_stack: ScaledStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Point this process's settings (and ``profiles``' engine) at the stack's database."""
-    from profiles.db import reset_engine
-    from profiles.settings import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", scaled_stack.database_url)
-    get_settings.cache_clear()
-    reset_engine()
-    yield
-    reset_engine()
-    get_settings.cache_clear()
+    yield from use_database(scaled_stack.database_url, monkeypatch)
 
 
 def _said(replies: list[dict[str, Any]]) -> str:
