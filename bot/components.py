@@ -18,7 +18,7 @@ from rasa.utils.tensorflow.constants import RANKING_LENGTH
 from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.linear_model import LogisticRegression
 
-from bot import response_validation, rule_cache
+from bot import event_types, response_validation, rule_cache
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 # action-server response (see bot/response_validation.py).
 response_validation.install()
 # ... and RulePolicy's parsing of its rule keys, which thrashed a cache smaller than our model's rules
-# (see bot/rule_cache.py).
+# (see bot/rule_cache.py), and Rasa's lookup of an event's class by name (bot/event_types.py).
 rule_cache.install()
+event_types.install()
 
 INTENT_RANKING_KEY = "intent_ranking"
 

@@ -82,7 +82,7 @@ class RuleKeyIndex:
         return found
 
 
-_indexes: "weakref.WeakKeyDictionary[RulePolicy, dict[int, RuleKeyIndex]]" = weakref.WeakKeyDictionary()
+_indexes: weakref.WeakKeyDictionary[RulePolicy, dict[int, RuleKeyIndex]] = weakref.WeakKeyDictionary()
 
 
 def _index(policy: RulePolicy, lookup: dict[str, Any]) -> RuleKeyIndex:
