@@ -11,6 +11,7 @@ Imports only Rasa's own packages (bot/ never imports ours).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy
@@ -42,3 +43,14 @@ class SQLiteEventBroker(SQLEventBroker):
             cursor.close()
 
         self.sessionmaker = sqlalchemy.orm.sessionmaker(bind=self.engine)
+
+    def publish_many(self, events: list[dict[str, Any]]) -> None:
+        """Write ``events`` as ``publish`` writes each (same rows, same order) in one transaction: one commit
+        per turn instead of one per event (~8 per balance turn). Raises SQLAlchemy's errors as ``publish``
+        does; nothing is written then."""
+        if not events:
+            return
+        rows = [{"sender_id": event.get("sender_id"), "data": json.dumps(event)} for event in events]
+        with self.session_scope() as session:
+            session.execute(self.SQLBrokerEvent.__table__.insert(), rows)
+            session.commit()

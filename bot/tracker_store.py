@@ -135,7 +135,13 @@ class _Bounded(TrackerStore):
             await TrackerStore.stream_events(self, tracker)  # Rasa's way: diff against the stored tracker
             return
         new = list(tracker.events)[stored:]
-        await self._stream_new_events(self.event_broker, new, tracker.sender_id)
+        publish_many = getattr(self.event_broker, "publish_many", None)
+        if publish_many is None:
+            await self._stream_new_events(self.event_broker, new, tracker.sender_id)
+            return
+        # our brokers (bot/event_broker.py, bot/durable_broker.py): the turn's events in one commit, each body
+        # as Rasa's _stream_new_events builds it
+        publish_many([{"sender_id": tracker.sender_id, **event.as_dict()} for event in new])
 
     def _loaded(self, tracker: DialogueStateTracker | None, fetch_all_sessions: bool) -> DialogueStateTracker | None:
         """A tracker as read: bounded (a conversation stored before this store was deployed is cut here), and

@@ -26,8 +26,11 @@ MAX = 30
 domain = Domain.load("domain.yml")
 
 class Broker:
-    def __init__(self): self.published = []
+    def __init__(self): self.published, self.batches = [], 0
     def publish(self, event): self.published.append(event)
+
+class BatchBroker(Broker):  # as bot/event_broker.py and bot/durable_broker.py: a turn's events in one call
+    def publish_many(self, events): self.batches += 1; self.published.extend(events)
 
 def turn(n, extra=()):
     t = 1000.0 + n
@@ -43,7 +46,7 @@ def store_for(kind, broker):
                                     key_prefix="novatest" + uuid.uuid4().hex[:8], record_exp=60)
 
 async def main(kind):
-    broker = Broker()
+    broker = BatchBroker() if kind == "memory" else Broker()  # both publishing paths
     store = store_for(kind, broker)
     sender = "bounded-" + uuid.uuid4().hex[:8]
     # an earlier session, then the current one
@@ -75,6 +78,8 @@ async def main(kind):
     # every event reached the broker exactly once, in order
     assert [e["timestamp"] for e in broker.published] == [e.timestamp for e in script], "broker"
     assert [e["event"] for e in broker.published] == [e.type_name for e in script]
+    assert all(e["sender_id"] == sender for e in broker.published)
+    assert broker.batches >= (saves - 1 if kind == "memory" else 0), (broker.batches, saves)  # one call a save
     # bounded: the window plus the short head, the earlier session gone, the window starts at a user message
     events = list(tracker.events)
     assert len(events) <= MAX + 12, len(events)
