@@ -10,6 +10,7 @@ separates the mac, so ``value`` itself may contain dots.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -20,7 +21,13 @@ OWNER = "owner"
 
 
 def _key() -> bytes:
-    return hmac.new(get_settings().jwt_secret.encode(), b"nova slot seal v1", hashlib.sha256).digest()
+    return _derived_key(get_settings().jwt_secret)
+
+
+@functools.lru_cache(maxsize=4)
+def _derived_key(secret: str) -> bytes:
+    # derived once per secret: it was an HMAC per seal check, three per chat turn (action server profile)
+    return hmac.new(secret.encode(), b"nova slot seal v1", hashlib.sha256).digest()
 
 
 def _mac(purpose: str, conversation: str, value: str) -> str:
