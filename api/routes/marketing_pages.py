@@ -70,6 +70,7 @@ AUDIENCE_CHANNELS: Final = {"any": "any channel", "telegram": "Telegram", "faceb
 VARIANT_KEYS: Final = "abcdefghij"[:MAX_VARIANTS]
 _YES: Final = ("1", "on", "true", "yes")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$")
+MAX_ID: Final = 2**31 - 1  # campaign ids are INTEGER columns (as the JSON API's ``CampaignId``)
 
 router = APIRouter(prefix="/staff/campaigns", tags=["marketing pages"], include_in_schema=False)
 
@@ -466,17 +467,28 @@ def audience_summary(audience: dict[str, Any]) -> list[str]:
     return out
 
 
+def campaign_number(value: str) -> int | None:
+    """The campaign id of a path segment, or None when no campaign can have it (not a number, not positive, over
+    the INTEGER column: a 404 page like an unknown id, never a 500 or a JSON 422)."""
+    if not value.isascii() or not value.isdigit() or len(value) > 10 or not 1 <= int(value) <= MAX_ID:
+        return None
+    return int(value)
+
+
 @router.get("/{campaign_id}")
-def detail(request: Request, campaign_id: int) -> Response:
+def detail(request: Request, campaign_id: str) -> Response:
     """One campaign's page."""
     who = _authenticate(request, ROLES)
     if isinstance(who, Response):
         return who
+    number = campaign_number(campaign_id)
     try:
-        view = get_campaign(campaign_id)
+        if number is None:
+            raise NotFound("No such campaign.")
+        view = get_campaign(number)
     except NotFound:
-        return _error(request, 404, "Not found", f"No campaign {campaign_id}.", who)
-    data = report(campaign_id)
+        return _error(request, 404, "Not found", "No such campaign.", who)
+    data = report(view.id)
     chart = uplift_chart(data) if data["funnel"] else None
     local = ZoneInfo(str(push_timezone()))
     return _page(request, "staff/campaigns/detail.html", who=who, c=view, data=data, chart=chart, tz=local,
@@ -485,7 +497,7 @@ def detail(request: Request, campaign_id: int) -> Response:
 
 
 @router.post("/{campaign_id}/{action}")
-def act(request: Request, campaign_id: int, action: str) -> Response:
+def act(request: Request, campaign_id: str, action: str) -> Response:
     """Schedule, pause, resume or cancel, then back to the page."""
     if not origin_ok(request):
         return _error(request, 403, "Not allowed", "Send this form from this site's own campaign page.")
@@ -494,12 +506,15 @@ def act(request: Request, campaign_id: int, action: str) -> Response:
         return who
     if action not in ACTIONS:
         return _error(request, 404, "Not found", "No such action.", who)
+    number = campaign_number(campaign_id)
+    if number is None:
+        return _error(request, 404, "Not found", "No such campaign.", who)
     try:
-        apply_action(campaign_id, action, who)
+        apply_action(number, action, who)
     except NotFound:
-        return _error(request, 404, "Not found", f"No campaign {campaign_id}.", who)
+        return _error(request, 404, "Not found", f"No campaign {number}.", who)
     except Conflict as exc:
         return _error(request, 409, "Not possible now", exc.user_message, who)
-    response = RedirectResponse(f"/staff/campaigns/{campaign_id}", status_code=303)
+    response = RedirectResponse(f"/staff/campaigns/{number}", status_code=303)
     response.headers.update(SECURITY_HEADERS)
     return response

@@ -414,3 +414,13 @@ def test_add_a_variant_shows_the_form_again_with_one_more_up_to_five_and_writes_
     foreign = client.post("/staff/campaigns", data=fields, headers=auth() | {"Origin": "http://evil.example"})
     assert foreign.status_code == 403
     assert stored() == 0
+
+
+@pytest.mark.parametrize("cid", ["0", "-1", "abc", "99999999999999999999", "2147483648"])
+def test_a_campaign_page_of_a_bad_id_is_an_html_404(client: TestClient, cid: str) -> None:
+    """An id no campaign can have (too large for the INTEGER column, not a number, not positive) is the same 404
+    page as an unknown one, never a 500 (SQLite's OverflowError) nor a JSON 422, for the page and its actions."""
+    page = client.get(f"/staff/campaigns/{cid}", headers=auth())
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), page.text[:200]
+    action = client.post(f"/staff/campaigns/{cid}/pause", headers=auth() | ORIGIN)
+    assert action.status_code == 404 and action.headers["content-type"].startswith("text/html"), action.text[:200]
