@@ -123,6 +123,26 @@ def test_dry_run_writes_nothing_and_counts_the_sample(client: TestClient) -> Non
     assert campaigns_written() == (0, 0, 0)
 
 
+def test_dry_run_greets_by_the_profile_field_the_message_names(client: TestClient) -> None:
+    """The sample messages are worded as the send words them (``campaign_queue._name_for``): a message whose
+    greeting uses the last name shows the last name, not the first (the preview said "Hi Ana" for a campaign that
+    would send "Hi Bulk12"). Same for a per-channel override's own greeting."""
+    bulk_customers(30)
+    last = {"kind": "reminder", "template": "statement_ready", "fields": {"push_name": "last_name"}}
+    body = spec(audience={"segment": "affluent"}, control_pct=0,
+                variants=[{"name": "A", "split": 100, "message": last}])
+    preview = client.post("/marketing/campaigns/dry-run", json=body, headers=auth()).json()
+    assert preview["messages"], preview
+    for m in preview["messages"]:
+        assert m["text"].startswith("Hi Bulk"), m["text"]
+    first = {"kind": "reminder", "template": "statement_ready"}
+    body = spec(audience={"segment": "affluent"}, control_pct=0,
+                variants=[{"name": "A", "split": 100, "message": first, "messages": {"socketio": last}}])
+    preview = client.post("/marketing/campaigns/dry-run", json=body, headers=auth()).json()
+    assert all(m["text"].startswith("Hi Ana") for m in preview["messages"])  # no channel: the default's greeting
+    assert campaigns_written() == (0, 0, 0)
+
+
 def test_schedule_now_sends_once_with_a_stratified_control_group_and_audit(client: TestClient) -> None:
     bulk_customers(300)  # 100 per segment
     body = spec(audience={"segment": None, "min_churn": 0.0}, control_pct=10)
