@@ -29,7 +29,7 @@ from profiles.settings import get_settings
 
 PENDING: Final = ("queued", "held", "throttled")
 FINAL: Final = ("delivered", "control", "capped", "no_consent", "no_channel", "not_eligible", "failed", "unknown",
-                "invalid")
+                "invalid", "cancelled")
 STATUSES: Final = (*PENDING, "sending", "channel_error", *FINAL)
 CAP_DAYS: Final = 7
 MAX_ATTEMPTS: Final = 3  # channel errors: retried with backoff 1, 4 min, then failed
@@ -147,6 +147,16 @@ def finish(row_id: int, status: str, reason: str | None, attempts: int, *, now: 
         _set(session, row_id, "queued", moment, sources=("sending",), reason=(reason or "")[:200], sent_at=None,
              next_attempt_at=retry_at)
         return "queued"
+
+
+def cancel_pending(session: Session, campaign_id: int, actor: str, now: datetime) -> int:
+    """A cancelled campaign's rows still pending (queued, held, throttled) become ``cancelled``, final, with who
+    cancelled it; rows already final or ``sending`` (its outcome is recorded by ``finish``) keep theirs. In the
+    caller's transaction (the state change). Returns how many."""
+    result = session.execute(update(CampaignDelivery)
+                             .where(CampaignDelivery.campaign_id == campaign_id, CampaignDelivery.status.in_(PENDING))
+                             .values(status="cancelled", updated_at=now, reason=f"campaign cancelled by {actor}"[:200]))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def expire_sending(now: datetime | None = None) -> int:

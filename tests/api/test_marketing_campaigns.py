@@ -6,6 +6,7 @@ holding, the frequency cap, the delivery log and the uplift report."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
 
-from api.campaign_queue import get_queue, reset_queue, send_batch, send_one
+from api.campaign_queue import get_queue, reset_queue, send_batch, send_one, sweep
 from api.main import app
 from profiles.campaigns import delivery
 from profiles.campaigns.models import Campaign, CampaignDelivery, CampaignEvent
@@ -302,6 +303,28 @@ def test_a_send_interrupted_mid_way_becomes_unknown_and_is_never_retried(client:
     (row,) = rows(cid)
     assert row.status == "unknown"
     assert delivery.pending_batches(utcnow() + timedelta(hours=1)) == []
+
+
+def test_cancel_gives_every_pending_row_a_final_status(client: TestClient) -> None:
+    """A paused campaign cancelled half way is ``done``, and so is its log: the rows still queued (or held, or
+    throttled) become ``cancelled`` with the reason and who did it, not ``queued``/``held`` forever in a
+    finished campaign (the page showed "held 45" for a cancelled campaign); rows already final keep theirs, and
+    nothing is sent afterwards, by a task still in the queue or by the sweeper."""
+    cid = _planned(client, 30, control_pct=0)
+    first = rows(cid)[0]
+    spec_ = load_spec(cid)
+    send_one(spec_, delivery.due_recipients(cid, 0, first.batch, utcnow())[0], client=None, now=utcnow())
+    assert client.post(f"/marketing/campaigns/{cid}/pause", headers=auth()).json()["state"] == "paused"
+    cancelled = client.post(f"/marketing/campaigns/{cid}/cancel", headers=auth()).json()
+    assert cancelled["state"] == "done"
+    assert cancelled["counts"] == {"delivered": 1, "cancelled": 9}, cancelled["counts"]
+    log = {r.status: r for r in rows(cid)}
+    assert log["cancelled"].reason == "campaign cancelled by staff:marketing-user"
+    assert send_batch(cid, 0, first.batch) == {} and sweep(min_age_minutes=0) is not None
+    assert Counter(r.status for r in rows(cid)) == {"delivered": 1, "cancelled": 9}
+    report = client.get(f"/marketing/campaigns/{cid}/report", headers=auth()).json()
+    treated = [f for g, f in report["funnel"].items() if g != "control"]
+    assert sum(f["targeted"] for f in treated) == 10 and sum(f["delivered"] for f in treated) == 1  # still treated
 
 
 def test_pause_stops_sending_and_resume_sends_the_rest(client: TestClient) -> None:
