@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from api.campaign_preview import dry_run
 from api.campaign_queue import enqueue_batches, enqueue_plan
@@ -28,11 +27,9 @@ from api.deps import require_roles
 from api.schemas import ErrorOut, ValidationErrorOut
 from profiles import StaffIdentity
 from profiles.campaigns import delivery
-from profiles.campaigns.models import CampaignDelivery
 from profiles.campaigns.spec import CampaignSpec
 from profiles.campaigns.store import CampaignView, create_campaign, get_campaign, list_campaigns, load_spec, transition
 from profiles.campaigns.uplift import report
-from profiles.db import session_scope
 from profiles.models import utcnow
 
 router = APIRouter(prefix="/marketing/campaigns", tags=["marketing campaigns"])
@@ -138,14 +135,8 @@ def deliveries(campaign_id: CampaignId, staff: MarketingDep, status_: str | None
                limit: int = Query(100, ge=1, le=1000)) -> list[DeliveryOut]:
     """The per-recipient delivery log, in customer order."""
     get_campaign(campaign_id)
-    stmt = (select(CampaignDelivery).where(CampaignDelivery.campaign_id == campaign_id)
-            .order_by(CampaignDelivery.customer_id, CampaignDelivery.step).offset(offset).limit(limit))
-    if status_ is not None:
-        stmt = stmt.where(CampaignDelivery.status == status_)
-    with session_scope() as session:
-        return [DeliveryOut(customer_id=r.customer_id, step=r.step, variant=r.variant, status=r.status,
-                            reason=r.reason, channel=r.channel, attempts=r.attempts, sent_at=r.sent_at,
-                            updated_at=r.updated_at) for r in session.scalars(stmt)]
+    return [DeliveryOut(**{f: getattr(r, f) for f in DeliveryOut.model_fields})
+            for r in delivery.log_rows(campaign_id, status=status_, offset=offset, limit=limit)]
 
 
 @router.get("/{campaign_id}/report", responses=_ONE)

@@ -37,6 +37,7 @@ from api.campaign_preview import dry_run
 from api.routes.marketing_campaigns import apply_action
 from api.routes.staff_pages import FORM_MAX, SECURITY_HEADERS, _authenticate, _error, _page, _png
 from profiles import StaffIdentity
+from profiles.campaigns import delivery
 from profiles.campaigns.spec import (
     CHANNELS,
     CONVERSIONS,
@@ -70,6 +71,7 @@ AUDIENCE_CHANNELS: Final = {"any": "any channel", "telegram": "Telegram", "faceb
 VARIANT_KEYS: Final = "abcdefghij"[:MAX_VARIANTS]
 _YES: Final = ("1", "on", "true", "yes")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$")
+LOG_PAGE: Final = 25  # recipients per page of the campaign page's delivery log
 MAX_ID: Final = 2**31 - 1  # campaign ids are INTEGER columns (as the JSON API's ``CampaignId``)
 
 router = APIRouter(prefix="/staff/campaigns", tags=["marketing pages"], include_in_schema=False)
@@ -491,9 +493,17 @@ def detail(request: Request, campaign_id: str) -> Response:
     data = report(view.id)
     chart = uplift_chart(data) if data["funnel"] else None
     local = ZoneInfo(str(push_timezone()))
+    # the per-recipient log: one status (an unknown one: all) and a page of LOG_PAGE rows from ``offset``
+    status = request.query_params.get("status")
+    status = status if status in delivery.STATUSES else None
+    raw = request.query_params.get("offset", "")
+    offset = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
+    shown = view.counts.get(status, 0) if status else sum(view.counts.values())
+    log = delivery.log_rows(view.id, status=status, offset=offset, limit=LOG_PAGE)
     return _page(request, "staff/campaigns/detail.html", who=who, c=view, data=data, chart=chart, tz=local,
                  event_names=EVENT_NAMES, channel_names=CHANNEL_NAMES, filters=audience_summary(view.spec["audience"]),
-                 actions=[a for a in ACTIONS if view.state in TRANSITIONS[a][0]])
+                 actions=[a for a in ACTIONS if view.state in TRANSITIONS[a][0]], log=log, log_status=status,
+                 log_offset=offset, log_total=shown, log_page=LOG_PAGE)
 
 
 @router.post("/{campaign_id}/{action}")

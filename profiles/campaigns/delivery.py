@@ -197,6 +197,32 @@ def unfinished(campaign_id: int) -> int:
             CampaignDelivery.status.in_((*PENDING, "sending")))) or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One row of the per-recipient log as marketing may see it: the customer's number, never a name."""
+
+    customer_id: int
+    step: int
+    variant: str
+    status: str
+    reason: str | None
+    channel: str | None
+    attempts: int
+    sent_at: datetime | None
+    updated_at: datetime
+
+
+def log_rows(campaign_id: int, *, status: str | None = None, offset: int = 0, limit: int = 100) -> list[LogRow]:
+    """The campaign's delivery log in customer order (then step), optionally of one ``status``, paged."""
+    stmt = (select(CampaignDelivery).where(CampaignDelivery.campaign_id == campaign_id)
+            .order_by(CampaignDelivery.customer_id, CampaignDelivery.step).offset(offset).limit(limit))
+    if status is not None:
+        stmt = stmt.where(CampaignDelivery.status == status)
+    with session_scope() as session:
+        return [LogRow(r.customer_id, r.step, r.variant, r.status, r.reason, r.channel, r.attempts, r.sent_at,
+                       r.updated_at) for r in session.scalars(stmt)]
+
+
 def counts(campaign_id: int) -> dict[str, dict[str, int]]:
     """Variant -> status -> number of rows, for the funnel."""
     with session_scope() as session:
