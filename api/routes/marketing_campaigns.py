@@ -15,6 +15,7 @@ Marketing and admin roles only (staff: 403). Definition: ``profiles.campaigns.sp
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,7 @@ from profiles.campaigns.store import CampaignView, create_campaign, get_campaign
 from profiles.campaigns.uplift import report
 from profiles.models import utcnow
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/marketing/campaigns", tags=["marketing campaigns"])
 
 MarketingDep = Annotated[StaffIdentity, Depends(require_roles("marketing", "admin"))]
@@ -90,11 +92,15 @@ def actor_of(staff: StaffIdentity) -> str:
 def apply_action(campaign_id: int, action: str, staff: StaffIdentity) -> CampaignView:
     """Move the campaign and queue what the move needs (planning on schedule-now, its batches on resume)."""
     transition(campaign_id, action, actor=actor_of(staff))
-    if action == "schedule" and load_spec(campaign_id).schedule.kind == "now":
-        enqueue_plan(campaign_id)
-    if action == "resume":
-        for step, batch in sorted({(s, b) for c, s, b in delivery.pending_batches(utcnow()) if c == campaign_id}):
-            enqueue_batches(campaign_id, step, [batch])
+    try:  # a nudge only: the move is committed, and the worker's sweeper plans / re-queues what is due anyway
+        if action == "schedule" and load_spec(campaign_id).schedule.kind == "now":
+            enqueue_plan(campaign_id)
+        if action == "resume":
+            for step, batch in sorted({(s, b) for c, s, b in delivery.pending_batches(utcnow()) if c == campaign_id}):
+                enqueue_batches(campaign_id, step, [batch])
+    except Exception as exc:  # noqa: BLE001 - the queue down (Redis, its file): never a 500 after the commit
+        log.warning("campaign %s %s: not queued now (%s), the sweeper will: %s", campaign_id, action,
+                    type(exc).__name__, str(exc)[:200])
     return get_campaign(campaign_id)
 
 

@@ -172,6 +172,32 @@ def test_schedule_now_sends_once_with_a_stratified_control_group_and_audit(clien
     assert again.status_code == 409
 
 
+def test_schedule_and_resume_answer_when_the_queue_is_down_and_the_sweeper_runs_them_later(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue (Redis in production) is down when marketing presses Schedule: the state change is committed
+    and audited, so the answer is the campaign, ``scheduled`` (it was a 500 while the campaign had moved, and a
+    second try got 409); the worker's sweeper plans it once the queue is back (the database is the truth, the
+    task only a nudge). Same for resume: its batches are queued again by the sweeper."""
+    bulk_customers(30)
+    cid = client.post("/marketing/campaigns", json=spec(), headers=auth()).json()["id"]
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("api.routes.marketing_campaigns.enqueue_plan", down)
+    monkeypatch.setattr("api.routes.marketing_campaigns.enqueue_batches", down)
+    answer = client.post(f"/marketing/campaigns/{cid}/schedule", headers=auth())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "scheduled" and rows(cid) == []
+    page = client.post(f"/staff/campaigns/{cid}/pause", headers=auth() | {"Origin": "http://testserver"},
+                       follow_redirects=False)
+    assert page.status_code == 409  # the page answers too (not running yet)
+    monkeypatch.undo()
+    sweep(min_age_minutes=0)  # the queue is back: the worker's sweep plans it (tasks run inline here)
+    done = client.get(f"/marketing/campaigns/{cid}", headers=auth()).json()
+    assert done["state"] == "done" and done["counts"] == {"delivered": 9, "control": 1}, done
+
+
 def test_state_machine_refuses_illegal_moves(client: TestClient) -> None:
     bulk_customers(6)
     cid = client.post("/marketing/campaigns", json=spec(schedule={"kind": "at", "at": (
