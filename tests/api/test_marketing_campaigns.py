@@ -136,6 +136,8 @@ def test_dry_run_greets_by_the_profile_field_the_message_names(client: TestClien
     assert preview["messages"], preview
     for m in preview["messages"]:
         assert m["text"].startswith("Hi Bulk"), m["text"]
+    # a rendered greeting is a name: never next to the customer's number (marketing searches without names)
+    assert all("customer_id" not in m for m in preview["messages"]), preview["messages"][0]
     first = {"kind": "reminder", "template": "statement_ready"}
     body = spec(audience={"segment": "affluent"}, control_pct=0,
                 variants=[{"name": "A", "split": 100, "message": first, "messages": {"socketio": last}}])
