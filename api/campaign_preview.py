@@ -52,7 +52,9 @@ def render(message: Message, name: str) -> str:
 
 def dry_run(spec: CampaignSpec, *, now: datetime) -> dict[str, Any]:
     """``{"audience", "control", "treated": {variant: n}, "sample_size", "sample": {status: n}, "messages":
-    [{"variant", "customer_id", "status", "channel", "template", "text"}]}`` for ``spec`` at ``now``."""
+    [{"variant", "status", "channel", "template", "product", "text"}]}`` for ``spec`` at ``now``. A sample message
+    greets a real customer by name, so it never carries the customer's number: marketing sees customers by
+    segment and score only, never a name next to an id (``GET /customers`` for marketing, the delivery log)."""
     with session_scope() as session:
         audience = [(int(c), s) for c, s in session.execute(audience_select(spec)).all()]
     keep = propensity_filter(spec, [c for c, _ in audience], now=now)  # the recommender's score range, if any
@@ -69,8 +71,8 @@ def dry_run(spec: CampaignSpec, *, now: datetime) -> dict[str, Any]:
                 CampaignDelivery.customer_id.in_(sample), CampaignDelivery.status == "delivered",
                 CampaignDelivery.sent_at >= now - timedelta(days=CAP_DAYS))
             .group_by(CampaignDelivery.customer_id)).all()) if sample else {}
-        names = dict(session.execute(select(Customer.id, Customer.first_name)
-                                     .where(Customer.id.in_(sample))).all()) if sample else {}
+        names = {int(c): {"first_name": f, "last_name": ln} for c, f, ln in session.execute(
+            select(Customer.id, Customer.first_name, Customer.last_name).where(Customer.id.in_(sample))).all()}
     statuses: Counter[str] = Counter()
     messages: list[dict[str, Any]] = []
     variants = {v.name: v for v in spec.variants}
@@ -83,9 +85,11 @@ def dry_run(spec: CampaignSpec, *, now: datetime) -> dict[str, Any]:
         statuses[status] += 1
         if len([m for m in messages if m["variant"] == variant.name]) < SHOWN:
             message = variant.message_for(gate.channel)
-            messages.append({"variant": variant.name, "customer_id": cid, "status": status, "channel": gate.channel,
+            # the profile field the send greets by (api.campaign_queue._name_for): first or last name
+            name = names.get(cid, {}).get(message.fields.get("push_name", "first_name"))
+            messages.append({"variant": variant.name, "status": status, "channel": gate.channel,
                              "template": message.template, "product": message.product,
-                             "text": render(message, names.get(cid) or "there")})
+                             "text": render(message, name or "there")})
     return {"audience": len(audience), "control": sizes.get(CONTROL, 0),
             "treated": {v.name: sizes.get(v.name, 0) for v in spec.variants}, "sample_size": len(sample),
             "sample": dict(statuses), "messages": messages}

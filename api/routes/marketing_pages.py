@@ -37,6 +37,7 @@ from api.campaign_preview import dry_run
 from api.routes.marketing_campaigns import apply_action
 from api.routes.staff_pages import FORM_MAX, SECURITY_HEADERS, _authenticate, _error, _page, _png
 from profiles import StaffIdentity
+from profiles.campaigns import delivery
 from profiles.campaigns.spec import (
     CHANNELS,
     CONVERSIONS,
@@ -70,6 +71,8 @@ AUDIENCE_CHANNELS: Final = {"any": "any channel", "telegram": "Telegram", "faceb
 VARIANT_KEYS: Final = "abcdefghij"[:MAX_VARIANTS]
 _YES: Final = ("1", "on", "true", "yes")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$")
+LOG_PAGE: Final = 25  # recipients per page of the campaign page's delivery log
+MAX_ID: Final = 2**31 - 1  # campaign ids are INTEGER columns (as the JSON API's ``CampaignId``)
 
 router = APIRouter(prefix="/staff/campaigns", tags=["marketing pages"], include_in_schema=False)
 
@@ -466,26 +469,45 @@ def audience_summary(audience: dict[str, Any]) -> list[str]:
     return out
 
 
+def campaign_number(value: str) -> int | None:
+    """The campaign id of a path segment, or None when no campaign can have it (not a number, not positive, over
+    the INTEGER column: a 404 page like an unknown id, never a 500 or a JSON 422)."""
+    if not value.isascii() or not value.isdigit() or len(value) > 10 or not 1 <= int(value) <= MAX_ID:
+        return None
+    return int(value)
+
+
 @router.get("/{campaign_id}")
-def detail(request: Request, campaign_id: int) -> Response:
+def detail(request: Request, campaign_id: str) -> Response:
     """One campaign's page."""
     who = _authenticate(request, ROLES)
     if isinstance(who, Response):
         return who
+    number = campaign_number(campaign_id)
     try:
-        view = get_campaign(campaign_id)
+        if number is None:
+            raise NotFound("No such campaign.")
+        view = get_campaign(number)
     except NotFound:
-        return _error(request, 404, "Not found", f"No campaign {campaign_id}.", who)
-    data = report(campaign_id)
+        return _error(request, 404, "Not found", "No such campaign.", who)
+    data = report(view.id)
     chart = uplift_chart(data) if data["funnel"] else None
     local = ZoneInfo(str(push_timezone()))
+    # the per-recipient log: one status (an unknown one: all) and a page of LOG_PAGE rows from ``offset``
+    status = request.query_params.get("status")
+    status = status if status in delivery.STATUSES else None
+    raw = request.query_params.get("offset", "")
+    offset = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
+    shown = view.counts.get(status, 0) if status else sum(view.counts.values())
+    log = delivery.log_rows(view.id, status=status, offset=offset, limit=LOG_PAGE)
     return _page(request, "staff/campaigns/detail.html", who=who, c=view, data=data, chart=chart, tz=local,
                  event_names=EVENT_NAMES, channel_names=CHANNEL_NAMES, filters=audience_summary(view.spec["audience"]),
-                 actions=[a for a in ACTIONS if view.state in TRANSITIONS[a][0]])
+                 actions=[a for a in ACTIONS if view.state in TRANSITIONS[a][0]], log=log, log_status=status,
+                 log_offset=offset, log_total=shown, log_page=LOG_PAGE)
 
 
 @router.post("/{campaign_id}/{action}")
-def act(request: Request, campaign_id: int, action: str) -> Response:
+def act(request: Request, campaign_id: str, action: str) -> Response:
     """Schedule, pause, resume or cancel, then back to the page."""
     if not origin_ok(request):
         return _error(request, 403, "Not allowed", "Send this form from this site's own campaign page.")
@@ -494,12 +516,15 @@ def act(request: Request, campaign_id: int, action: str) -> Response:
         return who
     if action not in ACTIONS:
         return _error(request, 404, "Not found", "No such action.", who)
+    number = campaign_number(campaign_id)
+    if number is None:
+        return _error(request, 404, "Not found", "No such campaign.", who)
     try:
-        apply_action(campaign_id, action, who)
+        apply_action(number, action, who)
     except NotFound:
-        return _error(request, 404, "Not found", f"No campaign {campaign_id}.", who)
+        return _error(request, 404, "Not found", f"No campaign {number}.", who)
     except Conflict as exc:
         return _error(request, 409, "Not possible now", exc.user_message, who)
-    response = RedirectResponse(f"/staff/campaigns/{campaign_id}", status_code=303)
+    response = RedirectResponse(f"/staff/campaigns/{number}", status_code=303)
     response.headers.update(SECURITY_HEADERS)
     return response

@@ -29,7 +29,7 @@ from profiles.settings import get_settings
 
 PENDING: Final = ("queued", "held", "throttled")
 FINAL: Final = ("delivered", "control", "capped", "no_consent", "no_channel", "not_eligible", "failed", "unknown",
-                "invalid")
+                "invalid", "cancelled")
 STATUSES: Final = (*PENDING, "sending", "channel_error", *FINAL)
 CAP_DAYS: Final = 7
 MAX_ATTEMPTS: Final = 3  # channel errors: retried with backoff 1, 4 min, then failed
@@ -149,6 +149,16 @@ def finish(row_id: int, status: str, reason: str | None, attempts: int, *, now: 
         return "queued"
 
 
+def cancel_pending(session: Session, campaign_id: int, actor: str, now: datetime) -> int:
+    """A cancelled campaign's rows still pending (queued, held, throttled) become ``cancelled``, final, with who
+    cancelled it; rows already final or ``sending`` (its outcome is recorded by ``finish``) keep theirs. In the
+    caller's transaction (the state change). Returns how many."""
+    result = session.execute(update(CampaignDelivery)
+                             .where(CampaignDelivery.campaign_id == campaign_id, CampaignDelivery.status.in_(PENDING))
+                             .values(status="cancelled", updated_at=now, reason=f"campaign cancelled by {actor}"[:200]))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def expire_sending(now: datetime | None = None) -> int:
     """Rows left ``sending`` longer than ``settings.campaign_stale_minutes`` (a worker died mid-send) become
     ``unknown``, never retried; returns how many."""
@@ -185,6 +195,32 @@ def unfinished(campaign_id: int) -> int:
         return int(session.scalar(select(func.count()).select_from(CampaignDelivery).where(
             CampaignDelivery.campaign_id == campaign_id,
             CampaignDelivery.status.in_((*PENDING, "sending")))) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One row of the per-recipient log as marketing may see it: the customer's number, never a name."""
+
+    customer_id: int
+    step: int
+    variant: str
+    status: str
+    reason: str | None
+    channel: str | None
+    attempts: int
+    sent_at: datetime | None
+    updated_at: datetime
+
+
+def log_rows(campaign_id: int, *, status: str | None = None, offset: int = 0, limit: int = 100) -> list[LogRow]:
+    """The campaign's delivery log in customer order (then step), optionally of one ``status``, paged."""
+    stmt = (select(CampaignDelivery).where(CampaignDelivery.campaign_id == campaign_id)
+            .order_by(CampaignDelivery.customer_id, CampaignDelivery.step).offset(offset).limit(limit))
+    if status is not None:
+        stmt = stmt.where(CampaignDelivery.status == status)
+    with session_scope() as session:
+        return [LogRow(r.customer_id, r.step, r.variant, r.status, r.reason, r.channel, r.attempts, r.sent_at,
+                       r.updated_at) for r in session.scalars(stmt)]
 
 
 def counts(campaign_id: int) -> dict[str, dict[str, int]]:

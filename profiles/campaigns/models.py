@@ -6,7 +6,7 @@
 - ``campaign_deliveries``: the per-recipient delivery log. ``(campaign_id, customer_id, step)`` is unique: the
   database refuses a second row for the same recipient and step, so a queue that delivers a task twice (every
   queue is at-least-once) cannot send twice. ``step`` is 0 for a one-off campaign (a run number for recurring
-  ones). ``status``: queued, held, sending, delivered, control, capped, no_consent, no_channel, not_eligible,
+  ones). ``status``: queued, held, sending, delivered, control, capped, no_consent, no_channel, not_eligible, cancelled,
   channel_error, failed, unknown (a send interrupted mid-way: never retried, so at most once).
 """
 

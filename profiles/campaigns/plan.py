@@ -4,7 +4,10 @@
 ``CampaignDelivery`` row per recipient in one transaction: ``control`` rows are final at once (they get
 nothing), the others are ``queued`` in numbered batches of ``settings.campaign_batch_size``. The assignment is
 stratified by segment: in each segment, ``control_pct`` percent (rounded) is held out at random and the rest is
-cut into the arms by their splits, so each group has the audience's segment mix. The random order is seeded by
+cut into the arms by their splits, so each group has the audience's segment mix (a fraction of a customer is
+rounded up at random with its probability, so many small strata, e.g. a trigger's event days, keep the shares
+on average: ``_share``; the draw depends on the stratum's members, so a dry run counts as planning does). The
+random order is seeded by
 the campaign and step, so planning the same audience twice gives the same groups. A second call finds the rows
 and writes nothing (the unique delivery key would refuse them anyway).
 """
@@ -56,20 +59,33 @@ def assign_groups(rows: list[tuple[int, str | None]], spec: CampaignSpec, seed: 
     groups: dict[int, str] = {}
     for segment in sorted(strata, key=lambda s: (s is None, s or "")):
         ids = sorted(strata[segment])
+        # the rounding draws depend on who is in the stratum, not on the seed: the dry run and the planning of the
+        # same audience hold out as many; different occurrences (other customers) round independently
+        draws = random.Random(f"{segment}:{','.join(map(str, ids))}")
         rng.shuffle(ids)
-        n_control = round(len(ids) * spec.control_pct / 100)
+        n_control = _share(len(ids) * spec.control_pct, draws.random())
         for cid in ids[:n_control]:
             groups[cid] = CONTROL
         treated = ids[n_control:]
         start = 0
         cumulative = 0
+        cut = draws.random()  # one draw for every boundary of the stratum: the boundaries stay in order
         for i, variant in enumerate(spec.variants):
             cumulative += variant.split
-            end = len(treated) if i == len(spec.variants) - 1 else round(len(treated) * cumulative / 100)
+            end = len(treated) if i == len(spec.variants) - 1 else _share(len(treated) * cumulative, cut)
             for cid in treated[start:end]:
                 groups[cid] = variant.name
             start = end
     return groups
+
+
+def _share(percent_of_customers: int, draw: float) -> int:
+    """``percent_of_customers`` / 100 customers, a fraction rounded up with its own probability (``draw`` in
+    [0, 1)): exact on average however small the stratum (rounding to nearest held out nobody in a stratum of
+    five or fewer at 10%, and gave a lone treated customer always to the last arm), exact for a whole number.
+    Integer arithmetic: no float error turns 135 into 134."""
+    whole, rest = divmod(percent_of_customers, 100)
+    return whole + (1 if draw * 100 < rest else 0)
 
 
 AudienceFilter = Callable[[CampaignSpec, list[int]], set[int]]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from profiles.audit import require_text
+from profiles.campaigns.delivery import cancel_pending
 from profiles.campaigns.models import Campaign, CampaignDelivery, CampaignEvent
 from profiles.campaigns.spec import CHANNELS, CampaignSpec
 from profiles.consent import MARKETING, consent_granted_sql
@@ -216,6 +217,9 @@ def transition(campaign_id: int, action: str, *, actor: str, detail: str | None 
     before, row.state = row.state, target
     if target == "done":
         row.finished_at = utcnow()
+    if action == "cancel":  # its log ends too: nothing pending stays in a finished campaign
+        cancelled = cancel_pending(session, row.id, actor, row.finished_at or utcnow())
+        detail = detail or (f"{cancelled} pending recipients cancelled" if cancelled else None)
     if action in ("schedule", "resume") and row.spec.get("schedule", {}).get("kind") in ("recurring", "trigger"):
         now = utcnow()  # a draft that waited, or occurrences missed while paused: the next one from now
         if row.scheduled_at is None or row.scheduled_at <= now:

@@ -6,6 +6,7 @@ holding, the frequency cap, the delivery log and the uplift report."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
 
-from api.campaign_queue import get_queue, reset_queue, send_batch, send_one
+from api.campaign_queue import get_queue, reset_queue, send_batch, send_one, sweep
 from api.main import app
 from profiles.campaigns import delivery
 from profiles.campaigns.models import Campaign, CampaignDelivery, CampaignEvent
@@ -123,6 +124,28 @@ def test_dry_run_writes_nothing_and_counts_the_sample(client: TestClient) -> Non
     assert campaigns_written() == (0, 0, 0)
 
 
+def test_dry_run_greets_by_the_profile_field_the_message_names(client: TestClient) -> None:
+    """The sample messages are worded as the send words them (``campaign_queue._name_for``): a message whose
+    greeting uses the last name shows the last name, not the first (the preview said "Hi Ana" for a campaign that
+    would send "Hi Bulk12"). Same for a per-channel override's own greeting."""
+    bulk_customers(30)
+    last = {"kind": "reminder", "template": "statement_ready", "fields": {"push_name": "last_name"}}
+    body = spec(audience={"segment": "affluent"}, control_pct=0,
+                variants=[{"name": "A", "split": 100, "message": last}])
+    preview = client.post("/marketing/campaigns/dry-run", json=body, headers=auth()).json()
+    assert preview["messages"], preview
+    for m in preview["messages"]:
+        assert m["text"].startswith("Hi Bulk"), m["text"]
+    # a rendered greeting is a name: never next to the customer's number (marketing searches without names)
+    assert all("customer_id" not in m for m in preview["messages"]), preview["messages"][0]
+    first = {"kind": "reminder", "template": "statement_ready"}
+    body = spec(audience={"segment": "affluent"}, control_pct=0,
+                variants=[{"name": "A", "split": 100, "message": first, "messages": {"socketio": last}}])
+    preview = client.post("/marketing/campaigns/dry-run", json=body, headers=auth()).json()
+    assert all(m["text"].startswith("Hi Ana") for m in preview["messages"])  # no channel: the default's greeting
+    assert campaigns_written() == (0, 0, 0)
+
+
 def test_schedule_now_sends_once_with_a_stratified_control_group_and_audit(client: TestClient) -> None:
     bulk_customers(300)  # 100 per segment
     body = spec(audience={"segment": None, "min_churn": 0.0}, control_pct=10)
@@ -149,6 +172,32 @@ def test_schedule_now_sends_once_with_a_stratified_control_group_and_audit(clien
     assert plan.created is False and campaigns_written()[2] == 300
     again = client.post(f"/marketing/campaigns/{cid}/schedule", headers=auth())
     assert again.status_code == 409
+
+
+def test_schedule_and_resume_answer_when_the_queue_is_down_and_the_sweeper_runs_them_later(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue (Redis in production) is down when marketing presses Schedule: the state change is committed
+    and audited, so the answer is the campaign, ``scheduled`` (it was a 500 while the campaign had moved, and a
+    second try got 409); the worker's sweeper plans it once the queue is back (the database is the truth, the
+    task only a nudge). Same for resume: its batches are queued again by the sweeper."""
+    bulk_customers(30)
+    cid = client.post("/marketing/campaigns", json=spec(), headers=auth()).json()["id"]
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("api.routes.marketing_campaigns.enqueue_plan", down)
+    monkeypatch.setattr("api.routes.marketing_campaigns.enqueue_batches", down)
+    answer = client.post(f"/marketing/campaigns/{cid}/schedule", headers=auth())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "scheduled" and rows(cid) == []
+    page = client.post(f"/staff/campaigns/{cid}/pause", headers=auth() | {"Origin": "http://testserver"},
+                       follow_redirects=False)
+    assert page.status_code == 409  # the page answers too (not running yet)
+    monkeypatch.undo()
+    sweep(min_age_minutes=0)  # the queue is back: the worker's sweep plans it (tasks run inline here)
+    done = client.get(f"/marketing/campaigns/{cid}", headers=auth()).json()
+    assert done["state"] == "done" and done["counts"] == {"delivered": 9, "control": 1}, done
 
 
 def test_state_machine_refuses_illegal_moves(client: TestClient) -> None:
@@ -282,6 +331,28 @@ def test_a_send_interrupted_mid_way_becomes_unknown_and_is_never_retried(client:
     (row,) = rows(cid)
     assert row.status == "unknown"
     assert delivery.pending_batches(utcnow() + timedelta(hours=1)) == []
+
+
+def test_cancel_gives_every_pending_row_a_final_status(client: TestClient) -> None:
+    """A paused campaign cancelled half way is ``done``, and so is its log: the rows still queued (or held, or
+    throttled) become ``cancelled`` with the reason and who did it, not ``queued``/``held`` forever in a
+    finished campaign (the page showed "held 45" for a cancelled campaign); rows already final keep theirs, and
+    nothing is sent afterwards, by a task still in the queue or by the sweeper."""
+    cid = _planned(client, 30, control_pct=0)
+    first = rows(cid)[0]
+    spec_ = load_spec(cid)
+    send_one(spec_, delivery.due_recipients(cid, 0, first.batch, utcnow())[0], client=None, now=utcnow())
+    assert client.post(f"/marketing/campaigns/{cid}/pause", headers=auth()).json()["state"] == "paused"
+    cancelled = client.post(f"/marketing/campaigns/{cid}/cancel", headers=auth()).json()
+    assert cancelled["state"] == "done"
+    assert cancelled["counts"] == {"delivered": 1, "cancelled": 9}, cancelled["counts"]
+    log = {r.status: r for r in rows(cid)}
+    assert log["cancelled"].reason == "campaign cancelled by staff:marketing-user"
+    assert send_batch(cid, 0, first.batch) == {} and sweep(min_age_minutes=0) is not None
+    assert Counter(r.status for r in rows(cid)) == {"delivered": 1, "cancelled": 9}
+    report = client.get(f"/marketing/campaigns/{cid}/report", headers=auth()).json()
+    treated = [f for g, f in report["funnel"].items() if g != "control"]
+    assert sum(f["targeted"] for f in treated) == 10 and sum(f["delivered"] for f in treated) == 1  # still treated
 
 
 def test_pause_stops_sending_and_resume_sends_the_rest(client: TestClient) -> None:

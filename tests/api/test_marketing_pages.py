@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, case, delete, func, insert, select, update
 
 from api.campaign_queue import get_queue, reset_queue
 from api.main import app
-from profiles.campaigns.models import Campaign
+from profiles.campaigns.models import Campaign, CampaignDelivery
 from profiles.db import session_scope
 from profiles.models import Account, Consent, CustomerScore, MessengerLink
 from profiles.staff import issue_staff_token
@@ -414,3 +414,55 @@ def test_add_a_variant_shows_the_form_again_with_one_more_up_to_five_and_writes_
     foreign = client.post("/staff/campaigns", data=fields, headers=auth() | {"Origin": "http://evil.example"})
     assert foreign.status_code == 403
     assert stored() == 0
+
+
+@pytest.mark.parametrize("cid", ["0", "-1", "abc", "99999999999999999999", "2147483648"])
+def test_a_campaign_page_of_a_bad_id_is_an_html_404(client: TestClient, cid: str) -> None:
+    """An id no campaign can have (too large for the INTEGER column, not a number, not positive) is the same 404
+    page as an unknown one, never a 500 (SQLite's OverflowError) nor a JSON 422, for the page and its actions."""
+    page = client.get(f"/staff/campaigns/{cid}", headers=auth())
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), page.text[:200]
+    action = client.post(f"/staff/campaigns/{cid}/pause", headers=auth() | ORIGIN)
+    assert action.status_code == 404 and action.headers["content-type"].startswith("text/html"), action.text[:200]
+
+
+def test_the_campaign_page_lists_each_recipient_with_status_and_reason(client: TestClient) -> None:
+    """The per-recipient delivery log is on the campaign page (not only in the JSON API a browser cannot call with
+    its sign-in cookie): customer number, group, status, reason, channel, attempts, sent at; filtered by status
+    (the counts link to it) and paged. Customer numbers only: no name or contact detail reaches marketing."""
+    ids = bulk_customers(90)  # 30 in "affluent"
+    with session_scope() as s:  # half have no channel any more: skipped at send time, with the reason
+        s.execute(delete(MessengerLink).where(MessengerLink.customer_id.in_(ids[::2])))
+    body = form(segment="affluent", split_a="100", content_b="")
+    cid = client.post("/staff/campaigns", data=body, headers=auth() | ORIGIN).headers["location"].rsplit("/", 1)[1]
+    assert client.post(f"/staff/campaigns/{cid}/schedule", headers=auth() | ORIGIN).status_code == 303
+    page = client.get(f"/staff/campaigns/{cid}", headers=auth())
+    assert page.status_code == 200
+    log = re.search(r'<table id="recipients"[^>]*>(.*?)</table>', page.text, re.S)
+    assert log, page.text
+    body_rows = re.findall(r"<tr>(.*?)</tr>", log.group(1).split("<tbody>")[1], re.S)
+    assert len(body_rows) == 25  # the first page
+    assert "no_channel" in log.group(1) and "no linked messenger account" in log.group(1)
+    assert "delivered" in log.group(1) and "telegram" in log.group(1)
+    assert "Ana" not in log.group(1) and "@example.com" not in log.group(1) and "Bulk" not in log.group(1)
+    assert f'href="/staff/campaigns/{cid}?status=no_channel#recipients"' in page.text  # from the counts
+    with session_scope() as s:
+        total, control = s.execute(select(func.count(), func.sum(case((CampaignDelivery.status == "control", 1), else_=0)))
+                                   .where(CampaignDelivery.campaign_id == int(cid))).one()
+    assert total > 25 and f"1–25 of {total}" in page.text
+    nxt = client.get(f"/staff/campaigns/{cid}?offset=25", headers=auth())
+    assert len(re.findall(r"<tr>", nxt.text.split('id="recipients"')[1].split("</table>")[0])) == 1 + total - 25
+    only = client.get(f"/staff/campaigns/{cid}?status=control", headers=auth())
+    table = only.text.split('id="recipients"')[1].split("</table>")[0]
+    assert len(re.findall(r"<tr>", table)) == 1 + control and "no_channel" not in table
+    for bad in ("?status=%3Cscript%3E", "?offset=-1", "?offset=abc", "?offset=99999999999999999999"):
+        assert client.get(f"/staff/campaigns/{cid}{bad}", headers=auth()).status_code == 200, bad
+
+
+def test_signed_in_marketing_finds_the_campaigns_from_every_page(client: TestClient) -> None:
+    """The staff header links to the campaigns for marketing and admin (a marketing manager signing in landed on
+    the dashboard with no way to the campaign pages but typing the address); staff do not see the link."""
+    link = '<a href="/staff/campaigns">Campaigns</a>'
+    assert link in client.get("/staff", headers=auth("marketing")).text
+    assert link in client.get("/staff", headers=auth("admin")).text
+    assert link not in client.get("/staff", headers=auth("staff")).text
