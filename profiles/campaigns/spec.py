@@ -264,7 +264,8 @@ def offer_places(variants: list[Variant] | list[dict[str, Any]]) -> list[str]:
 class CampaignSpec(_Strict):
     """The whole definition (module docstring)."""
 
-    name: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
+    # no control characters, and none that hide or reorder text on staff pages (zero-width, bidi overrides)
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+$")
     goal: Goal
     audience: Audience
     variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)

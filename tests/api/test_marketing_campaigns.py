@@ -98,6 +98,8 @@ def _past() -> str:
     ({"variants": [{"name": "A", "split": 100, "message": {"kind": "reminder", "template": "no_such"}}]},
      ["body", "variants", 0, "message"]),
     ({"control_pct": 80}, ["body", "control_pct"]),
+    ({"name": "june\u202egnp.exe"}, ["body", "name"]),  # a bidi override would show staff another name
+    ({"name": "june\u200b"}, ["body", "name"]),  # invisible: two campaigns that look the same
     # an offer is marketing: never sent in quiet hours, also when the API is asked to (the page asks the same)
     ({"variants": [{"name": "A", "split": 100, "message": {"kind": "offer", "product": "term_deposit"}}],
       "schedule": {"exempt_quiet_hours": True}}, ["body", "schedule"]),

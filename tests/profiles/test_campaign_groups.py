@@ -25,24 +25,25 @@ def test_many_small_occurrences_hold_out_the_control_share_and_split_the_arms_ev
     spec = _spec()
     totals: Counter[str] = Counter()
     for step in range(400):  # 400 event days of 3 customers in one segment (1,200 enrolled)
-        rows = [(step * 10 + k, "families") for k in range(3)]
+        rows: list[tuple[int, str | None]] = [(step * 10 + k, "families") for k in range(3)]
         totals.update(assign_groups(rows, spec, seed=f"7:{step}").values())
     assert sum(totals.values()) == 1200
     assert 90 <= totals[CONTROL] <= 150, totals  # 10% of 1,200 = 120 (it was 0)
     assert abs(totals["A"] - totals["B"]) <= 120, totals  # about even (it was 480 vs 600: ties went to B)
     singles: Counter[str] = Counter()
     for step in range(400):  # one customer per occurrence
-        singles.update(assign_groups([(step, "families")], spec, seed=f"8:{step}").values())
+        single: list[tuple[int, str | None]] = [(step, "families")]
+        singles.update(assign_groups(single, spec, seed=f"8:{step}").values())
     assert singles["A"] >= 140 and singles["B"] >= 140 and 20 <= singles[CONTROL] <= 65, singles
 
 
 def test_whole_numbers_are_exact_and_the_draw_is_seeded() -> None:
-    rows = [(cid, ("a", "b", "c")[cid % 3]) for cid in range(300)]  # 100 per segment
+    rows: list[tuple[int, str | None]] = [(cid, ("a", "b", "c")[cid % 3]) for cid in range(300)]  # 100 per segment
     groups = assign_groups(rows, _spec(), seed="1:0")
     assert Counter(groups.values()) == {"A": 135, "B": 135, CONTROL: 30}
     per_segment = Counter(rows[cid][1] for cid, g in groups.items() if g == CONTROL)
     assert per_segment == {"a": 10, "b": 10, "c": 10}
-    odd = [(cid, "x") for cid in range(667)]
+    odd: list[tuple[int, str | None]] = [(cid, "x") for cid in range(667)]
     sizes = set()
     for seed in ("1:0", "2:0", "dry-run"):
         again = assign_groups(odd, _spec(), seed=seed)
