@@ -26,6 +26,8 @@ def _resolve_by_type(type_name: str, default: Any = None) -> Any:
     """The ``Event`` subclass Rasa's ``resolve_by_type`` returns for ``type_name`` (cached when found).
 
     Raises ValueError for an unknown name without ``default``, as Rasa's does."""
+    if not isinstance(type_name, str):  # an unhashable name (malformed JSON) cannot be a key: Rasa's answer
+        return _original(type_name, default)
     cls = _found.get(type_name)
     if cls is None:
         cls = _original(type_name, default)

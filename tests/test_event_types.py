@@ -31,6 +31,13 @@ try:
 except ValueError:
     pass
 assert Event.from_parameters({"event": "slot", "name": "x", "value": 1}) == SlotSet("x", 1)
+for bad in (["slot"], {"event": "slot"}):  # an unhashable name (malformed JSON): Rasa's answer, not a TypeError
+    assert Event.resolve_by_type(bad, SlotSet) is SlotSet
+    try:
+        Event.resolve_by_type(bad)
+        raise AssertionError("an unhashable event name must raise ValueError")
+    except ValueError:
+        pass
 
 class Shadow(UserUttered):  # a subclass defined later, with an existing type name
     type_name = "user"
