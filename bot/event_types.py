@@ -22,7 +22,7 @@ _found: dict[str, type] = {}
 _original = Event.resolve_by_type
 
 
-def _resolve_by_type(type_name: str, default: Any = None) -> Any:
+def _resolve_by_type(type_name: Any, default: Any = None) -> Any:
     """The ``Event`` subclass Rasa's ``resolve_by_type`` returns for ``type_name`` (cached when found).
 
     Raises ValueError for an unknown name without ``default``, as Rasa's does."""
