@@ -94,11 +94,18 @@ class OutboxPikaEventBroker(EventBroker):
         if not self.outbox_path.exists():
             self.outbox_path.touch(mode=0o600)
         self._db = sqlite3.connect(str(self.outbox_path), timeout=15, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # Several Rasa workers start at once on one new outbox: two connections switching it to WAL together get
+        # "database is locked" at once (SQLite does not wait there), so the setup runs one process at a time.
+        setup_lock = os.open(f"{self.outbox_path}.setup.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(setup_lock, fcntl.LOCK_EX)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL)"
+            )
+        finally:
+            os.close(setup_lock)  # closing releases the lock
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL)"
-        )
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
