@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answers import VerifiedAnswer
 from actions.context import latest_text, verified_customer
-from actions.formtools import resolved
+from actions.engagement import resolved
 from actions.parsing import money, parse_period
 from profiles import list_accounts, list_transactions, transactions_summary
 from profiles.accounts import account_details
@@ -69,7 +69,7 @@ class ActionShowBalance(VerifiedAnswer):
             dispatcher.utter_message(text="You don't have an account of that kind with us. Here are all your balances:")
             chosen = accounts
         dispatcher.utter_message(text=_balance_lines(chosen))
-        return [resolved()]
+        return resolved(tracker, customer_id)
 
 
 class ActionAccountFollowup(Action):
@@ -93,7 +93,7 @@ class ActionAccountFollowup(Action):
             dispatcher.utter_message(text="You don't have an account of that kind with us.")
             return []
         dispatcher.utter_message(text=_balance_lines(chosen))
-        return [resolved()]
+        return []
 
 
 class ActionShowTransactions(VerifiedAnswer):
@@ -113,7 +113,7 @@ class ActionShowTransactions(VerifiedAnswer):
         )
         if not rows:
             dispatcher.utter_message(text=f"I found no transactions{scope}.")
-            return [resolved()]
+            return resolved(tracker, customer_id)
         lines = [f"• {t.booked_at:%d %b} {t.merchant or t.description}: {money(t.amount)}" for t in rows]
         summary = ""
         if merchant or period:
@@ -121,7 +121,7 @@ class ActionShowTransactions(VerifiedAnswer):
             shown = f" (the latest {len(rows)} of {count} shown)" if count > len(rows) else ""
             summary = f"\nTotal of all {count}: {money(total)}{shown}"
         dispatcher.utter_message(text=f"Your latest transactions{scope}:\n" + "\n".join(lines) + summary)
-        return [resolved()]
+        return resolved(tracker, customer_id)
 
 
 class ActionAccountDetails(VerifiedAnswer):
@@ -143,4 +143,4 @@ class ActionAccountDetails(VerifiedAnswer):
             "Your account details" + (f" (holder {holder}, BIC/SWIFT {bic}):\n" if chosen else ":\n") + "\n".join(lines)
             + "\nShare them only with people who send you money; we will never ask you for them in a message."
         ))
-        return [resolved()]
+        return []

@@ -29,7 +29,8 @@ from actions.context import (
     latest_text,
     owning_customer,
 )
-from actions.formtools import FormValidation, answering, asking_for, reset, resolved, yes_no
+from actions.engagement import resolved
+from actions.formtools import FormValidation, answering, asking_for, reset, yes_no
 from actions.parsing import match_account, money, read_amount
 from actions.readback import MoneySubmit, ReadBack
 from profiles import list_accounts, list_cards
@@ -348,7 +349,7 @@ class ActionSubmitCardPayment(MoneySubmit):
                                    idempotency_key=quote["key"])
         except AlreadyPaid as exc:
             dispatcher.utter_message(text=exc.user_message)
-            return [*reset(FORM), resolved()]
+            return [*reset(FORM), *resolved(tracker, customer_id)]
         except ProfileError as exc:
             dispatcher.utter_message(text=f"The card was not paid: {exc.user_message} No money was moved.")
             return reset(FORM)
@@ -358,7 +359,7 @@ class ActionSubmitCardPayment(MoneySubmit):
             f"{money(result.card.balance)} (available credit {money(result.card.available)}). Your {source.name} "
             f"{source.masked_number} balance is now {money(source.balance)}. Reference C{result.payment_id}."
         ))
-        return [*reset(FORM), resolved()]
+        return [*reset(FORM), *resolved(tracker, customer_id)]
 
     def made_text(self, owner: int, key: str) -> str | None:
         made = find_card_payment(owner, key)
@@ -392,5 +393,5 @@ class ActionCardDetails(VerifiedAnswer):
     def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int) -> list[dict[str, Any]]:
         debit = sum(1 for c in list_cards(customer_id) if c.kind == "debit")
         dispatcher.utter_message(text=card_details_text(list_credit_cards(customer_id), debit))
-        return [resolved()]
+        return resolved(tracker, customer_id)
 

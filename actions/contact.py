@@ -16,13 +16,13 @@ from actions.context import (
     latest_text,
     owning_customer,
 )
+from actions.engagement import resolved
 from actions.formtools import (
     ANSWER_INTENTS,
     FormValidation,
     answering,
     is_no,
     reset,
-    resolved,
     said_yes_to,
     sealed_yes,
     yes_no,
@@ -151,4 +151,4 @@ class ActionSubmitContactUpdate(Action):
             dispatcher.utter_message(text=f"Nothing was changed: {exc.user_message}")
             return reset(FORM)
         dispatcher.utter_message(text=f"Done: your {FIELDS[field]} is now {change.new_value}.")
-        return [*reset(FORM), resolved()]
+        return [*reset(FORM), *resolved(tracker, customer_id)]

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import (
@@ -180,16 +180,46 @@ class ActionHumanHandoff(Action):
         return []
 
 
+OFFER_ACTION = "action_offer_product"
+
+
+def _suggestion(tracker: Tracker, customer_id: int) -> Any:
+    """``recommender.suggest_offer`` for ``customer_id`` on this chat's channel (an ``Offer`` or ``None``); a
+    recommender failure is logged and reads as ``None``: it must never break the conversation."""
+    try:
+        from recommender import suggest_offer  # the model loads on first use, not at action-server start
+
+        return suggest_offer(customer_id, channel=channel_of(tracker))
+    except Exception:
+        logger.exception("next-best-offer failed for customer %s", customer_id)
+        return None
+
+
+def resolved(tracker: Tracker, customer_id: int) -> list[dict[str, Any]]:
+    """The events an action returns once it has resolved verified ``customer_id``'s request: the slot
+    ``resolved`` (staff analytics count a transfer completed by it: profiles/bot_analytics.py) and, when a
+    product suggestion is welcome now (none yet this session and ``recommender.suggest_offer`` has one), a
+    ``FollowupAction`` to ``action_offer_product``.
+
+    Deciding here, inside the answering action, means a turn without a suggestion (nearly every turn: at most
+    one per session) costs Rasa one action-server call and one prediction instead of two of each (README,
+    chat latency). The offer action reads ``suggest_offer`` again, at most once per session."""
+    if tracker.get_slot("offer_made") or _suggestion(tracker, customer_id) is None:
+        return [SlotSet("resolved", True)]
+    return [SlotSet("resolved", True), FollowupAction(OFFER_ACTION)]
+
+
 class ActionOfferProduct(Action):
     """After a resolved request, suggest at most one product per conversation session, when welcome.
 
-    The decision (consent on this chat's channel, products held, eligibility, propensity threshold, 30-day
-    cool-off after a decline, one a day) is ``recommender.suggest_offer``'s; this action only asks once per
-    session and records it.
+    Run only as the follow-up that :func:`resolved` schedules. The decision (consent on this chat's channel,
+    products held, eligibility, propensity threshold, 30-day cool-off after a decline, one a day) is
+    ``recommender.suggest_offer``'s; this action checks it again for the customer the server verified, asks
+    once per session and records it.
     """
 
     def name(self) -> str:
-        return "action_offer_product"
+        return OFFER_ACTION
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         customer_id = verified_customer(tracker)
@@ -197,15 +227,7 @@ class ActionOfferProduct(Action):
         # and at most once per conversation session.
         if customer_id is None or not tracker.get_slot("resolved") or tracker.get_slot("offer_made"):
             return [SlotSet("resolved", None)]
-        try:
-            from recommender import (
-                suggest_offer,  # the model loads on first use, not at action-server start
-            )
-
-            offer = suggest_offer(customer_id, channel=channel_of(tracker))
-        except Exception:  # a recommender failure must never break the conversation
-            logger.exception("next-best-offer failed for customer %s", customer_id)
-            return [SlotSet("resolved", None)]
+        offer = _suggestion(tracker, customer_id)
         if offer is None:
             return [SlotSet("resolved", None)]
         record_offer(customer_id, offer.product, "shown", channel=channel_of(tracker))

@@ -133,11 +133,6 @@ def reset(form: str) -> list[dict[str, Any]]:
     return [SlotSet(slot, None) for slot in FORM_SLOTS[form]] + [SlotSet("requested_slot", None)]
 
 
-def resolved() -> dict[str, Any]:
-    """The event that marks the customer's request as resolved: a product suggestion may follow."""
-    return SlotSet("resolved", True)
-
-
 class ActionCancelForm(Action):
     """After a customer says stop/no inside a form: clear its slots and say nothing was changed."""
 

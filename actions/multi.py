@@ -27,6 +27,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.accounts import ActionAccountDetails, ActionShowBalance, ActionShowTransactions
 from actions.card_billing import ActionCardDetails
 from actions.context import owner_slot, verified_customer
+from actions.engagement import OFFER_ACTION
 from actions.transfer import ActionListPayees, ActionTransferLimit
 from profiles.settings import get_settings
 
@@ -220,12 +221,16 @@ class ActionMultiRequest(Action):
                 events += await ANSWERS[part.intent]().run(dispatcher, view, domain)
             else:
                 dispatcher.utter_message(response=f"utter_{part.intent}")
+        # An answer may schedule the product suggestion (actions.engagement.resolved): once at the end, and
+        # not when a form follows (the form goes first; the last follow-up would win).
+        offer = any(e.get("event") == "followup" for e in events)
+        events = [e for e in events if e.get("event") != "followup"]
         if forms:
             customer_id = verified_customer(tracker)
             if customer_id is None:
                 dispatcher.utter_message(response="utter_login_required")
-                return events
+                return events + ([FollowupAction(OFFER_ACTION)] if offer else [])
             # as action_verify_customer before every form: the form belongs to this verified customer
-            events += [SlotSet("verified", True), owner_slot(tracker, customer_id),
-                       FollowupAction(FORMS[forms[0].intent])]
-        return events
+            return [*events, SlotSet("verified", True), owner_slot(tracker, customer_id),
+                    FollowupAction(FORMS[forms[0].intent])]
+        return events + ([FollowupAction(OFFER_ACTION)] if offer else [])

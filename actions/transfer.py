@@ -34,7 +34,8 @@ from actions.context import (
     owning_customer,
     verified_customer,
 )
-from actions.formtools import ANSWER_INTENTS, FormValidation, answering, asking_for, is_exit, reset, resolved, yes_no
+from actions.engagement import resolved
+from actions.formtools import ANSWER_INTENTS, FormValidation, answering, asking_for, is_exit, reset, yes_no
 from actions.parsing import AmountReading, match_account, match_payee, money, plain_text, read_amount
 from actions.readback import MoneySubmit, ReadBack
 from profiles import AlreadyExecuted, find_transfer, list_accounts, list_payees, transfer, validate_amount
@@ -650,7 +651,7 @@ class ActionSubmitTransfer(MoneySubmit):
             )
         except AlreadyExecuted as exc:
             dispatcher.utter_message(text=exc.user_message)
-            return [*reset(FORM), resolved()]
+            return [*reset(FORM), *resolved(tracker, customer_id)]
         except ProfileError as exc:
             dispatcher.utter_message(text=f"The transfer was not made: {exc.user_message}")
             return reset(FORM)
@@ -662,7 +663,7 @@ class ActionSubmitTransfer(MoneySubmit):
                 f"Reference T{result.transfer_id}."
             )
         )
-        return [*reset(FORM), resolved()]
+        return [*reset(FORM), *resolved(tracker, customer_id)]
 
     def made_text(self, owner: int, key: str) -> str | None:
         made = find_transfer(owner, key)

@@ -14,7 +14,8 @@ In one run, on loopback addresses and free ports:
    round is ``--conversations`` concurrent conversations (asyncio + httpx), each a verified demo customer
    (a token from ``profiles.issue_token`` with the servers' JWT secret in the message metadata) asking for
    the balance ``--turns`` times, each message sent when the previous reply arrived (closed loop). On our
-   bot a turn runs action_show_balance (token check + database read) and action_offer_product;
+   bot a turn runs action_show_balance (token check, database read and the suggestion gate); the product
+   suggestion (action_offer_product) follows as a second call only when one is due, at most once a session;
 5. an experiment, run as a third bot in the same alternation (``--no-experiment`` leaves it out): our bot on
    a Rasa server with Rasa 3.6's stock validation of action-server responses (benchmarks/
    rasa_stock_validation.py switches off bot/response_validation.py, which our model's component module

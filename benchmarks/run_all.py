@@ -153,7 +153,7 @@ def render(results: dict[str, Any], mach: dict[str, Any]) -> str:
         "| bot | turns | errors / wrong replies | p50 | p95 | p99 | throughput | CPU per turn |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    rows = [("ours: `action_show_balance` (token check, DB read) + `action_offer_product`", ours),
+    rows = [("ours: `action_show_balance` (token check, DB read, suggestion gate; `action_offer_product` when due)", ours),
             ("bare: static `utter_` response, no action server", bare)]
     exp = chat.get("experiment_ours_stock_validation")
     if exp:

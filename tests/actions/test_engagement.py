@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from actions.accounts import ActionShowBalance
 from actions.engagement import (
     ActionAcknowledgeLifeEvent,
     ActionHumanHandoff,
@@ -95,6 +96,24 @@ def test_offer_once_per_session_then_cooloff_after_decline(domain: dict[str, Any
     assert "won't suggest" in said and (last_offer_outcome(cid, product) or (None,))[0] == "declined"
     later = suggest_offer(cid)
     assert later is None or later.product != product
+
+
+def _followups(events: list[dict[str, Any]]) -> list[str]:
+    return [e["name"] for e in events if e.get("event") == "followup"]
+
+
+def test_a_resolved_request_schedules_the_suggestion_only_when_there_is_one(domain: dict[str, Any]) -> None:
+    """The answering action decides (actions.engagement.resolved): a follow-up to action_offer_product only when
+    suggest_offer has a product and none was made this session; the ``resolved`` marker every time."""
+    cid, _ = _customer_with_an_offer()
+    events, messages = run_action(ActionShowBalance(), make_tracker("balance", "check_balance", token=issue_token(cid)), domain)
+    assert "€" in texts(messages) and _followups(events) == ["action_offer_product"] and slots_of(events) == {"resolved": True}
+    made = make_tracker("balance", "check_balance", token=issue_token(cid), slots={"offer_made": True})
+    events, _ = run_action(ActionShowBalance(), made, domain)
+    assert _followups(events) == [] and slots_of(events) == {"resolved": True}
+    assert suggest_offer(3) is None  # no marketing consent
+    events, _ = run_action(ActionShowBalance(), make_tracker("balance", "check_balance", token=issue_token(3)), domain)
+    assert _followups(events) == [] and slots_of(events) == {"resolved": True}
 
 
 def test_accepting_records_a_lead(domain: dict[str, Any]) -> None:

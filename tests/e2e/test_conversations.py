@@ -158,11 +158,26 @@ def test_proactive_suggestion_after_a_resolved_request_then_lead(live_stack: Any
     replies = live_stack.chat(sender, "what's my balance?", token=token)
     assert "€" in said(replies) and "Would you like to hear more" in said(replies)
     assert (last_offer_outcome(cid, offer.product) or (None,))[0] == "shown"
-    # at most once per conversation session
-    assert "Would you like to hear more" not in said(live_stack.chat(sender, "what's my balance?", token=token))
-    replies = live_stack.chat(sender, "/affirm", token=token)
+    replies = live_stack.chat(sender, "/affirm", token=token)  # the suggestion's "Yes, tell me more" button
     assert "advisor will contact you" in said(replies)
     assert (last_offer_outcome(cid, offer.product) or (None,))[0] == "accepted"
+    # at most once per conversation session
+    assert "Would you like to hear more" not in said(live_stack.chat(sender, "what's my balance?", token=token))
+
+
+def test_suggestion_after_transactions_declined_then_cool_off(live_stack: Any) -> None:
+    """The suggestion is the follow-up the answering action schedules (no rule step of its own): it comes in
+    the same turn as the transactions, and the decline rule still answers it."""
+    from profiles import last_offer_outcome
+    from recommender import suggest_offer
+
+    cid, offer = next((c, o) for c in range(1, 301) if (o := suggest_offer(c)) is not None)
+    token, sender = issue_token(cid), new_sender()
+    replies = live_stack.chat(sender, "what did I spend last month?", token=token)
+    assert "transactions" in said(replies) and "Would you like to hear more" in said(replies)
+    assert "won't suggest" in said(live_stack.chat(sender, "no thanks", token=token))
+    assert (last_offer_outcome(cid, offer.product) or (None,))[0] == "declined"
+    assert "Would you like to hear more" not in said(live_stack.chat(sender, "what's my balance?", token=token))
 
 
 def test_handoff_request_is_stored(live_stack: Any) -> None:
