@@ -315,7 +315,7 @@ def _turn_shape(tracker: dict[str, Any], custom: set[str]) -> dict[str, int]:
 
 
 async def profile(bots: list[Bot], models: dict[str, Path], action_url: str, rasa_token: str, token: str,
-                  tmp: Path, repeats: int) -> dict[str, Any]:
+                  tmp: Path, repeats: int, action_token: str = "") -> dict[str, Any]:
     """Where an unloaded turn's time goes, our bot against the bare one (one conversation at a time)."""
     out: dict[str, Any] = {"repeats": repeats}
     by_name = {b.name: b for b in bots}
@@ -363,7 +363,8 @@ async def profile(bots: list[Bot], models: dict[str, Path], action_url: str, ras
         for name in ("action_show_balance", "action_offer_product"):
             raw = json.dumps({"next_action": name, "sender_id": senders["ours"], "tracker": tracker, "domain": domain,
                               "version": version}).encode()
-            headers = {"Content-Type": "application/json"}
+            # the action server answers only callers with its secret (actions/server.py), as Rasa sends it
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {action_token}"}
             samples = await _timed(client, "POST", f"{action_url}/webhook", repeats, content=raw, headers=headers)
             responses.append((await client.post(f"{action_url}/webhook", content=raw, headers=headers)).json())
             actions[name] = {"ms": _median_ms(samples), "request_kb": round(len(raw) / 1024, 1)}
@@ -690,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
                 b.client = httpx.AsyncClient(timeout=60)
             try:
                 return await profile(bots, {"ours": model, "bare": tmp / "bare" / "bare.tar.gz"}, action_url,
-                                     rasa_token, tokens[0], tmp, args.profile_repeats)
+                                     rasa_token, tokens[0], tmp, args.profile_repeats, env["ACTION_SERVER_TOKEN"])
             finally:
                 for b in bots:
                     if b.client is not None:
