@@ -33,6 +33,8 @@ from typing import Any, Final
 
 import joblib
 
+from profiles.files import private_directory
+
 MODEL_FILE: Final = "model.joblib"
 METADATA_FILE: Final = "metadata.json"
 POINTER_FILE: Final = "CURRENT"
@@ -113,8 +115,7 @@ class ModelStore:
         Raises:
             StoreError: ``version`` already exists for ``name``.
         """
-        base = self.folder(name)
-        base.mkdir(parents=True, exist_ok=True)
+        base = private_directory(self.folder(name))  # models are fitted on customer data: owner-only
         if (base / version).exists():
             raise StoreError(f"{name} version {version} already exists")
         staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))

@@ -93,3 +93,16 @@ def test_the_campaign_queue_file_is_owner_only(
     finally:
         reset_queue()
         get_settings.cache_clear()
+
+
+def test_model_store_folders_are_owner_only(tmp_path: Path, loose_umask: None) -> None:
+    """Fitted models (var/analytics, the recommender registry) are learnt from customers' data: the folders the
+    store creates, and the missing parents above them, are 0700 like the database's."""
+    from profiles.modelstore import ModelStore
+
+    root = tmp_path / "var" / "analytics"
+    store = ModelStore(lambda: root)
+    version = store.save("churn", {"weights": [1, 2]}, {"auc": 0.7}, version="v1")
+    for folder in (tmp_path / "var", root, root / "churn"):
+        assert _mode(folder) == 0o700, folder
+    assert version == "v1" and (root / "churn" / "v1").is_dir()
