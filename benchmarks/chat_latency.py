@@ -306,12 +306,13 @@ async def _timed(client: httpx.AsyncClient, method: str, url: str, repeats: int,
     return samples
 
 
-def _turn_shape(tracker: dict[str, Any], custom: set[str]) -> dict[str, int]:
-    """Actions the bot ran after the last user message: policy predictions and custom-action calls per turn."""
+def _turn_shape(tracker: dict[str, Any], custom: set[str]) -> dict[str, Any]:
+    """Actions the bot ran after the last user message: policy predictions and custom-action calls (and their names) per turn."""
     events = tracker.get("events", [])
     last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
     actions = [e.get("name") for e in events[last_user + 1:] if e.get("event") == "action"]
-    return {"predictions": len(actions), "custom_action_calls": sum(1 for a in actions if a in custom)}
+    called = [a for a in actions if a in custom]
+    return {"predictions": len(actions), "custom_action_calls": len(called), "custom_actions": called}
 
 
 async def profile(bots: list[Bot], models: dict[str, Path], action_url: str, rasa_token: str, token: str,
@@ -360,7 +361,8 @@ async def profile(bots: list[Bot], models: dict[str, Path], action_url: str, ras
     actions: dict[str, Any] = {}
     responses: list[Any] = []
     async with httpx.AsyncClient(timeout=60) as client:
-        for name in ("action_show_balance", "action_offer_product"):
+        # the custom actions of the profiled turn (a balance turn after the session's first: no suggestion due)
+        for name in shape["ours"].get("custom_actions") or ["action_show_balance"]:
             raw = json.dumps({"next_action": name, "sender_id": senders["ours"], "tracker": tracker, "domain": domain,
                               "version": version}).encode()
             # the action server answers only callers with its secret (actions/server.py), as Rasa sends it

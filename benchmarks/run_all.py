@@ -1,6 +1,6 @@
 """Run every benchmark and write the figures into README.md (what `make bench` does).
 
-    .venv/bin/python benchmarks/run_all.py [--no-readme]
+    .venv/bin/python benchmarks/run_all.py [--no-readme] [--only chat_latency[,...]]
 
 1. benchmarks/train_time.py   -> results/bench/train_time.json
 2. make eval-nlu              -> results/nlu_eval.json   (bot/evaluate_nlu.py on tests/data/banking77_heldout.csv)
@@ -8,7 +8,9 @@
 
 then results/bench/summary.json and the README section between ``<!-- bench:start -->`` and
 ``<!-- bench:end -->`` (under "## Benchmarks", added at the end if missing). Every figure comes from the files
-this run wrote; a step that fails stops the run and leaves README.md untouched.
+this run wrote; a step that fails stops the run and leaves README.md untouched. ``--only`` runs the named steps
+and takes the others' results from the last results/bench/summary.json; the section then says which steps were
+taken from which earlier run.
 """
 
 from __future__ import annotations
@@ -38,9 +40,27 @@ STEPS: list[tuple[str, list[str], Path]] = [
 ]
 
 
-def run_steps() -> dict[str, Any]:
+def run_steps(only: set[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark steps (all, or ``only`` these; the others' results from the last summary.json, each
+    marked ``reused_from`` with that run's start time).
+
+    Raises:
+        SystemExit: a step failed or wrote no result, or a reused step has no earlier result.
+    """
     results: dict[str, Any] = {}
+    earlier: dict[str, Any] = {}
+    if only is not None:
+        try:
+            earlier = json.loads((RESULTS / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SystemExit("ERROR: --only needs an earlier results/bench/summary.json (run `make bench` once)") from exc
     for name, cmd, out in STEPS:
+        if only is not None and name not in only:
+            if name not in earlier.get("steps", {}):
+                raise SystemExit(f"ERROR: no earlier result for {name} in results/bench/summary.json")
+            step = earlier["steps"][name]
+            results[name] = {**step, "reused_from": step.get("reused_from") or earlier.get("started")}
+            continue
         print(f"\n######## {name}: {' '.join(cmd)}", flush=True)
         busy = busy_processes()
         load = load_average()
@@ -77,6 +97,12 @@ def _modified_text(modified: list[str]) -> str:
     return f" plus uncommitted changes (in the working tree at the time) to {shown}{more}."
 
 
+def _reused_text(results: dict[str, Any]) -> str:
+    reused = [f"{name} from the run of {r['reused_from'].replace('T', ' ').replace('+00:00', ' UTC')}"
+              for name, r in results.items() if r.get("reused_from")]
+    return f" Taken from an earlier run (`--only`): {'; '.join(reused)}." if reused else ""
+
+
 def _rounds_used(rs: dict[str, Any]) -> str:
     if rs["used"] == rs["run"] and rs["quiet"] == rs["run"]:
         return ""
@@ -110,7 +136,7 @@ def render(results: dict[str, Any], mach: dict[str, Any]) -> str:
         "",
         f"Measured by `make bench` on {mach['date'].replace('T', ' ').replace('+00:00', ' UTC')} at commit "
         f"`{mach['git_commit']}`"
-        + _modified_text(mach.get("git_modified") or []),
+        + _modified_text(mach.get("git_modified") or []) + _reused_text(results),
         "",
         f"**Machine:** {mach['nproc']} CPU cores ({mach['cpu_model']}), {mach['ram_gib']} GiB RAM, {mach['os']}; "
         f"Python {mach['python_app']} with rasa-sdk {mach['rasa_sdk']} (actions), Python {mach['python_rasa']} with "
@@ -262,10 +288,17 @@ def update_readme(section: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-readme", action="store_true", help="run and write results/bench/, leave README.md")
+    steps = ", ".join(name for name, _, _ in STEPS)
+    parser.add_argument("--only", default="", help=f"comma-separated steps to run ({steps}); the others are "
+                        "taken from the last summary.json")
     args = parser.parse_args(argv)
+    only = {n.strip() for n in args.only.split(",") if n.strip()} or None
+    unknown = (only or set()) - {name for name, _, _ in STEPS}
+    if unknown:
+        parser.error(f"unknown step(s): {', '.join(sorted(unknown))}")
     started = now_iso()
     t0 = time.time()
-    results = run_steps()
+    results = run_steps(only)
     mach = machine()
     section = render(results, mach)
     write_json(RESULTS / "summary.json", {"started": started, "finished": now_iso(), "wall_s": round(time.time() - t0),
