@@ -25,7 +25,6 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from profiles.files import private_directory
 from profiles.models import SQLITE_SCHEMA_VERSION, Base, Money
 from profiles.settings import get_settings
 
@@ -51,7 +50,10 @@ def private_sqlite_file(path: str | Path) -> Path:
     creates the ``-wal`` and ``-shm`` files with the database file's permissions, so they are 0600 too.
     Returns the path. Raises OSError when the directory cannot be created."""
     file = Path(path)
-    private_directory(file.parent)
+    missing = [p for p in (file.parent, *file.parent.parents) if not p.exists()]
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for directory in missing:  # mkdir's mode is masked by the umask, and parents get the default mode
+        directory.chmod(0o700)
     try:
         os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
         if file.stat().st_mode & 0o077:

@@ -33,8 +33,6 @@ from typing import Any, Final
 
 import joblib
 
-from profiles.files import private_directory
-
 MODEL_FILE: Final = "model.joblib"
 METADATA_FILE: Final = "metadata.json"
 POINTER_FILE: Final = "CURRENT"
@@ -115,7 +113,13 @@ class ModelStore:
         Raises:
             StoreError: ``version`` already exists for ``name``.
         """
-        base = private_directory(self.folder(name))  # models are fitted on customer data: owner-only
+        base = self.folder(name)
+        # Models are fitted on customers' data: the folders made here are owner-only, like the database's
+        # (profiles.db.private_sqlite_file; not imported: this module imports none of our code).
+        missing = [p for p in (base, *base.parents) if not p.exists()]
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for created in missing:  # mkdir's mode is masked by the umask, and parents get the default mode
+            created.chmod(0o700)
         if (base / version).exists():
             raise StoreError(f"{name} version {version} already exists")
         staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))
