@@ -203,8 +203,13 @@ def resolved(tracker: Tracker, customer_id: int) -> list[dict[str, Any]]:
 
     Deciding here, inside the answering action, means a turn without a suggestion (nearly every turn: at most
     one per session) costs Rasa one action-server call and one prediction instead of two of each (README,
-    chat latency). The offer action reads ``suggest_offer`` again, at most once per session."""
-    if tracker.get_slot("offer_made") or _suggestion(tracker, customer_id) is None:
+    chat latency). The offer action reads ``suggest_offer`` again, at most once per session.
+
+    Never while a form is active (a balance or card details asked in the middle of a transfer, a lost card, a
+    card payment or a contact change): the form asks its question again next, and a suggestion between them
+    would put its "Yes, tell me more" (/affirm) beside the form's own yes (also /affirm)."""
+    if (tracker.active_loop_name or tracker.get_slot("offer_made")
+            or _suggestion(tracker, customer_id) is None):
         return [SlotSet("resolved", True)]
     return [SlotSet("resolved", True), FollowupAction(OFFER_ACTION)]
 

@@ -116,6 +116,17 @@ def test_a_resolved_request_schedules_the_suggestion_only_when_there_is_one(doma
     assert _followups(events) == [] and slots_of(events) == {"resolved": True}
 
 
+@pytest.mark.parametrize("form", ["transfer_form", "block_card_form", "card_payment_form", "contact_form"])
+def test_no_suggestion_in_the_middle_of_a_form(domain: dict[str, Any], form: str) -> None:
+    """A balance (or card details) asked inside a form is answered and the form asks its question again
+    (rules "check_balance inside ..."): no suggestion between them. Its "Yes, tell me more" button (/affirm)
+    would sit live beside the read-back's "Yes, transfer" (/affirm) and answer the form instead."""
+    cid, _ = _customer_with_an_offer()
+    inside = make_tracker("balance", "check_balance", token=issue_token(cid), active_loop=form)
+    events, messages = run_action(ActionShowBalance(), inside, domain)
+    assert "€" in texts(messages) and _followups(events) == [] and slots_of(events) == {"resolved": True}
+
+
 def test_accepting_records_a_lead(domain: dict[str, Any]) -> None:
     cid, product = _customer_with_an_offer()
     answer = make_tracker("yes", "affirm", token=issue_token(cid), slots={"offered_product": product, "owner": str(cid)})
