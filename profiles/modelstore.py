@@ -120,6 +120,12 @@ class ModelStore:
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
         for created in missing:  # mkdir's mode is masked by the umask, and parents get the default mode
             created.chmod(0o700)
+        try:  # the model's own folder made by an older release (0755) is tightened too (not the root: a
+            # configured folder that existed before is its owner's business)
+            if base.stat().st_mode & 0o077:
+                base.chmod(0o700)
+        except PermissionError:
+            pass
         if (base / version).exists():
             raise StoreError(f"{name} version {version} already exists")
         staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))

@@ -165,6 +165,25 @@ def test_proactive_suggestion_after_a_resolved_request_then_lead(live_stack: Any
     assert "Would you like to hear more" not in said(live_stack.chat(sender, "what's my balance?", token=token))
 
 
+def test_no_suggestion_when_the_balance_is_asked_inside_a_transfer(live_stack: Any) -> None:
+    """A balance asked at the read-back is answered and the read-back asked again, with no suggestion: its
+    "Yes, tell me more" (/affirm) beside the read-back's yes (/affirm) confirmed the transfer (trial of e75fc3a)."""
+    from recommender import suggest_offer
+
+    cid = next(c for c in range(1, 301) if suggest_offer(c) is not None)
+    token, sender = issue_token(cid), new_sender()
+    before = sum(a.balance for a in list_accounts(cid))
+    replies = live_stack.chat(sender, "send 5 euros", token=token)
+    while "confirm" not in said(replies):  # source / destination questions: take the first choice offered
+        assert buttons(replies), said(replies)
+        replies = live_stack.chat(sender, buttons(replies)[0]["payload"], token=token)
+    replies = live_stack.chat(sender, "what's my balance?", token=token)
+    assert "€" in said(replies) and "confirm" in said(replies)
+    assert "Would you like to hear more" not in said(replies)
+    assert "Done" in said(live_stack.chat(sender, "yes", token=token))
+    assert sum(a.balance for a in list_accounts(cid)) in (before, before - Decimal("5"))  # own account or payee
+
+
 def test_suggestion_after_transactions_declined_then_cool_off(live_stack: Any) -> None:
     """The suggestion is the follow-up the answering action schedules (no rule step of its own): it comes in
     the same turn as the transactions, and the decline rule still answers it."""

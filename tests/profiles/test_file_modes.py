@@ -106,3 +106,13 @@ def test_model_store_folders_are_owner_only(tmp_path: Path, loose_umask: None) -
     for folder in (tmp_path / "var", root, root / "churn"):
         assert _mode(folder) == 0o700, folder
     assert version == "v1" and (root / "churn" / "v1").is_dir()
+
+
+def test_model_store_tightens_folders_an_older_release_left_open(tmp_path: Path, loose_umask: None) -> None:
+    from profiles.modelstore import ModelStore
+
+    root = tmp_path / "analytics"
+    (root / "churn").mkdir(parents=True)
+    (root / "churn").chmod(0o755)
+    ModelStore(lambda: root).save("churn", {"weights": [1]}, {}, version="v2")
+    assert _mode(root / "churn") == 0o700 and _mode(root) == 0o755  # a root that existed is left as it was
