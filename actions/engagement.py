@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
@@ -23,6 +23,9 @@ from profiles.consent import ALL_CHANNELS, consent_channel
 from profiles.errors import ProfileError
 from profiles.identity import CLAIM_KEY, resolve_message_customer
 from profiles.ratelimit import allow
+
+if TYPE_CHECKING:
+    from recommender import Offer
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +186,7 @@ class ActionHumanHandoff(Action):
 OFFER_ACTION = "action_offer_product"
 
 
-def _suggestion(tracker: Tracker, customer_id: int) -> Any:
+def _suggestion(tracker: Tracker, customer_id: int) -> Offer | None:
     """``recommender.suggest_offer`` for ``customer_id`` on this chat's channel (an ``Offer`` or ``None``); a
     recommender failure is logged and reads as ``None``: it must never break the conversation."""
     try:

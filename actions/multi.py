@@ -223,14 +223,14 @@ class ActionMultiRequest(Action):
                 dispatcher.utter_message(response=f"utter_{part.intent}")
         # An answer may schedule the product suggestion (actions.engagement.resolved): once at the end, and
         # not when a form follows (the form goes first; the last follow-up would win).
-        offer = any(e.get("event") == "followup" for e in events)
+        offer = [FollowupAction(OFFER_ACTION)] if any(e.get("event") == "followup" for e in events) else []
         events = [e for e in events if e.get("event") != "followup"]
         if forms:
             customer_id = verified_customer(tracker)
             if customer_id is None:
                 dispatcher.utter_message(response="utter_login_required")
-                return events + ([FollowupAction(OFFER_ACTION)] if offer else [])
+                return events + offer
             # as action_verify_customer before every form: the form belongs to this verified customer
             return [*events, SlotSet("verified", True), owner_slot(tracker, customer_id),
                     FollowupAction(FORMS[forms[0].intent])]
-        return events + ([FollowupAction(OFFER_ACTION)] if offer else [])
+        return events + offer
