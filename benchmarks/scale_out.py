@@ -19,6 +19,11 @@ In one run, on loopback addresses and free ports:
    benchmarks/socketio_load.py asks), each sent a think time (uniform in ``--think`` seconds) after the
    previous reply: a closed loop at a per-conversation rate of about one message per
    ``think + latency`` seconds (the default, ~1 s, is a fast typist: a stress rate, not a typical customer).
+   Conversations start at random times over ``--ramp`` seconds (1.5), as customers arrive. All at the same
+   instant, the connections split unevenly (one worker used twice the other's CPU): Sanic's workers share one
+   listening socket and the first to wake accepts every pending connection (docs/DEPLOY.md, "Limits"). Each
+   round starts once the machine is quiet again (under 0.3 cores busy for a second, at most 20 s: the previous
+   round's tail, RabbitMQ storing its events, otherwise fell on the next round).
 
 Every reply is checked (benchmarks/socketio_load.py ``check_reply``: the balance must show a euro amount, no
 reply may be empty). Counted apart, never timed: errors (HTTP error, timeout, an empty reply), wrong replies,
@@ -100,9 +105,10 @@ class Tally:
 
 
 async def conversation(client: httpx.AsyncClient, url: str, sender: str, token: str, turns: int,
-                       think: tuple[float, float], rng: random.Random, tally: Tally) -> None:
-    """``turns`` messages of one verified customer, each a think time after the previous reply."""
-    await asyncio.sleep(rng.uniform(0, think[1]))  # spread the starts
+                       think: tuple[float, float], rng: random.Random, tally: Tally, ramp: float) -> None:
+    """``turns`` messages of one verified customer, each a think time after the previous reply; the first
+    after a delay uniform in ``ramp`` seconds."""
+    await asyncio.sleep(rng.uniform(0, ramp))  # spread the starts
     for i in range(turns):
         question = QUESTIONS[i % len(QUESTIONS)]
         t0 = time.perf_counter()
@@ -128,7 +134,7 @@ async def conversation(client: httpx.AsyncClient, url: str, sender: str, token: 
 
 
 async def run_round(stack: Stack, tokens: list[str], turns: int, think: tuple[float, float], label: str,
-                    rng: random.Random) -> dict[str, Any]:
+                    rng: random.Random, ramp: float) -> dict[str, Any]:
     """``len(tokens)`` concurrent conversations on ``stack``; the round's figures (also kept on the stack)."""
     tally = Tally()
     _, log_offset = stack.lock_failures(0)
@@ -139,7 +145,7 @@ async def run_round(stack: Stack, tokens: list[str], turns: int, think: tuple[fl
     async with httpx.AsyncClient(timeout=REPLY_TIMEOUT_S, limits=limits) as client:
         await asyncio.gather(*(
             conversation(client, stack.url, f"scale-{stack.name}-{label}-{i}-{uuid.uuid4().hex[:6]}", token, turns,
-                         think, rng, tally)
+                         think, rng, tally, ramp)
             for i, token in enumerate(tokens)))
     wall = time.perf_counter() - t0
     locks, _ = stack.lock_failures(log_offset)
@@ -195,6 +201,19 @@ def markdown(table: dict[int, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def settle(quiet_cores: float = 0.3, max_wait_s: float = 20.0) -> float:
+    """Wait until the machine used under ``quiet_cores`` cores over one second (the previous round's tail:
+    RabbitMQ storing its events, Redis, PostgreSQL), at most ``max_wait_s``; the seconds waited. Without it a
+    round could start on a busy machine, which costs the stack that needs both cores most."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_wait_s:
+        busy0 = _machine_busy_cpu()
+        time.sleep(1.0)
+        if _machine_busy_cpu() - busy0 < quiet_cores:
+            break
+    return time.monotonic() - t0
+
+
 def wait_workers(stack: Stack, rasa_token: str, deadline_s: float = 600) -> None:
     """Wait until every Rasa worker has loaded the model: ``/status`` answers with a model on each worker, asked
     with the other workers stopped (SIGSTOP; the workers share one listening socket). Raises RuntimeError."""
@@ -229,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", default="20,50", help="concurrent conversations, comma-separated")
     parser.add_argument("--turns", type=int, default=8, help="messages per conversation")
     parser.add_argument("--think", default="0.5,1.5", help="think time between a reply and the next message, s")
+    parser.add_argument("--ramp", type=float, default=1.5,
+                        help="conversations start at random times over this many seconds (customers arrive one by one)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds per stack and conversation count")
     parser.add_argument("--seed-limit", type=int, default=120, help="customers imported into the temporary CRM")
     parser.add_argument("--out", type=Path, default=RESULTS / "scale_out.json")
@@ -305,18 +326,20 @@ def main(argv: list[str] | None = None) -> int:
         rng = random.Random(12)
         print("==> warm-up (every question once per stack)")
         for stack in stacks:
-            asyncio.run(run_round(stack, tokens[:4], len(QUESTIONS), (0.0, 0.1), "warmup", rng))
+            asyncio.run(run_round(stack, tokens[:4], len(QUESTIONS), (0.0, 0.1), "warmup", rng, 0.1))
             stack.rounds.clear()
 
         table: dict[int, dict[str, dict[str, Any]]] = {}
         for n in counts:
             order = [s for r in range(args.rounds) for s in (stacks if r % 2 == 0 else stacks[::-1])]
             for i, stack in enumerate(order):
-                fig = asyncio.run(run_round(stack, tokens[:n], args.turns, (lo, hi), f"{n}-{i}", rng))
+                settled = settle()
+                fig = asyncio.run(run_round(stack, tokens[:n], args.turns, (lo, hi), f"{n}-{i}", rng, args.ramp))
                 print(f"    {n} conversations, {stack.name}: {fig['turns_ok']} ok, {fig['errors']} errors, "
                       f"{fig['lock_failures']} lock failures, {fig['throughput_tps']} turns/s, p50 {fig['p50_ms']} ms, "
                       f"p95 {fig['p95_ms']} ms (load {fig['load_before']}, other processes "
-                      f"{fig['other_processes_cores']} cores)")
+                      f"{fig['other_processes_cores']} cores; waited {settled:.1f} s for a quiet machine)")
+                fig["settle_wait_s"] = round(settled, 1)
             table[n] = {s.name: pooled([r for r in s.rounds if r["conversations"] == n]) for s in stacks}
 
         verdicts = {}
@@ -336,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nverdicts: {verdicts}; load average at start {load_at_start}, at end {load_average()}")
         write_json(args.out, {
             "benchmark": "scale_out", "started": started, "finished": now_iso(), "machine": machine(),
-            "settings": {"conversations": counts, "turns": args.turns, "think_s": [lo, hi], "rounds": args.rounds,
+            "settings": {"conversations": counts, "turns": args.turns, "think_s": [lo, hi], "ramp_s": args.ramp, "rounds": args.rounds,
                          "database": "postgresql" if database.drop else "sqlite",
                          "questions": list(QUESTIONS)},
             "load_average_start": load_at_start, "load_average_end": load_average(),

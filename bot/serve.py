@@ -5,12 +5,32 @@
 linked customer. Here the token is read from the environment (``/proc/<pid>/environ`` is owner-only) and added
 to Rasa's own argument list inside the process, so the command line never holds it. Everything else is
 ``rasa``'s command line as usual. Runs in Rasa's environment (``.venv-rasa``).
+
+A served model uses one BLAS thread (:func:`one_blas_thread`): a parse multiplies matrices of a few word pieces,
+too small for a second thread, and OpenBLAS's second thread, woken by every parse, then spun waiting for the next
+one: 0.9 of a core per Rasa process at the same latency (one conversation, 1,500 turns: 1.43 -> 0.57 cores,
+73 ms per turn both; docs/DEPLOY.md "Scale-out"). With several workers on one machine the spinning threads took
+the cores the other workers needed. Training (``rasa train``) keeps every thread.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import MutableMapping
+
+#: Thread-count variables of the numeric libraries a served model loads (numpy's OpenBLAS, OpenMP in
+#: scikit-learn and TensorFlow); read once, when the library is loaded.
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_blas_thread(environ: MutableMapping[str, str] | None = None) -> None:
+    """Ask the numeric libraries for one thread each, unless the operator set a count: sets every name of
+    :data:`THREAD_VARIABLES` missing from ``environ`` (default ``os.environ``) to ``"1"``. Must run before numpy
+    is imported to take effect."""
+    env = os.environ if environ is None else environ
+    for name in THREAD_VARIABLES:
+        env.setdefault(name, "1")
 
 
 def main() -> int:
@@ -18,9 +38,11 @@ def main() -> int:
 
     Raises SystemExit(2) when ``run`` is asked for without RASA_TOKEN (the API would be open to anyone) or with
     ``--auth-token`` on the command line."""
+    args = sys.argv[1:]
+    if args[:1] == ["run"]:
+        one_blas_thread()  # before Rasa imports numpy
     from rasa.__main__ import main as rasa_main
 
-    args = sys.argv[1:]
     if args[:1] == ["run"]:
         if any(a in ("--auth-token", "-t") or a.startswith(("--auth-token=", "-t")) for a in args):
             print("bot.serve: give the token in RASA_TOKEN, not on the command line", file=sys.stderr)
