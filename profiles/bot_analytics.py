@@ -15,8 +15,8 @@ Definitions (all UTC; ``date_from``..``date_to`` inclusive):
   ``taken_at - created_at``; those never taken are "still waiting" (open) or "closed untaken";
 - **transfers**: a ``transfer_form`` start (``active_loop`` event) in a counted conversation is a task started;
   it ends ``completed`` when ``action_submit_transfer`` is followed by the slot ``resolved`` = true (the money
-  moved), ``failed`` when it ran without that, ``abandoned`` when ``action_cancel_form`` ran (the customer
-  stopped), else ``unfinished``;
+  moved), ``failed`` when it ran without that, ``abandoned`` when ``action_cancel_form`` ran or the customer
+  answered the read-back with no (``transfer_confirmed`` = false before the submit), else ``unfinished``;
 - **CSAT**: the last ``csat`` slot event of each conversation (``actions/csat.py``, an integer 1..5) set in the
   range, by its day;
 - **failing intents**: per intent, the user messages that fell back (``nlu_fallback``, counted under the intent
@@ -238,10 +238,12 @@ def _transfers(session: Session, senders: set[str]) -> TransferTasks:
         .where(E.sender_id.in_(select(E.sender_id).where(E.event_type == "active_loop").distinct()))
         .order_by(E.sender_id, E.timestamp, E.id))
     state: dict[str, str | None] = {}  # sender -> "open" | "submitted" while a transfer task is followed
+    declined: set[str] = set()  # senders whose open transfer's read-back was answered "no"
 
     def finish(sender: str, outcome: str) -> None:
         counts[outcome] += 1
         state[sender] = None
+        declined.discard(sender)
 
     for sender, kind, action, data in rows:
         if sender not in senders:
@@ -256,11 +258,19 @@ def _transfers(session: Session, senders: set[str]) -> TransferTasks:
             state[sender] = "open"
         elif kind == "action" and current is not None:
             if action == "action_submit_transfer" and current == "open":
-                state[sender] = "submitted"
+                if sender in declined:  # the submit only says nothing was sent
+                    finish(sender, "abandoned")
+                else:
+                    state[sender] = "submitted"
             elif action == "action_cancel_form" and current == "open":
                 finish(sender, "abandoned")
             elif current == "submitted" and action != "action_listen":
                 finish(sender, "failed")
+        elif kind == "slot" and current == "open" and (data or {}).get("name") == "transfer_confirmed":
+            if (data or {}).get("value") is False:
+                declined.add(sender)
+            else:
+                declined.discard(sender)
         elif (kind == "slot" and current == "submitted" and (data or {}).get("name") == "resolved"
               and (data or {}).get("value") is True):
             finish(sender, "completed")

@@ -133,3 +133,23 @@ def test_parse_range() -> None:
                 {"date_to": "0001-01-05"}, {"date_from": "9999-12-30", "date_to": "9999-12-31"}):  # overflowed: 500
         with pytest.raises(InvalidInput):
             parse_range(bad, today)
+
+
+def test_no_at_the_read_back_is_an_abandoned_transfer(db: Engine) -> None:
+    """E answers the read-back with "no" (the submit only says nothing was sent): abandoned. F says yes but the
+    submit fails (no ``resolved``): failed. G says no, then yes to a corrected read-back: completed."""
+    stream: list[dict[str, Any]] = []
+    for sender, answers, done in (("conv-e", [False], False), ("conv-f", [True], False), ("conv-g", [False, True], True)):
+        stream += [_user(sender, _ts(DAY1, 10), "transfer_money", 0.9, "rest"),
+                   _action(sender, _ts(DAY1, 11), "transfer_form"), _loop(sender, _ts(DAY1, 11.1), "transfer_form")]
+        stream += [_slot(sender, _ts(DAY1, 20 + i), "transfer_confirmed", a) for i, a in enumerate(answers)]
+        stream += [_loop(sender, _ts(DAY1, 30), None), _action(sender, _ts(DAY1, 31), "action_submit_transfer")]
+        stream += [_slot(sender, _ts(DAY1, 31.1), "resolved", True)] if done else []
+        stream += [_slot(sender, _ts(DAY1, 31.2), "transfer_confirmed", None),
+                   _action(sender, _ts(DAY1, 31.3), "action_listen"),
+                   _user(sender, _ts(DAY1, 40), "thanks", 0.9, "rest"), _action(sender, _ts(DAY1, 41), "utter_welcome")]
+    with session_scope(write=True) as session:
+        for event in stream:
+            apply_event(session, event)
+    t = bot_analytics(RANGE).transfers
+    assert (t.started, t.completed, t.failed, t.abandoned, t.unfinished) == (3, 1, 1, 1, 0)
