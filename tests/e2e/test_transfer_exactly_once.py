@@ -3,11 +3,14 @@
 - a replayed confirmation (the tracker store lost the "yes" turn: Rasa's fail-safe tracker store kept it in
   memory only, so the store still says "awaiting confirmation") moves the money once;
 - a database failure while submitting (a trigger that makes the transfers table refuse inserts) clears the
-  form: the next transfer request asks again instead of sending the old amount.
+  form: the next transfer request asks again instead of sending the old amount;
+- "no" at the read-back moves nothing, and the staff analytics (over the feed's transcript store) count the
+  transfer abandoned, not failed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -17,6 +20,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from profiles import issue_token, list_accounts
+from profiles.bot_analytics import TransferTasks, _transfers
 from profiles.db import get_engine, session_scope
 from profiles.models import Transfer
 
@@ -105,6 +109,28 @@ def test_a_replayed_confirmation_moves_the_money_once(live_stack: Any) -> None:
     assert after["current"] == before["current"] - Decimal("17.25")
     assert after["savings"] == before["savings"] + Decimal("17.25")
     assert _transfers_of(cid) == count + 1
+
+
+def test_no_at_the_read_back_moves_nothing_and_counts_as_abandoned(live_stack: Any) -> None:
+    cid = _customer_with_room(12)
+    token, sender = issue_token(cid), live_stack.new_sender("declined")
+    _to_confirmation(live_stack, sender, token, cid, "12.40")
+    before, count = _balances(cid), _transfers_of(cid)
+
+    assert "Nothing was changed" in said(live_stack.chat(sender, "no", token=token))
+    live_stack.chat(sender, "thanks", token=token)
+    assert _balances(cid) == before and _transfers_of(cid) == count
+
+    def outcome() -> TransferTasks | None:
+        with session_scope() as s:
+            tasks = _transfers(s, {sender})
+        return tasks if tasks.started and tasks.started == tasks.completed + tasks.failed + tasks.abandoned else None
+
+    deadline = time.monotonic() + 15  # the feed delivers within seconds (docs/FEED.md)
+    while (tasks := outcome()) is None:
+        assert time.monotonic() < deadline, "the feed did not deliver the conversation"
+        time.sleep(0.2)
+    assert (tasks.started, tasks.completed, tasks.failed, tasks.abandoned) == (1, 0, 0, 1)
 
 
 @pytest.fixture
