@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlalchemy.orm import Session
 
 from profiles.errors import InvalidInput
@@ -12,13 +14,17 @@ def require_text(value: str | None, field: str, max_len: int) -> str:
     """Strip ``value`` and check it is non-empty and at most ``max_len`` characters.
 
     Raises:
-        InvalidInput: (with ``field``) when empty or too long.
+        InvalidInput: (with ``field``) when empty, too long, or holding a control character other than a line
+            break or tab, or a lone surrogate (PostgreSQL stores neither a NUL nor a surrogate: a 500 before).
+            Other invisible characters (a no-break space, an emoji's zero-width joiner) are kept.
     """
     text = (value or "").strip()
     if not text:
         raise InvalidInput(f"Please give a {field}.", field=field)
     if len(text) > max_len:
         raise InvalidInput(f"The {field} is too long (at most {max_len} characters).", field=field)
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\r\t" for c in text):
+        raise InvalidInput(f"The {field} contains control characters.", field=field)
     return text
 
 

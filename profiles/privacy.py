@@ -371,7 +371,7 @@ def _events_engine() -> Engine | None:
     url = settings.events_db_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
-    return create_engine(url)
+    return create_engine(url, hide_parameters=True)
 
 
 def broker_senders(customer_id: int) -> set[str]:

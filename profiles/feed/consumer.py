@@ -120,9 +120,10 @@ def process_batch(deliveries: Sequence[Delivery]) -> FeedStats:
     except (OperationalError, DBAPIError) as exc:
         if _unreachable(exc):
             raise
-        log.warning("feed: batch of %d events failed (%s); retrying them one by one", len(events), exc)
+        # the class only: a database error's text carries the statement's parameters (a customer's words)
+        log.warning("feed: batch of %d events failed (%s); retrying them one by one", len(events), type(exc).__name__)
     except Exception as exc:  # noqa: BLE001 - one bad event must not stop the feed; retried singly below
-        log.warning("feed: batch of %d events failed (%s); retrying them one by one", len(events), exc)
+        log.warning("feed: batch of %d events failed (%s); retrying them one by one", len(events), type(exc).__name__)
     for item in events:
         one = FeedStats()
         try:
@@ -183,7 +184,7 @@ class SQLBrokerSource:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 private_sqlite_file(parsed.database)  # 0600 (its -wal/-shm follow), new directories 0700
-            self.engine = create_engine(url, connect_args={"timeout": 15})
+            self.engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
 
             @event.listens_for(self.engine, "connect")
             def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -192,7 +193,7 @@ class SQLBrokerSource:
                 cursor.execute("PRAGMA busy_timeout=15000")
                 cursor.close()
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         _metadata.create_all(self.engine)
 
     def fetch(self, limit: int, wait: float) -> list[Delivery]:

@@ -158,7 +158,7 @@ def parse_event(payload: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidEvent("not a JSON object")
     if _depth_exceeds(payload, MAX_EVENT_DEPTH):
         raise InvalidEvent(f"nested more than {MAX_EVENT_DEPTH} levels deep")
-    event: dict[str, Any] = _escape_surrogates(dict(payload))
+    event: dict[str, Any] = _storable(dict(payload))
     if not isinstance(event.get("event"), str) or not event["event"]:
         raise InvalidEvent("no 'event' type")
     if not isinstance(event.get("sender_id"), str) or not event["sender_id"]:
@@ -178,20 +178,25 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def _escape_surrogates(value: Any) -> Any:
-    """``value`` with every string made encodable as UTF-8: a lone surrogate (``"\\ud800"`` in JSON, which
-    Python decodes but PostgreSQL and SQLite cannot store, so the whole event was lost) becomes the text
-    ``\\ud800``. Call only on values within :data:`MAX_EVENT_DEPTH` (it recurses)."""
+def _storable(value: Any) -> Any:
+    """``value`` with every string made storable in PostgreSQL and SQLite: a lone surrogate (``"\\ud800"`` in
+    JSON, which Python decodes but neither database can encode, so the whole event was lost) becomes the text
+    ``\\ud800``, and a NUL character (``"\\u0000"``: PostgreSQL's ``text`` refuses it, and in a ``json``
+    column it made every later read of that column fail, so one message sent with a NUL in its metadata broke
+    the staff inbox, analytics, export and erasure) becomes the text ``\\x00``. Call only on values within
+    :data:`MAX_EVENT_DEPTH` (it recurses)."""
     if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\\x00")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return value.encode("utf-8", "backslashreplace").decode("utf-8")
         return value
     if isinstance(value, Mapping):
-        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
+        return {_storable(k): _storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_escape_surrogates(v) for v in value]
+        return [_storable(v) for v in value]
     return value
 
 

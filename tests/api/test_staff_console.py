@@ -148,3 +148,22 @@ def test_csat_in_the_inbox_api_page_and_export(client: TestClient) -> None:
     exported = client.get("/conversations/export", params={"format": "json"}, headers=bearer("staff")).json()
     assert sorted((row["ref"], row["csat"]) for row in exported) == sorted(
         [(conversation_ref("tg-b"), 4), (conversation_ref("rest-a"), None)])
+
+
+def test_control_characters_in_staff_text_are_a_4xx_not_a_500(client: TestClient) -> None:
+    """A NUL in a note or a saved filter's name reached PostgreSQL and the request failed with a 500."""
+    ref = conversation_ref("rest-a")
+    for body in ({"text": "a\x00b"}, {"text": "ring\x07"}):
+        response = client.post(f"/conversations/{ref}/notes", json=body, headers=bearer("staff"))
+        assert response.status_code == 422 and "control characters" in response.text, response.text
+    response = client.post("/conversations/saved-filters", json={"name": "a\x00b", "filters": {"fallback": "1"}},
+                           headers=bearer("staff"))
+    assert response.status_code == 422 and "control characters" in response.text, response.text
+    page = client.post("/staff/conversations/saved-filters", content="name=abc%00def&fallback=1",
+                       headers={**ORIGIN, **FORM, **bearer("staff")}, follow_redirects=False)
+    assert page.status_code == 303 and "control+characters" in page.headers["location"]  # the page says why
+    # what staff really type is kept: line breaks, a no-break space, an emoji sequence
+    ok = client.post(f"/conversations/{ref}/notes", json={"text": "called back\n\xa0done 👩\u200d💻"},
+                     headers=bearer("staff"))
+    assert ok.status_code == 201
+    assert client.get("/conversations/saved-filters", headers=bearer("staff")).json() == []

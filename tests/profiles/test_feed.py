@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ import jwt
 import pytest
 from sqlalchemy import Engine, select
 
+from profiles.bot_analytics import AnalyticsRange, bot_analytics
+from profiles.conversations import ConversationFilters, list_conversations
 from profiles.db import session_scope
 from profiles.feed import FeedStats, event_key, parse_event, process_batch, strip_credentials
 from profiles.feed.consumer import Delivery, rasa_broker_env
@@ -37,6 +39,7 @@ from profiles.models import (
     Interaction,
     utcnow,
 )
+from profiles.privacy import export_customer
 from profiles.sealing import seal_owner
 from profiles.settings import get_settings
 from tests.profiles.conftest import Built
@@ -366,6 +369,24 @@ def test_a_lone_surrogate_is_stored_escaped_not_dropped(db: Engine) -> None:
     assert row.data["parse_data"]["text"] == "hello \\ud800 there"
 
 
+def test_a_nul_character_is_stored_escaped_and_the_staff_reads_keep_working(db: Engine, alice: Built) -> None:
+    """One message with a NUL in its metadata (stored as JSON "\\u0000") made every later read of the events'
+    JSON on PostgreSQL fail: the staff inbox, analytics, export and erasure answered 500. A NUL in the text was
+    refused by PostgreSQL and the customer's words dropped from the transcript."""
+    event = user_event("nul-1", "hello\x00 there")
+    event["metadata"] = {"x": "\x00", "k\x00": 1}
+    stats = process_batch([Delivery(1, json.dumps(event))])
+    assert stats.stored == 1
+    [row] = rows(ConversationEvent, sender_id="nul-1")
+    assert row.text == "hello\\x00 there"
+    assert row.data["metadata"] == {"x": "\\x00", "k\\x00": 1}
+    page = list_conversations(ConversationFilters(), staff="staff:test", role="admin")
+    assert page.total >= 1 and page.items
+    today = datetime.now(UTC).date()
+    assert bot_analytics(AnalyticsRange(today - timedelta(days=1), today + timedelta(days=1))).conversations >= 1
+    export_customer(alice.customer_id)  # looks the customer's conversations up in the events' JSON
+
+
 def test_entities_read_out_of_a_card_or_iban_number_are_masked_too(db: Engine) -> None:
     # A card typed in groups is four amount entities of four digits each: masking only the text left the whole
     # number in parse_data.entities (shown by the transcript view and the annotation inbox).
@@ -386,3 +407,39 @@ def test_entities_read_out_of_a_card_or_iban_number_are_masked_too(db: Engine) -
     assert row.text == "my card •••• 6467 and iban •••• 0154, send 20"
     dumped = json.dumps(row.data)
     assert "4539" not in dumped and "1488" not in dumped and "0343" not in dumped and "50000201" not in dumped
+
+
+def test_a_database_error_never_logs_the_statements_parameters(db: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    """A failed batch's warning printed the database error, whose text carried the SQL parameters: a customer's
+    message and e-mail address reached the feed's log. Every engine hides parameters; the warning names the class."""
+    from sqlalchemy import text as sql
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError) as raised, session_scope() as session:
+        session.execute(sql("SELECT * FROM no_such_table WHERE x = :x"), {"x": "jose.x@example.com"})
+    assert "jose.x@example.com" not in str(raised.value)
+
+    postgres = db.dialect.name == "postgresql"
+    # a real database refusal of one event's row, so the batch fails and is retried one by one
+    with db.begin() as conn:
+        if postgres:
+            conn.execute(sql("CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                             "$$ BEGIN RAISE EXCEPTION 'refused'; END $$"))
+            conn.execute(sql("CREATE TRIGGER t_refuse BEFORE INSERT ON conversation_events FOR EACH ROW "
+                             "WHEN (new.text LIKE '%refuse-me%') EXECUTE FUNCTION t_refuse()"))
+        else:
+            conn.execute(sql("CREATE TRIGGER t_refuse BEFORE INSERT ON conversation_events "
+                             "WHEN new.text LIKE '%refuse-me%' BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+    try:
+        good = user_event("pii-1", "hi there")
+        bad = user_event("pii-2", "refuse-me, mail jose.x@example.com")
+        with caplog.at_level("INFO", logger="profiles.feed"):
+            stats = process_batch([Delivery(1, json.dumps(good)), Delivery(2, json.dumps(bad))])
+    finally:
+        with db.begin() as conn:
+            conn.execute(sql("DROP TRIGGER t_refuse" + (" ON conversation_events" if postgres else "")))
+            if postgres:
+                conn.execute(sql("DROP FUNCTION t_refuse()"))
+    assert stats.stored == 1
+    assert "batch of 2 events failed" in caplog.text
+    assert "jose.x@example.com" not in caplog.text and "refuse-me" not in caplog.text, caplog.text
