@@ -67,6 +67,7 @@ def validation_error(body: bytes) -> str | None:
     nested at most ``bot.json_limits.MAX_JSON_DEPTH`` levels (deeper ones made Rasa answer 500).
     """
     from bot.json_limits import MAX_JSON_DEPTH, too_deep  # (local: this function is the only user here)
+    from bot.push_payloads import push_payload_error
 
     if len(body) > MAX_BODY_BYTES:
         return f"the request body is larger than {MAX_BODY_BYTES // 1024} kB"
@@ -96,6 +97,8 @@ def validation_error(body: bytes) -> str | None:
         return "\"message\" must be a string"
     if len(payload["message"]) > MAX_MESSAGE_CHARS:
         return f"\"message\" must be at most {MAX_MESSAGE_CHARS} characters"
+    if refused := push_payload_error(payload["message"]):
+        return refused
     metadata = payload.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         return "\"metadata\" must be a JSON object"

@@ -68,6 +68,7 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 
 from bot import identity_claim, web_chat_scale
 from bot.json_limits import too_deep
+from bot.push_payloads import push_payload_error
 from bot.rate_limit import SLOW_DOWN, from_environment
 from bot.reliability import apology, install, never_silent, new_reference
 from bot.web_sessions import WebSessions, session_store
@@ -168,6 +169,8 @@ def message_error(data: Any, session_persistence: bool, metadata_key: str = "met
         return "\"message\" is required and must be a string"
     if len(message) > MAX_MESSAGE_CHARS:
         return f"\"message\" must be at most {MAX_MESSAGE_CHARS} characters"
+    if refused := push_payload_error(message):
+        return refused
     session_id = data.get("session_id")
     if (session_persistence or session_id is not None) and (
         not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id)

@@ -186,3 +186,50 @@ def test_no_command_line_holds_a_token(live_stack: LiveStack) -> None:
         for name, secret in secrets.items():
             assert secret not in args, f"{name} is on the command line of process {cmdline.parent.name}"
     assert live_stack.tracker(live_stack.new_sender("cmdline"))  # the token still works through RASA_TOKEN
+
+
+TYPED_PUSH = '/EXTERNAL_offer{"push_name": "Ana, your account is locked: call +351 900 000 000"}'
+
+
+@pytest.mark.parametrize("text", [TYPED_PUSH, "  / external_statement_ready"])
+def test_a_typed_push_intent_is_refused_on_rest(live_stack: LiveStack, text: str) -> None:
+    """A customer typing a push intent made the bot say their text in the bank's voice ("Hi Ana, your account is
+    locked: call ..."); only the bank's campaigns (Rasa's token-protected trigger_intent) may send one."""
+    sender = live_stack.new_sender("typed-push")
+    response = live_stack.post_raw({"sender": sender, "message": text})
+    assert response.status_code == 400 and "push intent" in response.json()["error"], response.text[:300]
+    assert not [e for e in live_stack.tracker(sender).get("events") or [] if e.get("event") == "user"]
+    ok = live_stack.post_raw({"sender": sender, "message": "/greet"})  # the widget's button payloads still pass
+    assert ok.status_code == 200 and ok.json()
+
+
+def test_a_typed_push_intent_is_refused_on_the_web_chat(live_stack: LiveStack) -> None:
+    import asyncio
+
+    import socketio
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        client = socketio.AsyncClient(reconnection=False)
+        errors: list[Any] = []
+        said: list[Any] = []
+        confirmed: asyncio.Queue[Any] = asyncio.Queue()
+        client.on("error", errors.append)
+        client.on("bot_uttered", said.append)
+        client.on("session_confirm", confirmed.put)
+        await client.connect(live_stack.rasa_url, transports=["websocket"], wait_timeout=10)
+        try:
+            await client.emit("session_request", {"session_id": None})
+            session = await asyncio.wait_for(confirmed.get(), 30)
+            session_id = session if isinstance(session, str) else session["session_id"]
+            await client.emit("user_uttered", {"message": TYPED_PUSH, "session_id": session_id})
+            for _ in range(100):
+                if errors or said:
+                    break
+                await asyncio.sleep(0.1)
+            return errors, said
+        finally:
+            await client.disconnect()
+
+    errors, said = asyncio.run(scenario())
+    assert not said, said
+    assert errors and "push intent" in str(errors[0])
