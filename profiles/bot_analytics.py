@@ -228,7 +228,9 @@ def _in_range(stmt: Any, r: AnalyticsRange) -> Any:
     return stmt.where(E.timestamp >= r.start, E.timestamp < r.end)
 
 
-def _transfers(session: Session, senders: set[str]) -> TransferTasks:
+def transfer_tasks(session: Session, senders: set[str]) -> TransferTasks:
+    """The transfer tasks of the conversations ``senders`` and how each ended (the rule in this module's
+    docstring), read from the transcript store in ``session``."""
     counts: Counter[str] = Counter()
     if not senders:
         return TransferTasks(0, 0, 0, 0, 0)
@@ -385,7 +387,7 @@ def bot_analytics(r: AnalyticsRange) -> BotAnalytics:
             containment=Rate(len(convs) - handoffs, len(convs)), handoff_rate=Rate(handoffs, len(convs)),
             fallback_conversations=Rate(fallback_convs, len(convs)),
             fallback_messages=Rate(totals.get(FALLBACK_INTENT, 0), messages),
-            handoff_wait=_handoff_wait(session, r), transfers=_transfers(session, senders),
+            handoff_wait=_handoff_wait(session, r), transfers=transfer_tasks(session, senders),
             csat_by_day=tuple(CsatDay(d, len(v), mean(v)) for d, v in sorted(per_day.items())),
             csat_distribution=tuple((s, scores.count(s)) for s in CSAT_SCORES), csat_ratings=len(scores),
             csat_mean=mean(scores) if scores else None, failing_intents=_failing(session, r),

@@ -63,17 +63,24 @@ def private_sqlite_file(path: str | Path) -> Path:
     return file
 
 
+def new_engine(url: str, **kwargs: Any) -> Engine:
+    """``sqlalchemy.create_engine(url, **kwargs)`` with ``hide_parameters=True``: a failed statement's text (and
+    every traceback or warning that prints it) shows no values, which may be a customer's words or e-mail
+    address. Every engine of ours is made here."""
+    return create_engine(url, hide_parameters=True, **kwargs)
+
+
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        return new_engine(url, pool_pre_ping=True)
     in_memory = parsed.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}, "hide_parameters": True}
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if in_memory:
         kwargs["poolclass"] = StaticPool
     elif parsed.database:
         private_sqlite_file(parsed.database)  # 0600 (its -wal/-shm follow), new directories 0700
-    engine = create_engine(url, **kwargs)
+    engine = new_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -46,7 +46,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
-    create_engine,
     delete,
     false,
     inspect,
@@ -59,7 +58,7 @@ from sqlalchemy.orm import Session
 from profiles.audit import record_audit, require_text
 from profiles.campaigns.models import CampaignDelivery
 from profiles.customers import load_customer
-from profiles.db import get_engine, session_scope
+from profiles.db import get_engine, new_engine, session_scope
 from profiles.errors import NotFound
 from profiles.feed.translate import TOKEN_SUBJECT_KEY
 from profiles.identity import CLAIM_KEY, TOKEN_KEY, claim_subject, token_subject
@@ -371,7 +370,7 @@ def _events_engine() -> Engine | None:
     url = settings.events_db_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
-    return create_engine(url, hide_parameters=True)
+    return new_engine(url)
 
 
 def broker_senders(customer_id: int) -> set[str]:

@@ -36,7 +36,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
     event,
     func,
@@ -45,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from profiles.db import private_sqlite_file, session_scope
+from profiles.db import new_engine, private_sqlite_file, session_scope
 from profiles.feed.translate import FeedStats, InvalidEvent, apply_event, parse_event, refresh_preferred_channels
 from profiles.settings import Settings, get_settings
 
@@ -184,7 +183,7 @@ class SQLBrokerSource:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 private_sqlite_file(parsed.database)  # 0600 (its -wal/-shm follow), new directories 0700
-            self.engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
+            self.engine = new_engine(url, connect_args={"timeout": 15})
 
             @event.listens_for(self.engine, "connect")
             def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -193,7 +192,7 @@ class SQLBrokerSource:
                 cursor.execute("PRAGMA busy_timeout=15000")
                 cursor.close()
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+            self.engine = new_engine(url, pool_pre_ping=True)
         _metadata.create_all(self.engine)
 
     def fetch(self, limit: int, wait: float) -> list[Delivery]:

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from profiles import issue_token, list_accounts
-from profiles.bot_analytics import TransferTasks, _transfers
+from profiles.bot_analytics import TransferTasks, transfer_tasks
 from profiles.db import get_engine, session_scope
 from profiles.models import Transfer
 
@@ -123,7 +123,7 @@ def test_no_at_the_read_back_moves_nothing_and_counts_as_abandoned(live_stack: A
 
     def outcome() -> TransferTasks | None:
         with session_scope() as s:
-            tasks = _transfers(s, {sender})
+            tasks = transfer_tasks(s, {sender})
         return tasks if tasks.started and tasks.started == tasks.completed + tasks.failed + tasks.abandoned else None
 
     deadline = time.monotonic() + 15  # the feed delivers within seconds (docs/FEED.md)
